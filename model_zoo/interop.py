@@ -1,0 +1,160 @@
+"""Copy weights from PyTorch's own modules into the scratch model, to prove the two compute the same.
+
+`nn.Transformer` has no embeddings, positional encoding or output layer: the caller passes its own
+`nn.Embedding`s and `nn.Linear`, and the reference computation is
+`generator(core(src_embed(src) * √D + PE, tgt_embed(tgt) * √D + PE, masks))`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from model_zoo.attention import MultiHeadAttention
+from model_zoo.layers import sinusoidal_encoding
+from model_zoo.transformer import Transformer, TransformerConfig
+
+
+def mha_from_torch(m: nn.MultiheadAttention) -> MultiHeadAttention:
+    """A scratch `MultiHeadAttention` with the weights of a `batch_first=True` `nn.MultiheadAttention`."""
+    if not m.batch_first:
+        raise ValueError("mha_from_torch needs nn.MultiheadAttention(..., batch_first=True).")
+    if not m._qkv_same_embed_dim:
+        raise ValueError("mha_from_torch needs kdim == vdim == embed_dim (one in_proj_weight).")
+    ours = MultiHeadAttention(m.embed_dim, m.num_heads, m.dropout, bias=m.in_proj_bias is not None)
+    with torch.no_grad():
+        ours.in_proj.weight.copy_(m.in_proj_weight)
+        ours.out_proj.weight.copy_(m.out_proj.weight)
+        if m.in_proj_bias is not None:
+            ours.in_proj.bias.copy_(m.in_proj_bias)
+            ours.out_proj.bias.copy_(m.out_proj.bias)
+    return ours
+
+
+def _activation_name(layer: nn.Module) -> str:
+    act = layer.activation
+    if act in (torch.nn.functional.relu,) or isinstance(act, nn.ReLU):
+        return "relu"
+    if act in (torch.nn.functional.gelu,) or isinstance(act, nn.GELU):
+        return "gelu"
+    raise ValueError(f"Unsupported activation {act!r}: the scratch model has relu and gelu.")
+
+
+def _copy_mha(ours: MultiHeadAttention, theirs: nn.MultiheadAttention) -> None:
+    ours.load_state_dict(mha_from_torch(theirs).state_dict())
+
+
+def _copy_linear_norm(dst: nn.Module, src: nn.Module) -> None:
+    dst.load_state_dict(src.state_dict())
+
+
+def from_torch(core: nn.Transformer, src_embed: nn.Embedding, tgt_embed: nn.Embedding, generator: nn.Linear) -> Transformer:
+    """A scratch `Transformer` computing exactly what `core` (batch_first=True) computes with these
+    embeddings and output layer. Post- or pre-norm is read from `core`."""
+    enc_layers, dec_layers = core.encoder.layers, core.decoder.layers
+    first = enc_layers[0]
+    if not first.self_attn.batch_first:
+        raise ValueError("from_torch needs nn.Transformer(..., batch_first=True).")
+    cfg = TransformerConfig(
+        src_vocab_size=src_embed.num_embeddings,
+        tgt_vocab_size=tgt_embed.num_embeddings,
+        d_model=core.d_model,
+        n_heads=core.nhead,
+        n_encoder_layers=len(enc_layers),
+        n_decoder_layers=len(dec_layers),
+        d_ff=first.linear1.out_features,
+        dropout=float(first.dropout.p),
+        norm_first=bool(first.norm_first),
+        activation=_activation_name(first),
+        layer_norm_eps=first.norm1.eps,
+        pad_id=src_embed.padding_idx if src_embed.padding_idx is not None else 0,
+    )
+    model = Transformer(cfg)
+    with torch.no_grad():
+        model.src_embed.lut.weight.copy_(src_embed.weight)
+        model.tgt_embed.lut.weight.copy_(tgt_embed.weight)
+        _copy_linear_norm(model.generator, generator)
+        for ours, theirs in zip(model.encoder.layers, enc_layers, strict=True):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_linear_norm(ours.feed_forward.linear1, theirs.linear1)
+            _copy_linear_norm(ours.feed_forward.linear2, theirs.linear2)
+            _copy_linear_norm(ours.norm1, theirs.norm1)
+            _copy_linear_norm(ours.norm2, theirs.norm2)
+        for ours, theirs in zip(model.decoder.layers, dec_layers, strict=True):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_mha(ours.cross_attn, theirs.multihead_attn)
+            _copy_linear_norm(ours.feed_forward.linear1, theirs.linear1)
+            _copy_linear_norm(ours.feed_forward.linear2, theirs.linear2)
+            _copy_linear_norm(ours.norm1, theirs.norm1)
+            _copy_linear_norm(ours.norm2, theirs.norm2)
+            _copy_linear_norm(ours.norm3, theirs.norm3)
+        _copy_linear_norm(model.encoder.norm, core.encoder.norm)
+        _copy_linear_norm(model.decoder.norm, core.decoder.norm)
+    return model
+
+
+def torch_reference_logits(
+    core: nn.Transformer,
+    src_embed: nn.Embedding,
+    tgt_embed: nn.Embedding,
+    generator: nn.Linear,
+    src: Tensor,
+    tgt_in: Tensor,
+    pad_id: int = 0,
+) -> Tensor:
+    """PyTorch's computation of the same model: embeddings × √D + PE, `nn.Transformer` with a causal
+    target mask and the source padding mask, then the output layer. (B, T, V)."""
+    d_model = core.d_model
+    pe = sinusoidal_encoding(max(src.size(1), tgt_in.size(1)), d_model).to(src.device)
+    src_x = src_embed(src) * math.sqrt(d_model) + pe[: src.size(1)]
+    tgt_x = tgt_embed(tgt_in) * math.sqrt(d_model) + pe[: tgt_in.size(1)]
+    src_pad = src == pad_id  # PyTorch's key padding masks say True = ignore
+    tgt_pad = tgt_in == pad_id
+    causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.size(1), device=src.device)
+    out = core(
+        src_x,
+        tgt_x,
+        tgt_mask=causal,
+        src_key_padding_mask=src_pad,
+        tgt_key_padding_mask=tgt_pad if tgt_pad.any() else None,
+        memory_key_padding_mask=src_pad,
+        tgt_is_causal=True,
+    )
+    return generator(out)
+
+
+def parity_check(
+    d_model: int = 32,
+    n_heads: int = 4,
+    n_layers: int = 2,
+    d_ff: int = 64,
+    vocab_size: int = 20,
+    norm_first: bool = False,
+    batch: int = 3,
+    src_len: int = 9,
+    tgt_len: int = 7,
+    seed: int = 0,
+) -> dict:
+    """Build a random `nn.Transformer`, copy it into the scratch model and compare logits on a
+    batch with source padding and a causal target mask. Returns the max absolute difference."""
+    torch.manual_seed(seed)
+    core = nn.Transformer(
+        d_model, n_heads, n_layers, n_layers, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first
+    ).eval()
+    src_embed, tgt_embed = nn.Embedding(vocab_size, d_model), nn.Embedding(vocab_size, d_model)
+    generator = nn.Linear(d_model, vocab_size)
+    ours = from_torch(core, src_embed, tgt_embed, generator).eval()
+    src = torch.randint(1, vocab_size, (batch, src_len))
+    src[0, src_len - 3 :] = 0  # padding at the end of the first sentence
+    tgt_in = torch.randint(1, vocab_size, (batch, tgt_len))
+    with torch.no_grad():
+        reference = torch_reference_logits(core, src_embed, tgt_embed, generator, src, tgt_in)
+        logits = ours(src, tgt_in).logits
+    return {
+        "max_abs_diff": float((logits - reference).abs().max()),
+        "shape": list(logits.shape),
+        "norm_first": norm_first,
+        "parameters": ours.num_parameters(),
+    }

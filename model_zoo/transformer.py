@@ -1,0 +1,318 @@
+"""The Transformer of "Attention Is All You Need" (Figure 1), written from scratch.
+
+Shapes used in every comment and docstring of the library:
+    B batch, S source length, T target length, H heads, D d_model, V vocabulary size, L layers.
+
+Masks are boolean with True = may attend (a real token), as in
+`torch.nn.functional.scaled_dot_product_attention`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from model_zoo.layers import ACTIVATIONS, Decoder, DecoderLayerCache, Embeddings, Encoder, PositionalEncoding
+from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+MODEL_TYPE = "workbench-scratch-transformer"
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Architecture of the scratch Transformer. The defaults are a small model that learns the toy
+    tasks (copy, reverse, sort) in seconds on a laptop CPU; the paper's base model is
+    d_model=512, n_heads=8, 6+6 layers, d_ff=2048, dropout=0.1."""
+
+    src_vocab_size: int = 16  # the toy tasks' digits plus <pad>, <bos>, <eos>, <unk>
+    tgt_vocab_size: int = 16
+    d_model: int = 64  # small enough to train in seconds, large enough for 4 heads of 16
+    n_heads: int = 4
+    n_encoder_layers: int = 2
+    n_decoder_layers: int = 2
+    d_ff: int = 256  # 4 × d_model, the paper's ratio
+    dropout: float = 0.0  # toy tasks have unlimited fresh data: nothing to regularise against
+    norm_first: bool = False  # False: post-norm, the paper; True: pre-norm, easier to train deep
+    activation: str = "relu"  # the paper's; "gelu" as in BERT and GPT
+    max_len: int = 128  # longest sequence the positional encoding covers
+    tie_embeddings: bool = False  # share the target embedding with the output layer (Section 3.4)
+    pad_id: int = 0
+    layer_norm_eps: float = 1e-5  # nn.LayerNorm's default, so parity with nn.Transformer holds
+
+    def __post_init__(self):
+        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "d_ff", "max_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be a positive whole number.")
+        for name in ("n_encoder_layers", "n_decoder_layers"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name}={value!r} must be at least 1: the model needs an encoder and a decoder.")
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each head gets "
+                f"d_model / n_heads dimensions. Try n_heads in {_divisors(self.d_model)}."
+            )
+        if self.d_model % 2:
+            raise ValueError(f"d_model={self.d_model} must be even: the positional encoding pairs sin and cos dimensions.")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout={self.dropout} must be in [0, 1).")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation={self.activation!r} is not one of {sorted(ACTIVATIONS)}.")
+        for name in ("src_vocab_size", "tgt_vocab_size"):
+            if not 0 <= self.pad_id < getattr(self, name):
+                raise ValueError(f"pad_id={self.pad_id} must be a token id below {name}={getattr(self, name)}.")
+        if self.tie_embeddings and self.tgt_vocab_size < 1:
+            raise ValueError("tie_embeddings needs a target vocabulary.")
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TransformerConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known - {"model_type"})
+        if unknown:
+            raise ValueError(f"Unknown config field(s) {unknown}; known fields are {sorted(known)}.")
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, min(n, 16) + 1) if n % d == 0]
+
+
+@dataclass
+class TransformerOutput:
+    """What the model computed.
+
+    logits: (B, T, V), unnormalised scores of the next target token at each position.
+    attentions: when asked, {"encoder_self": [(B, H, S, S)] * L, "decoder_self": [(B, H, T, T)] * L,
+        "cross": [(B, H, T, S)] * L}, one tensor a layer. Hugging Face models in `model_zoo` return
+        the same shape, so one attention view serves both.
+    """
+
+    logits: Tensor
+    attentions: dict[str, list[Tensor]] | None = None
+
+    def probabilities(self) -> Tensor:
+        """Softmax over the vocabulary, for display. (The loss works on log-probabilities.)"""
+        return self.logits.softmax(dim=-1)
+
+
+@dataclass
+class EncoderOutput:
+    memory: Tensor  # (B, S, D)
+    src_mask: Tensor  # (B, S) True = real token
+    attentions: list[Tensor] | None = None  # [(B, H, S, S)] * L
+
+
+class DecoderCache:
+    """Keys and values of every decoder block, so each decoding step computes only the new token."""
+
+    def __init__(self, n_layers: int):
+        self.layers = [DecoderLayerCache() for _ in range(n_layers)]
+        self.length = 0  # tokens decoded so far: the position of the next one
+
+    def reorder(self, index: Tensor) -> None:
+        """Keep batch rows `index` (in this order) in every layer's cache."""
+        for layer in self.layers:
+            layer.self_attn.reorder(index)
+            layer.cross_attn.reorder(index)
+
+
+class Transformer(nn.Module):
+    """Implements Figure 1: embeddings + positional encoding, N encoder blocks, N decoder blocks,
+    and a final linear layer (the "generator") whose softmax predicts the next token."""
+
+    def __init__(self, cfg: TransformerConfig | None = None):
+        super().__init__()
+        cfg = cfg or TransformerConfig()
+        self.cfg = cfg
+        block = dict(
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            d_ff=cfg.d_ff,
+            dropout=cfg.dropout,
+            activation=cfg.activation,
+            norm_first=cfg.norm_first,
+            eps=cfg.layer_norm_eps,
+        )
+        self.src_embed = Embeddings(cfg.src_vocab_size, cfg.d_model)
+        self.tgt_embed = Embeddings(cfg.tgt_vocab_size, cfg.d_model)
+        self.positional_encoding = PositionalEncoding(cfg.d_model, cfg.max_len, cfg.dropout)
+        self.encoder = Encoder(cfg.n_encoder_layers, **block)
+        self.decoder = Decoder(cfg.n_decoder_layers, **block)
+        self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab_size)
+        self._init_weights()
+        if cfg.tie_embeddings:
+            self.generator.weight = self.tgt_embed.lut.weight
+
+    def _init_weights(self) -> None:
+        # Xavier on every matrix, embeddings included, as the Annotated Transformer does. PyTorch's
+        # N(0, 1) embeddings, times √d_model, drown the positional encoding: copy does not learn.
+        for p in self.parameters():
+            if p.dim() > 1:
+                nn.init.xavier_uniform_(p)
+
+    @property
+    def device(self) -> torch.device:
+        return self.generator.weight.device
+
+    # -- input checks: a clear message instead of a matmul error -------------------------------
+    def _check_tokens(self, name: str, tokens: Tensor, vocab_size: int, offset: int = 0) -> None:
+        if not isinstance(tokens, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(tokens).__name__}.")
+        if tokens.dim() != 2:
+            raise ValueError(f"{name} must have shape (batch, length), got {tuple(tokens.shape)} (rank {tokens.dim()}).")
+        if tokens.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"{name} must hold integer token ids (torch.long), got {tokens.dtype}.")
+        if tokens.size(1) == 0:
+            raise ValueError(f"{name} is empty: it needs at least one token.")
+        if offset + tokens.size(1) > self.cfg.max_len:
+            raise ValueError(
+                f"{name} has length {offset + tokens.size(1)} but the model's max_len is {self.cfg.max_len}: "
+                "shorten the input or build the model with a larger max_len."
+            )
+        lo, hi = int(tokens.min()), int(tokens.max())
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name} holds token id {bad}, outside the vocabulary [0, {vocab_size - 1}].")
+
+    @staticmethod
+    def _check_mask(name: str, mask: Tensor, tokens: Tensor) -> None:
+        if mask.dtype != torch.bool or mask.shape != tokens.shape:
+            raise ValueError(
+                f"{name} must be a boolean tensor of shape {tuple(tokens.shape)} (True = real token), "
+                f"got {mask.dtype} of shape {tuple(mask.shape)}."
+            )
+
+    # -- the two halves ------------------------------------------------------------------------
+    def encode(self, src: Tensor, src_mask: Tensor | None = None, return_attention: bool = False) -> EncoderOutput:
+        """src (B, S) token ids -> memory (B, S, D). `src_mask` (B, S), True = real token, defaults
+        to src != pad_id."""
+        self._check_tokens("src", src, self.cfg.src_vocab_size)
+        if src_mask is None:
+            src_mask = src != self.cfg.pad_id
+        self._check_mask("src_mask", src_mask, src)
+        x = self.positional_encoding(self.src_embed(src))  # (B, S, D)
+        memory, attentions = self.encoder(x, src_mask[:, None, None, :], return_attention)  # mask (B, 1, 1, S)
+        return EncoderOutput(memory, src_mask, attentions if return_attention else None)
+
+    def decode(
+        self,
+        tgt_in: Tensor,
+        encoded: EncoderOutput,
+        tgt_mask: Tensor | None = None,
+        return_attention: bool = False,
+        cache: DecoderCache | None = None,
+    ) -> TransformerOutput:
+        """tgt_in (B, T) -> logits (B, T, V). The look-ahead mask is always applied; `tgt_mask` (B, T)
+        marks real tokens (default tgt_in != pad_id). With a `cache`, tgt_in holds only the new
+        tokens, placed after the `cache.length` already decoded."""
+        offset = cache.length if cache is not None else 0
+        self._check_tokens("tgt_in", tgt_in, self.cfg.tgt_vocab_size, offset)
+        if cache is None:
+            if tgt_mask is None:
+                tgt_mask = tgt_in != self.cfg.pad_id
+            self._check_mask("tgt_mask", tgt_mask, tgt_in)
+            # No padding: the causal mask alone is needed, and the fused kernel stays fast.
+            self_mask = None if bool(tgt_mask.all()) else tgt_mask[:, None, None, :]  # (B, 1, 1, T)
+        else:
+            self_mask = None  # generated tokens are never padding
+        memory_mask = encoded.src_mask[:, None, None, :]  # (B, 1, 1, S)
+        y = self.positional_encoding(self.tgt_embed(tgt_in), offset=offset)  # (B, T, D)
+        layer_caches = cache.layers if cache is not None else None
+        h, self_attn, cross_attn = self.decoder(y, encoded.memory, self_mask, memory_mask, return_attention, layer_caches)
+        if cache is not None:
+            cache.length += tgt_in.size(1)
+        attentions = {"decoder_self": self_attn, "cross": cross_attn} if return_attention else None
+        return TransformerOutput(self.generator(h), attentions)  # (B, T, V)
+
+    def forward(
+        self,
+        src: Tensor,
+        tgt_in: Tensor,
+        src_mask: Tensor | None = None,
+        tgt_mask: Tensor | None = None,
+        return_attention: bool = False,
+    ) -> TransformerOutput:
+        """src (B, S), tgt_in (B, T) (the target shifted right, starting with <bos>) -> logits (B, T, V)."""
+        encoded = self.encode(src, src_mask, return_attention)
+        out = self.decode(tgt_in, encoded, tgt_mask, return_attention)
+        if return_attention:
+            out.attentions = {"encoder_self": encoded.attentions, **out.attentions}
+        return out
+
+    def new_cache(self) -> DecoderCache:
+        return DecoderCache(self.cfg.n_decoder_layers)
+
+    def loss(self, logits: Tensor, tgt_out: Tensor, label_smoothing: float = 0.0) -> Tensor:
+        """Cross-entropy on log-probabilities (log-softmax inside), padding ignored.
+        logits (B, T, V), tgt_out (B, T) -> scalar."""
+        return F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            tgt_out.reshape(-1),
+            ignore_index=self.cfg.pad_id,
+            label_smoothing=label_smoothing,
+        )
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # -- safetensors on disk, the Hugging Face file names -------------------------------------
+    def _tensors_to_save(self) -> dict[str, Tensor]:
+        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+        if self.cfg.tie_embeddings:
+            del state["generator.weight"]  # the same tensor as tgt_embed.lut.weight
+        return state
+
+    def save(self, directory: str | Path) -> Path:
+        """Write `config.json` and `model.safetensors` into `directory`, each atomically."""
+        from safetensors.torch import save
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(directory / WEIGHTS_FILE, save(self._tensors_to_save(), metadata={"format": "pt"}))
+        atomic_write_json(directory / CONFIG_FILE, {"model_type": MODEL_TYPE, **asdict(self.cfg)})
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> Transformer:
+        """Rebuild a model saved with `save`. Tensors that don't fit the config are an error that
+        names the first mismatched tensor and both shapes."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        directory = Path(directory)
+        config = read_json(directory / CONFIG_FILE)
+        if not isinstance(config, dict) or config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+            raise ValueError(f"{directory / CONFIG_FILE} is not a scratch Transformer config.")
+        model = cls(TransformerConfig.from_dict(config))
+        weights_path = directory / WEIGHTS_FILE
+        if not weights_path.is_file():
+            raise FileNotFoundError(f"{weights_path} does not exist: the run has no saved weights.")
+        try:
+            tensors = load_file(str(weights_path), device=str(map_location))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise ValueError(f"{weights_path} is not a readable safetensors file ({err}); save the run again.") from err
+        expected = model._tensors_to_save()
+        for name, tensor in expected.items():
+            if name not in tensors:
+                raise ValueError(f"{weights_path} has no tensor {name!r} (shape {tuple(tensor.shape)}) that the config needs.")
+            if tensors[name].shape != tensor.shape:
+                raise ValueError(
+                    f"Tensor {name!r} in {weights_path} has shape {tuple(tensors[name].shape)}, "
+                    f"but config.json needs {tuple(tensor.shape)}: the weights and config don't belong together."
+                )
+        extra = sorted(set(tensors) - set(expected))
+        if extra:
+            raise ValueError(f"{weights_path} has tensor {extra[0]!r} that this config has no place for.")
+        model.load_state_dict(tensors, strict=not model.cfg.tie_embeddings)
+        return model.to(map_location)
+
+    def config_json(self) -> str:
+        return json.dumps(asdict(self.cfg), indent=2)
