@@ -263,6 +263,20 @@ class Transformer(nn.Module):
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
+    def layer_groups(self) -> dict[str, list[tuple[str, nn.Parameter]]]:
+        """Parameters grouped the way a student reads the model, in forward order:
+        "src_embed", "tgt_embed", "encoder.0", ..., "encoder.norm", "decoder.0", ..., "decoder.norm",
+        "generator". Each value lists (parameter name, parameter). Tied weights appear once."""
+        groups: dict[str, list[tuple[str, nn.Parameter]]] = {}
+        for name, p in self.named_parameters():  # named_parameters skips the tied duplicate
+            parts = name.split(".")
+            if parts[0] in ("encoder", "decoder"):
+                key = f"{parts[0]}.{parts[2]}" if parts[1] == "layers" else f"{parts[0]}.{parts[1]}"
+            else:
+                key = parts[0]
+            groups.setdefault(key, []).append((name, p))
+        return groups
+
     # -- safetensors on disk, the Hugging Face file names -------------------------------------
     def _tensors_to_save(self) -> dict[str, Tensor]:
         state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
