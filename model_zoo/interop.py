@@ -112,7 +112,8 @@ def torch_reference_logits(
     tgt_x = tgt_embed(tgt_in) * math.sqrt(d_model) + pe[: tgt_in.size(1)]
     src_pad = src == pad_id  # PyTorch's key padding masks say True = ignore
     tgt_pad = tgt_in == pad_id
-    causal = nn.Transformer.generate_square_subsequent_mask(tgt_in.size(1), device=src.device)
+    T = tgt_in.size(1)
+    causal = torch.ones(T, T, dtype=torch.bool, device=src.device).triu(1)  # True = may not attend
     out = core(
         src_x,
         tgt_x,

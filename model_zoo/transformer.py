@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model_zoo.layers import ACTIVATIONS, Decoder, DecoderLayerCache, Embeddings, Encoder, PositionalEncoding
+from model_zoo.layers import (
+    ACTIVATIONS,
+    Decoder,
+    DecoderLayerCache,
+    Embeddings,
+    Encoder,
+    PositionalEncoding,
+)
 from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
 CONFIG_FILE = "config.json"

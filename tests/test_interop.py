@@ -1,0 +1,58 @@
+"""The scratch Transformer equals PyTorch's nn.Transformer once the weights are copied across."""
+
+import pytest
+import torch
+from torch import nn
+
+from model_zoo.interop import from_torch, parity_check, torch_reference_logits
+
+
+def _torch_parts(norm_first: bool, activation: str = "relu", vocab: int = 17, d_model: int = 32):
+    torch.manual_seed(0)
+    core = nn.Transformer(
+        d_model, 4, 2, 3, 48, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first
+    ).eval()
+    return core, nn.Embedding(vocab, d_model), nn.Embedding(vocab, d_model), nn.Linear(d_model, vocab)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_logits_equal_nn_transformer_with_causal_mask_and_source_padding(norm_first, activation):
+    core, src_embed, tgt_embed, generator = _torch_parts(norm_first, activation)
+    ours = from_torch(core, src_embed, tgt_embed, generator).eval()
+    assert ours.cfg.norm_first is norm_first and ours.cfg.n_decoder_layers == 3
+    src = torch.randint(1, 17, (4, 9))
+    src[1, 6:] = 0
+    src[3, 2:] = 0
+    tgt_in = torch.randint(1, 17, (4, 6))
+    with torch.no_grad():
+        reference = torch_reference_logits(core, src_embed, tgt_embed, generator, src, tgt_in)
+        logits = ours(src, tgt_in).logits
+    torch.testing.assert_close(logits, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_logits_equal_nn_transformer_with_target_padding():
+    core, src_embed, tgt_embed, generator = _torch_parts(norm_first=False)
+    ours = from_torch(core, src_embed, tgt_embed, generator).eval()
+    src = torch.randint(1, 17, (2, 5))
+    tgt_in = torch.randint(1, 17, (2, 6))
+    tgt_in[0, 4:] = 0
+    with torch.no_grad():
+        reference = torch_reference_logits(core, src_embed, tgt_embed, generator, src, tgt_in)
+        logits = ours(src, tgt_in).logits
+    # Padded target positions are never scored; compare the real ones.
+    real = tgt_in != 0
+    torch.testing.assert_close(logits[real], reference[real], atol=1e-5, rtol=1e-5)
+
+
+def test_parity_check_reports_a_tiny_difference():
+    for norm_first in (False, True):
+        report = parity_check(norm_first=norm_first)
+        assert report["max_abs_diff"] < 1e-5
+        assert report["shape"] == [3, 7, 20]
+
+
+def test_from_torch_requires_batch_first():
+    core = nn.Transformer(16, 2, 1, 1, 32, batch_first=False)
+    with pytest.raises(ValueError, match="batch_first=True"):
+        from_torch(core, nn.Embedding(5, 16), nn.Embedding(5, 16), nn.Linear(16, 5))

@@ -1,0 +1,216 @@
+"""The scratch Transformer: shapes, masks, learning, the safetensors round trip and clear errors."""
+
+import json
+
+import pytest
+import torch
+
+from model_zoo import Transformer, TransformerConfig
+from model_zoo.layers import sinusoidal_encoding
+
+TINY = TransformerConfig(
+    src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,
+    n_decoder_layers=2, d_ff=32, max_len=20,
+)
+
+
+@pytest.fixture
+def model():
+    torch.manual_seed(0)
+    return Transformer(TINY).eval()
+
+
+def _batch():
+    src = torch.tensor([[5, 6, 7, 8, 9], [3, 4, 5, 0, 0]])  # second sentence padded
+    tgt_in = torch.tensor([[1, 5, 6, 7], [1, 3, 4, 0]])
+    return src, tgt_in
+
+
+def test_default_config_is_valid_and_small():
+    model = Transformer(TransformerConfig())
+    assert 50_000 < model.num_parameters() < 2_000_000
+
+
+def test_logits_and_attention_shapes(model):
+    src, tgt_in = _batch()
+    out = model(src, tgt_in, return_attention=True)
+    assert out.logits.shape == (2, 4, 11)
+    att = out.attentions
+    assert [a.shape for a in att["encoder_self"]] == [(2, 2, 5, 5)] * 2
+    assert [a.shape for a in att["decoder_self"]] == [(2, 2, 4, 4)] * 2
+    assert [a.shape for a in att["cross"]] == [(2, 2, 4, 5)] * 2
+    torch.testing.assert_close(out.probabilities().sum(-1), torch.ones(2, 4))
+
+
+def test_no_attention_returned_unless_asked(model):
+    assert model(*_batch()).attentions is None
+
+
+def test_no_decoder_position_attends_to_a_later_one(model):
+    att = model(*_batch(), return_attention=True).attentions
+    for weights in att["decoder_self"]:
+        later = torch.ones(4, 4, dtype=torch.bool).triu(1)
+        assert torch.all(weights[..., later] == 0)
+
+
+def test_padded_keys_get_exactly_zero_weight_and_rows_sum_to_one(model):
+    att = model(*_batch(), return_attention=True).attentions
+    for weights in att["encoder_self"] + att["cross"]:
+        assert torch.all(weights[1, :, :, 3:] == 0)
+    for weights in att["decoder_self"]:
+        assert torch.all(weights[1, :, :, 3] == 0)  # the padded target token
+    for kind in ("encoder_self", "decoder_self", "cross"):
+        for weights in att[kind]:
+            torch.testing.assert_close(weights.sum(-1), torch.ones_like(weights.sum(-1)))
+
+
+def test_padding_does_not_change_the_real_tokens_logits(model):
+    src = torch.tensor([[3, 4, 5]])
+    tgt_in = torch.tensor([[1, 3]])
+    padded_src = torch.tensor([[3, 4, 5, 0, 0, 0]])
+    torch.testing.assert_close(model(src, tgt_in).logits, model(padded_src, tgt_in).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_later_target_tokens_do_not_change_earlier_logits(model):
+    src, _ = _batch()
+    a = model(src, torch.tensor([[1, 5, 6, 7], [1, 3, 4, 2]])).logits
+    b = model(src, torch.tensor([[1, 5, 9, 9], [1, 3, 8, 8]])).logits
+    torch.testing.assert_close(a[:, :2], b[:, :2])
+
+
+def test_explicit_and_fused_paths_give_the_same_logits(model):
+    src, tgt_in = _batch()
+    torch.testing.assert_close(model(src, tgt_in).logits, model(src, tgt_in, return_attention=True).logits)
+
+
+def test_cached_decoding_equals_full_decoding(model):
+    src, _ = _batch()
+    tgt_in = torch.tensor([[1, 5, 6, 7], [1, 3, 4, 2]])
+    encoded = model.encode(src)
+    full = model.decode(tgt_in, encoded).logits
+    cache = model.new_cache()
+    steps = [model.decode(tgt_in[:, t : t + 1], encoded, cache=cache).logits for t in range(4)]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
+    assert cache.length == 4
+
+
+def test_positional_encoding_follows_the_paper():
+    pe = sinusoidal_encoding(50, 8)
+    pos, i = 7, 1
+    assert pe[pos, 2 * i].item() == pytest.approx(torch.sin(torch.tensor(pos / 10000 ** (2 * i / 8))).item(), abs=1e-6)
+    assert pe[pos, 2 * i + 1].item() == pytest.approx(torch.cos(torch.tensor(pos / 10000 ** (2 * i / 8))).item(), abs=1e-6)
+    assert torch.all(pe[0, 0::2] == 0) and torch.all(pe[0, 1::2] == 1)
+
+
+def test_loss_falls_on_a_fixed_batch():
+    torch.manual_seed(0)
+    model = Transformer(TINY)
+    src = torch.randint(3, 11, (8, 6))
+    tgt_in = torch.cat([torch.ones(8, 1, dtype=torch.long), src[:, :-1]], dim=1)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        loss = model.loss(model(src, tgt_in).logits, src)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_loss_ignores_padding():
+    torch.manual_seed(0)
+    model = Transformer(TINY)
+    logits = torch.randn(1, 3, 11)
+    assert model.loss(logits, torch.tensor([[4, 5, 0]])).item() == pytest.approx(
+        model.loss(logits[:, :2], torch.tensor([[4, 5]])).item()
+    )
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_save_load_round_trip_gives_identical_logits(tmp_path, tie):
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(**{**TINY.__dict__, "tie_embeddings": tie})).eval()
+    model.save(tmp_path / "run")
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = Transformer.load(tmp_path / "run").eval()
+    assert loaded.cfg == model.cfg
+    src, tgt_in = _batch()
+    assert torch.equal(model(src, tgt_in).logits, loaded(src, tgt_in).logits)
+    if tie:
+        assert loaded.generator.weight is loaded.tgt_embed.lut.weight
+
+
+def test_loading_mismatched_weights_names_the_tensor_and_both_shapes(tmp_path, model):
+    model.save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    config["d_ff"] = 64
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=r"encoder\.layers\.0\.feed_forward\.linear1\.weight.*\(32, 16\).*\(64, 16\)"):
+        Transformer.load(tmp_path)
+
+
+def test_loading_a_corrupted_weights_file_is_a_clear_error(tmp_path, model):
+    model.save(tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="not a readable safetensors file"):
+        Transformer.load(tmp_path)
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
+    model.save(tmp_path)
+    before = (tmp_path / "model.safetensors").read_bytes()
+
+    def broken_replace(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("model_zoo.utils.os.replace", broken_replace)
+    with pytest.raises(OSError):
+        model.save(tmp_path)
+    assert (tmp_path / "model.safetensors").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(d_model=100, n_heads=3), "d_model=100 is not divisible by n_heads=3"),
+        (dict(d_model=0), "d_model=0 must be a positive whole number"),
+        (dict(n_encoder_layers=0), "n_encoder_layers=0 must be at least 1"),
+        (dict(dropout=1.5), r"dropout=1.5 must be in \[0, 1\)"),
+        (dict(activation="tanh"), "activation='tanh' is not one of"),
+        (dict(pad_id=99), "pad_id=99 must be a token id below"),
+    ],
+)
+def test_bad_config_explains_itself(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TransformerConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("src", "message"),
+    [
+        (torch.tensor([3, 4, 5]), r"src must have shape \(batch, length\), got \(3,\)"),
+        (torch.full((1, 21), 3), "src has length 21 but the model's max_len is 20"),
+        (torch.tensor([[3, 13]]), r"src holds token id 13, outside the vocabulary \[0, 12\]"),
+        (torch.tensor([[3, -1]]), "src holds token id -1"),
+        (torch.tensor([[3.0, 4.0]]), "src must hold integer token ids"),
+        (torch.zeros(1, 0, dtype=torch.long), "src is empty"),
+    ],
+)
+def test_wrong_input_names_the_tensor_and_what_was_expected(model, src, message):
+    with pytest.raises(ValueError, match=message):
+        model(src, torch.tensor([[1, 3]]))
+
+
+def test_wrong_mask_shape_is_a_clear_error(model):
+    src, tgt_in = _batch()
+    with pytest.raises(ValueError, match=r"src_mask must be a boolean tensor of shape \(2, 5\).*\(2, 4\)"):
+        model(src, tgt_in, src_mask=torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="tgt_mask must be a boolean tensor"):
+        model(src, tgt_in, tgt_mask=torch.ones(2, 4))
+
+
+def test_target_token_outside_vocabulary_is_named(model):
+    with pytest.raises(ValueError, match="tgt_in holds token id 11"):
+        model(torch.tensor([[3, 4]]), torch.tensor([[1, 11]]))
