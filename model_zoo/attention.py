@@ -125,15 +125,20 @@ class MultiHeadAttention(nn.Module):
                 cache.key, cache.value = k, v
         q = self._split_heads(q)  # (B, H, Tq, dk)
 
-        if is_causal:
-            causal = causal_mask(q.size(2), k.size(2), device=q.device)  # (Tq, Tk)
-            mask = causal if mask is None else mask & causal
         dropout_p = self.dropout if self.training else 0.0
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
-        else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        if not need_weights and is_causal and mask is None and q.size(2) == k.size(2):
+            # The fused kernels' own causal flag lets flash attention skip the masked half.
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
             weights = None
+        else:
+            if is_causal:
+                causal = causal_mask(q.size(2), k.size(2), device=q.device)  # (Tq, Tk)
+                mask = causal if mask is None else mask & causal
+            if need_weights:
+                out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
+            else:
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+                weights = None
         B, _, Tq, _ = out.shape
         out = out.transpose(1, 2).reshape(B, Tq, self.d_model)  # (B, Tq, D): heads concatenated
         return self.out_proj(out), weights

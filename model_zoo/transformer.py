@@ -206,7 +206,9 @@ class Transformer(nn.Module):
             src_mask = src != self.cfg.pad_id
         self._check_mask("src_mask", src_mask, src)
         x = self.positional_encoding(self.src_embed(src))  # (B, S, D)
-        memory, attentions = self.encoder(x, src_mask[:, None, None, :], return_attention)  # mask (B, 1, 1, S)
+        # Without padding no mask is needed, and the fused kernels run their fastest path.
+        mask = None if bool(src_mask.all()) else src_mask[:, None, None, :]  # (B, 1, 1, S)
+        memory, attentions = self.encoder(x, mask, return_attention)
         return EncoderOutput(memory, src_mask, attentions if return_attention else None)
 
     def decode(
@@ -230,7 +232,8 @@ class Transformer(nn.Module):
             self_mask = None if bool(tgt_mask.all()) else tgt_mask[:, None, None, :]  # (B, 1, 1, T)
         else:
             self_mask = None  # generated tokens are never padding
-        memory_mask = encoded.src_mask[:, None, None, :]  # (B, 1, 1, S)
+        src_mask = encoded.src_mask
+        memory_mask = None if bool(src_mask.all()) else src_mask[:, None, None, :]  # (B, 1, 1, S)
         y = self.positional_encoding(self.tgt_embed(tgt_in), offset=offset)  # (B, T, D)
         layer_caches = cache.layers if cache is not None else None
         h, self_attn, cross_attn = self.decoder(y, encoded.memory, self_mask, memory_mask, return_attention, layer_caches)
