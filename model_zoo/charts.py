@@ -1,0 +1,411 @@
+"""Charts of the tables `model_zoo.inspection` makes: altair specs for the app
+(`st.altair_chart(chart)`) and matplotlib PNGs for the CLI.
+
+Each `*_chart` function takes the DataFrame of the inspection function of the same name and
+returns an altair chart; nothing is computed here that the table does not already hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import altair as alt
+import pandas as pd
+
+from model_zoo.inspection import KIND_TITLES
+
+HEATMAP_SCHEME = "blues"  # one hue, light = 0: attention weights are probabilities
+DIVERGING_SCHEME = "redblue"  # positional encoding values run from -1 to 1
+RECIPE_COLORS = {"stable": "#1f77b4", "broken": "#d62728"}
+
+
+# -- attention ----------------------------------------------------------------------------------
+def _attention_encodings(frame: pd.DataFrame) -> dict:
+    queries = _ordered(frame, "query", "query_pos")
+    keys = _ordered(frame, "key", "key_pos")
+    return dict(
+        x=alt.X("key:N", sort=keys, title="key (attended to)", axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("query:N", sort=queries, title="query (attending)"),
+        color=alt.Color("weight:Q", scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1]), title="weight"),
+        tooltip=["query_token:N", "key_token:N", "layer:O", "head:N", alt.Tooltip("weight:Q", format=".3f")],
+    )
+
+
+def attention_heatmap(frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None) -> alt.Chart | alt.LayerChart:
+    """One attention map (from `inspection.attention_map`): keys across, queries down, weight as
+    colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12)."""
+    _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention_map")
+    n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    size = dict(width=cell * n_k, height=cell * n_q, title=title or _attention_title(frame))
+    base = alt.Chart(frame)
+    heat = base.mark_rect().encode(**_attention_encodings(frame))
+    if annotate is None:
+        annotate = n_q <= 12 and n_k <= 12
+    if not annotate:
+        return heat.properties(**size)
+    text = base.mark_text(fontSize=9).encode(
+        x=alt.X("key:N", sort=_ordered(frame, "key", "key_pos")),
+        y=alt.Y("query:N", sort=_ordered(frame, "query", "query_pos")),
+        text=alt.Text("weight:Q", format=".2f"),
+        color=alt.condition("datum.weight > 0.5", alt.value("white"), alt.value("black")),
+    )
+    return (heat + text).properties(**size)
+
+
+def attention_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
+    """Every head of a layer (from `inspection.attention_heads`) as a grid of small heatmaps."""
+    _require(frame, ["head", "query", "key", "weight"], "attention_heads")
+    n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    chart = (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(**_attention_encodings(frame))
+        .properties(width=cell * n_k, height=cell * n_q)
+        .facet(facet=alt.Facet("head:O", title="head"), columns=columns)
+        .properties(title=_attention_title(frame, heads=True))
+    )
+    return chart
+
+
+def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
+    """One token's attention in every layer and head (from `inspection.follow_token`): a row per
+    (layer, head), a column per other token."""
+    _require(frame, ["layer_head", "layer", "head", "other", "other_pos", "weight", "token", "token_pos"], "follow_token")
+    rows = frame.sort_values(["layer", "head"])["layer_head"].drop_duplicates().tolist()
+    others = _ordered(frame, "other", "other_pos")
+    token = frame["token"].iloc[0]
+    pos = int(frame["token_pos"].iloc[0])
+    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("other:N", sort=others, title="token", axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y("layer_head:N", sort=rows, title="layer, head"),
+            color=alt.Color("weight:Q", scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1])),
+            tooltip=["layer:O", "head:O", "other_token:N", alt.Tooltip("weight:Q", format=".3f")],
+        )
+        .properties(width=cell * len(others), height=cell * len(rows), title=f"{kind}: token {pos} ({token!r}) in every layer and head")
+    )
+
+
+# -- positional encoding ------------------------------------------------------------------------
+def positional_encoding_chart(frame: pd.DataFrame, width: int = 480, height: int = 300) -> alt.Chart:
+    """The sinusoidal encoding (from `inspection.positional_encoding_frame`): position down,
+    dimension across, value from -1 (red) to 1 (blue)."""
+    _require(frame, ["position", "dimension", "value"], "positional_encoding_frame")
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("dimension:O", title="dimension", axis=alt.Axis(labelOverlap=True)),
+            y=alt.Y("position:O", title="position", axis=alt.Axis(labelOverlap=True)),
+            color=alt.Color("value:Q", scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-1, 1])),
+            tooltip=["position:O", "dimension:O", alt.Tooltip("value:Q", format=".3f")],
+        )
+        .properties(width=width, height=height, title="Positional encoding (Section 3.5)")
+    )
+
+
+def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Chart:
+    """Dot products between positions (from `inspection.positional_similarity_frame`)."""
+    _require(frame, ["position_a", "position_b", "similarity"], "positional_similarity_frame")
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("position_b:O", title="position", axis=alt.Axis(labelOverlap=True)),
+            y=alt.Y("position_a:O", title="position", axis=alt.Axis(labelOverlap=True)),
+            color=alt.Color("similarity:Q", scale=alt.Scale(scheme="viridis")),
+            tooltip=["position_a:O", "position_b:O", alt.Tooltip("similarity:Q", format=".3f")],
+        )
+        .properties(width=size, height=size, title="Similarity between positions (dot product)")
+    )
+
+
+# -- embeddings ---------------------------------------------------------------------------------
+def embedding_scatter(frame: pd.DataFrame, title: str = "Embeddings (PCA)", size: int = 360) -> alt.LayerChart:
+    """Tokens at their 2-D PCA coordinates (from `inspection.embedding_projection`), labelled."""
+    _require(frame, ["token", "x", "y"], "embedding_projection")
+    variance = frame.attrs.get("explained_variance") or [None, None]
+    axis_title = [f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])]
+    base = alt.Chart(frame).encode(
+        x=alt.X("x:Q", title=axis_title[0]), y=alt.Y("y:Q", title=axis_title[1]), tooltip=["token:N", "token_id:Q"]
+    )
+    points = base.mark_circle(size=60, opacity=0.7)
+    labels = base.mark_text(align="left", dx=6, dy=-4, fontSize=11).encode(text="token:N")
+    return (points + labels).properties(width=size, height=size, title=title)
+
+
+def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart:
+    """Nearest neighbours (from `inspection.nearest_neighbours`) as bars of cosine similarity."""
+    _require(frame, ["token", "cosine", "rank"], "nearest_neighbours")
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("cosine:Q", title="cosine similarity", scale=alt.Scale(domain=[-1, 1])),
+            y=alt.Y("token:N", sort=alt.EncodingSortField("rank"), title=None),
+            tooltip=["rank:O", "token:N", alt.Tooltip("cosine:Q", format=".3f")],
+        )
+        .properties(title=f"Nearest neighbours of {token!r}" if token else "Nearest neighbours")
+    )
+
+
+# -- weights ------------------------------------------------------------------------------------
+def weight_histogram_chart(frame: pd.DataFrame, name: str | None = None) -> alt.Chart:
+    """A parameter's value histogram (from `inspection.weight_histogram`); with several
+    parameters in the table, pass `name` to pick one."""
+    _require(frame, ["name", "bin_start", "bin_end", "count"], "weight_histogram")
+    if name is not None:
+        frame = frame[frame["name"] == name]
+        if frame.empty:
+            raise ValueError(f"No histogram for parameter {name!r} in this table.")
+    elif frame["name"].nunique() > 1:
+        raise ValueError("The table holds several parameters: pass `name` to choose one.")
+    title = str(frame["name"].iloc[0])
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("bin_start:Q", bin="binned", title="value"),
+            x2="bin_end:Q",
+            y=alt.Y("count:Q", title="count"),
+            tooltip=[alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"), "count:Q"],
+        )
+        .properties(title=title, width=360, height=200)
+    )
+
+
+def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Each parameter's norm (from `inspection.weight_stats`), coloured by group."""
+    _require(frame, ["name", "group", "norm", "std"], "weight_stats")
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("norm:Q", title="Frobenius norm"),
+            y=alt.Y("name:N", sort=None, title=None),
+            color=alt.Color("group:N", sort=None, title="group"),
+            tooltip=["name:N", "shape:N", "count:Q", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".4f")],
+        )
+        .properties(title="Weight norms", width=360)
+    )
+
+
+def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
+    """Parameters per module (from `inspection.parameter_counts`), the "total" row left out."""
+    _require(frame, ["module", "count", "share"], "parameter_counts")
+    frame = frame[frame["module"] != "total"]
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("count:Q", title="parameters"),
+            y=alt.Y("module:N", sort=None, title=None),
+            tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
+        )
+        .properties(title=f"Parameters per module ({int(frame['count'].sum()):,} in all)", width=360)
+    )
+
+
+# -- training dynamics --------------------------------------------------------------------------
+LOG_METRICS = {"loss", "lr", "grad_norm", "max_update_ratio"}  # quantities that span orders of magnitude
+
+
+def metric_chart(frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 180) -> alt.Chart:
+    """A line per metric over steps (from `inspection.metric_frame`); one `metric`, or all of the
+    table's metrics in separate rows. Loss, learning rate and gradient norm use a log scale."""
+    _require(frame, ["step", "metric", "value"], "metric_frame")
+    metrics = [metric] if metric else list(dict.fromkeys(frame["metric"]))
+    charts = []
+    for m in metrics:
+        data = frame[frame["metric"] == m]
+        if data.empty:
+            raise ValueError(f"The table has no metric {m!r}; it has {sorted(frame['metric'].unique())}.")
+        use_log = (m in LOG_METRICS) if log is None else log
+        use_log = use_log and bool((data["value"] > 0).all())  # a log scale needs positive values
+        scale = alt.Scale(type="log") if use_log else alt.Scale(zero=False)
+        charts.append(
+            alt.Chart(data)
+            .mark_line(point=len(data) < 30)
+            .encode(
+                x=alt.X("step:Q", title="step"),
+                y=alt.Y("value:Q", title=m + (" (log)" if use_log else ""), scale=scale),
+                tooltip=["step:Q", alt.Tooltip("value:Q", format=".4g")],
+            )
+            .properties(height=height, width=420, title=m)
+        )
+    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+
+
+def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = True) -> alt.Chart:
+    """A line per layer group over steps (from `inspection.per_layer_frame`), log scale: gradient
+    norms or update-to-weight ratios of every block side by side."""
+    _require(frame, ["step", "group", "value"], "per_layer_frame")
+    order = frame.attrs.get("group_order") or list(dict.fromkeys(frame["group"]))
+    use_log = log and bool((frame["value"] > 0).all())
+    return (
+        alt.Chart(frame)
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("value:Q", title=title or "value", scale=alt.Scale(type="log") if use_log else alt.Scale(zero=False)),
+            color=alt.Color("group:N", sort=order, title="layer group"),
+            tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
+        )
+        .properties(width=420, height=220, title=title or "per layer")
+    )
+
+
+STABILITY_METRICS = ("loss", "grad_norm", "max_update_ratio")
+
+
+def stability_chart(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS) -> alt.VConcatChart:
+    """Stable versus broken training (`runs`: {recipe name: history}): one panel per metric, a
+    line per recipe, log scale, so the broken run's spikes and oversized updates stand out."""
+    from model_zoo.inspection import metric_frame
+
+    frames = []
+    for name, history in runs.items():
+        if not history:  # a run stopped before its first step has nothing to draw
+            continue
+        long = metric_frame(history, metrics)
+        long["recipe"] = name
+        frames.append(long)
+    if not frames:
+        raise ValueError("No run has any recorded step to compare.")
+    data = pd.concat(frames, ignore_index=True)
+    data = data[data["value"].map(lambda v: v == v and abs(v) != float("inf"))]  # NaN/inf cannot be plotted
+    names = list(runs)
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    colors = [RECIPE_COLORS.get(n, palette[i % len(palette)]) for i, n in enumerate(names)]
+    panels = []
+    for m in metrics:
+        subset = data[data["metric"] == m]
+        if subset.empty:
+            continue
+        use_log = bool((subset["value"] > 0).all())
+        panels.append(
+            alt.Chart(subset)
+            .mark_line()
+            .encode(
+                x=alt.X("step:Q", title="step"),
+                y=alt.Y("value:Q", title=m + (" (log)" if use_log else ""), scale=alt.Scale(type="log") if use_log else alt.Scale()),
+                color=alt.Color("recipe:N", scale=alt.Scale(domain=names, range=colors), title="recipe"),
+                tooltip=["recipe:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
+            )
+            .properties(width=420, height=180, title=m)
+        )
+    return alt.vconcat(*panels)
+
+
+# -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
+    """Write one attention map (from `inspection.attention_map`), or a grid of heads (from
+    `inspection.attention_heads`), as a PNG with token labels and the weight in each cell."""
+    _require(frame, ["head", "query", "query_pos", "key", "key_pos", "weight"], "attention_map")
+    plt = _pyplot()
+    heads = list(dict.fromkeys(frame["head"]))
+    q_tokens = frame.drop_duplicates("query_pos").sort_values("query_pos")["query_token"].astype(str).tolist()
+    k_tokens = frame.drop_duplicates("key_pos").sort_values("key_pos")["key_token"].astype(str).tolist()
+    n_q, n_k = len(q_tokens), len(k_tokens)
+    cols = min(len(heads), 4)
+    rows = -(-len(heads) // cols)
+    cell = 0.45
+    fig, axes = plt.subplots(rows, cols, figsize=(max(3.5, cols * (n_k * cell + 1.2)), max(3.0, rows * (n_q * cell + 1.2))), squeeze=False)
+    image = None
+    for index, head in enumerate(heads):
+        ax = axes[index // cols][index % cols]
+        data = frame[frame["head"] == head]
+        matrix = data.pivot(index="query_pos", columns="key_pos", values="weight").sort_index().sort_index(axis=1).to_numpy()
+        image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+        ax.set_xticks(range(n_k), k_tokens, rotation=45, ha="right", fontsize=8)
+        ax.set_yticks(range(n_q), q_tokens, fontsize=8)
+        ax.set_title(f"head {head}", fontsize=9)
+        if n_q <= 12 and n_k <= 12:
+            for i in range(n_q):
+                for j in range(n_k):
+                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white" if matrix[i, j] > 0.5 else "black")
+    for index in range(len(heads), rows * cols):
+        axes[index // cols][index % cols].axis("off")
+    fig.supxlabel("key (attended to)", fontsize=9)
+    fig.supylabel("query (attending)", fontsize=9)
+    fig.suptitle(title or _attention_title(frame, heads=len(heads) > 1), fontsize=10)
+    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
+    return _save(fig, path, plt)
+
+
+def save_history_png(history: Sequence[Mapping] | Mapping[str, Sequence[Mapping]], path: str | Path, metrics: Sequence[str] = STABILITY_METRICS) -> Path:
+    """Loss, gradient-norm and largest update/weight-ratio curves of one run's history, or of
+    several ({name: history}, as the stability demo returns), as a PNG with log scales."""
+    from model_zoo.inspection import history_frame
+
+    plt = _pyplot()
+    runs = history if isinstance(history, Mapping) else {"run": history}
+    fig, axes = plt.subplots(len(metrics), 1, figsize=(6, 2.6 * len(metrics)), sharex=True, squeeze=False)
+    for ax, metric in zip(axes[:, 0], metrics, strict=True):
+        for name, run in runs.items():
+            if not run:  # stopped before its first step
+                continue
+            wide = history_frame(run)
+            if metric in wide:
+                data = wide[["step", metric]].dropna()
+                ax.plot(data["step"], data[metric], label=name, color=RECIPE_COLORS.get(name))
+        ax.set_yscale("log")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        if len(runs) > 1 and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    axes[-1, 0].set_xlabel("step")
+    return _save(fig, path, plt)
+
+
+def _save(fig, path: str | Path, plt) -> Path:
+    from model_zoo.utils import atomic_write_bytes
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path} must end in .png.")
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _ordered(frame: pd.DataFrame, label: str, position: str) -> list[str]:
+    return frame.drop_duplicates(position).sort_values(position)[label].tolist()
+
+
+def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
+    kind = frame["kind"].iloc[0] if "kind" in frame else "attention"
+    layer = frame["layer"].iloc[0] if "layer" in frame else "?"
+    name = KIND_TITLES.get(kind, kind)
+    if heads:
+        return f"{name}, layer {layer}, every head"
+    head = frame["head"].iloc[0] if "head" in frame else "?"
+    return f"{name}, layer {layer}, " + ("heads averaged" if head == "mean" else f"head {head}")
+
+
+def _require(frame: pd.DataFrame, columns: list[str], made_by: str) -> None:
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"Expected a DataFrame from inspection.{made_by}, got {type(frame).__name__}.")
+    missing = [c for c in columns if c not in frame]
+    if missing:
+        raise ValueError(f"The table lacks columns {missing}: build it with inspection.{made_by}.")
+    if frame.empty:
+        raise ValueError(f"The table from inspection.{made_by} is empty: nothing to draw.")

@@ -1,0 +1,92 @@
+"""The inspection commands end to end: plot-attention writes a PNG from a saved run,
+check-gradients prints its table, and bad requests are clear errors with exit code 1."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from model_zoo import Transformer
+from model_zoo.cli import main
+from model_zoo.tasks import make_task
+from model_zoo.training import TrainConfig, train
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_thread():
+    """Tiny models train fastest on one thread; a second one only spins when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny copy run, trained a few dozen steps and saved the way `train` saves runs."""
+    task = make_task("copy", n_heldout=32)
+    torch.manual_seed(0)
+    model = Transformer(task.model_config(d_model=32, n_heads=2, d_ff=64, n_encoder_layers=2, n_decoder_layers=2))
+    path = tmp_path_factory.mktemp("weights") / "copy"
+    train(model, task, TrainConfig(steps=30, warmup=10, eval_every=30), checkpoint_dir=path)
+    return path
+
+
+@pytest.mark.parametrize("extra", [["--head", "1"], ["--mean"], []], ids=["one-head", "mean", "every-head"])
+def test_plot_attention_writes_a_png(run_dir, tmp_path, capsys, extra):
+    out = tmp_path / "attention.png"
+    code = main(["plot-attention", str(run_dir), "3 5 7 9", "--kind", "cross", "--layer", "1", *extra, "--out", str(out)])
+    assert code == 0
+    assert out.read_bytes().startswith(PNG_MAGIC)
+    printed = capsys.readouterr().out
+    assert "source: 3 5 7 9" in printed and f"wrote {out}" in printed
+
+
+def test_plot_attention_finds_a_run_by_name_under_root(run_dir, tmp_path):
+    out = tmp_path / "enc.png"
+    code = main(["plot-attention", "copy", "3 5", "--kind", "encoder_self", "--root", str(run_dir.parent), "--out", str(out)])
+    assert code == 0 and out.is_file()
+
+
+def test_plot_attention_with_a_layer_the_model_lacks_is_a_clear_error(run_dir, tmp_path, capsys):
+    code = main(["plot-attention", str(run_dir), "3 5", "--layer", "7", "--out", str(tmp_path / "x.png")])
+    assert code == 1
+    assert "error: layer=7 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_attention_on_a_missing_run_is_a_clear_error(tmp_path, capsys):
+    code = main(["plot-attention", str(tmp_path / "nothing"), "3 5", "--out", str(tmp_path / "x.png")])
+    assert code == 1 and "error: No run at" in capsys.readouterr().err
+
+
+def test_check_gradients_prints_a_passing_table(capsys):
+    assert main(["check-gradients"]) == 0
+    printed = capsys.readouterr().out
+    assert "MultiHeadAttention" in printed and "DecoderBlock" in printed
+    assert "6 of 6 components pass" in printed
+
+
+def test_stability_demo_command_prints_both_verdicts_and_writes_curves(tmp_path, capsys):
+    out = tmp_path / "curves.png"
+    assert main(["stability-demo", "--task", "copy", "--steps", "3", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("stable (") and "\nbroken (" in printed
+    assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_python_dash_m_model_zoo_plot_attention_runs_as_a_program(run_dir, tmp_path):
+    out = tmp_path / "cli.png"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "model_zoo", "plot-attention", str(run_dir), "3 5 7 9", "--kind", "cross", "--layer", "1", "--out", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes().startswith(PNG_MAGIC)
