@@ -1,7 +1,69 @@
-"""Transformer Workbench: `streamlit run streamlit_app.py`. Declares the pages; each is UI only."""
+"""Transformer Workbench: `streamlit run streamlit_app.py`. Declares the pages and the sidebar;
+each page in `pages/` is UI only (widgets, a `model_zoo` call, rendering).
+
+Streamlit serves a `pages/` folder the legacy way until this script has called `st.navigation`
+once in the process; each page's `ensure_app()` sends such an early deep link through here."""
+
+import importlib
+import logging
+import os
+import threading
 
 import streamlit as st
 
 st.set_page_config(page_title="Transformer Workbench", page_icon="🔧", layout="wide")
-st.title("Transformer Workbench")
-st.write("Build a Transformer from scratch, train it, look inside it, then fine-tune a pretrained model.")
+
+HOME = st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True)
+PAGES = [
+    HOME,
+    st.Page("pages/build.py", title="Build", icon=":material/construction:"),
+    st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
+    st.Page("pages/decode.py", title="Step-through decoding", icon=":material/footprint:"),
+    st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
+    st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+]
+page = st.navigation(PAGES)
+
+
+@st.cache_resource(show_spinner=False)
+def library_loading() -> threading.Thread:
+    """Import PyTorch and the library once per process, in the background: the first page draws
+    while torch loads (seconds on two cores) instead of after it."""
+    thread = threading.Thread(target=importlib.import_module, args=("pages._ui",), name="workbench-import", daemon=True)
+    thread.start()
+    return thread
+
+
+loading = library_loading()
+loading.join(0.2)  # a warm process (or the tests) has it already
+
+with st.sidebar:
+    if loading.is_alive():
+
+        @st.fragment(run_every=0.5)
+        def wait_for_library() -> None:
+            if loading.is_alive():
+                st.caption("Starting up: loading PyTorch…")
+            else:
+                st.rerun()  # the whole app, now with the device and the saved runs
+
+        wait_for_library()
+    else:
+        from pages._ui import sidebar
+
+        sidebar()
+
+if page is not HOME:
+    loading.join()  # pages import torch: wait for the one import rather than race it from a second thread
+st.session_state["workbench_navigation"] = True  # pages._ui.APP_FLAG: see ensure_app()
+try:
+    page.run()
+except Exception as err:  # the last guard: a bug shows as a message, never as a traceback
+    if os.environ.get("WORKBENCH_RAISE"):  # the tests want to see it
+        raise
+    logging.getLogger("workbench").exception("page %s failed", page.title)
+    st.error(
+        f"Something unexpected went wrong on this page ({type(err).__name__}: {err}). "
+        "Reload the page and try again with other settings; if it happens again, please report what you did."
+    )

@@ -1,0 +1,36 @@
+# Transformer Workbench as a Hugging Face Docker Space (the Streamlit SDK is deprecated there).
+# Free CPU Spaces: 2 vCPU, 16 GB. Build and run locally:
+#   docker build -t workbench . && docker run -p 8501:8501 workbench
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HF_HUB_DISABLE_TELEMETRY=1 \
+    TOKENIZERS_PARALLELISM=false
+
+# Spaces run the container as user 1000; its home must be writable (caches, saved runs).
+RUN useradd --create-home --uid 1000 user
+WORKDIR /home/user/app
+
+COPY --chown=user requirements.txt requirements-offline.txt ./
+# torch first, from PyTorch's CPU index: PyPI's Linux wheel pulls several GB of CUDA libraries.
+RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+ && pip install -r requirements.txt \
+ && pip install --no-deps -r requirements-offline.txt
+
+COPY --chown=user . .
+USER user
+ENV HOME=/home/user \
+    WORKBENCH_WEIGHTS_DIR=/home/user/app/weights \
+    WORKBENCH_MAX_TRAININGS=2
+
+EXPOSE 8501
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://localhost:8501/_stcore/health', timeout=4)"
+
+# Spaces show the app inside an iframe, where Streamlit's XSRF cookie is blocked and uploads fail
+# with "AxiosError 403" (streamlit/streamlit#9397, huggingface_hub#1496): the Space turns it off.
+CMD ["streamlit", "run", "streamlit_app.py", "--server.address=0.0.0.0", "--server.port=8501", \
+     "--server.enableXsrfProtection=false"]

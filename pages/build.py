@@ -1,0 +1,99 @@
+"""Build: choose the architecture, see parameter counts, the shape of an input at every stage, and
+the parity check against PyTorch's nn.Transformer."""
+
+from dataclasses import asdict
+
+import pandas as pd
+import streamlit as st
+
+from model_zoo import Transformer, TransformerConfig
+from model_zoo.app_support import example_input, shape_trace
+from model_zoo.charts import parameter_counts_chart
+from model_zoo.inspection import parameter_counts
+from model_zoo.interop import parity_check
+from pages._ui import ensure_app, show_error
+
+ensure_app()
+st.title("Build a Transformer")
+st.caption("Figure 1 of the paper, written from scratch in `model_zoo/transformer.py`. The defaults train the toy tasks in seconds.")
+
+defaults = TransformerConfig()
+left, middle, right = st.columns(3)
+with left:
+    d_model = st.number_input("d_model (width)", 2, 1024, defaults.d_model, step=8, key="build_d_model")
+    n_heads = st.number_input("heads", 1, 32, defaults.n_heads, key="build_n_heads")
+    d_ff = st.number_input("d_ff (feed-forward width)", 1, 8192, defaults.d_ff, step=32, key="build_d_ff")
+with middle:
+    n_enc = st.number_input("encoder blocks", 1, 12, defaults.n_encoder_layers, key="build_n_enc")
+    n_dec = st.number_input("decoder blocks", 1, 12, defaults.n_decoder_layers, key="build_n_dec")
+    norm = st.radio("LayerNorm", ["post-norm (the paper)", "pre-norm"], key="build_norm", horizontal=True)
+with right:
+    vocab = st.number_input("vocabulary size", 2, 50_000, defaults.src_vocab_size, key="build_vocab")
+    dropout = st.slider("dropout", 0.0, 0.5, defaults.dropout, 0.05, key="build_dropout")
+    activation = st.selectbox("activation", ["relu", "gelu"], key="build_activation")
+    tie = st.checkbox("tie target embedding and output layer", key="build_tie")
+
+try:
+    cfg = TransformerConfig(
+        src_vocab_size=int(vocab),
+        tgt_vocab_size=int(vocab),
+        d_model=int(d_model),
+        n_heads=int(n_heads),
+        n_encoder_layers=int(n_enc),
+        n_decoder_layers=int(n_dec),
+        d_ff=int(d_ff),
+        dropout=float(dropout),
+        norm_first=norm == "pre-norm",
+        activation=activation,
+        tie_embeddings=tie,
+    )
+except ValueError as err:
+    show_error(err, "Change the setting above; nothing is built until the configuration is valid.")
+    st.stop()
+
+# The Train page offers this architecture.
+st.session_state["build_config"] = asdict(cfg)
+model = Transformer(cfg)
+
+st.subheader("Parameters")
+st.metric("total parameters", f"{model.num_parameters():,}")
+level = st.radio("count by", ["group", "module"], key="build_count_level", horizontal=True,
+                 help="group: embeddings, each block, norms, output layer; module: inside each block too")
+counts = parameter_counts(model, level=level)
+c1, c2 = st.columns([1, 1])
+c1.dataframe(counts, hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")})
+c2.altair_chart(parameter_counts_chart(counts))
+
+st.subheader("Shapes, stage by stage")
+st.caption("A random example goes through the model once; forward hooks on each module record what came in and out. "
+           "B batch, S source length, T target length, D d_model, H heads, V vocabulary.")
+s1, s2 = st.columns(2)
+src_len = s1.number_input("source length S", 1, cfg.max_len, 6, key="build_src_len")
+tgt_len = s2.number_input("target length T", 1, cfg.max_len, 5, key="build_tgt_len")
+src, tgt_in = example_input(cfg, int(src_len), int(tgt_len))
+st.caption(f"source ids {src[0].tolist()} · target input ids {tgt_in[0].tolist()}")
+st.dataframe(pd.DataFrame(shape_trace(model, src, tgt_in)), hide_index=True, width="stretch")
+
+st.subheader("Same numbers as PyTorch?")
+st.caption("A random `nn.Transformer` of this size is copied into the scratch model and both read the same batch "
+           "(with source padding and the causal mask). The logits should agree to float precision.")
+if n_enc != n_dec:
+    st.caption(f"`nn.Transformer` here uses {n_enc} blocks on both sides (the check builds equal stacks).")
+if st.button("Run the parity check", key="build_parity"):
+    try:
+        with st.spinner("Comparing with nn.Transformer…"):
+            st.session_state["build_parity_result"] = (asdict(cfg), parity_check(
+                d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_encoder_layers, d_ff=cfg.d_ff,
+                vocab_size=min(cfg.src_vocab_size, 1000), norm_first=cfg.norm_first,
+            ))
+    except (ValueError, RuntimeError) as err:
+        show_error(err)
+saved = st.session_state.get("build_parity_result")
+if saved and saved[0] == asdict(cfg):
+    result = saved[1]
+    ok = result["max_abs_diff"] < 1e-4
+    st.metric("max |scratch − nn.Transformer|", f"{result['max_abs_diff']:.2e}")
+    (st.success if ok else st.error)(
+        f"{'Parity holds' if ok else 'Parity fails'}: logits of shape {tuple(result['shape'])}, "
+        f"{'pre' if result['norm_first'] else 'post'}-norm, {result['parameters']:,} parameters."
+    )

@@ -1,0 +1,156 @@
+"""Compare: a model before and after fine-tuning; two scratch runs side by side; the scratch
+Transformer against PyTorch's nn.Transformer (same numbers? how fast?)."""
+
+import altair as alt
+import streamlit as st
+
+from model_zoo import charts, inspection
+from model_zoo.app_support import confusion_frame, speed_against_torch
+from pages._ui import (
+    ensure_app,
+    example_text,
+    finetune_run_picker,
+    fixed_size,
+    load_finetuned_run,
+    scratch_model_picker,
+    show_error,
+)
+
+ensure_app()
+st.title("Compare")
+tabs = st.tabs(["Before vs after fine-tuning", "Two scratch runs", "Scratch vs nn.Transformer"])
+
+
+def confusion_chart(matrix, label_names, title):
+    return alt.Chart(confusion_frame(matrix, label_names)).mark_rect().encode(
+        x=alt.X("predicted:N", sort=label_names), y=alt.Y("true:N", sort=label_names),
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".0%")],
+    ).properties(title=title, width=60 * len(label_names), height=60 * len(label_names)) + alt.Chart(
+        confusion_frame(matrix, label_names)).mark_text().encode(
+        x=alt.X("predicted:N", sort=label_names), y=alt.Y("true:N", sort=label_names), text="count:Q")
+
+
+# -- before / after ----------------------------------------------------------------------------------
+with tabs[0]:
+    path = finetune_run_picker("cmp_ft_run")
+    if path is None:
+        st.info("No fine-tuning run yet: make one on the **Fine-tune** page; its before and after are saved with it.")
+    else:
+        from model_zoo.compare import load_comparison
+
+        try:
+            comparison = load_comparison(path)
+        except (ValueError, FileNotFoundError, OSError) as err:
+            show_error(err, "Fine-tune the run again to save its comparison.")
+            comparison = None
+        if comparison is not None:
+            metrics = comparison["metrics"]
+            before, after = metrics.get("before", {}), metrics.get("after", {})
+            cols = st.columns(len(after) + 1)
+            for col, key in zip(cols, after, strict=False):
+                col.metric(key.replace("_", " "), f"{after[key]:.3f}", f"{after[key] - before.get(key, 0):+.3f} vs before")
+            cols[-1].metric("held-out examples", metrics.get("test_examples", "—"))
+            names = comparison.get("label_names", [])
+            if names and "confusion" in comparison.get("after", {}):
+                c1, c2 = st.columns(2)
+                if "confusion" in comparison.get("before", {}):
+                    c1.altair_chart(fixed_size(confusion_chart(comparison["before"]["confusion"], names, "before")), width="content")
+                c2.altair_chart(fixed_size(confusion_chart(comparison["after"]["confusion"], names, "after")), width="content")
+            changed = comparison.get("changed", [])
+            st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
+            if changed:
+                st.dataframe([{"": "✓" if c["fixed"] else "✗", "text": c["text"], "label": c["label"], "before": c["before"],
+                               "after": c["after"]} for c in changed], hide_index=True)
+            probes = comparison.get("after", {}).get("probes")
+            if probes:
+                st.markdown("**New sentences** (never in the data), after fine-tuning")
+                st.dataframe([{"sentence": s, "label": p["label"], **{k: round(v, 3) for k, v in p["probabilities"].items()}}
+                              for s, p in zip(comparison.get("probe_sentences", []), probes, strict=False)], hide_index=True)
+
+            st.markdown("**One sentence's attention, before and after**")
+            sentence = st.text_input("sentence", "a gorgeous, witty, seductive movie.", key="cmp_attention_text")
+            try:
+                from model_zoo.inference import attention_maps
+
+                views = {}
+                for role, is_before in (("before", True), ("after", False)):
+                    views[role] = attention_maps(load_finetuned_run(path, before=is_before), sentence)
+            except Exception as err:  # a damaged run folder or an unreachable base model: say which
+                show_error(err, "Check that the run's base model is available offline (or the hub is reachable).")
+            else:
+                kind = "encoder_self"
+                a1, a2 = st.columns(2)
+                layer = a1.selectbox("layer", range(inspection.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer")
+                head = a2.selectbox("head", ["mean of heads", *range(inspection.num_heads(views["after"].attentions, kind))], key="cmp_attn_head")
+                v1, v2 = st.columns(2)
+                for col, role in ((v1, "before"), (v2, "after")):
+                    view = views[role]
+                    frame = inspection.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
+                                                     head=None if head == "mean of heads" else head)
+                    col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
+
+# -- two scratch runs ----------------------------------------------------------------------------------
+with tabs[1]:
+    left, right = st.columns(2)
+    with left:
+        a = scratch_model_picker("cmp_run_a", "first run", required=False)
+    with right:
+        b = scratch_model_picker("cmp_run_b", "second run", required=False)
+    if a is None or b is None:
+        st.info("Train a run on the **Train** page (two, to compare them).")
+    else:
+        histories = {a.label: a.run.history, b.label: b.run.history}
+        if a.run.history and b.run.history:
+            rows = [{"run": name, **inspection.history_summary(h)} for name, h in histories.items()]
+            st.dataframe(rows, hide_index=True)
+            present = [m for m in ("loss", "token_accuracy", "exact_match")
+                       if all(m in inspection.history_frame(h) for h in histories.values())]
+            if a.label != b.label:
+                st.altair_chart(charts.stability_chart(histories, metrics=present))
+        else:
+            st.caption("One of the runs has no training history.")
+        text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
+        from model_zoo.decoding import decode_text
+
+        for col, picked in zip(st.columns(2), (a, b), strict=True):
+            try:
+                result = decode_text(picked.run.model, picked.run.vocab, text)
+            except ValueError as err:
+                with col:
+                    show_error(err)
+            else:
+                col.markdown(f"**{picked.label}:** `{result.text or '(nothing)'}`"
+                             + (f"  \n(unknown words: {', '.join(result.unknown_words)})" if result.unknown_words else ""))
+
+# -- scratch vs nn.Transformer ------------------------------------------------------------------------------
+with tabs[2]:
+    st.caption("A random `nn.Transformer` is copied into the scratch model; both run the same batch. "
+               "Same weights, so the logits should agree to float precision; the times say what hand-written "
+               "attention costs (or saves).")
+    s1, s2, s3, s4 = st.columns(4)
+    d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model")
+    n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads")
+    n_layers = s3.number_input("blocks (each side)", 1, 6, 2, key="cmp_layers")
+    norm_first = s4.checkbox("pre-norm", key="cmp_norm_first")
+    s5, s6, s7 = st.columns(3)
+    batch = s5.number_input("batch", 1, 128, 16, key="cmp_batch")
+    length = s6.number_input("length", 1, 256, 32, key="cmp_length")
+    iters = s7.number_input("timed passes", 1, 100, 10, key="cmp_iters")
+    if st.button("Compare", key="cmp_speed", type="primary"):
+        try:
+            with st.spinner("Running both…"):
+                st.session_state["cmp_speed_result"] = speed_against_torch(
+                    d_model=int(d_model), n_heads=int(n_heads), n_layers=int(n_layers), d_ff=4 * int(d_model),
+                    batch=int(batch), length=int(length), iters=int(iters), norm_first=norm_first)
+        except (ValueError, RuntimeError) as err:
+            show_error(err)
+    result = st.session_state.get("cmp_speed_result")
+    if result:
+        r1, r2, r3 = st.columns(3)
+        r1.metric("max |scratch − nn.Transformer|", f"{result['max_abs_diff']:.2e}")
+        r2.metric("nn.Transformer forward", f"{result['torch_ms']:.1f} ms")
+        r3.metric("scratch forward", f"{result['scratch_ms']:.1f} ms", f"{result['scratch_over_torch_time']:.2f}× the time",
+                  delta_color="off")
+        (st.success if result["max_abs_diff"] < 1e-4 else st.error)(
+            f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters).")

@@ -1,0 +1,135 @@
+"""Step-through decoding: one token at a time, with the top-k next-token probabilities, the token
+chosen and this step's cross-attention over the source. Scratch runs step through
+`decoding.DecodingSession`; text-to-text (T5) fine-tuning runs through `inference.decode_steps`."""
+
+import altair as alt
+import streamlit as st
+
+from model_zoo.app_support import step_tables
+from model_zoo.charts import follow_token_chart
+from pages._ui import (
+    ensure_app,
+    example_text,
+    finetune_run_picker,
+    fixed_size,
+    load_finetuned_run,
+    scratch_model_picker,
+    show_error,
+)
+
+STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
+
+ensure_app()
+st.title("Step-through decoding")
+st.caption("The decoder writes one token at a time: it scores every token of the vocabulary, one is chosen "
+           "(the most likely, or drawn at a temperature), and it goes on from there. Press *Next token* to watch.")
+
+kind = st.radio("model", ["scratch run", "text-to-text fine-tuning run (T5)"], key="decode_kind", horizontal=True)
+c1, c2, c3 = st.columns(3)
+show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top")
+
+if kind == "scratch run":
+    picked = scratch_model_picker("decode_model")
+    text = st.text_input("source", value=example_text(picked.run), key="decode_text")
+    strategy = c1.radio("choose", ["greedy", "sample"], key="decode_strategy", horizontal=True)
+    temperature = c2.slider("temperature", 0.1, 3.0, 1.0, 0.1, key="decode_temperature", disabled=strategy != "sample")
+    signature = ("scratch", picked.label, text, strategy, temperature, show_top)
+else:
+    path = finetune_run_picker("decode_t5_run", task="text2text")
+    if path is None:
+        st.info("No text-to-text run yet: on the **Fine-tune** page choose a T5 model (a hub name when online, or a "
+                "local T5 folder) to make one. Step-through decoding of scratch runs works above.")
+        st.stop()
+    text = st.text_input("source", value="a gorgeous, witty, seductive movie.", key="decode_t5_text")
+    c1.caption("T5 runs decode greedily (`generate`'s scores, step by step).")
+    signature = ("t5", str(path), text, show_top)
+
+state = st.session_state.get(STATE)
+if state is None or state["signature"] != signature:
+    try:
+        if kind == "scratch run":
+            from model_zoo.decoding import DecodingSession
+
+            session = DecodingSession(picked.run.model, picked.run.vocab, text, strategy,
+                                      temperature=temperature, show_top=show_top)
+            state = {"signature": signature, "session": session}
+        else:
+            from model_zoo.inference import decode_steps
+
+            fm = load_finetuned_run(path)
+            with st.spinner("Decoding…"):
+                state = {"signature": signature, "steps": list(decode_steps(fm, text, top_k=show_top)), "shown": 0}
+    except (ValueError, FileNotFoundError, OSError) as err:
+        show_error(err)
+        st.stop()
+    st.session_state[STATE] = state
+
+b1, b2, b3, b4 = st.columns(4)
+next_clicked = b1.button("Next token", key="decode_next", type="primary")
+back_clicked = b2.button("Back", key="decode_back")
+reset_clicked = b3.button("Reset", key="decode_reset")
+end_clicked = b4.button("To the end", key="decode_end")
+
+if "session" in state:
+    session = state["session"]
+    if session.unknown_words:
+        st.warning(f"Not in the vocabulary, read as <unk>: {', '.join(session.unknown_words)}")
+    if reset_clicked:
+        session.reset()
+    if back_clicked:
+        session.back()
+    if (next_clicked or end_clicked) and session.finished:
+        st.info("Decoding has finished (<eos> or the length cap): press Reset or Back.")
+    elif next_clicked:
+        session.step()
+    elif end_clicked:
+        session.run()
+    steps = session.steps
+    source_tokens = session.source_tokens
+else:
+    total = len(state["steps"])
+    if reset_clicked:
+        state["shown"] = 0
+    if back_clicked:
+        state["shown"] = max(0, state["shown"] - 1)
+    if (next_clicked or end_clicked) and state["shown"] >= total:
+        st.info("Decoding has finished: press Reset or Back.")
+    elif next_clicked:
+        state["shown"] += 1
+    elif end_clicked:
+        state["shown"] = total
+    steps = state["steps"][: state["shown"]]
+    source_tokens = state["steps"][0].source_tokens if state["steps"] else []
+
+st.markdown(f"**Source:** {' '.join(f'`{t}`' for t in source_tokens)}")
+written = " ".join(f"`{s.token}`" for s in steps) or "(nothing yet: press *Next token*)"
+st.markdown(f"**Output so far:** {written}")
+
+if steps:
+    last = steps[-1]
+    heads = last.cross_attention.size(1) if last.cross_attention is not None else 1
+    head_choice = st.selectbox("cross-attention heads", ["every head", *[f"head {h}" for h in range(heads)]], key="decode_head")
+    head = None if head_choice == "every head" else int(head_choice.split()[1])
+    top, cross = step_tables(last, head)
+    left, right = st.columns(2)
+    with left:
+        st.metric(f"step {last.position + 1}: chosen token", last.token,
+                  f"p = {last.top_probs[last.top_tokens.index(last.token)]:.2f}" if last.token in last.top_tokens else None,
+                  delta_color="off", delta_arrow="off")
+        bars = alt.Chart(top).mark_bar().encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("token:N", sort=None, title=None),
+            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"])),
+            tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
+        ).properties(title=f"top {len(top)} next tokens", height=max(120, 24 * len(top)))
+        st.altair_chart(fixed_size(bars), width="content")
+        if last.finished:
+            st.success("Finished: the model chose <eos> or reached the length cap.")
+    with right:
+        if cross is not None:
+            st.altair_chart(fixed_size(follow_token_chart(cross)), width="content")
+            st.caption("Where the decoder looked in the source while choosing this token: one row per layer and head.")
+    st.dataframe(
+        [{"step": s.position + 1, "token": s.token, "most likely": s.top_tokens[0], "p(most likely)": s.top_probs[0]} for s in steps],
+        hide_index=True,
+    )

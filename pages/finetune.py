@@ -1,0 +1,284 @@
+"""Fine-tune: a pretrained model (the offline MiniLM by default), rotten tomatoes or your own
+labelled file, a sample as the model reads it, training with live metrics, the saved run, and new
+text through the model: its label, probabilities, word pieces and attention."""
+
+import hashlib
+import time
+
+import altair as alt
+import streamlit as st
+
+from model_zoo import charts, inspection
+from model_zoo.app_support import Busy, file_columns, start_job, store_upload, weights_root
+from pages._ui import (
+    SESSION_FINETUNED,
+    ensure_app,
+    finetune_run_picker,
+    fixed_size,
+    live_training_charts,
+    load_finetuned_run,
+    show_error,
+    stop_button,
+)
+
+JOB = "finetune_job"
+CUSTOM = "another model: type a hub name or a local folder"
+
+ensure_app()
+st.title("Fine-tune a pretrained model")
+st.caption("A pretrained encoder gets a new classification head and learns your labels "
+           "(`model_zoo/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice).")
+
+
+@st.cache_resource(show_spinner="Asking the Hugging Face hub (2 s at most, once)…")
+def model_names() -> list[str]:
+    from model_zoo.pretrained import model_choices
+
+    return model_choices()
+
+
+@st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=8)
+def tokenizer_of(name: str):
+    from model_zoo.pretrained import load_tokenizer
+
+    return load_tokenizer(name)
+
+
+@st.cache_resource(show_spinner="Loading rotten tomatoes…")
+def rotten_tomatoes():
+    from model_zoo.finetune_data import load_rotten_tomatoes
+
+    return load_rotten_tomatoes()
+
+
+@st.cache_resource(show_spinner="Reading the file…", max_entries=8)
+def labeled_file(path: str, digest: str, text_column: str, label_column: str):
+    from model_zoo.finetune_data import load_labeled_file
+
+    return load_labeled_file(path, text_column, label_column)
+
+
+@st.cache_resource(show_spinner="Loading the pretrained model…", max_entries=4)
+def untrained_model(name: str, labels: tuple[str, ...]):
+    from model_zoo.inference import load_untrained
+
+    return load_untrained(name, list(labels))
+
+
+# -- 1. model -------------------------------------------------------------------------------------
+st.subheader("1 · Model")
+choices = model_names()
+m1, m2 = st.columns([2, 3])
+picked = m1.selectbox("pretrained model", [*choices, CUSTOM], key="ft_model_choice")
+if picked == CUSTOM:
+    model_name = m2.text_input("hub name or local folder", key="ft_model_custom",
+                               placeholder="google/bert_uncased_L-2_H-128_A-2, /path/to/model")
+    if not model_name.strip():
+        st.info("Type a model name or a folder to go on.")
+        st.stop()
+else:
+    model_name = picked
+    from model_zoo.pretrained import OFFLINE_MODELS, OFFLINE_SUFFIX
+
+    pack = OFFLINE_MODELS.get(picked.removesuffix(OFFLINE_SUFFIX))
+    m2.caption(pack.description if pack else "from the Hugging Face hub")
+model_name = model_name.strip()
+try:
+    tokenizer = tokenizer_of(model_name)
+except Exception as err:  # a hub name offline, a folder without a tokenizer: say which and go on
+    show_error(err, "Pick the offline model, or check the name / folder.")
+    st.stop()
+
+# -- 2. data ----------------------------------------------------------------------------------------
+st.subheader("2 · Data")
+source = st.radio("data set", ["rotten tomatoes (movie-review sentences)", "upload a CSV / JSON-lines file"],
+                  key="ft_data_source", horizontal=True)
+dataset_arg, text_column, label_column = "rotten_tomatoes", "text", "label"
+try:
+    if source.startswith("rotten"):
+        data = rotten_tomatoes()
+    else:
+        upload = st.file_uploader("labelled file: one text column, one label column", type=["csv", "tsv", "jsonl", "json"],
+                                  key="ft_upload")
+        if upload is None:
+            st.info("Upload a file with a header (CSV) or one JSON object a line, e.g. `text,label` / "
+                    '`{"text": "a fine film", "label": "positive"}`.')
+            st.stop()
+        raw = upload.getvalue()
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        stored = st.session_state.get("ft_upload_stored")
+        if stored is None or stored[0] != digest:
+            stored = (digest, str(store_upload(upload.name, raw)))
+            st.session_state["ft_upload_stored"] = stored
+        columns = file_columns(stored[1])
+        c1, c2 = st.columns(2)
+        text_column = c1.selectbox("text column", columns, key="ft_text_column")
+        label_column = c2.selectbox("label column", columns, index=min(1, len(columns) - 1), key="ft_label_column")
+        if text_column == label_column:
+            st.error("The text and the label column are the same column: pick two different ones.")
+            st.stop()
+        data = labeled_file(stored[1], digest, text_column, label_column)
+        dataset_arg = stored[1]
+except (ValueError, FileNotFoundError, OSError) as err:
+    show_error(err)
+    st.stop()
+
+labels = list(data.dataset["label"])
+counts = {name: labels.count(i) for i, name in enumerate(data.label_names)}
+st.caption(f"{len(data.dataset):,} sentences from {data.source} · labels: "
+           + ", ".join(f"{name} ({n:,})" for name, n in counts.items()))
+
+# -- 3. a sample as the model reads it -----------------------------------------------------------------------
+st.subheader("3 · A sample, as the model reads it")
+from model_zoo.finetune_data import describe_sample  # noqa: E402
+
+index = st.number_input("sample number", 0, len(data.dataset) - 1, 0, key="ft_sample_index")
+row = data.dataset[int(index)]
+sample = describe_sample(tokenizer, row["text"], max_length=64)
+st.markdown(f"> {row['text']}  \n**label:** {data.label_names[row['label']]}")
+st.dataframe({"token": sample.tokens, "id": sample.input_ids, "attention mask": sample.attention_mask}, hide_index=False)
+st.caption(f"{len(sample.tokens)} word pieces{' (truncated at 64)' if sample.truncated else ''}; decoded back: “{sample.decoded}”")
+
+# -- 4. training -------------------------------------------------------------------------------------
+st.subheader("4 · Train")
+if st.session_state.pop("ft_new_name", False) or "ft_run_name" not in st.session_state:
+    st.session_state["ft_run_name"] = f"finetune-{time.strftime('%m%d-%H%M%S')}"
+with st.form("ft_form"):
+    f1, f2, f3, f4 = st.columns(4)
+    max_examples = f1.number_input("examples (train + test)", 10, 20_000, 1000, step=100, key="ft_max_examples")
+    epochs = f2.number_input("epochs", 1, 10, 1, key="ft_epochs")
+    max_steps = f3.number_input("at most steps (0 = no cap)", 0, 100_000, 0, key="ft_max_steps")
+    batch_size = f4.number_input("batch size", 1, 256, 32, key="ft_batch_size")
+    f5, f6, f7, f8 = st.columns(4)
+    learning_rate = f5.number_input("learning rate", 1e-6, 1e-2, 5e-5, format="%.6f", key="ft_lr")
+    max_length = f6.number_input("max length (word pieces)", 8, 512, 64, key="ft_max_length")
+    loop = f7.selectbox("training loop", ["custom", "trainer"], key="ft_loop",
+                        format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get)
+    run_name = f8.text_input("run name", key="ft_run_name")
+    start = st.form_submit_button("Fine-tune", type="primary")
+
+if start:
+    current = st.session_state.get(JOB)
+    if current is not None and current["job"].running:
+        st.warning("Your fine-tuning is still running: stop it (or let it finish) first.")
+    else:
+        try:
+            from model_zoo.finetune import FinetuneConfig, finetune
+            from model_zoo.runs import prepare_run_dir
+            from model_zoo.utils import run_dir
+
+            config = FinetuneConfig(
+                model=model_name, dataset=dataset_arg, text_column=text_column, label_column=label_column,
+                loop=loop, epochs=int(epochs), max_steps=int(max_steps) or None, batch_size=int(batch_size),
+                learning_rate=float(learning_rate), max_length=int(max_length), max_examples=int(max_examples),
+            )
+            out_dir = prepare_run_dir(run_dir(run_name.strip(), weights_root()))
+            job = start_job(run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop))
+            st.session_state[JOB] = {"job": job, "path": out_dir, "registered": False}
+            st.session_state["ft_new_name"] = True
+        except Busy as err:
+            st.warning(str(err))
+        except (ValueError, FileExistsError, FileNotFoundError, OSError) as err:
+            show_error(err)
+
+
+def live_view() -> None:
+    entry = st.session_state.get(JOB)
+    if entry is None:
+        return
+    job = entry["job"]
+    history = job.snapshot()
+    train_steps = [h for h in history if h.get("kind") == "train"]
+    evals = [h for h in history if h.get("kind") == "eval"]
+    text = f"**{job.name}** ({job.status})"
+    if train_steps:
+        last = train_steps[-1]
+        text += f": step {last['step']} of {last['total_steps']} · loss {last['loss']:.3f} · {last['samples_per_s']:.0f} samples/s"
+    elif job.running:
+        text += ": loading the data and the model, scoring it before training…"
+    if evals:
+        text += f" · accuracy {evals[-1]['accuracy']:.1%}"
+    st.progress(job.progress() if job.running else 1.0, text=text)
+    stop_button(job, "ft_stop")
+    live_training_charts(train_steps, metrics=("loss", "learning_rate"))
+    if not job.running and not entry["registered"]:
+        entry["registered"] = True
+        if job.status != "failed":
+            st.session_state.setdefault(SESSION_FINETUNED, {})[job.name] = str(entry["path"])
+        st.rerun()
+
+
+entry = st.session_state.get(JOB)
+if entry is not None:
+    job = entry["job"]
+    st.fragment(run_every=1.0 if job.running else None)(live_view)()
+    if not job.running:
+        if job.status == "failed":
+            st.error(f"Fine-tuning stopped with an error: {job.error}")
+        elif job.result is not None:
+            result = job.result
+            r1, r2, r3 = st.columns(3)
+            r1.metric("accuracy after", f"{result.after.get('accuracy', 0):.1%}",
+                      f"{result.after.get('accuracy', 0) - result.before.get('accuracy', 0):+.1%} vs before")
+            r2.metric("macro-F1 after", f"{result.after.get('macro_f1', 0):.3f}",
+                      f"{result.after.get('macro_f1', 0) - result.before.get('macro_f1', 0):+.3f}")
+            r3.metric("steps", result.steps, f"{result.samples_per_s:.0f} samples/s", delta_color="off")
+            st.success(f"{'Stopped early; ' if result.stopped else ''}saved in `{result.run_dir}`. "
+                       "Try it below, or see before and after on the **Compare** page.")
+
+# -- 5. try new text ---------------------------------------------------------------------------------
+st.divider()
+st.subheader("5 · Try new text")
+UNTRAINED = f"{model_name} before fine-tuning (new, untrained head)"
+options = {UNTRAINED: None}
+for name, path in st.session_state.get(SESSION_FINETUNED, {}).items():
+    options[f"{name} (this session)"] = path
+which = st.selectbox("model", list(options) + ["a saved run…"], key="ft_try_model")
+try:
+    if which == "a saved run…":
+        path = finetune_run_picker("ft_try_saved", task="classification")
+        if path is None:
+            st.info("No saved fine-tuning run yet: fine-tune one above.")
+            st.stop()
+        fm = load_finetuned_run(path)
+    elif options[which] is None:
+        loaded = st.session_state.setdefault("ft_untrained_loaded", set())
+        if (model_name, tuple(data.label_names)) not in loaded:
+            st.caption("See what the pretrained model makes of a sentence before it learns anything: its new head is random.")
+            if not st.button(f"Load {model_name}", key="ft_load_untrained"):
+                st.stop()
+            loaded.add((model_name, tuple(data.label_names)))
+        fm = untrained_model(model_name, tuple(data.label_names))
+    else:
+        fm = load_finetuned_run(options[which])
+except Exception as err:  # a damaged or mismatched run folder: the message names the file
+    show_error(err, "The run's files are damaged or do not belong together: delete the folder and fine-tune again.")
+    st.stop()
+
+text = st.text_area("text", "a gorgeous, witty, seductive movie.", max_chars=2000, key="ft_try_text")
+try:
+    from model_zoo.inference import attention_maps, predict
+
+    prediction = predict(fm, text)[0]
+    view = attention_maps(fm, text)
+except ValueError as err:
+    show_error(err)
+    st.stop()
+t1, t2 = st.columns(2)
+with t1:
+    st.metric("label", prediction.label)
+    probs = [{"label": k, "probability": v} for k, v in prediction.probabilities.items()]
+    st.altair_chart(fixed_size(alt.Chart(alt.Data(values=probs)).mark_bar().encode(
+        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("label:N", title=None),
+        tooltip=["label:N", alt.Tooltip("probability:Q", format=".3f")]).properties(height=30 * len(probs), width=300)), width="content")
+    st.markdown("**word pieces:** " + " ".join(f"`{t}`" for t in view.source_tokens))
+    if len(view.source_tokens) >= fm.max_length:
+        st.warning(f"The text was cut at {fm.max_length} word pieces: the model saw only the beginning.")
+with t2:
+    kind = "encoder_self"
+    a1, a2 = st.columns(2)
+    layer = a1.selectbox("layer", range(inspection.num_layers(view.attentions, kind)), key="ft_attn_layer")
+    head = a2.selectbox("head", ["mean of heads", *range(inspection.num_heads(view.attentions, kind))], key="ft_attn_head")
+    frame = inspection.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
+                                     head=None if head == "mean of heads" else head)
+    st.altair_chart(fixed_size(charts.attention_heatmap(frame, cell=22)), width="content")

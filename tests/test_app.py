@@ -1,0 +1,291 @@
+"""Every page of the Streamlit app through `streamlit.testing.v1.AppTest`: it renders without an
+exception, its main widgets are there, and training / fine-tuning on a tiny config completes and
+changes what the page shows. Bad input gets an `st.error`, never a traceback.
+
+Runs go to a temporary weights folder (WORKBENCH_WEIGHTS_DIR); WORKBENCH_RAISE makes the app's
+last-resort guard re-raise, so a bug shows up here as `at.exception`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from model_zoo import Transformer, TransformerConfig
+
+TIMEOUT = 120  # pages import torch, transformers and datasets on their first run
+APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("weights")
+
+
+@pytest.fixture(autouse=True)
+def app_env(weights, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
+    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+
+
+@pytest.fixture(scope="module")
+def copy_run(weights) -> Path:
+    """A tiny copy run saved the way the Train page saves one (a few seconds)."""
+    from model_zoo.tasks import make_task
+    from model_zoo.training import TrainConfig, train
+
+    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
+    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, task, TrainConfig(steps=20, eval_every=10, batch_size=16), checkpoint_dir=weights / "tiny-copy")
+    return weights / "tiny-copy"
+
+
+@pytest.fixture(scope="module")
+def finetune_runs(weights) -> dict[str, Path]:
+    """A tiny BERT and a tiny T5 fine-tuned for two steps on the tiny CSV, saved as runs."""
+    from hf_tiny import tiny_bert_dir, tiny_config, tiny_t5_dir
+
+    from model_zoo.finetune import finetune
+
+    out = {}
+    for kind, model in (("bert", tiny_bert_dir()), ("t5", tiny_t5_dir())):
+        out[kind] = weights / f"tiny-{kind}"
+        finetune(tiny_config(model, epochs=1, max_steps=2), out[kind])
+    return out
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception, at.exception
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception, at.exception
+    return at
+
+
+def run_until(at: AppTest, done, seconds: float = 90) -> AppTest:
+    """Rerun (as the live fragment would) until `done(at)` or the time is up."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+    raise AssertionError("the background work did not finish in time")
+
+
+def texts(elements) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+# -- home and sidebar ---------------------------------------------------------------------------------
+def test_home_page_renders_and_the_sidebar_names_the_device():
+    at = open_page()
+    assert texts(at.title) == ["Transformer Workbench"]
+    sidebar = " ".join(texts(at.sidebar.caption) + texts(at.sidebar.markdown))
+    assert "CPU" in sidebar or "CUDA" in sidebar
+    assert "Saved runs" in sidebar
+
+
+# -- build -------------------------------------------------------------------------------------------
+def test_build_page_counts_parameters_traces_shapes_and_checks_parity():
+    at = open_page("build")
+    for key in ("build_d_model", "build_n_heads", "build_d_ff", "build_n_enc", "build_n_dec", "build_vocab"):
+        assert at.number_input(key=key) is not None
+    expected = Transformer(TransformerConfig()).num_parameters()
+    assert texts(at.metric)[0] == f"{expected:,}"
+    trace = at.dataframe[1].value
+    assert trace["stage"].iloc[-1] == "output layer (generator)"
+    assert trace["output shape"].iloc[-1] == "(1, 5, 16)"  # (B, T, V) with the default lengths
+    at.number_input(key="build_n_enc").set_value(3).run()
+    assert sum("encoder 2" in s for s in at.dataframe[1].value["stage"]) == 3  # attention, feed-forward, block
+
+    at.button(key="build_parity").click().run()
+    assert not at.exception
+    assert float(texts(at.metric)[-1]) < 1e-4
+    assert "Parity holds" in texts(at.success)[0]
+
+
+def test_build_page_explains_an_invalid_config_instead_of_failing():
+    at = open_page("build")
+    at.number_input(key="build_n_heads").set_value(3).run()
+    assert not at.exception
+    assert "not divisible by n_heads=3" in texts(at.error)[0]
+    assert not at.metric  # nothing built
+
+
+# -- train --------------------------------------------------------------------------------------------
+def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
+    at = open_page("train")
+    assert at.selectbox(key="train_task").value == "copy"
+    at.number_input(key="train_n_symbols").set_value(5)
+    at.number_input(key="train_seq_len").set_value(4)
+    at.number_input(key="train_d_model").set_value(16)
+    at.number_input(key="train_n_heads").set_value(2)
+    at.number_input(key="train_n_layers").set_value(1)
+    at.number_input(key="train_steps").set_value(12)
+    at.number_input(key="train_batch_size").set_value(16)
+    at.number_input(key="train_eval_every").set_value(6)
+    at.text_input(key="train_run_name").set_value("app-copy")
+    at.button[0].click().run()  # the form's "Start training"
+    assert not at.exception and not at.error, texts(at.error)
+
+    run_until(at, lambda at: at.success)
+    assert "Training finished after 12 steps" in texts(at.success)[0]
+    assert (weights / "app-copy" / "model.safetensors").is_file()
+    assert "app-copy" in " ".join(texts(open_page().sidebar.markdown))  # listed with the saved runs
+    assert at.selectbox(key="train_decode_model").value == "app-copy (this session)"
+
+    at.button(key="train_decode").click().run()
+    assert any(m.startswith("**Output:**") for m in texts(at.markdown))
+
+    at.text_input(key="train_decode_text").set_value("   ").run()
+    at.button(key="train_decode").click().run()
+    assert "input is empty" in texts(at.error)[0]
+
+    at.text_input(key="train_decode_text").set_value("1 2 banana").run()
+    at.radio(key="train_decode_strategy").set_value("beam").run()
+    at.button(key="train_decode").click().run()
+    assert not at.exception
+    assert "banana" in texts(at.warning)[0]
+    assert at.dataframe  # the beam's hypotheses
+
+
+def test_train_page_refuses_a_run_name_with_path_tricks():
+    at = open_page("train")
+    at.text_input(key="train_run_name").set_value("../escape")  # in the form: sent with the button
+    at.button[0].click().run()
+    assert not at.exception
+    assert "is not allowed" in texts(at.error)[0]
+
+
+# -- step-through decoding ------------------------------------------------------------------------------
+def test_decode_page_steps_forward_back_and_to_the_end(copy_run):
+    at = open_page("decode")
+    at.selectbox(key="decode_model").set_value("tiny-copy (saved)").run()
+    at.text_input(key="decode_text").set_value("3 4 5").run()
+    assert "(nothing yet" in texts(at.markdown)[1]
+
+    at.button(key="decode_next").click().run()
+    assert not at.exception
+    first = texts(at.markdown)[1]
+    assert first.count("`") == 2  # one token written
+    assert texts(at.metric)  # the chosen token
+    assert len(at.get("vega_lite_chart")) == 2  # top-k bars, cross-attention rows
+
+    at.button(key="decode_next").click().run()
+    at.button(key="decode_back").click().run()
+    assert texts(at.markdown)[1] == first
+    at.button(key="decode_end").click().run()
+    assert "Finished" in texts(at.success)[0]
+    at.button(key="decode_reset").click().run()
+    assert "(nothing yet" in texts(at.markdown)[1]
+
+    at.radio(key="decode_strategy").set_value("sample").run()
+    at.button(key="decode_next").click().run()
+    assert not at.exception
+
+
+def test_decode_page_steps_through_a_text_to_text_run(finetune_runs):
+    at = open_page("decode")
+    at.radio(key="decode_kind").set_value("text-to-text fine-tuning run (T5)").run()
+    assert not at.exception and not at.error, texts(at.error)
+    at.button(key="decode_next").click().run()
+    assert not at.exception
+    assert texts(at.metric)
+    assert len(at.get("vega_lite_chart")) == 2
+
+
+# -- inspect ---------------------------------------------------------------------------------------------
+def test_inspect_page_draws_every_view_and_runs_the_gradient_check(copy_run):
+    at = open_page("inspect")
+    at.selectbox(key="inspect_model").set_value("tiny-copy (saved)").run()
+    assert not at.exception and not at.error, texts(at.error)
+    charts_before = len(at.get("vega_lite_chart"))
+    assert charts_before >= 9  # attention, heads, follow, PE ×2, embeddings ×2, weights ×2, dynamics
+
+    at.selectbox(key="inspect_kind").set_value("cross").run()
+    at.selectbox(key="inspect_head").set_value(1).run()
+    at.radio(key="inspect_follow_direction").set_value("to").run()
+    assert not at.exception
+
+    at.text_input(key="inspect_text").set_value("").run()
+    assert "input is empty" in texts(at.error)[0]
+
+    at.button(key="inspect_gradcheck").click().run(timeout=TIMEOUT)
+    assert "Every component passed." in texts(at.success)
+
+
+def test_inspect_page_reports_a_corrupted_weights_file(weights, copy_run):
+    import shutil
+
+    broken = weights / "broken-copy"
+    shutil.copytree(copy_run, broken)
+    (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
+    at = open_page("inspect")
+    at.selectbox(key="inspect_model").set_value("broken-copy (saved)").run()
+    assert not at.exception
+    assert "not a readable safetensors file" in texts(at.error)[0]
+    shutil.rmtree(broken)
+
+
+def test_inspect_page_trains_the_stable_and_broken_recipes(copy_run):
+    at = open_page("inspect")
+    at.number_input(key="inspect_demo_steps").set_value(10).run()
+    at.button(key="inspect_stability_start").click().run()
+    run_until(at, lambda at: any("**stable**" in s for s in texts(at.success)))
+    assert any("**broken**" in w for w in texts(at.warning))
+
+
+# -- fine-tune ----------------------------------------------------------------------------------------------
+def test_finetune_page_shows_a_sample_fine_tunes_and_classifies_new_text(weights):
+    from hf_tiny import tiny_bert_dir
+
+    at = open_page("finetune")
+    at.selectbox(key="ft_model_choice").set_value("another model: type a hub name or a local folder").run()
+    at.text_input(key="ft_model_custom").set_value(str(tiny_bert_dir())).run()
+    assert not at.exception and not at.error, texts(at.error)
+    sample = at.dataframe[0].value
+    assert list(sample.columns) == ["token", "id", "attention mask"]
+    assert sample["token"].iloc[0] == "[CLS]" and set(sample["attention mask"]) == {1}
+
+    at.number_input(key="ft_max_examples").set_value(40)
+    at.number_input(key="ft_max_steps").set_value(2)
+    at.number_input(key="ft_batch_size").set_value(8)
+    at.text_input(key="ft_run_name").set_value("app-ft")
+    at.button[0].click().run()  # the form's "Fine-tune"
+    assert not at.error, texts(at.error)
+    run_until(at, lambda at: at.success)
+    assert "saved in" in texts(at.success)[0]
+    assert (weights / "app-ft" / "labels.json").is_file()
+
+    at.selectbox(key="ft_try_model").set_value("app-ft (this session)").run()
+    assert not at.exception and not at.error
+    assert texts(at.metric)[-1] in ("negative", "positive")  # the predicted label
+    at.text_area(key="ft_try_text").set_value("  ").run()
+    assert "Give some text" in texts(at.error)[0]
+
+
+def test_finetune_page_explains_a_model_that_cannot_be_loaded(tmp_path):
+    at = open_page("finetune")
+    at.selectbox(key="ft_model_choice").set_value("another model: type a hub name or a local folder").run()
+    at.text_input(key="ft_model_custom").set_value(str(tmp_path)).run()  # a folder with no model in it
+    assert not at.exception
+    assert "not a model folder" in texts(at.error)[0]
+
+
+# -- compare ------------------------------------------------------------------------------------------------
+def test_compare_page_shows_before_after_two_runs_and_parity(finetune_runs, copy_run):
+    at = open_page("compare")
+    at.selectbox(key="cmp_ft_run").set_value("tiny-bert (classification)").run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "accuracy" in [m.label for m in at.metric]
+    assert len(at.get("vega_lite_chart")) >= 4  # confusion before/after, attention before/after
+
+    at.button(key="cmp_speed").click().run()
+    assert not at.exception
+    assert "Parity holds" in texts(at.success)[-1]
