@@ -8,7 +8,6 @@ UI only and so it can be tested without Streamlit (this module never imports it)
   process, so a shared Space does not run out of memory ("busy" instead of a crash).
 - `shape_trace(...)`: the shape of an example input after every stage of the scratch model,
   measured with forward hooks during a real forward pass.
-- `attention_for_text(...)`: a scratch model's attention for a typed input and its own output.
 - `speed_against_torch(...)`: forward-pass time of the scratch model and `nn.Transformer` with
   the same weights.
 - `file_columns(...)`: the column names of an uploaded CSV / JSON-lines file, for column pickers.
@@ -275,38 +274,6 @@ def example_input(cfg, src_len: int = 6, tgt_len: int = 5, seed: int = 0) -> tup
     src = torch.randint(low, max(cfg.src_vocab_size, low + 1), (1, src_len), generator=g)
     tgt = torch.randint(low, max(cfg.tgt_vocab_size, low + 1), (1, tgt_len), generator=g)
     return src, tgt
-
-
-# -- attention of a typed input ------------------------------------------------------------------------
-@dataclass
-class TextAttention:
-    """A scratch model's attention while it reads `source_tokens` and writes `target_tokens`."""
-
-    attentions: dict[str, list[torch.Tensor]]  # {"encoder_self": [(1, H, S, S)] * L, ...}
-    source_tokens: list[str]
-    target_tokens: list[str]  # the decoder's input: <bos> and the model's own greedy output
-    output_text: str
-    unknown_words: list[str]
-
-
-def attention_for_text(model, vocab, text: str, max_new_tokens: int | None = None) -> TextAttention:
-    """Greedy-decode `text`, then run the model on (source, <bos> + its output) and keep its own
-    attention weights. Empty text is a ValueError; unknown words become <unk> and are listed."""
-    from model_zoo.decoding import decode_text
-    from model_zoo.inspection import scratch_attention
-    from model_zoo.tasks import BOS, BOS_ID
-
-    decoded = decode_text(model, vocab, text, "greedy", max_new_tokens=max_new_tokens)
-    src_ids = [vocab.stoi.get(t, vocab.stoi.get("<unk>")) for t in decoded.source_tokens]
-    tgt_in = [BOS_ID, *decoded.token_ids]
-    attentions = scratch_attention(model, src_ids, tgt_in)
-    return TextAttention(
-        attentions=attentions,
-        source_tokens=decoded.source_tokens,
-        target_tokens=[BOS, *(vocab.itos[i] for i in decoded.token_ids)],  # unstripped: one label a position
-        output_text=decoded.text,
-        unknown_words=decoded.unknown_words,
-    )
 
 
 # -- scratch model against nn.Transformer: speed --------------------------------------------------------

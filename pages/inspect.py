@@ -5,7 +5,8 @@ versus broken demonstration. Each view is a `model_zoo.inspection` table drawn b
 import streamlit as st
 
 from model_zoo import charts, inspection
-from model_zoo.app_support import Busy, attention_for_text, start_job
+from model_zoo.app_support import Busy, start_job
+from model_zoo.inspection import attention_for_text
 from pages._ui import (
     ensure_app,
     example_text,

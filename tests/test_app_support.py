@@ -12,7 +12,6 @@ from model_zoo import Transformer, TransformerConfig
 from model_zoo.app_support import (
     Busy,
     TrainingSlots,
-    attention_for_text,
     confusion_frame,
     example_input,
     file_columns,
@@ -90,19 +89,6 @@ def test_shape_trace_follows_every_stage_with_the_models_own_numbers():
     assert by_stage["output layer (generator)"]["output mean"] == pytest.approx(float(logits.mean()), abs=1e-6)
     assert by_stage["encoder: final LayerNorm"]["output std"] == pytest.approx(float(memory.std()), abs=1e-6)
     assert not model._forward_hooks and not model.generator._forward_hooks  # hooks removed
-
-
-def test_attention_for_text_gives_one_label_per_attended_position():
-    from model_zoo.tasks import make_task
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=8)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    seen = attention_for_text(model, task.vocab, "3 5 zebra")
-    assert seen.unknown_words == ["zebra"] and seen.source_tokens == ["3", "5", "<unk>"]
-    assert seen.attentions["cross"][0].shape[-2:] == (len(seen.target_tokens), 3)
-    assert seen.target_tokens[0] == "<bos>"
-    with pytest.raises(ValueError, match="empty"):
-        attention_for_text(model, task.vocab, "  ")
 
 
 def test_step_tables_turn_a_decoding_step_into_bars_and_attention_rows():
