@@ -3,9 +3,13 @@ and a step API for the app's step-through view."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
+from torch import Tensor
+
+from model_zoo.tasks import BOS_ID, EOS_ID, Vocab
+from model_zoo.transformer import DecoderCache, EncoderOutput
 
 
 @dataclass
@@ -24,3 +28,398 @@ class DecodeStep:
     cross_attention: torch.Tensor | None  # (L, H, S): attention over the source tokens
     source_tokens: list[str]
     finished: bool  # True once <eos> was chosen or the length cap was reached
+
+
+# -- shared helpers -----------------------------------------------------------------------------
+def default_max_new_tokens(model, source_length: int) -> int:
+    """Length cap: twice the source plus ten, never past the model's positional encoding."""
+    return min(model.cfg.max_len, 2 * source_length + 10)
+
+
+def _check_source(model, src: Tensor, src_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    if not isinstance(src, Tensor):
+        raise ValueError(f"src must be a torch.Tensor of token ids, got {type(src).__name__}.")
+    if src.dim() == 1:
+        src = src[None]
+        src_mask = None if src_mask is None else src_mask[None]
+    if src.numel() == 0:
+        raise ValueError("The source is empty: decoding needs at least one source token.")
+    src = src.to(model.device)
+    src_mask = (src != model.cfg.pad_id) if src_mask is None else src_mask.to(model.device)
+    return src, src_mask
+
+
+class _EvalMode:
+    """Run the model in eval mode without gradients, then restore its training flag."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.was_training = self.model.training
+        self.no_grad = torch.no_grad()
+        self.no_grad.__enter__()
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        self.model.train(self.was_training)
+        self.no_grad.__exit__(*exc)
+
+
+def _next_logits(model, tokens: Tensor, encoded: EncoderOutput, cache: DecoderCache | None) -> Tensor:
+    """Logits (B, V) of the token after `tokens` (B, t). With a cache only the last token is fed;
+    without one the whole prefix is recomputed (what the cache saves)."""
+    if cache is not None:
+        new = tokens[:, cache.length :]  # (B, t - cached)
+        return model.decode(new, encoded, cache=cache).logits[:, -1]
+    return model.decode(tokens, encoded, tgt_mask=torch.ones_like(tokens, dtype=torch.bool)).logits[:, -1]
+
+
+def _filter_top_k(logits: Tensor, top_k: int | None) -> Tensor:
+    if top_k is None or top_k >= logits.size(-1):
+        return logits
+    kth = logits.topk(top_k, dim=-1).values[..., -1:]  # (B, 1)
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def _check_sampling(temperature: float, top_k: int | None) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature={temperature} must be above 0 (use greedy decoding for 'always the most likely').")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k={top_k!r} must be a whole number of at least 1, or None for no cut.")
+
+
+def _generate(model, src, src_mask, choose, max_new_tokens, use_cache, bos_id, eos_id) -> Tensor:
+    src, src_mask = _check_source(model, src, src_mask)
+    B = src.size(0)
+    n_new = max_new_tokens or default_max_new_tokens(model, src.size(1))
+    with _EvalMode(model):
+        encoded = model.encode(src, src_mask)
+        cache = model.new_cache() if use_cache else None
+        tokens = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
+        finished = torch.zeros(B, dtype=torch.bool, device=src.device)
+        for _ in range(n_new):
+            next_token = choose(_next_logits(model, tokens, encoded, cache))  # (B,)
+            next_token = next_token.masked_fill(finished, model.cfg.pad_id)  # finished rows: padding
+            tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+            finished |= next_token == eos_id
+            if bool(finished.all()):
+                break
+    return tokens[:, 1:]  # (B, N): <bos> dropped, <eos> kept, padding after it
+
+
+# -- the three strategies, on tensors of token ids --------------------------------------------------
+def greedy_decode(
+    model,
+    src: Tensor,
+    src_mask: Tensor | None = None,
+    *,
+    max_new_tokens: int | None = None,
+    use_cache: bool = True,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+) -> Tensor:
+    """Always the most likely next token. src (B, S) -> generated ids (B, N) ending in <eos> (then
+    padding) or cut at `max_new_tokens`. `use_cache=False` recomputes the whole prefix each step."""
+    return _generate(model, src, src_mask, lambda logits: logits.argmax(-1), max_new_tokens, use_cache, bos_id, eos_id)
+
+
+def sample_decode(
+    model,
+    src: Tensor,
+    src_mask: Tensor | None = None,
+    *,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    max_new_tokens: int | None = None,
+    use_cache: bool = True,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+) -> Tensor:
+    """Draw each token from softmax(logits / temperature), among the `top_k` most likely only.
+    Low temperatures approach greedy; high ones flatten the distribution. Seeded: `seed` or a
+    `generator` on the model's device."""
+    _check_sampling(temperature, top_k)
+    if generator is None:
+        generator = torch.Generator(device=model.device)
+        generator.manual_seed(0 if seed is None else seed)
+
+    def choose(logits: Tensor) -> Tensor:
+        probs = _filter_top_k(logits / temperature, top_k).softmax(-1)  # (B, V)
+        return torch.multinomial(probs, 1, generator=generator)[:, 0]
+
+    return _generate(model, src, src_mask, choose, max_new_tokens, use_cache, bos_id, eos_id)
+
+
+@dataclass
+class Hypothesis:
+    """One finished (or cut) beam: its tokens, total log-probability and length-normalised score."""
+
+    token_ids: list[int]  # generated ids, <eos> included when it ended with one
+    log_prob: float
+    score: float
+
+
+def length_normalisation(length: int, alpha: float) -> float:
+    """GNMT's length penalty ((5 + length) / 6) ** alpha (Wu et al. 2016): alpha 0 = raw log-prob,
+    larger alpha favours longer outputs."""
+    return ((5 + length) / 6) ** alpha
+
+
+def beam_search(
+    model,
+    src: Tensor,
+    src_mask: Tensor | None = None,
+    *,
+    beam_width: int = 4,
+    length_penalty: float = 0.6,
+    max_new_tokens: int | None = None,
+    use_cache: bool = True,
+    bos_id: int = BOS_ID,
+    eos_id: int = EOS_ID,
+) -> list[Hypothesis]:
+    """Keep the `beam_width` most likely prefixes at each step; one source sentence, src (S,) or
+    (1, S). Returns at most `beam_width` hypotheses, best first (score = log-prob / length
+    normalisation).
+    Stops once `beam_width` hypotheses ended with <eos>, or at the length cap."""
+    if not isinstance(beam_width, int) or beam_width < 1:
+        raise ValueError(f"beam_width={beam_width!r} must be a whole number of at least 1.")
+    if length_penalty < 0:
+        raise ValueError(f"length_penalty={length_penalty} must be 0 or more.")
+    src, src_mask = _check_source(model, src, src_mask)
+    if src.size(0) != 1:
+        raise ValueError(f"beam_search decodes one source at a time, got a batch of {src.size(0)}.")
+    n_new = max_new_tokens or default_max_new_tokens(model, src.size(1))
+    device = src.device
+
+    def finish(ids: list[int], log_prob: float) -> Hypothesis:
+        return Hypothesis(ids, log_prob, log_prob / length_normalisation(len(ids), length_penalty))
+
+    with _EvalMode(model):
+        encoded = model.encode(src, src_mask)  # memory (1, S, D)
+        cache = model.new_cache() if use_cache else None
+        tokens = torch.full((1, 1), bos_id, dtype=torch.long, device=device)  # (K, t): alive beams
+        scores = torch.zeros(1, device=device)  # (K,) log-probabilities of the alive beams
+        finished: list[Hypothesis] = []
+        for _ in range(n_new):
+            K = tokens.size(0)
+            beam_encoded = EncoderOutput(encoded.memory.expand(K, -1, -1), encoded.src_mask.expand(K, -1))
+            log_probs = _next_logits(model, tokens, beam_encoded, cache).log_softmax(-1)  # (K, V)
+            V = log_probs.size(-1)
+            # 1) Every alive beam extended by every token; the 2K best can refill K beams even if
+            #    K of them end with <eos>.
+            total = (scores[:, None] + log_probs).view(-1)  # (K * V,)
+            top_scores, top_index = total.topk(min(2 * beam_width, total.numel()))
+            keep_beam, keep_token, keep_score = [], [], []
+            for rank, (score, index) in enumerate(zip(top_scores.tolist(), top_index.tolist(), strict=True)):
+                beam, token = divmod(index, V)
+                if token == eos_id:
+                    # 2) An <eos> among the best `beam_width` candidates ends a hypothesis.
+                    if rank < beam_width:
+                        finished.append(finish([*tokens[beam, 1:].tolist(), eos_id], score))
+                else:
+                    keep_beam.append(beam)
+                    keep_token.append(token)
+                    keep_score.append(score)
+                if len(keep_beam) == beam_width:
+                    break
+            if len(finished) >= beam_width:
+                break
+            # 3) The survivors, with their caches moved along.
+            index = torch.tensor(keep_beam, device=device)
+            if cache is not None:
+                cache.reorder(index)
+            tokens = torch.cat([tokens[index], torch.tensor(keep_token, device=device)[:, None]], dim=1)
+            scores = torch.tensor(keep_score, device=device)
+        else:  # the length cap: the alive beams count as hypotheses too
+            finished += [finish(row[1:].tolist(), s) for row, s in zip(tokens, scores.tolist(), strict=True)]
+    return sorted(finished, key=lambda h: h.score, reverse=True)[:beam_width]
+
+
+# -- text in, text out ----------------------------------------------------------------------------
+STRATEGIES = ("greedy", "beam", "sample")
+
+
+@dataclass
+class DecodeResult:
+    """A decoded sentence and how it came about."""
+
+    text: str
+    tokens: list[str]  # generated tokens, <eos> not included
+    token_ids: list[int]
+    source_tokens: list[str]  # the source as the model saw it (unknown words shown as <unk>)
+    unknown_words: list[str]  # words of the input that are not in the vocabulary
+    finished: bool  # True when the model chose <eos>; False when the length cap cut it
+    strategy: str
+    log_prob: float | None = None  # beam search: the total log-probability
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # beam search: (text, score), best first
+
+
+def encode_source(vocab: Vocab, text: str | list[str]) -> tuple[list[int], list[str]]:
+    """Text -> source ids and the unknown words. Empty text is a ValueError."""
+    if isinstance(text, str) and not text.strip():
+        raise ValueError("The input is empty: type a sentence to decode (for a copy run, symbols such as '3 5 7 9').")
+    return vocab.encode(text)
+
+
+def decode_text(
+    model,
+    vocab: Vocab,
+    text: str,
+    strategy: str = "greedy",
+    *,
+    beam_width: int = 4,
+    length_penalty: float = 0.6,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+    max_new_tokens: int | None = None,
+    use_cache: bool = True,
+) -> DecodeResult:
+    """Decode one input sentence with "greedy", "beam" or "sample"; the app and the CLI call this."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}.")
+    ids, unknown = encode_source(vocab, text)
+    src = torch.tensor([ids], dtype=torch.long)
+    common = dict(max_new_tokens=max_new_tokens, use_cache=use_cache)
+    log_prob, candidates = None, []
+    if strategy == "beam":
+        hypotheses = beam_search(model, src, beam_width=beam_width, length_penalty=length_penalty, **common)
+        out = hypotheses[0].token_ids
+        log_prob = hypotheses[0].log_prob
+        candidates = [(vocab.to_text(h.token_ids), h.score) for h in hypotheses]
+    elif strategy == "sample":
+        out = sample_decode(model, src, temperature=temperature, top_k=top_k, seed=seed, **common)[0].tolist()
+    else:
+        out = greedy_decode(model, src, **common)[0].tolist()
+    finished = EOS_ID in out
+    out = out[: out.index(EOS_ID)] if finished else out
+    tokens = vocab.decode(out)
+    return DecodeResult(
+        text=" ".join(tokens),
+        tokens=tokens,
+        token_ids=out,
+        source_tokens=[vocab.itos[i] for i in ids],
+        unknown_words=unknown,
+        finished=finished,
+        strategy=strategy,
+        log_prob=log_prob,
+        candidates=candidates,
+    )
+
+
+# -- step-through decoding for the app -------------------------------------------------------------
+class DecodingSession:
+    """Decode one sentence a token at a time, showing each step's choice.
+
+    `step()` returns a `DecodeStep`: the top-k next-token probabilities, the token chosen, and this
+    step's decoder self-attention and cross-attention rows. `back()` undoes a step, `reset()` starts
+    over; sampling is seeded and `back()` restores the random state, so stepping again repeats.
+    """
+
+    def __init__(
+        self,
+        model,
+        vocab: Vocab,
+        source_text: str,
+        strategy: str = "greedy",
+        *,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        show_top: int = 5,
+        max_new_tokens: int | None = None,
+    ):
+        if strategy not in ("greedy", "sample"):
+            raise ValueError(f"strategy={strategy!r}: step-through decoding is 'greedy' or 'sample'.")
+        _check_sampling(temperature, top_k)
+        if not isinstance(show_top, int) or show_top < 1:
+            raise ValueError(f"show_top={show_top!r} must be a whole number of at least 1.")
+        self.model, self.vocab, self.strategy = model, vocab, strategy
+        self.temperature, self.top_k, self.seed, self.show_top = temperature, top_k, seed, show_top
+        ids, self.unknown_words = encode_source(vocab, source_text)
+        self.source_ids = ids
+        self.source_tokens = [vocab.itos[i] for i in ids]
+        self.max_new_tokens = max_new_tokens or default_max_new_tokens(model, len(ids))
+        with _EvalMode(model):
+            src = torch.tensor([ids], dtype=torch.long, device=model.device)
+            self._encoded = model.encode(src)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the start: nothing generated yet."""
+        self.steps: list[DecodeStep] = []
+        self._cache = self.model.new_cache()
+        self._generator = torch.Generator(device=self.model.device)
+        self._generator.manual_seed(self.seed)
+        self._rng_states: list[Tensor] = []  # the generator's state before each step
+
+    @property
+    def token_ids(self) -> list[int]:
+        return [s.token_id for s in self.steps]
+
+    @property
+    def tokens(self) -> list[str]:
+        """The tokens generated so far (<eos> included once chosen)."""
+        return [s.token for s in self.steps]
+
+    @property
+    def text(self) -> str:
+        return self.vocab.to_text(self.token_ids)
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.steps) and self.steps[-1].finished
+
+    def step(self) -> DecodeStep:
+        """Choose the next token. Raises ValueError once decoding has finished (call `reset`)."""
+        if self.finished:
+            raise ValueError("Decoding has finished (<eos> or the length cap): reset() to start again.")
+        self._rng_states.append(self._generator.get_state())
+        fed = [BOS_ID, *self.token_ids]
+        new = torch.tensor([fed[self._cache.length :]], dtype=torch.long, device=self.model.device)
+        with _EvalMode(self.model):
+            out = self.model.decode(new, self._encoded, return_attention=True, cache=self._cache)
+        logits = out.logits[0, -1] / (self.temperature if self.strategy == "sample" else 1.0)  # (V,)
+        if self.strategy == "sample":
+            probs = _filter_top_k(logits[None], self.top_k)[0].softmax(-1)
+            token_id = int(torch.multinomial(probs, 1, generator=self._generator))
+        else:
+            probs = logits.softmax(-1)
+            token_id = int(probs.argmax())
+        top = probs.topk(min(self.show_top, probs.numel()))
+        position = len(self.steps)
+        step = DecodeStep(
+            position=position,
+            token_id=token_id,
+            token=self.vocab.itos[token_id],
+            top_tokens=[self.vocab.itos[i] for i in top.indices.tolist()],
+            top_probs=top.values.tolist(),
+            self_attention=torch.stack([w[0, :, -1] for w in out.attentions["decoder_self"]]).cpu(),  # (L, H, t+1)
+            cross_attention=torch.stack([w[0, :, -1] for w in out.attentions["cross"]]).cpu(),  # (L, H, S)
+            source_tokens=self.source_tokens,
+            finished=token_id == EOS_ID or position + 1 >= self.max_new_tokens,
+        )
+        self.steps.append(step)
+        return step
+
+    def back(self) -> None:
+        """Undo the last step (no-op at the start)."""
+        if not self.steps:
+            return
+        self.steps.pop()
+        self._generator.set_state(self._rng_states.pop())
+        # The cache cannot forget a token: rebuild it from the tokens that remain, in one pass.
+        self._cache = self.model.new_cache()
+        if self.steps:
+            prefix = torch.tensor([[BOS_ID, *self.token_ids[:-1]]], dtype=torch.long, device=self.model.device)
+            with _EvalMode(self.model):
+                self.model.decode(prefix, self._encoded, cache=self._cache)
+
+    def run(self) -> list[DecodeStep]:
+        """Step until the end; returns every step."""
+        while not self.finished:
+            self.step()
+        return self.steps

@@ -1,0 +1,152 @@
+"""`train`, `decode` and `runs`: the scratch Transformer from the command line (the app calls
+the same functions)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("train", help="train the scratch Transformer on a task and save the run")
+    p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english"])
+    p.add_argument("--out", help="run folder (default: weights/<task>); its name must be a valid run name")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
+    g = p.add_argument_group("training (defaults: TrainConfig)")
+    g.add_argument("--steps", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="peak learning rate")
+    g.add_argument("--warmup", type=int)
+    g.add_argument("--schedule", choices=["noam", "cosine"])
+    g.add_argument("--label-smoothing", type=float)
+    g.add_argument("--clip-grad-norm", type=float)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--eval-every", type=int)
+    g.add_argument("--stop-at", type=float, dest="stop_at_exact_match", help="stop once held-out exact match reaches this")
+    g.add_argument("--device", help="auto, cpu or cuda")
+    m = p.add_argument_group("model (defaults: TransformerConfig)")
+    m.add_argument("--d-model", type=int)
+    m.add_argument("--heads", type=int, dest="n_heads")
+    m.add_argument("--layers", type=int, help="encoder and decoder blocks each")
+    m.add_argument("--d-ff", type=int)
+    m.add_argument("--dropout", type=float)
+    m.add_argument("--norm-first", action="store_true", help="pre-norm blocks")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = subparsers.add_parser("decode", help="decode an input with a saved scratch run")
+    p.add_argument("run", help="run folder or name (see `runs`)")
+    p.add_argument("text", help='the input, e.g. "3 5 7 9"')
+    p.add_argument("--beam", type=int, metavar="WIDTH", help="beam search of this width")
+    p.add_argument("--length-penalty", type=float, default=0.6)
+    p.add_argument("--sample", action="store_true", help="sample instead of greedy")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top-k", type=int)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_decode)
+
+    p = subparsers.add_parser("runs", help="list saved runs (scratch and fine-tuned)")
+    p.add_argument("--root", help="folder of runs (default: weights/)")
+    p.set_defaults(func=cmd_runs)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from model_zoo import runs
+    from model_zoo.tasks import make_task
+    from model_zoo.training import TrainConfig, train
+    from model_zoo.transformer import Transformer
+    from model_zoo.utils import WEIGHTS_DIR
+
+    out = Path(args.out) if args.out else WEIGHTS_DIR / args.task
+    train_fields = ("steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm", "seed", "eval_every", "stop_at_exact_match", "device")
+    train_overrides = {k: getattr(args, k) for k in train_fields if getattr(args, k) is not None}
+    if args.resume:
+        loaded = runs.load_run(out)
+        if loaded.train_config is None:
+            raise ValueError(f"{out} has no train_config.json: it cannot be resumed.")
+        model, task = loaded.model, loaded.make_task()
+        cfg = replace(loaded.train_config, **train_overrides)
+    else:
+        runs.prepare_run_dir(out, overwrite=args.overwrite)  # fail before any training
+        task = make_task(args.task)
+        model_overrides = {k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None}
+        if args.layers is not None:
+            model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
+        if args.norm_first:
+            model_overrides["norm_first"] = True
+        model = Transformer(task.model_config(**model_overrides))
+        cfg = TrainConfig(**train_overrides)
+
+    bar = tqdm(total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr)
+
+    def on_step(m: dict) -> None:
+        bar.n = m["step"]
+        postfix = {"loss": f"{m['loss']:.3f}", "acc": f"{m['token_accuracy']:.3f}"}
+        if "exact_match" in m:
+            bar.exact_match = m["exact_match"]
+        if hasattr(bar, "exact_match"):
+            postfix["exact"] = f"{bar.exact_match:.3f}"
+        bar.set_postfix(postfix, refresh=False)
+        bar.refresh()
+
+    try:
+        history = train(model, task, cfg, on_step=on_step, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+    finally:
+        bar.close()
+    last = history[-1]
+    print(
+        f"trained {task.name}: {last['step']} steps in {last['elapsed_s']:.1f} s, loss {last['loss']:.4f}, "
+        f"token accuracy {last['token_accuracy']:.3f}, held-out exact match {last['exact_match']:.3f} "
+        f"({model.num_parameters():,} parameters) -> {out}"
+    )
+    return 0
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from model_zoo.decoding import decode_text
+    from model_zoo.runs import load_run
+
+    if args.beam is not None and args.sample:
+        raise ValueError("Choose --beam or --sample, not both.")
+    run = load_run(args.run)
+    strategy = "beam" if args.beam is not None else "sample" if args.sample else "greedy"
+    result = decode_text(
+        run.model,
+        run.vocab,
+        args.text,
+        strategy,
+        beam_width=args.beam or 4,
+        length_penalty=args.length_penalty,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        seed=args.seed,
+    )
+    if result.unknown_words:
+        print(f"note: not in the vocabulary, read as <unk>: {' '.join(result.unknown_words)}", file=sys.stderr)
+    print(result.text)
+    if not result.finished:
+        print("note: stopped at the length cap before <eos>", file=sys.stderr)
+    for text, score in result.candidates[1:]:
+        print(f"  also ({score:.3f}): {text}", file=sys.stderr)
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from model_zoo.runs import list_runs
+    from model_zoo.utils import WEIGHTS_DIR
+
+    found = list_runs(args.root)
+    if not found:
+        print(f"no saved runs in {args.root or WEIGHTS_DIR}")
+        return 0
+    print(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
+    for r in found:
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "eval_accuracy"))
+        print(f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}")
+    return 0
