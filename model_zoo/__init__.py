@@ -5,6 +5,13 @@ and inspection, and thin wrappers over Hugging Face for fine-tuning pretrained m
 that use them (`model_zoo.hf`, ...).
 """
 
+import os
+
+# Before torch loads: OpenMP threads that spin while they wait make training 10-100x slower
+# whenever another process (a second training, the browser, a DDP worker) holds a core, which is
+# the usual state of a 2-core laptop or Space. Sleeping threads cost little on an idle machine.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from model_zoo.attention import MultiHeadAttention, scaled_dot_product_attention
 from model_zoo.transformer import Transformer, TransformerConfig, TransformerOutput
 
