@@ -119,9 +119,9 @@ if steps:
         bars = alt.Chart(top).mark_bar().encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("token:N", sort=None, title=None),
-            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"])),
+            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None),
             tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
-        ).properties(title=f"top {len(top)} next tokens", height=max(120, 24 * len(top)))
+        ).properties(title=f"top {len(top)} next tokens (red: chosen)", width=280, height=max(120, 24 * len(top)))
         st.altair_chart(fixed_size(bars), width="content")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
