@@ -131,7 +131,7 @@ class MultiHeadAttention(nn.Module):
             out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
             weights = None
         else:
-            if is_causal:
+            if is_causal and q.size(2) > 1:  # one new query (cached decoding) may see every key
                 causal = causal_mask(q.size(2), k.size(2), device=q.device)  # (Tq, Tk)
                 mask = causal if mask is None else mask & causal
             if need_weights:

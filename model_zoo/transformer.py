@@ -116,6 +116,13 @@ class EncoderOutput:
     src_mask: Tensor  # (B, S) True = real token
     attentions: list[Tensor] | None = None  # [(B, H, S, S)] * L
 
+    def attention_mask(self) -> Tensor | None:
+        """src_mask as (B, 1, 1, S) for attention, or None when there is no padding (the fused
+        kernels' fastest path). Computed once: decoding asks at every step."""
+        if not hasattr(self, "_attention_mask"):
+            self._attention_mask = None if bool(self.src_mask.all()) else self.src_mask[:, None, None, :]
+        return self._attention_mask
+
 
 class DecoderCache:
     """Keys and values of every decoder block, so each decoding step computes only the new token."""
@@ -184,7 +191,7 @@ class Transformer(nn.Module):
                 f"{name} has length {offset + tokens.size(1)} but the model's max_len is {self.cfg.max_len}: "
                 "shorten the input or build the model with a larger max_len."
             )
-        lo, hi = int(tokens.min()), int(tokens.max())
+        lo, hi = (int(v) for v in torch.aminmax(tokens))
         if lo < 0 or hi >= vocab_size:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} holds token id {bad}, outside the vocabulary [0, {vocab_size - 1}].")
@@ -232,8 +239,7 @@ class Transformer(nn.Module):
             self_mask = None if bool(tgt_mask.all()) else tgt_mask[:, None, None, :]  # (B, 1, 1, T)
         else:
             self_mask = None  # generated tokens are never padding
-        src_mask = encoded.src_mask
-        memory_mask = None if bool(src_mask.all()) else src_mask[:, None, None, :]  # (B, 1, 1, S)
+        memory_mask = encoded.attention_mask()  # (B, 1, 1, S), or None without padding
         y = self.positional_encoding(self.tgt_embed(tgt_in), offset=offset)  # (B, T, D)
         layer_caches = cache.layers if cache is not None else None
         h, self_attn, cross_attn = self.decoder(y, encoded.memory, self_mask, memory_mask, return_attention, layer_caches)
