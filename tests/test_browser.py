@@ -116,13 +116,27 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1400, "height": 1000})
 
 
+def wait_idle(page) -> None:
+    """Wait until the script run in progress (Streamlit's "Running..." status) has finished: a
+    widget typed into during a rerun can be drawn afresh and lose what was typed."""
+    page.wait_for_timeout(300)  # let a rerun that was just triggered start
+    page.locator('[data-testid="stStatusWidget"]').get_by_text("Running", exact=False).wait_for(state="hidden")
+
+
 def fill(page, label: str, value) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Tab")
+    for _ in range(3):
+        wait_idle(page)
+        field = page.get_by_label(label, exact=True)
+        field.fill(str(value))
+        field.press("Tab")
+        wait_idle(page)
+        if page.get_by_label(label, exact=True).input_value() == str(value):
+            return
+    raise AssertionError(f"the field {label!r} did not keep the value {value!r}")
 
 
 def choose(page, label: str, option: str) -> None:
+    wait_idle(page)
     page.get_by_label(label, exact=True).click()
     page.get_by_role("option", name=option).click()
 
