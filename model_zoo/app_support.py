@@ -17,9 +17,6 @@ Shapes: B batch, S source length, T target length, H heads, D d_model, V vocabul
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
 import threading
 import time
@@ -338,54 +335,16 @@ UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
 
 
 def file_columns(path: str | Path, max_lines: int = 50) -> list[str]:
-    """The column names of a CSV/TSV (its header) or JSON-lines file (keys of its first objects),
-    for the column pickers. A file that is neither is a ValueError that says what is expected."""
+    """The column names of an uploaded CSV/TSV or JSON-lines file, for the column pickers: read by
+    the same parser as the fine-tuning data, on its first `max_lines` lines only."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in UPLOAD_SUFFIXES:
-        raise ValueError(f"{path.name}: unknown file type {suffix!r}; upload a .csv or a .jsonl file.")
-    with path.open("rb") as f:
-        raw = f.read(1 << 20)  # the header and the first lines are enough
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        if len(raw) < 1 << 20 or err.start < len(raw) - 4:  # not a character cut in half by the 1 MB limit
-            raise ValueError(
-                f"{path.name} is not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}): "
-                "save it as UTF-8 (in Excel: 'CSV UTF-8') and upload it again."
-            ) from err
-        text = raw[: err.start].decode("utf-8-sig")
-    if not text.strip():
-        raise ValueError(f"{path.name} is empty or not UTF-8 text.")
-    if suffix in (".csv", ".tsv"):
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
-        try:
-            header = next(reader, [])
-        except csv.Error as err:
-            raise ValueError(f"{path.name} is not valid CSV: {err}") from err
-        columns = [c.strip() for c in header if c.strip()]
-    else:
-        columns = {}
-        for number, line in enumerate(text.splitlines()[:max_lines], start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(
-                    f"{path.name}, line {number} is not JSON ({err.msg}): a JSON-lines file has one object a line, "
-                    'like {"text": "a fine film", "label": "positive"}.'
-                ) from err
-            if not isinstance(row, dict):
-                raise ValueError(f"{path.name}, line {number} is not a JSON object.")
-            columns.update(dict.fromkeys(row))
-        columns = list(columns)
-    if len(columns) < 2:
-        raise ValueError(f"{path.name} needs at least two columns (a text and a label); found {columns}.")
-    return columns
+    if path.suffix.lower() not in UPLOAD_SUFFIXES:
+        raise ValueError(f"{path.name}: unknown file type {path.suffix.lower()!r}; upload a .csv or a .jsonl file.")
+    from model_zoo.finetune_data import read_columns
+
+    return read_columns(path, max_lines)
 
 
-# -- step-through decoding: one step as tables ----------------------------------------------------------
 def step_tables(step, head: int | None = None):
     """A `DecodeStep` as two tables for the page: the top-k next tokens (rank, token, probability,
     chosen) and this step's cross-attention over the source in the columns of

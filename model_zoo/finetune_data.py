@@ -136,6 +136,22 @@ def _read_rows(text: str, path: Path) -> tuple[list[dict], list[str]]:
     raise ValueError(f"{path.name}: unknown file type {suffix!r}; use a .csv or a .jsonl file.")
 
 
+def read_columns(path: str | Path, max_lines: int = 50) -> list[str]:
+    """The column names of a CSV (its header) or JSON-lines file (the keys of its first
+    `max_lines` objects), read without loading the whole file. Bad files are a `ValueError`."""
+    path = Path(path)
+    with path.open("rb") as f:
+        head = b"".join(line for _, line in zip(range(max_lines), f, strict=False))
+    text = _decode(head, path)
+    if not text.strip():
+        raise ValueError(f"{path.name} is empty: it needs a header line (CSV) or JSON objects, one a line.")
+    _, columns = _read_rows(text, path)
+    columns = [c.strip() for c in columns if c and c.strip()]
+    if len(columns) < 2:
+        raise ValueError(f"{path.name} needs at least two columns (a text and a label); found {columns}.")
+    return columns
+
+
 def load_labeled_file(
     path: str | Path, text_column: str = "text", label_column: str = "label", max_bytes: int = MAX_FILE_BYTES
 ) -> LabeledData:
