@@ -236,9 +236,9 @@ if entry is not None:
 st.divider()
 st.subheader("5 · Try new text")
 UNTRAINED = f"{model_name} before fine-tuning (new, untrained head)"
-options = {UNTRAINED: None}
-for name, path in st.session_state.get(SESSION_FINETUNED, {}).items():
-    options[f"{name} (this session)"] = path
+# The newest run of this session first, so a fine-tune's result is what "Try new text" shows.
+options = {f"{name} (this session)": path for name, path in reversed(st.session_state.get(SESSION_FINETUNED, {}).items())}
+options[UNTRAINED] = None
 which = st.selectbox("model", list(options) + ["a saved run…"], key="ft_try_model")
 try:
     if which == "a saved run…":
