@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
+
+from model_zoo.commands import say
 
 COMMAND_MODULES = (
     "model_zoo.commands.scratch",  # train, decode, runs
@@ -41,5 +42,5 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, OSError) as err:
         # Bad input is the user's to fix: say what was wrong, not a traceback.
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}", note=True)
         return 1

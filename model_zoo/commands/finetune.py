@@ -15,6 +15,8 @@ import os
 import sys
 from pathlib import Path
 
+from model_zoo.commands import say
+
 PHASES = {
     "prepare": "loading",
     "before": "scoring the untrained model",
@@ -94,7 +96,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
             "train_seconds": round(result.train_seconds, 2),
             "samples_per_s": round(result.samples_per_s, 1),
         }
-        print(json.dumps(summary, indent=2))
+        say(json.dumps(summary, indent=2))
     return 0
 
 
@@ -116,10 +118,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             bar.update(1)
     for p in predictions:
         if args.json:
-            print(json.dumps({"text": p.text, "label": p.label, "probabilities": p.probabilities}))
+            say(json.dumps({"text": p.text, "label": p.label, "probabilities": p.probabilities}))
         else:
             probability = p.probabilities.get(p.label, 0.0)
-            print(f"{p.label}\t{probability:.3f}\t{p.text}")
+            say(f"{p.label}\t{probability:.3f}\t{p.text}")
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from model_zoo.commands import say
+
 KINDS = ("encoder_self", "decoder_self", "cross")
 
 
@@ -62,10 +64,10 @@ def plot_attention(args: argparse.Namespace) -> int:
         frame = inspection.attention_map(seen.attentions, args.kind, args.layer, queries, keys, head=args.head)
     path = charts.save_attention_png(frame, args.out)
     if seen.unknown_words:
-        print(f"note: not in the vocabulary, read as <unk>: {' '.join(seen.unknown_words)}")
-    print(f"source: {' '.join(seen.source_tokens)}")
-    print(f"decoder input: {' '.join(seen.target_tokens)}")
-    print(f"wrote {path}")
+        say(f"note: not in the vocabulary, read as <unk>: {' '.join(seen.unknown_words)}")
+    say(f"source: {' '.join(seen.source_tokens)}")
+    say(f"decoder input: {' '.join(seen.target_tokens)}")
+    say(f"wrote {path}")
     return 0
 
 
@@ -74,14 +76,14 @@ def check_gradients(args: argparse.Namespace) -> int:
 
     reports = run_checks(seed=args.seed)
     width = max(len(r.component) for r in reports)
-    print(f"{'component':<{width}}  result  max |analytical - numerical|  numbers  seconds")
+    say(f"{'component':<{width}}  result  max |analytical - numerical|  numbers  seconds")
     for r in reports:
         result = "pass" if r.passed else "FAIL"
-        print(f"{r.component:<{width}}  {result:<6}  {r.max_abs_error:>28.2e}  {r.numbers_checked:>7}  {r.seconds:>7.2f}")
+        say(f"{r.component:<{width}}  {result:<6}  {r.max_abs_error:>28.2e}  {r.numbers_checked:>7}  {r.seconds:>7.2f}")
         if r.message:
-            print(f"    {r.message}")
+            say(f"    {r.message}")
     failed = sum(not r.passed for r in reports)
-    print(f"{len(reports) - failed} of {len(reports)} components pass")
+    say(f"{len(reports) - failed} of {len(reports)} components pass")
     return 1 if failed else 0
 
 
@@ -89,10 +91,10 @@ def stability_demo(args: argparse.Namespace) -> int:
     from model_zoo.stability import stability_demo as run_demo
 
     result = run_demo(args.task, broken=args.broken, steps=args.steps, seed=args.seed)
-    print(f"stable ({result.stable.recipe.description}): {result.stable.verdict}")
-    print(f"broken ({result.broken.recipe.description}): {result.broken.verdict}")
+    say(f"stable ({result.stable.recipe.description}): {result.stable.verdict}")
+    say(f"broken ({result.broken.recipe.description}): {result.broken.verdict}")
     if args.out:
         from model_zoo import charts
 
-        print(f"wrote {charts.save_history_png(result.histories(), args.out)}")
+        say(f"wrote {charts.save_history_png(result.histories(), args.out)}")
     return 0

@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from model_zoo.commands import say
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the scratch Transformer on a task and save the run")
@@ -100,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     last = history[-1]
-    print(
+    say(
         f"trained {task.name}: {last['step']} steps in {last['elapsed_s']:.1f} s, loss {last['loss']:.4f}, "
         f"token accuracy {last['token_accuracy']:.3f}, held-out exact match {last['exact_match']:.3f} "
         f"({model.num_parameters():,} parameters) -> {out}"
@@ -128,12 +130,12 @@ def cmd_decode(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     if result.unknown_words:
-        print(f"note: not in the vocabulary, read as <unk>: {' '.join(result.unknown_words)}", file=sys.stderr)
-    print(result.text)
+        say(f"note: not in the vocabulary, read as <unk>: {' '.join(result.unknown_words)}", note=True)
+    say(result.text)
     if not result.finished:
-        print("note: stopped at the length cap before <eos>", file=sys.stderr)
+        say("note: stopped at the length cap before <eos>", note=True)
     for text, score in result.candidates[1:]:
-        print(f"  also ({score:.3f}): {text}", file=sys.stderr)
+        say(f"  also ({score:.3f}): {text}", note=True)
     return 0
 
 
@@ -143,10 +145,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     found = list_runs(args.root)
     if not found:
-        print(f"no saved runs in {args.root or WEIGHTS_DIR}")
+        say(f"no saved runs in {args.root or WEIGHTS_DIR}")
         return 0
-    print(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
+    say(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
     for r in found:
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "eval_accuracy"))
-        print(f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}")
+        say(f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}")
     return 0
