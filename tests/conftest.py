@@ -1,4 +1,4 @@
-"""Test-wide settings: never wait on the Hugging Face hub (it is not reachable here), keep
+"""Test-wide settings and fixtures: never wait on the Hugging Face hub (it is not reachable here), keep
 threads to the machine's two cores, and write runs to a temp folder."""
 
 import os
@@ -11,3 +11,18 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # OpenMP threads that spin while waiting make torch 100x slower when another process (a DDP
 # worker, a Streamlit server under test) holds a core: let them sleep instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+import pytest  # noqa: E402  (after the environment above, which torch reads when it loads)
+import torch  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and a second OpenMP thread competing with other
+    processes on a shared 2-core machine can make each step 100x slower. Modules that train tiny
+    models use it with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

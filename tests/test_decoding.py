@@ -16,25 +16,16 @@ from model_zoo.decoding import (
 from model_zoo.tasks import EOS_ID, make_task
 from model_zoo.training import TrainConfig, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: one thread is fastest and immune to a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def copy_run():
     """A tiny copy model, trained until it copies most held-out sequences."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     task = make_task("copy", n_symbols=6, max_len=6)
     torch.manual_seed(0)
     model = Transformer(task.model_config(d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=64))
     history = train(model, task, TrainConfig(steps=400, batch_size=32, lr=3e-3, warmup=50, eval_every=100, stop_at_exact_match=0.9))
-    torch.set_num_threads(threads)
     assert history[-1]["exact_match"] >= 0.9
     return model.eval(), task
 

@@ -14,17 +14,10 @@ from model_zoo.cli import main
 from model_zoo.tasks import make_task
 from model_zoo.training import TrainConfig, train
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models train fastest on one thread; a second one only spins when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 embeddings, weights and training-dynamics views have the shapes and values they promise."""
 
 import math
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -248,26 +247,15 @@ def test_empty_history_is_a_clear_error():
 
 # -- on a trained copy model --------------------------------------------------------------------
 
-@contextmanager
-def single_thread():
-    """Tiny models train fastest on one thread; a second one only spins when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
 @pytest.fixture(scope="module")
-def trained_copy():
+def trained_copy(one_torch_thread):
     from model_zoo.tasks import make_task
     from model_zoo.training import TrainConfig, train
 
     task = make_task("copy", n_heldout=32)
     torch.manual_seed(0)
     model = Transformer(task.model_config(d_model=32, n_heads=2, d_ff=64, n_encoder_layers=1, n_decoder_layers=1))
-    with single_thread():
-        history = train(model, task, TrainConfig(steps=40, warmup=10, eval_every=20))
+    history = train(model, task, TrainConfig(steps=40, warmup=10, eval_every=20))
     return model, task, history
 
 

@@ -12,13 +12,7 @@ from model_zoo.tasks import make_task
 from model_zoo.training import TrainConfig, train
 from model_zoo.utils import atomic_write_json
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

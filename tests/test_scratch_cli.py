@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from model_zoo.cli import main
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--batch-size", "16"]
@@ -17,14 +18,6 @@ TINY = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--b
 def run_cli(args, weights_dir):
     env = {**os.environ, "WORKBENCH_WEIGHTS_DIR": str(weights_dir), "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "model_zoo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_train_decode_and_runs_end_to_end(tmp_path):

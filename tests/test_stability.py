@@ -10,17 +10,10 @@ from model_zoo import Transformer
 from model_zoo.stability import RECIPES, Recipe, run_recipe, stability_demo, verdict
 from model_zoo.tasks import make_task
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 QUICK_MODEL = dict(d_model=32, n_heads=2, d_ff=64, n_encoder_layers=1, n_decoder_layers=1)
 QUICK_TASK = dict(n_heldout=32)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_thread():
-    """Tiny models train fastest on one thread; a second one only spins when the cores are busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

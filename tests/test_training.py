@@ -10,15 +10,7 @@ from model_zoo.runs import load_run
 from model_zoo.tasks import make_task
 from model_zoo.training import TrainConfig, TrainingDiverged, lr_factor, train
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread, and a second OpenMP thread spinning against other
-    processes on a shared 2-core machine can make each step 100× slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 TINY_MODEL = dict(d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=64)
