@@ -10,9 +10,9 @@ switch goal is about a page already visited, and both are reported.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -21,6 +21,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -51,21 +53,6 @@ def rss_mb(pid: int) -> float:
 
     process = psutil.Process(pid)
     return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
-
-
-def machine() -> dict:
-    import streamlit
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "streamlit": streamlit.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-    }
 
 
 def main() -> int:
@@ -137,7 +124,7 @@ def main() -> int:
         "page_switch": results["page_switch_max_s"] <= GOALS["page_switch_s"],
         "memory": results["rss_with_minilm_mb"] <= GOALS["rss_with_minilm_mb"],
     }
-    print(json.dumps({"benchmark": "app", "machine": machine(), "goals": GOALS, "results": results}, indent=2))
+    print(json.dumps({"benchmark": "app", "machine": machine_info(streamlit=importlib.metadata.version("streamlit")), "goals": GOALS, "results": results}, indent=2))
     return 0
 
 

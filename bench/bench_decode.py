@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
 from model_zoo.decoding import greedy_decode  # noqa: E402
@@ -30,18 +31,6 @@ SIZES = {
     "default": {},  # d_model 64, 4 heads, 2+2 layers, d_ff 256
     "base-ish": dict(d_model=256, n_heads=8, n_encoder_layers=4, n_decoder_layers=4, d_ff=1024),
 }
-
-
-def machine_info() -> dict:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": os.getloadavg(),
-    }
 
 
 def tokens_per_second(model, src, use_cache: bool, repeats: int) -> float:

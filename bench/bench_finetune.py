@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
+
+from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -63,16 +64,10 @@ def main(argv: list[str] | None = None) -> dict:
     )
     report: dict = {
         "benchmark": "finetune",
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "device": args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
-            "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        },
+        "machine": machine_info(
+            transformers=transformers.__version__,
+            device=args.device or ("cuda" if torch.cuda.is_available() else "cpu"),
+        ),
         "config": asdict(config),
     }
 

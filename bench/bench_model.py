@@ -12,8 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,6 +20,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
 from model_zoo.layers import sinusoidal_encoding  # noqa: E402
@@ -135,13 +135,7 @@ def main() -> None:
         "tokens_per_s": {k: round(v, 1) for k, v in results.items()},
         "goals": {"cpu_fused": ">= 1.0", "gpu_fused_bf16": ">= 1.4", "gpu_compiled": ">= 2.0 eager, >= 1.2 compiled"},
         "size": {**size, "dropout": args.dropout, "bf16_autocast": bf16, "iters": iters},
-        "machine": {
-            "device": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-        },
+        "machine": machine_info(device=str(device)),
     }
     if args.compile:
         report["ratios_vs_nn_transformer_compiled"] = {

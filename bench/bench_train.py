@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 import warnings
@@ -27,25 +26,14 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
+
 from model_zoo import Transformer  # noqa: E402
 from model_zoo.layers import sinusoidal_encoding  # noqa: E402
 from model_zoo.tasks import BOS_ID, EOS_ID, PAD_ID, make_task  # noqa: E402
 from model_zoo.training import TrainConfig, train  # noqa: E402
 
 TARGET = 0.99
-
-
-def machine_info() -> dict:
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_at_start": os.getloadavg(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
 
 
 # -- ours -------------------------------------------------------------------------------------
