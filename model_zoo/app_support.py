@@ -289,23 +289,19 @@ def speed_against_torch(
     """Forward-pass time of `nn.Transformer` and the scratch model holding the same weights
     (copied with `interop.from_torch`), on one random batch, on the CPU; and the largest logit
     difference. Ratios only mean something within one call."""
-    from model_zoo.interop import from_torch, torch_reference_logits
+    from model_zoo.interop import random_pair
 
     if iters < 1 or batch < 1 or length < 1:
         raise ValueError("iters, batch and length must each be at least 1.")
-    torch.manual_seed(seed)
-    core = nn.Transformer(d_model, n_heads, n_layers, n_layers, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
-    src_embed, tgt_embed = nn.Embedding(vocab_size, d_model), nn.Embedding(vocab_size, d_model)
-    generator = nn.Linear(d_model, vocab_size)
-    ours = from_torch(core, src_embed, tgt_embed, generator).eval()
+    pair = random_pair(d_model, n_heads, n_layers, d_ff, vocab_size, norm_first, seed)
     src = torch.randint(1, vocab_size, (batch, length))
     tgt_in = torch.randint(1, vocab_size, (batch, length))
 
     def run_torch():
-        return torch_reference_logits(core, src_embed, tgt_embed, generator, src, tgt_in)
+        return pair.reference_logits(src, tgt_in)
 
     def run_ours():
-        return ours(src, tgt_in).logits
+        return pair.ours(src, tgt_in).logits
 
     def seconds(fn) -> float:
         with torch.no_grad():
@@ -326,7 +322,7 @@ def speed_against_torch(
         "scratch_tokens_per_s": tokens / ours_s,
         "scratch_over_torch_time": ours_s / torch_s,
         "max_abs_diff": diff,
-        "parameters": ours.num_parameters(),
+        "parameters": pair.ours.num_parameters(),
     }
 
 

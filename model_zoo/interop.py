@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
@@ -126,6 +127,34 @@ def torch_reference_logits(
     return generator(out)
 
 
+@dataclass
+class TorchPair:
+    """A random `nn.Transformer` with its embeddings and output layer, and the scratch model
+    holding the same weights."""
+
+    core: nn.Transformer
+    src_embed: nn.Embedding
+    tgt_embed: nn.Embedding
+    generator: nn.Linear
+    ours: Transformer
+
+    def reference_logits(self, src: Tensor, tgt_in: Tensor) -> Tensor:
+        return torch_reference_logits(self.core, self.src_embed, self.tgt_embed, self.generator, src, tgt_in)
+
+
+def random_pair(
+    d_model: int, n_heads: int, n_layers: int, d_ff: int, vocab_size: int, norm_first: bool = False, seed: int = 0
+) -> TorchPair:
+    """Seeded random `nn.Transformer` parts (eval mode, no dropout) and their scratch copy."""
+    torch.manual_seed(seed)
+    core = nn.Transformer(
+        d_model, n_heads, n_layers, n_layers, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first
+    ).eval()
+    src_embed, tgt_embed = nn.Embedding(vocab_size, d_model), nn.Embedding(vocab_size, d_model)
+    generator = nn.Linear(d_model, vocab_size)
+    return TorchPair(core, src_embed, tgt_embed, generator, from_torch(core, src_embed, tgt_embed, generator).eval())
+
+
 def parity_check(
     d_model: int = 32,
     n_heads: int = 4,
@@ -140,22 +169,16 @@ def parity_check(
 ) -> dict:
     """Build a random `nn.Transformer`, copy it into the scratch model and compare logits on a
     batch with source padding and a causal target mask. Returns the max absolute difference."""
-    torch.manual_seed(seed)
-    core = nn.Transformer(
-        d_model, n_heads, n_layers, n_layers, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first
-    ).eval()
-    src_embed, tgt_embed = nn.Embedding(vocab_size, d_model), nn.Embedding(vocab_size, d_model)
-    generator = nn.Linear(d_model, vocab_size)
-    ours = from_torch(core, src_embed, tgt_embed, generator).eval()
+    pair = random_pair(d_model, n_heads, n_layers, d_ff, vocab_size, norm_first, seed)
     src = torch.randint(1, vocab_size, (batch, src_len))
     src[0, src_len - 3 :] = 0  # padding at the end of the first sentence
     tgt_in = torch.randint(1, vocab_size, (batch, tgt_len))
     with torch.no_grad():
-        reference = torch_reference_logits(core, src_embed, tgt_embed, generator, src, tgt_in)
-        logits = ours(src, tgt_in).logits
+        reference = pair.reference_logits(src, tgt_in)
+        logits = pair.ours(src, tgt_in).logits
     return {
         "max_abs_diff": float((logits - reference).abs().max()),
         "shape": list(logits.shape),
         "norm_first": norm_first,
-        "parameters": ours.num_parameters(),
+        "parameters": pair.ours.num_parameters(),
     }
