@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
 from model_zoo.finetune_data import TEXT2TEXT_PREFIX
 from model_zoo.inference import (
     FinetunedModel,

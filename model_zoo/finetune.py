@@ -33,6 +33,7 @@ from pathlib import Path
 
 import torch
 
+import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
 from model_zoo import compare as compare_mod
 from model_zoo.finetune_data import (
     ROTTEN_TOMATOES,

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 
+import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
 from model_zoo.packs import ROTTEN_TOMATOES_FILE, read_rotten_tomatoes, rotten_tomatoes_file
 from model_zoo.pretrained import hub_reachable
 

@@ -20,6 +20,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
 from model_zoo.packs import package_dir
 
 TASKS = ("classification", "text2text")

@@ -1,0 +1,41 @@
+"""Thin wrappers over Hugging Face `transformers`, `datasets` and `evaluate` for fine-tuning
+pretrained models.
+
+Importing this package imports those libraries completely, once, in one thread; every module of
+`model_zoo` that uses them lives in this package, so none can import them half-way.
+
+Why it matters: `transformers/__init__.py` ends by replacing itself in `sys.modules` with a lazy
+module that imports each name (`AutoTokenizer`, ...) on first use. A second thread that imports
+`transformers` while the first is still running that file waits for it, and then CPython hands it
+the module object it found before waiting: the plain module, which has none of the lazy names
+("cannot import name 'AutoTokenizer' from 'transformers'"). Two threads that resolve different
+lazy names at once can also meet in a circular import, where Python gives one of them a
+half-initialised module. Streamlit runs every browser session in its own thread, so two students
+opening Fine-tune and Compare together hit both. A package's own import runs under Python's
+import lock for that package: the first thread runs this file to the end, and any other thread
+importing `model_zoo.hf` (or a module in it) waits until it has.
+"""
+
+import datasets  # noqa: F401
+import evaluate  # noqa: F401
+import transformers
+
+# Every lazy name the loaders use, resolved here, in this one thread (AutoConfig imports torch).
+for _name in (
+    "AutoConfig",
+    "AutoTokenizer",
+    "AutoModelForSequenceClassification",
+    "AutoModelForSeq2SeqLM",
+    "DataCollatorWithPadding",
+    "DataCollatorForSeq2Seq",
+    "get_linear_schedule_with_warmup",
+    "Trainer",
+    "TrainingArguments",
+    "Seq2SeqTrainer",
+    "Seq2SeqTrainingArguments",
+    "TrainerCallback",
+    "PrinterCallback",
+    "ProgressCallback",
+):
+    getattr(transformers, _name)
+del _name

@@ -1,0 +1,65 @@
+"""Regression test for the import race that failed CI and a classroom: several threads of a fresh
+interpreter doing what the app's threads do at start — the background import of the library, one
+session's Fine-tune page loading MiniLM's tokenizer, a second session loading a text-to-text model
+(Compare) and a third a local tokenizer — must all succeed. Before `model_zoo.hf` imported the
+Hugging Face libraries once, the second thread got "cannot import name 'AutoTokenizer' from
+'transformers'" every time on a 2-core machine."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from hf_tiny import tiny_bert_dir, tiny_t5_dir
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CHILD = r"""
+import sys, threading, time, importlib
+start = time.perf_counter()
+errors = []
+
+def at(delay, work, *args):
+    def run():
+        time.sleep(max(0.0, delay - (time.perf_counter() - start)))
+        try:
+            work(*args)
+        except Exception as err:
+            errors.append(f"{type(err).__name__}: {err}")
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+def tokenizer(name):
+    from model_zoo.pretrained import load_tokenizer
+    load_tokenizer(name)
+
+def text_to_text(folder):
+    from model_zoo.pretrained import load_pretrained
+    load_pretrained(folder)
+
+step = float(sys.argv[1])
+threads = [
+    at(0.0, importlib.import_module, "pages._ui"),  # the app's background import
+    at(step, tokenizer, "minilm-l6"),  # session 1: Fine-tune
+    at(2 * step, text_to_text, sys.argv[2]),  # session 2: Compare, a T5 run
+    at(3 * step, tokenizer, sys.argv[3]),  # session 3: Fine-tune with a local model
+]
+for thread in threads:
+    thread.join()
+print("\n".join(errors) or "ok")
+sys.exit(1 if errors else 0)
+"""
+
+
+def test_threads_importing_hugging_face_at_once_all_succeed():
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    failures = []
+    for step in (0.1, 0.4):  # the old code failed at each of these spacings
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(step), str(tiny_t5_dir()), str(tiny_bert_dir())],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )
+        if done.returncode != 0:
+            failures.append(f"threads {step} s apart: {done.stdout.strip() or done.stderr[-500:]}")
+    assert not failures, "\n".join(failures)
