@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
-from model_zoo.decoding import greedy_decode  # noqa: E402
+from model_zoo.toy.decoding import greedy_decode  # noqa: E402
 
 NEW_TOKENS = 64
 SIZES = {

@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     import datasets
 
     datasets.disable_progress_bars()
-    from model_zoo.finetune import FinetuneConfig, finetune, prepare, train_loop
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.finetune import finetune, prepare, train_loop
 
     total = args.train_examples + args.eval_examples
     config = FinetuneConfig(

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
-from model_zoo.layers import sinusoidal_encoding  # noqa: E402
+from model_zoo.scratch.layers import sinusoidal_encoding  # noqa: E402
 
 SIZES = {
     "cpu": dict(d_model=256, n_heads=4, layers=3, d_ff=1024, batch=16, length=64),

@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 from model_zoo import Transformer  # noqa: E402
-from model_zoo.layers import sinusoidal_encoding  # noqa: E402
-from model_zoo.tasks import BOS_ID, EOS_ID, PAD_ID, make_task  # noqa: E402
-from model_zoo.training import TrainConfig, train  # noqa: E402
+from model_zoo.scratch.layers import sinusoidal_encoding  # noqa: E402
+from model_zoo.toy.tasks import BOS_ID, EOS_ID, PAD_ID, make_task  # noqa: E402
+from model_zoo.toy.train_config import TrainConfig  # noqa: E402
+from model_zoo.toy.training import train  # noqa: E402
 
 TARGET = 0.99
 

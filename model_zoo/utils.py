@@ -1,25 +1,18 @@
-"""Small helpers shared by the library: atomic writes, run names, the device."""
+"""Small helpers shared by the whole library: atomic writes, JSON, index checks, eval mode, and
+the one-line error message a user sees."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-
-# Where saved runs live unless the caller says otherwise (the app, the CLI and the tests agree).
-WEIGHTS_DIR = Path(os.environ.get("WORKBENCH_WEIGHTS_DIR", Path(__file__).resolve().parent.parent / "weights"))
-
-_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def default_device() -> torch.device:
-    """CUDA when present, else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+from torch import nn
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -52,16 +45,27 @@ def read_json(path: str | Path) -> Any:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it or save the run again.") from err
 
 
-def check_run_name(name: str) -> str:
-    """A run name is one folder name: letters, digits, '.', '_' or '-', no path tricks."""
-    if not isinstance(name, str) or not _RUN_NAME.match(name) or name in {".", ".."} or ".." in name:
-        raise ValueError(
-            f"Run name {name!r} is not allowed: use 1-64 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit (no '/', no '..', no spaces)."
-        )
-    return name
+def check_index(name: str, value: int, size: int, where: str) -> None:
+    """A clear error for an index out of range ("layer=3 is out of range: cross attention has 2")."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < size:
+        raise ValueError(f"{name}={value!r} is out of range: {where} has {size} (use 0 to {size - 1}).")
 
 
-def run_dir(name: str, root: str | Path | None = None) -> Path:
-    """The folder of run `name` under `root` (default `weights/`), after checking the name."""
-    return Path(root or WEIGHTS_DIR) / check_run_name(name)
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run `model` in eval mode (no dropout) without gradients, then put back the mode it was in."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
+def error_message(err: BaseException) -> str:
+    """One line for the page or the terminal: our own errors already say what to do; others get
+    their type, so a bug is never mistaken for bad input."""
+    if isinstance(err, ValueError | FileNotFoundError | FileExistsError | OSError | RuntimeError) and str(err):
+        return str(err)
+    return f"Unexpected {type(err).__name__}: {err}"

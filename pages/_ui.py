@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from model_zoo.app_support import error_message, weights_root
+from model_zoo.run_folder import weights_root
+from model_zoo.utils import error_message
 
 SESSION_MODELS = "workbench_scratch_models"  # {name: runs.Run} trained in this browser session
 SESSION_FINETUNED = "workbench_finetuned"  # {name: FinetuneResult-like dict} fine-tuned this session
@@ -42,7 +43,7 @@ def _mtime(path: Path) -> float:
 def _load_scratch_run(path: str, mtime: float):
     """One copy per process of each saved run (keyed by its files' time: a re-saved run reloads).
     Shared between sessions, so pages only read it (decode, inspect), never train it."""
-    from model_zoo.runs import load_run
+    from model_zoo.toy.runs import load_run
 
     return load_run(path)
 
@@ -54,7 +55,7 @@ def load_scratch_run(path: str | Path):
 
 def saved_runs(kind: str | None = None) -> list:
     """`runs.list_runs()` of the weights folder, optionally only "scratch" or "finetune" runs."""
-    from model_zoo.runs import list_runs
+    from model_zoo.run_folder import list_runs
 
     try:
         found = list_runs(weights_root())
@@ -120,15 +121,15 @@ def stop_button(job, key: str) -> None:
 def cached_task(name: str, **kwargs):
     """One task object per (name, settings) per process: the English task reads 10k sentences.
     Tasks only hand out batches from a caller's generator, so sessions can share them."""
-    from model_zoo.tasks import make_task
+    from model_zoo.toy.tasks import make_task
 
     return make_task(name, **kwargs)
 
 
 def live_training_charts(history: list[dict], metrics=("loss", "token_accuracy", "lr", "grad_norm"), key: str = "") -> None:
-    """Two charts a row of the metrics so far (altair, from `inspection.metric_frame`)."""
-    from model_zoo.charts import metric_chart
-    from model_zoo.inspection import metric_frame
+    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`)."""
+    from model_zoo.views.charts import metric_chart
+    from model_zoo.views.dynamics import metric_frame
 
     if not history:
         st.caption("Waiting for the first step…")
@@ -143,7 +144,7 @@ def live_training_charts(history: list[dict], metrics=("loss", "token_accuracy",
 
 @st.cache_resource(show_spinner="Loading the fine-tuned model…", max_entries=6)
 def _load_finetuned(path: str, mtime: float, before: bool = False):
-    from model_zoo.inference import load_before, load_finetuned
+    from model_zoo.hf.inference import load_before, load_finetuned
 
     return load_before(path) if before else load_finetuned(path)
 
@@ -158,7 +159,7 @@ def load_finetuned_run(path: str | Path, before: bool = False):
 def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | None = None):
     """A select box of saved fine-tuning runs (optionally only "classification" or "text2text");
     returns the run's folder, or None when there is none."""
-    from model_zoo.finetune import load_run_info
+    from model_zoo.hf.finetune import load_run_info
 
     found = []
     for r in saved_runs("finetune"):
@@ -176,7 +177,8 @@ def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | No
 
 def sidebar() -> None:
     """The device, the training slots in use, this session's models and every saved run."""
-    from model_zoo.app_support import SLOTS, device_description
+    from model_zoo.distributed import device_description
+    from model_zoo.jobs.background import SLOTS
 
     st.caption(f"Runs on **{device_description()}** · trainings running: {SLOTS.in_use} of {SLOTS.limit}")
     mine = session_models()

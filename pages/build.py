@@ -7,15 +7,15 @@ import pandas as pd
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.app_support import example_input, shape_trace
-from model_zoo.charts import parameter_counts_chart
-from model_zoo.inspection import parameter_counts
-from model_zoo.interop import parity_check
+from model_zoo.scratch.interop import parity_check
+from model_zoo.views.charts import parameter_counts_chart
+from model_zoo.views.shapes import example_input, shape_trace
+from model_zoo.views.weights import parameter_counts
 from pages._ui import ensure_app, show_error
 
 ensure_app()
 st.title("Build a Transformer")
-st.caption("Figure 1 of the paper, written from scratch in `model_zoo/transformer.py`. The defaults train the toy tasks in seconds.")
+st.caption("Figure 1 of the paper, written from scratch in `model_zoo/scratch/transformer.py`. The defaults train the toy tasks in seconds.")
 
 defaults = TransformerConfig()
 left, middle, right = st.columns(3)

@@ -4,8 +4,9 @@ Transformer against PyTorch's nn.Transformer (same numbers? how fast?)."""
 import altair as alt
 import streamlit as st
 
-from model_zoo import charts, inspection
-from model_zoo.app_support import confusion_frame, speed_against_torch
+from model_zoo.hf.compare import confusion_frame
+from model_zoo.scratch.interop import speed_against_torch
+from model_zoo.views import attention, charts, dynamics
 from pages._ui import (
     ensure_app,
     example_text,
@@ -37,7 +38,7 @@ with tabs[0]:
     if path is None:
         st.info("No fine-tuning run yet: make one on the **Fine-tune** page; its before and after are saved with it.")
     else:
-        from model_zoo.compare import load_comparison
+        from model_zoo.hf.compare import load_comparison
 
         try:
             comparison = load_comparison(path)
@@ -71,7 +72,7 @@ with tabs[0]:
             st.markdown("**One sentence's attention, before and after**")
             sentence = st.text_input("sentence", "a gorgeous, witty, seductive movie.", key="cmp_attention_text")
             try:
-                from model_zoo.inference import attention_maps
+                from model_zoo.hf.inference import attention_maps
 
                 views = {}
                 for role, is_before in (("before", True), ("after", False)):
@@ -81,12 +82,12 @@ with tabs[0]:
             else:
                 kind = "encoder_self"
                 a1, a2 = st.columns(2)
-                layer = a1.selectbox("layer", range(inspection.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer")
-                head = a2.selectbox("head", ["mean of heads", *range(inspection.num_heads(views["after"].attentions, kind))], key="cmp_attn_head")
+                layer = a1.selectbox("layer", range(attention.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer")
+                head = a2.selectbox("head", ["mean of heads", *range(attention.num_heads(views["after"].attentions, kind))], key="cmp_attn_head")
                 v1, v2 = st.columns(2)
                 for col, role in ((v1, "before"), (v2, "after")):
                     view = views[role]
-                    frame = inspection.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
+                    frame = attention.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
                                                      head=None if head == "mean of heads" else head)
                     col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
 
@@ -102,16 +103,16 @@ with tabs[1]:
     else:
         histories = {a.label: a.run.history, b.label: b.run.history}
         if a.run.history and b.run.history:
-            rows = [{"run": name, **inspection.history_summary(h)} for name, h in histories.items()]
+            rows = [{"run": name, **dynamics.history_summary(h)} for name, h in histories.items()]
             st.dataframe(rows, hide_index=True)
             present = [m for m in ("loss", "token_accuracy", "exact_match")
-                       if all(m in inspection.history_frame(h) for h in histories.values())]
+                       if all(m in dynamics.history_frame(h) for h in histories.values())]
             if a.label != b.label:
                 st.altair_chart(charts.stability_chart(histories, metrics=present))
         else:
             st.caption("One of the runs has no training history.")
         text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
-        from model_zoo.decoding import decode_text
+        from model_zoo.toy.decoding import decode_text
 
         for col, picked in zip(st.columns(2), (a, b), strict=True):
             try:

@@ -5,8 +5,8 @@ chosen and this step's cross-attention over the source. Scratch runs step throug
 import altair as alt
 import streamlit as st
 
-from model_zoo.app_support import step_tables
-from model_zoo.charts import follow_token_chart
+from model_zoo.views.attention import step_tables
+from model_zoo.views.charts import follow_token_chart
 from pages._ui import (
     ensure_app,
     example_text,
@@ -48,13 +48,13 @@ state = st.session_state.get(STATE)
 if state is None or state["signature"] != signature:
     try:
         if kind == "scratch run":
-            from model_zoo.decoding import DecodingSession
+            from model_zoo.toy.decoding import DecodingSession
 
             session = DecodingSession(picked.run.model, picked.run.vocab, text, strategy,
                                       temperature=temperature, show_top=show_top)
             state = {"signature": signature, "session": session}
         else:
-            from model_zoo.inference import decode_steps
+            from model_zoo.hf.inference import decode_steps
 
             fm = load_finetuned_run(path)
             with st.spinner("Decoding…"):

@@ -8,8 +8,10 @@ import time
 import altair as alt
 import streamlit as st
 
-from model_zoo import charts, inspection
-from model_zoo.app_support import Busy, file_columns, start_job, store_upload, weights_root
+from model_zoo.hf.data import read_columns, store_upload
+from model_zoo.jobs.background import Busy, start_job
+from model_zoo.run_folder import weights_root
+from model_zoo.views import attention, charts
 from pages._ui import (
     SESSION_FINETUNED,
     ensure_app,
@@ -27,40 +29,40 @@ CUSTOM = "another model: type a hub name or a local folder"
 ensure_app()
 st.title("Fine-tune a pretrained model")
 st.caption("A pretrained encoder gets a new classification head and learns your labels "
-           "(`model_zoo/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice).")
+           "(`model_zoo/hf/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice).")
 
 
 @st.cache_resource(show_spinner="Asking the Hugging Face hub (2 s at most, once)…")
 def model_names() -> list[str]:
-    from model_zoo.pretrained import model_choices
+    from model_zoo.hf.models import model_choices
 
     return model_choices()
 
 
 @st.cache_resource(show_spinner="Loading the tokenizer…", max_entries=8)
 def tokenizer_of(name: str):
-    from model_zoo.pretrained import load_tokenizer
+    from model_zoo.hf.models import load_tokenizer
 
     return load_tokenizer(name)
 
 
 @st.cache_resource(show_spinner="Loading rotten tomatoes…")
 def rotten_tomatoes():
-    from model_zoo.finetune_data import load_rotten_tomatoes
+    from model_zoo.hf.data import load_rotten_tomatoes
 
     return load_rotten_tomatoes()
 
 
 @st.cache_resource(show_spinner="Reading the file…", max_entries=8)
 def labeled_file(path: str, digest: str, text_column: str, label_column: str):
-    from model_zoo.finetune_data import load_labeled_file
+    from model_zoo.hf.data import load_labeled_file
 
     return load_labeled_file(path, text_column, label_column)
 
 
 @st.cache_resource(show_spinner="Loading the pretrained model…", max_entries=4)
 def untrained_model(name: str, labels: tuple[str, ...]):
-    from model_zoo.inference import load_untrained
+    from model_zoo.hf.inference import load_untrained
 
     return load_untrained(name, list(labels))
 
@@ -78,7 +80,7 @@ if picked == CUSTOM:
         st.stop()
 else:
     model_name = picked
-    from model_zoo.pretrained import OFFLINE_MODELS, OFFLINE_SUFFIX
+    from model_zoo.hf.models import OFFLINE_MODELS, OFFLINE_SUFFIX
 
     pack = OFFLINE_MODELS.get(picked.removesuffix(OFFLINE_SUFFIX))
     m2.caption(pack.description if pack else "from the Hugging Face hub")
@@ -110,7 +112,7 @@ try:
         if stored is None or stored[0] != digest:
             stored = (digest, str(store_upload(upload.name, raw)))
             st.session_state["ft_upload_stored"] = stored
-        columns = file_columns(stored[1])
+        columns = read_columns(stored[1])
         c1, c2 = st.columns(2)
         text_column = c1.selectbox("text column", columns, key="ft_text_column")
         label_column = c2.selectbox("label column", columns, index=min(1, len(columns) - 1), key="ft_label_column")
@@ -130,8 +132,8 @@ st.caption(f"{len(data.dataset):,} sentences from {data.source} · labels: "
 
 # -- 3. a sample as the model reads it -----------------------------------------------------------------------
 st.subheader("3 · A sample, as the model reads it")
-from model_zoo.finetune import FinetuneConfig  # noqa: E402
-from model_zoo.finetune_data import describe_sample  # noqa: E402
+from model_zoo.hf.config import FinetuneConfig  # noqa: E402
+from model_zoo.hf.data import describe_sample  # noqa: E402
 
 FINETUNE_DEFAULTS = FinetuneConfig()
 
@@ -169,16 +171,15 @@ if start:
         st.warning("Your fine-tuning is still running: stop it (or let it finish) first.")
     else:
         try:
-            from model_zoo.finetune import finetune
-            from model_zoo.runs import prepare_run_dir
-            from model_zoo.utils import run_dir
+            from model_zoo.hf.finetune import finetune
+            from model_zoo.run_folder import prepare_run_dir, run_path
 
             config = FinetuneConfig(
                 model=model_name, dataset=dataset_arg, text_column=text_column, label_column=label_column,
                 loop=loop, epochs=int(epochs), max_steps=int(max_steps) or None, batch_size=int(batch_size),
                 learning_rate=float(learning_rate), max_length=int(max_length), max_examples=int(max_examples),
             )
-            out_dir = prepare_run_dir(run_dir(run_name.strip(), weights_root()))
+            out_dir = prepare_run_dir(run_path(run_name.strip(), weights_root()))
             job = start_job(run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop))
             st.session_state[JOB] = {"job": job, "path": out_dir, "registered": False}
             st.session_state["ft_new_name"] = True
@@ -263,7 +264,7 @@ except Exception as err:  # a damaged or mismatched run folder: the message name
 
 text = st.text_area("text", "a gorgeous, witty, seductive movie.", max_chars=2000, key="ft_try_text")
 try:
-    from model_zoo.inference import attention_maps, predict
+    from model_zoo.hf.inference import attention_maps, predict
 
     prediction = predict(fm, text)[0]
     view = attention_maps(fm, text)
@@ -283,8 +284,8 @@ with t1:
 with t2:
     kind = "encoder_self"
     a1, a2 = st.columns(2)
-    layer = a1.selectbox("layer", range(inspection.num_layers(view.attentions, kind)), key="ft_attn_layer")
-    head = a2.selectbox("head", ["mean of heads", *range(inspection.num_heads(view.attentions, kind))], key="ft_attn_head")
-    frame = inspection.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
+    layer = a1.selectbox("layer", range(attention.num_layers(view.attentions, kind)), key="ft_attn_layer")
+    head = a2.selectbox("head", ["mean of heads", *range(attention.num_heads(view.attentions, kind))], key="ft_attn_head")
+    frame = attention.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
                                      head=None if head == "mean of heads" else head)
     st.altair_chart(fixed_size(charts.attention_heatmap(frame, cell=22)), width="content")

@@ -7,11 +7,12 @@ import time
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.app_support import Busy, start_job, weights_root
-from model_zoo.decoding import decode_text
-from model_zoo.runs import Run, prepare_run_dir
-from model_zoo.training import TrainConfig, train
-from model_zoo.utils import run_dir
+from model_zoo.jobs.background import Busy, start_job
+from model_zoo.run_folder import prepare_run_dir, run_path, weights_root
+from model_zoo.toy.decoding import decode_text
+from model_zoo.toy.runs import Run
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import train
 from pages._ui import (
     cached_task,
     ensure_app,
@@ -27,7 +28,7 @@ JOB = "train_job"  # st.session_state[JOB]: the user's current or last training
 
 ensure_app()
 st.title("Train")
-st.caption("Teacher forcing, AdamW, warmup then decay, gradient clipping (`model_zoo/training.py`). "
+st.caption("Teacher forcing, AdamW, warmup then decay, gradient clipping (`model_zoo/toy/training.py`). "
            "The copy task with the default settings is solved in well under a minute on two CPU cores.")
 
 TASKS = {
@@ -104,7 +105,7 @@ if submitted:
                 label_smoothing=float(label_smoothing), eval_every=int(eval_every),
                 stop_at_exact_match=float(stop_at) if stop_at > 0 else None, checkpoint_every=max(100, int(eval_every)),
             )
-            path = prepare_run_dir(run_dir(run_name.strip(), weights_root()), overwrite=overwrite)
+            path = prepare_run_dir(run_path(run_name.strip(), weights_root()), overwrite=overwrite)
             model = Transformer(model_cfg)
 
             def work(on_step, should_stop, model=model, task=task, train_cfg=train_cfg, path=path):

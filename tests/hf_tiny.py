@@ -90,7 +90,7 @@ def tiny_csv() -> Path:
 
 def tiny_config(model: Path, **overrides):
     """A FinetuneConfig for the tiny models on the tiny CSV: a few steps, no network."""
-    from model_zoo.finetune import FinetuneConfig
+    from model_zoo.hf.config import FinetuneConfig
 
     settings = {
         "model": str(model),
@@ -112,7 +112,7 @@ def tiny_config(model: Path, **overrides):
 @functools.cache
 def trained_run(kind: str = "bert", loop: str = "custom"):
     """One fine-tuned tiny run per (model, loop), shared by the tests that only read it."""
-    from model_zoo.finetune import finetune
+    from model_zoo.hf.finetune import finetune
 
     model = tiny_bert_dir() if kind == "bert" else tiny_t5_dir()
     events: list[dict] = []

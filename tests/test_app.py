@@ -34,8 +34,9 @@ def app_env(weights, monkeypatch):
 @pytest.fixture(scope="module")
 def copy_run(weights) -> Path:
     """A tiny copy run saved the way the Train page saves one (a few seconds)."""
-    from model_zoo.tasks import make_task
-    from model_zoo.training import TrainConfig, train
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.training import train
 
     task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
     model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
@@ -48,7 +49,7 @@ def finetune_runs(weights) -> dict[str, Path]:
     """A tiny BERT and a tiny T5 fine-tuned for two steps on the tiny CSV, saved as runs."""
     from hf_tiny import tiny_bert_dir, tiny_config, tiny_t5_dir
 
-    from model_zoo.finetune import finetune
+    from model_zoo.hf.finetune import finetune
 
     out = {}
     for kind, model in (("bert", tiny_bert_dir()), ("t5", tiny_t5_dir())):

@@ -5,8 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from model_zoo.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
-from model_zoo.interop import mha_from_torch
+from model_zoo.scratch.attention import (
+    MultiHeadAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
+from model_zoo.scratch.interop import mha_from_torch
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ matplotlib exports write real PNG files."""
 import pytest
 import torch
 
-from model_zoo import Transformer, TransformerConfig, charts
-from model_zoo import inspection as insp
+from model_zoo import Transformer, TransformerConfig
+from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
 
 TINY = TransformerConfig(
     src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,
@@ -31,7 +31,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def attentions(model):
-    return insp.scratch_attention(model, [5, 6, 7, 5], [1, 5, 6])
+    return attention.scratch_attention(model, [5, 6, 7, 5], [1, 5, 6])
 
 
 def _marks(spec: dict) -> list[str]:
@@ -58,7 +58,7 @@ def _encodings(spec: dict) -> dict:
 
 
 def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(attentions):
-    frame = insp.attention_map(attentions, "cross", 1, TGT, SRC, head=0)
+    frame = attention.attention_map(attentions, "cross", 1, TGT, SRC, head=0)
     spec = charts.attention_heatmap(frame).to_dict()
     assert _marks(spec) == ["rect", "text"]
     enc = _encodings(spec)
@@ -68,19 +68,19 @@ def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(at
 
 
 def test_big_attention_maps_drop_the_numbers_in_the_cells(attentions):
-    frame = insp.attention_map(attentions, "encoder_self", 0, SRC, SRC, head=None)
+    frame = attention.attention_map(attentions, "encoder_self", 0, SRC, SRC, head=None)
     assert _marks(charts.attention_heatmap(frame, annotate=False).to_dict()) == ["rect"]
     assert "heads averaged" in charts.attention_heatmap(frame).to_dict()["title"]
 
 
 def test_heads_grid_is_faceted_by_head(attentions):
-    spec = charts.attention_heads_chart(insp.attention_heads(attentions, "decoder_self", 0, TGT, TGT)).to_dict()
+    spec = charts.attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)).to_dict()
     assert spec["facet"]["field"] == "head"
     assert _marks(spec) == ["rect"]
 
 
 def test_follow_token_chart_has_a_row_per_layer_and_head(attentions):
-    frame = insp.follow_token(attentions, "encoder_self", 1, SRC, SRC)
+    frame = attention.follow_token(attentions, "encoder_self", 1, SRC, SRC)
     spec = charts.follow_token_chart(frame).to_dict()
     enc = _encodings(spec)
     assert enc["y"]["field"] == "layer_head" and enc["y"]["sort"] == ["L0 H0", "L0 H1", "L1 H0", "L1 H1"]
@@ -88,14 +88,14 @@ def test_follow_token_chart_has_a_row_per_layer_and_head(attentions):
 
 
 def test_positional_charts_build():
-    pe = charts.positional_encoding_chart(insp.positional_encoding_frame(16, 20)).to_dict()
+    pe = charts.positional_encoding_chart(positions.positional_encoding_frame(16, 20)).to_dict()
     assert _marks(pe) == ["rect"] and _encodings(pe)["color"]["field"] == "value"
-    sim = charts.positional_similarity_chart(insp.positional_similarity_frame(16, 20)).to_dict()
+    sim = charts.positional_similarity_chart(positions.positional_similarity_frame(16, 20)).to_dict()
     assert _encodings(sim)["color"]["field"] == "similarity"
 
 
 def test_embedding_scatter_labels_each_point_with_its_token(model):
-    frame = insp.embedding_projection(insp.embedding_table(model, "tgt"), skip=[0])
+    frame = embeddings.embedding_projection(embeddings.embedding_table(model, "tgt"), skip=[0])
     spec = charts.embedding_scatter(frame).to_dict()
     assert _marks(spec) == ["circle", "text"]
     assert spec["layer"][1]["encoding"]["text"]["field"] == "token"
@@ -103,19 +103,19 @@ def test_embedding_scatter_labels_each_point_with_its_token(model):
 
 
 def test_weight_charts_build(model):
-    hist = charts.weight_histogram_chart(insp.weight_histogram(model, "generator.weight")).to_dict()
+    hist = charts.weight_histogram_chart(weights.weight_histogram(model, "generator.weight")).to_dict()
     assert _marks(hist) == ["bar"] and _encodings(hist)["x"]["bin"] == "binned"
     with pytest.raises(ValueError, match="pass `name`"):
-        charts.weight_histogram_chart(insp.weight_histogram(model))
-    assert _marks(charts.weight_norms_chart(insp.weight_stats(model)).to_dict()) == ["bar"]
-    counts = charts.parameter_counts_chart(insp.parameter_counts(model)).to_dict()
+        charts.weight_histogram_chart(weights.weight_histogram(model))
+    assert _marks(charts.weight_norms_chart(weights.weight_stats(model)).to_dict()) == ["bar"]
+    counts = charts.parameter_counts_chart(weights.parameter_counts(model)).to_dict()
     assert f"{model.num_parameters():,} in all" in counts["title"]
-    table = insp.nearest_neighbours(insp.embedding_table(model), 5, k=3)
+    table = embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)
     assert _marks(charts.neighbours_chart(table, "5").to_dict()) == ["bar"]
 
 
 def test_metric_charts_use_a_log_scale_for_loss_and_grad_norm():
-    spec = charts.metric_chart(insp.metric_frame(HISTORY, ["loss", "token_accuracy"])).to_dict()
+    spec = charts.metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy"])).to_dict()
     assert len(spec["vconcat"]) == 2
     assert spec["vconcat"][0]["encoding"]["y"]["scale"]["type"] == "log"
     assert spec["vconcat"][1]["encoding"]["y"]["scale"].get("type") != "log"
@@ -123,7 +123,7 @@ def test_metric_charts_use_a_log_scale_for_loss_and_grad_norm():
 
 @pytest.mark.parametrize("key", ["grad_norm_per_layer", "update_ratio_per_layer"])
 def test_per_layer_chart_draws_a_log_line_per_group(key):
-    spec = charts.per_layer_chart(insp.per_layer_frame(HISTORY, key), title=key).to_dict()
+    spec = charts.per_layer_chart(dynamics.per_layer_frame(HISTORY, key), title=key).to_dict()
     enc = _encodings(spec)
     assert _marks(spec) == ["line"] and enc["color"]["field"] == "group"
     assert enc["color"]["sort"] == ["encoder.0", "generator"] and enc["y"]["scale"]["type"] == "log"
@@ -143,17 +143,17 @@ def test_stability_chart_draws_a_run_that_diverged_before_its_first_step_as_noth
 
 
 def test_a_table_from_the_wrong_function_is_a_clear_error():
-    with pytest.raises(ValueError, match="build it with inspection.attention_map"):
-        charts.attention_heatmap(insp.positional_encoding_frame(4, 4))
+    with pytest.raises(ValueError, match="build it with attention.attention_map"):
+        charts.attention_heatmap(positions.positional_encoding_frame(4, 4))
 
 
 def test_attention_png_is_written(tmp_path, attentions):
-    out = charts.save_attention_png(insp.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png")
+    out = charts.save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png")
     assert out.read_bytes().startswith(PNG_MAGIC)
-    grid = charts.save_attention_png(insp.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png")
+    grid = charts.save_attention_png(attention.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png")
     assert grid.read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(ValueError, match="must end in .png"):
-        charts.save_attention_png(insp.attention_map(attentions, "cross", 0, TGT, SRC), tmp_path / "x.jpg")
+        charts.save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC), tmp_path / "x.jpg")
 
 
 def test_history_png_is_written(tmp_path):

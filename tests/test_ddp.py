@@ -13,8 +13,8 @@ WORKER = """
 import os, sys, torch
 from safetensors.torch import save_file
 from model_zoo import Transformer
-from model_zoo.tasks import make_task
-from model_zoo.training import TrainConfig, train
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.training import TrainConfig, train
 
 out = sys.argv[1]
 rank = int(os.environ["RANK"])

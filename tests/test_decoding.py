@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from model_zoo import Transformer
-from model_zoo.decoding import (
+from model_zoo.toy.decoding import (
     DecodeStep,
     DecodingSession,
     beam_search,
@@ -13,8 +13,9 @@ from model_zoo.decoding import (
     greedy_decode,
     sample_decode,
 )
-from model_zoo.tasks import EOS_ID, make_task
-from model_zoo.training import TrainConfig, train
+from model_zoo.toy.tasks import EOS_ID, make_task
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

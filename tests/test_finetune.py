@@ -1,4 +1,4 @@
-"""model_zoo.finetune: both loops on tiny BERT and T5, the run folder, resume, stop."""
+"""model_zoo.hf.finetune: both loops on tiny BERT and T5, the run folder, resume, stop."""
 
 import json
 
@@ -6,7 +6,8 @@ import pytest
 import torch
 from hf_tiny import tiny_bert_dir, tiny_config, tiny_t5_dir, trained_run
 
-from model_zoo.finetune import FinetuneConfig, finetune
+from model_zoo.hf.config import FinetuneConfig
+from model_zoo.hf.finetune import finetune
 
 RUN_FILES = {
     "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "labels.json",
@@ -90,7 +91,7 @@ def test_text2text_trains_t5_and_writes_label_words(loop):
 
 
 def test_checkpoint_round_trip_gives_the_same_predictions():
-    from model_zoo.inference import load_finetuned, predict_batch
+    from model_zoo.hf.inference import load_finetuned, predict_batch
 
     result, _ = trained_run("bert", "custom")
     loaded = load_finetuned(result.run_dir)

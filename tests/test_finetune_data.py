@@ -1,4 +1,4 @@
-"""model_zoo.finetune_data: rotten tomatoes offline, user files and their errors, split, tokens."""
+"""model_zoo.hf.data: rotten tomatoes offline, user files and their errors, split, tokens."""
 
 import json
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hf_tiny import tiny_bert_dir, tiny_t5_dir
 
-from model_zoo.finetune_data import (
+from model_zoo.hf.data import (
     LabeledData,
     _to_dataset,
     describe_sample,
@@ -14,11 +14,13 @@ from model_zoo.finetune_data import (
     load_labeled_file,
     load_rotten_tomatoes,
     make_collator,
+    read_columns,
     split,
+    store_upload,
     subsample,
     tokenize,
 )
-from model_zoo.pretrained import load_tokenizer
+from model_zoo.hf.models import load_tokenizer
 
 
 def write(path, text, encoding="utf-8"):
@@ -136,3 +138,37 @@ def test_describe_sample_shows_tokens_ids_mask_and_decoded_text():
     assert sample.attention_mask == [1] * 7
     assert sample.decoded == "the film was witty"  # lower-cased, the unknown word gone
     assert describe_sample(tokenizer, "the film was good", max_length=3).truncated
+
+
+def test_file_columns_reads_a_csv_header_and_json_lines_keys(tmp_path):
+    csv_file = tmp_path / "reviews.csv"
+    csv_file.write_text("review,sentiment\na fine film,positive\n", encoding="utf-8")
+    assert read_columns(csv_file) == ["review", "sentiment"]
+    jsonl = tmp_path / "reviews.jsonl"
+    jsonl.write_text('{"text": "dull", "label": "neg"}\n{"text": "fun", "label": "pos", "id": 2}\n', encoding="utf-8")
+    assert read_columns(jsonl) == ["text", "label", "id"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("broken.jsonl", b'{"text": "dull", "label": "neg"}\nnot json\n', "line 2 is not JSON"),
+        ("latin1.csv", "text,label\ncafé,1\n".encode("latin-1"), "not UTF-8"),
+        ("one.csv", b"text\nhello\n", "at least two columns"),
+        ("model.pkl", b"\x80\x04", "upload a .csv or a .jsonl"),
+    ],
+)
+def test_a_malformed_upload_gets_a_message_that_says_what_to_fix(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_columns(path)
+
+
+def test_store_upload_keeps_only_the_suffix_and_refuses_other_files(tmp_path):
+    path = store_upload("../../etc/evil name.CSV", b"text,label\nx,1\n", tmp_path)
+    assert path == tmp_path / "upload.csv" and path.read_bytes() == b"text,label\nx,1\n"
+    with pytest.raises(ValueError, match="unknown file type"):
+        store_upload("weights.pt", b"data", tmp_path)
+    with pytest.raises(ValueError, match="empty"):
+        store_upload("a.csv", b"", tmp_path)

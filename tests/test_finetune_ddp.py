@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = """
 import json, os, sys
 import torch
-from model_zoo.finetune import FinetuneConfig, finetune
+from model_zoo.hf.finetune import FinetuneConfig, finetune
 
 out, model, data, loop = sys.argv[1:5]
 config = FinetuneConfig(model=model, dataset=data, text_column="review", label_column="sentiment",

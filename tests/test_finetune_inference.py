@@ -1,4 +1,4 @@
-"""model_zoo.inference and model_zoo.compare: labels, word pieces, attention, T5 step-through,
+"""model_zoo.hf.inference and model_zoo.hf.compare: labels, word pieces, attention, T5 step-through,
 before/after, and the metric modules loaded by path."""
 
 import json
@@ -8,15 +8,15 @@ import pytest
 import torch
 from hf_tiny import trained_run
 
-from model_zoo.compare import (
+from model_zoo.hf.compare import (
     METRICS_DIR,
     attention_before_after,
     classification_metrics,
+    confusion_frame,
     confusion_matrix,
     load_comparison,
 )
-from model_zoo.decoding import DecodeStep
-from model_zoo.inference import (
+from model_zoo.hf.inference import (
     attention_maps,
     decode_steps,
     generate_text,
@@ -26,6 +26,7 @@ from model_zoo.inference import (
     predict_batch,
     word_pieces,
 )
+from model_zoo.toy.decoding import DecodeStep
 
 
 def test_metric_modules_load_by_path_offline():
@@ -146,3 +147,9 @@ def test_attention_maps_switch_a_fused_model_to_eager_and_back():
     view = attention_maps(fast, "the film was witty")
     assert view.attentions["encoder_self"][0].shape == (1, 2, 6, 6)
     assert fast.model.config._attn_implementation == before
+
+
+def test_confusion_frame_has_a_row_per_cell_with_shares_of_the_true_class():
+    frame = confusion_frame([[3, 1], [0, 4]], ["neg", "pos"])
+    assert len(frame) == 4
+    assert frame.loc[(frame.true == "neg") & (frame.predicted == "pos"), "share"].item() == pytest.approx(0.25)

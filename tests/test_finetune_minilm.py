@@ -2,8 +2,9 @@
 
 import pytest
 
-from model_zoo.finetune import FinetuneConfig, finetune
-from model_zoo.inference import load_finetuned, predict
+from model_zoo.hf.config import FinetuneConfig
+from model_zoo.hf.finetune import finetune
+from model_zoo.hf.inference import load_finetuned, predict
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ and a wrong gradient is caught."""
 import pytest
 import torch
 
-from model_zoo.gradcheck import check_component, check_gradients, reports_table
+from model_zoo.scratch.gradcheck import check_component, check_gradients, reports_table
 
 
 @pytest.fixture(scope="module")

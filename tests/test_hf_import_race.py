@@ -31,11 +31,11 @@ def at(delay, work, *args):
     return thread
 
 def tokenizer(name):
-    from model_zoo.pretrained import load_tokenizer
+    from model_zoo.hf.models import load_tokenizer
     load_tokenizer(name)
 
 def text_to_text(folder):
-    from model_zoo.pretrained import load_pretrained
+    from model_zoo.hf.models import load_pretrained
     load_pretrained(folder)
 
 step = float(sys.argv[1])

@@ -11,8 +11,9 @@ import torch
 
 from model_zoo import Transformer
 from model_zoo.cli import main
-from model_zoo.tasks import make_task
-from model_zoo.training import TrainConfig, train
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -4,7 +4,12 @@ import pytest
 import torch
 from torch import nn
 
-from model_zoo.interop import from_torch, parity_check, torch_reference_logits
+from model_zoo.scratch.interop import (
+    from_torch,
+    parity_check,
+    speed_against_torch,
+    torch_reference_logits,
+)
 
 
 def _torch_parts(norm_first: bool, activation: str = "relu", vocab: int = 17, d_model: int = 32):
@@ -56,3 +61,9 @@ def test_from_torch_requires_batch_first():
     core = nn.Transformer(16, 2, 1, 1, 32, batch_first=False)
     with pytest.raises(ValueError, match="batch_first=True"):
         from_torch(core, nn.Embedding(5, 16), nn.Embedding(5, 16), nn.Linear(16, 5))
+
+
+def test_speed_against_torch_runs_both_with_the_same_weights():
+    result = speed_against_torch(d_model=16, n_heads=2, n_layers=1, d_ff=32, batch=2, length=5, iters=1)
+    assert result["max_abs_diff"] < 1e-5
+    assert result["torch_ms"] > 0 and result["scratch_ms"] > 0

@@ -22,8 +22,8 @@ def test_rotten_tomatoes_keeps_fresh_and_rotten_and_drops_plot_lines():
 
 
 def test_english_task_and_finetuning_read_the_same_sentences():
-    from model_zoo.finetune_data import load_rotten_tomatoes
-    from model_zoo.tasks import review_texts
+    from model_zoo.hf.data import load_rotten_tomatoes
+    from model_zoo.toy.tasks import review_texts
 
     data = load_rotten_tomatoes(source="offline")
     assert list(data.dataset["text"]) == review_texts()

@@ -1,4 +1,4 @@
-"""model_zoo.pretrained: the offline pack, the hub probe, loading by folder, clear errors."""
+"""model_zoo.hf.models: the offline pack, the hub probe, loading by folder, clear errors."""
 
 import sys
 import time
@@ -7,8 +7,8 @@ import pytest
 import torch
 from hf_tiny import tiny_bert_dir, tiny_t5_dir
 
-from model_zoo import pretrained
-from model_zoo.pretrained import (
+from model_zoo.hf import models as pretrained
+from model_zoo.hf.models import (
     available_offline_models,
     hub_reachable,
     load_pretrained,

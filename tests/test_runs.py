@@ -6,10 +6,12 @@ import pytest
 import torch
 
 from model_zoo import Transformer
-from model_zoo.decoding import decode_text
-from model_zoo.runs import list_runs, load_run, resume_run, run_path, save_run
-from model_zoo.tasks import make_task
-from model_zoo.training import TrainConfig, train
+from model_zoo.run_folder import list_runs, run_path
+from model_zoo.toy.decoding import decode_text
+from model_zoo.toy.runs import load_run, save_run
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import resume_run, train
 from model_zoo.utils import atomic_write_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from model_zoo import Transformer
-from model_zoo.stability import RECIPES, Recipe, run_recipe, stability_demo, verdict
-from model_zoo.tasks import make_task
+from model_zoo.toy.tasks import make_task
+from model_zoo.views.stability import RECIPES, Recipe, run_recipe, stability_demo, verdict
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

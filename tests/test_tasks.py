@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from model_zoo.tasks import (
+from model_zoo.toy.tasks import (
     BOS_ID,
     EOS_ID,
     PAD_ID,

@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from model_zoo import Transformer
-from model_zoo.runs import load_run
-from model_zoo.tasks import make_task
-from model_zoo.training import TrainConfig, TrainingDiverged, lr_factor, train
+from model_zoo.toy.runs import load_run
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import TrainingDiverged, lr_factor, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.layers import sinusoidal_encoding
+from model_zoo.scratch.layers import sinusoidal_encoding
 
 TINY = TransformerConfig(
     src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,

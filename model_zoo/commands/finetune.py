@@ -28,12 +28,12 @@ PHASES = {
 
 def _run_path(value: str) -> Path:
     """A path as given, or a bare run name under weights/."""
-    from model_zoo.utils import run_dir
+    from model_zoo.run_folder import run_path
 
     path = Path(value)
     if path.exists() or os.sep in value or "/" in value:
         return path
-    return run_dir(value)
+    return run_path(value)
 
 
 def _quiet_libraries() -> None:
@@ -50,7 +50,9 @@ def _quiet_libraries() -> None:
 def cmd_finetune(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from model_zoo.finetune import FinetuneConfig, finetune, is_main_process
+    from model_zoo.distributed import is_main_process
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.finetune import finetune
 
     _quiet_libraries()
     config = FinetuneConfig(
@@ -103,7 +105,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from model_zoo.inference import load_finetuned, predict
+    from model_zoo.hf.inference import load_finetuned, predict
 
     _quiet_libraries()
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from model_zoo.commands import say
+from model_zoo.views import attention
 
 KINDS = ("encoder_self", "decoder_self", "cross")
 
@@ -52,16 +53,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def plot_attention(args: argparse.Namespace) -> int:
-    from model_zoo import charts, inspection
-    from model_zoo.runs import load_run
+    from model_zoo.toy.runs import load_run
+    from model_zoo.views import charts
 
     run = load_run(args.run, args.root)
-    seen = inspection.attention_for_text(run.model, run.vocab, args.text, args.target)
+    seen = attention.attention_for_text(run.model, run.vocab, args.text, args.target)
     queries, keys = seen.axes(args.kind)
     if args.head is None and not args.mean:
-        frame = inspection.attention_heads(seen.attentions, args.kind, args.layer, queries, keys)
+        frame = attention.attention_heads(seen.attentions, args.kind, args.layer, queries, keys)
     else:
-        frame = inspection.attention_map(seen.attentions, args.kind, args.layer, queries, keys, head=args.head)
+        frame = attention.attention_map(seen.attentions, args.kind, args.layer, queries, keys, head=args.head)
     path = charts.save_attention_png(frame, args.out)
     if seen.unknown_words:
         say(f"note: not in the vocabulary, read as <unk>: {' '.join(seen.unknown_words)}")
@@ -72,7 +73,7 @@ def plot_attention(args: argparse.Namespace) -> int:
 
 
 def check_gradients(args: argparse.Namespace) -> int:
-    from model_zoo.gradcheck import check_gradients as run_checks
+    from model_zoo.scratch.gradcheck import check_gradients as run_checks
 
     reports = run_checks(seed=args.seed)
     width = max(len(r.component) for r in reports)
@@ -88,13 +89,13 @@ def check_gradients(args: argparse.Namespace) -> int:
 
 
 def stability_demo(args: argparse.Namespace) -> int:
-    from model_zoo.stability import stability_demo as run_demo
+    from model_zoo.views.stability import stability_demo as run_demo
 
     result = run_demo(args.task, broken=args.broken, steps=args.steps, seed=args.seed)
     say(f"stable ({result.stable.recipe.description}): {result.stable.verdict}")
     say(f"broken ({result.broken.recipe.description}): {result.broken.verdict}")
     if args.out:
-        from model_zoo import charts
+        from model_zoo.views import charts
 
         say(f"wrote {charts.save_history_png(result.histories(), args.out)}")
     return 0

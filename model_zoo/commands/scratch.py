@@ -59,23 +59,24 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from model_zoo import runs
-    from model_zoo.tasks import make_task
-    from model_zoo.training import TrainConfig, train
-    from model_zoo.transformer import Transformer
-    from model_zoo.utils import WEIGHTS_DIR
+    from model_zoo.run_folder import prepare_run_dir, weights_root
+    from model_zoo.scratch.transformer import Transformer
+    from model_zoo.toy.runs import load_run
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.training import train
 
-    out = Path(args.out) if args.out else WEIGHTS_DIR / args.task
+    out = Path(args.out) if args.out else weights_root() / args.task
     train_fields = ("steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm", "seed", "eval_every", "stop_at_exact_match", "device")
     train_overrides = {k: getattr(args, k) for k in train_fields if getattr(args, k) is not None}
     if args.resume:
-        loaded = runs.load_run(out)
+        loaded = load_run(out)
         if loaded.train_config is None:
             raise ValueError(f"{out} has no train_config.json: it cannot be resumed.")
         model, task = loaded.model, loaded.make_task()
         cfg = replace(loaded.train_config, **train_overrides)
     else:
-        runs.prepare_run_dir(out, overwrite=args.overwrite)  # fail before any training
+        prepare_run_dir(out, overwrite=args.overwrite)  # fail before any training
         task = make_task(args.task)
         model_overrides = {k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None}
         if args.layers is not None:
@@ -111,8 +112,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from model_zoo.decoding import decode_text
-    from model_zoo.runs import load_run
+    from model_zoo.toy.decoding import decode_text
+    from model_zoo.toy.runs import load_run
 
     if args.beam is not None and args.sample:
         raise ValueError("Choose --beam or --sample, not both.")
@@ -140,12 +141,11 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from model_zoo.runs import list_runs
-    from model_zoo.utils import WEIGHTS_DIR
+    from model_zoo.run_folder import list_runs, weights_root
 
     found = list_runs(args.root)
     if not found:
-        say(f"no saved runs in {args.root or WEIGHTS_DIR}")
+        say(f"no saved runs in {args.root or weights_root()}")
         return 0
     say(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
     for r in found:

@@ -13,7 +13,8 @@ lazy names at once can also meet in a circular import, where Python gives one of
 half-initialised module. Streamlit runs every browser session in its own thread, so two students
 opening Fine-tune and Compare together hit both. A package's own import runs under Python's
 import lock for that package: the first thread runs this file to the end, and any other thread
-importing `model_zoo.hf` (or a module in it) waits until it has.
+importing `model_zoo.hf` (or a module in it) waits until it has. The Trainer classes (seconds to
+import) are imported at the top of `model_zoo.hf.trainer`, under that module's own import lock.
 """
 
 import datasets  # noqa: F401
@@ -29,13 +30,6 @@ for _name in (
     "DataCollatorWithPadding",
     "DataCollatorForSeq2Seq",
     "get_linear_schedule_with_warmup",
-    "Trainer",
-    "TrainingArguments",
-    "Seq2SeqTrainer",
-    "Seq2SeqTrainingArguments",
-    "TrainerCallback",
-    "PrinterCallback",
-    "ProgressCallback",
 ):
     getattr(transformers, _name)
 del _name

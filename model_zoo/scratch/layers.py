@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model_zoo.attention import AttentionCache, MultiHeadAttention
+from model_zoo.scratch.attention import AttentionCache, MultiHeadAttention
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from model_zoo.attention import MultiHeadAttention, scaled_dot_product_attention
-from model_zoo.layers import DecoderBlock, EncoderBlock
+from model_zoo.scratch.attention import MultiHeadAttention, scaled_dot_product_attention
+from model_zoo.scratch.layers import DecoderBlock, EncoderBlock
 
 # Tiny on purpose: the numerical Jacobian costs two forward passes per input number.
 B, S, T, D, H, D_FF = 2, 4, 3, 8, 2, 16

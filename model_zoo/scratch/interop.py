@@ -8,14 +8,15 @@
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from model_zoo.attention import MultiHeadAttention
-from model_zoo.layers import sinusoidal_encoding
-from model_zoo.transformer import Transformer, TransformerConfig
+from model_zoo.scratch.attention import MultiHeadAttention
+from model_zoo.scratch.layers import sinusoidal_encoding
+from model_zoo.scratch.transformer import Transformer, TransformerConfig
 
 
 def mha_from_torch(m: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -180,5 +181,55 @@ def parity_check(
         "max_abs_diff": float((logits - reference).abs().max()),
         "shape": list(logits.shape),
         "norm_first": norm_first,
+        "parameters": pair.ours.num_parameters(),
+    }
+
+
+def speed_against_torch(
+    d_model: int = 64,
+    n_heads: int = 4,
+    n_layers: int = 2,
+    d_ff: int = 256,
+    vocab_size: int = 32,
+    batch: int = 16,
+    length: int = 32,
+    iters: int = 10,
+    norm_first: bool = False,
+    seed: int = 0,
+) -> dict:
+    """Forward-pass time of `nn.Transformer` and the scratch model holding the same weights
+    (copied with `interop.from_torch`), on one random batch, on the CPU; and the largest logit
+    difference. Ratios only mean something within one call."""
+    if iters < 1 or batch < 1 or length < 1:
+        raise ValueError("iters, batch and length must each be at least 1.")
+    pair = random_pair(d_model, n_heads, n_layers, d_ff, vocab_size, norm_first, seed)
+    src = torch.randint(1, vocab_size, (batch, length))
+    tgt_in = torch.randint(1, vocab_size, (batch, length))
+
+    def run_torch():
+        return pair.reference_logits(src, tgt_in)
+
+    def run_ours():
+        return pair.ours(src, tgt_in).logits
+
+    def seconds(fn) -> float:
+        with torch.no_grad():
+            fn()  # warm-up
+            start = time.perf_counter()
+            for _ in range(iters):
+                fn()
+        return (time.perf_counter() - start) / iters
+
+    with torch.no_grad():
+        diff = float((run_ours() - run_torch()).abs().max())
+    torch_s, ours_s = seconds(run_torch), seconds(run_ours)
+    tokens = 2 * batch * length
+    return {
+        "torch_ms": torch_s * 1000,
+        "scratch_ms": ours_s * 1000,
+        "torch_tokens_per_s": tokens / torch_s,
+        "scratch_tokens_per_s": tokens / ours_s,
+        "scratch_over_torch_time": ours_s / torch_s,
+        "max_abs_diff": diff,
         "parameters": pair.ours.num_parameters(),
     }

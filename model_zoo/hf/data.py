@@ -17,21 +17,32 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import (
+    ClassLabel,
+    Dataset,
+    DatasetDict,
+    Features,
+    Value,
+    concatenate_datasets,
+    load_dataset,
+)
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
 
-import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
+from model_zoo.hf.models import hub_reachable
 from model_zoo.packs import ROTTEN_TOMATOES_FILE, read_rotten_tomatoes, rotten_tomatoes_file
-from model_zoo.pretrained import hub_reachable
+from model_zoo.utils import atomic_write_bytes
 
 ROTTEN_TOMATOES = "rotten_tomatoes"
 ROTTEN_TOMATOES_HUB = "cornell-movie-review-data/rotten_tomatoes"
 SENTIMENT_LABELS = ["negative", "positive"]  # the hub's order: 0 = negative, 1 = positive
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a teaching app on a laptop: 50 MB of text is plenty
 TEXT2TEXT_PREFIX = "classify: "  # T5 was trained with a task prefix on every input
+UPLOAD_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".ndjson")
 
 
 @dataclass(frozen=True)
@@ -66,8 +77,6 @@ def load_rotten_tomatoes(source: str = "auto") -> LabeledData:
         raise ValueError(f"source={source!r}: use 'auto', 'hub' or 'offline'.")
     offline_file = rotten_tomatoes_offline_file()
     if source == "hub" or (source == "auto" and hub_reachable()):
-        from datasets import concatenate_datasets, load_dataset
-
         try:
             splits = load_dataset(ROTTEN_TOMATOES_HUB)
         except Exception as err:  # ConnectionError, DatasetNotFoundError, ...: all mean "not here"
@@ -139,8 +148,11 @@ def _read_rows(text: str, path: Path) -> tuple[list[dict], list[str]]:
 
 def read_columns(path: str | Path, max_lines: int = 50) -> list[str]:
     """The column names of a CSV (its header) or JSON-lines file (the keys of its first
-    `max_lines` objects), read without loading the whole file. Bad files are a `ValueError`."""
+    `max_lines` objects), for the app's column pickers, read without loading the whole file. Bad
+    files are a `ValueError` that says what to fix."""
     path = Path(path)
+    if path.suffix.lower() not in UPLOAD_SUFFIXES:
+        raise ValueError(f"{path.name}: unknown file type {path.suffix.lower()!r}; upload a .csv or a .jsonl file.")
     with path.open("rb") as f:
         head = b"".join(line for _, line in zip(range(max_lines), f, strict=False))
     text = _decode(head, path)
@@ -151,6 +163,23 @@ def read_columns(path: str | Path, max_lines: int = 50) -> list[str]:
     if len(columns) < 2:
         raise ValueError(f"{path.name} needs at least two columns (a text and a label); found {columns}.")
     return columns
+
+
+def store_upload(filename: str, data: bytes, folder: str | Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> Path:
+    """Write an uploaded file to a private temporary folder (never under its own name's path: only
+    the suffix is kept) and return the path the data loaders read. Wrong type, empty or too big
+    is a ValueError that says what to upload instead."""
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise ValueError(f"{filename}: unknown file type {suffix or '(none)'!r}; upload a .csv or a .jsonl file.")
+    if not data:
+        raise ValueError(f"{filename} is empty.")
+    if len(data) > max_bytes:
+        raise ValueError(f"{filename} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit: upload a sample of it.")
+    folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="workbench_upload_"))
+    path = folder / f"upload{suffix}"
+    atomic_write_bytes(path, data)
+    return path
 
 
 def load_labeled_file(
@@ -314,8 +343,6 @@ def make_collator(tokenizer, task: str, model=None):
     """Pads each batch to its longest row: `DataCollatorWithPadding`, or `DataCollatorForSeq2Seq`
     for text2text (which also pads the labels with -100, ignored by the loss, and builds the
     decoder's shifted inputs from them when given the model)."""
-    from transformers import DataCollatorForSeq2Seq, DataCollatorWithPadding
-
     if task == "text2text":
         return DataCollatorForSeq2Seq(tokenizer, model=model, label_pad_token_id=-100)
     return DataCollatorWithPadding(tokenizer)

@@ -14,10 +14,10 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
-import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
-from model_zoo.finetune_data import TEXT2TEXT_PREFIX
-from model_zoo.inference import (
+from model_zoo.hf.data import TEXT2TEXT_PREFIX
+from model_zoo.hf.inference import (
     FinetunedModel,
     attention_maps,
     load_before,
@@ -25,6 +25,7 @@ from model_zoo.inference import (
     predict_batch,
     words_to_labels,
 )
+from model_zoo.run_folder import COMPARISON_FILE, METRICS_FILE
 from model_zoo.utils import atomic_write_json, read_json
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
@@ -57,6 +58,17 @@ def confusion_matrix(predictions, references, num_labels: int) -> list[list[int]
         if 0 <= p < num_labels:
             counts[t, p] += 1
     return counts.tolist()
+
+
+def confusion_frame(matrix: list[list[int]], label_names: list[str]):
+    """A confusion matrix (counts[true][predicted]) as a long table for a heatmap: true, predicted,
+    count, and the share of the true class's examples."""
+    rows = []
+    for t, row in enumerate(matrix):
+        total = sum(row) or 1
+        for p, count in enumerate(row):
+            rows.append({"true": label_names[t], "predicted": label_names[p], "count": int(count), "share": count / total})
+    return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"])
 
 
 def classification_metrics(predictions, references, num_labels: int) -> dict:
@@ -144,21 +156,21 @@ def score_probes_before(model, tokenizer, task, label_names, config, sentences=P
 
 def write_comparison(run: str | Path, comparison: dict) -> None:
     run = Path(run)
-    atomic_write_json(run / "metrics.json", {
+    atomic_write_json(run / METRICS_FILE, {
         "before": {k: comparison["before"][k] for k in METRIC_KEYS if k in comparison["before"]},
         "after": {k: comparison["after"][k] for k in METRIC_KEYS},
         "test_examples": len(comparison["texts"]),
     })
-    atomic_write_json(run / "comparison.json", comparison)
+    atomic_write_json(run / COMPARISON_FILE, comparison)
 
 
 def load_comparison(run: str | Path) -> dict:
     """What the Compare page shows: `comparison.json`, with `metrics.json` as "metrics"."""
     run = Path(run)
-    if not (run / "metrics.json").is_file():
-        raise FileNotFoundError(f"{run} has no metrics.json: fine-tune it first (its before/after is saved then).")
-    details = read_json(run / "comparison.json") if (run / "comparison.json").is_file() else {}
-    return {**details, "metrics": read_json(run / "metrics.json")}
+    if not (run / METRICS_FILE).is_file():
+        raise FileNotFoundError(f"{run} has no {METRICS_FILE}: fine-tune it first (its before/after is saved then).")
+    details = read_json(run / COMPARISON_FILE) if (run / COMPARISON_FILE).is_file() else {}
+    return {**details, "metrics": read_json(run / METRICS_FILE)}
 
 
 def attention_before_after(run: str | Path, text: str) -> dict:

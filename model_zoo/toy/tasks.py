@@ -23,12 +23,12 @@ import torch
 from torch import Tensor
 
 from model_zoo.packs import read_rotten_tomatoes, rotten_tomatoes_file
+from model_zoo.run_folder import VOCAB_FILE
 from model_zoo.utils import atomic_write_json, read_json
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
-VOCAB_FILE = "vocab.json"
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
@@ -200,7 +200,7 @@ class Task:
     def model_config(self, **overrides):
         """A `TransformerConfig` sized for this task's vocabulary and lengths; `overrides` change
         any other field (d_model=128, ...)."""
-        from model_zoo.transformer import TransformerConfig
+        from model_zoo.scratch.transformer import TransformerConfig
 
         fields = dict(
             src_vocab_size=len(self.vocab),

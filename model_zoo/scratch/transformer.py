@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from model_zoo.layers import (
+from model_zoo.run_folder import CONFIG_FILE, WEIGHTS_FILE
+from model_zoo.scratch.attention import padding_mask
+from model_zoo.scratch.layers import (
     ACTIVATIONS,
     Decoder,
     DecoderLayerCache,
@@ -27,8 +29,6 @@ from model_zoo.layers import (
 )
 from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
-CONFIG_FILE = "config.json"
-WEIGHTS_FILE = "model.safetensors"
 MODEL_TYPE = "workbench-scratch-transformer"
 
 
@@ -120,7 +120,7 @@ class EncoderOutput:
         """src_mask as (B, 1, 1, S) for attention, or None when there is no padding (the fused
         kernels' fastest path). Computed once: decoding asks at every step."""
         if not hasattr(self, "_attention_mask"):
-            self._attention_mask = None if bool(self.src_mask.all()) else self.src_mask[:, None, None, :]
+            self._attention_mask = padding_mask(self.src_mask)
         return self._attention_mask
 
 
@@ -213,9 +213,7 @@ class Transformer(nn.Module):
             src_mask = src != self.cfg.pad_id
         self._check_mask("src_mask", src_mask, src)
         x = self.positional_encoding(self.src_embed(src))  # (B, S, D)
-        # Without padding no mask is needed, and the fused kernels run their fastest path.
-        mask = None if bool(src_mask.all()) else src_mask[:, None, None, :]  # (B, 1, 1, S)
-        memory, attentions = self.encoder(x, mask, return_attention)
+        memory, attentions = self.encoder(x, padding_mask(src_mask), return_attention)  # mask (B, 1, 1, S)
         return EncoderOutput(memory, src_mask, attentions if return_attention else None)
 
     def decode(
@@ -235,8 +233,7 @@ class Transformer(nn.Module):
             if tgt_mask is None:
                 tgt_mask = tgt_in != self.cfg.pad_id
             self._check_mask("tgt_mask", tgt_mask, tgt_in)
-            # No padding: the causal mask alone is needed, and the fused kernel stays fast.
-            self_mask = None if bool(tgt_mask.all()) else tgt_mask[:, None, None, :]  # (B, 1, 1, T)
+            self_mask = padding_mask(tgt_mask)  # (B, 1, 1, T); the causal mask is the attention's
         else:
             self_mask = None  # generated tokens are never padding
         memory_mask = encoded.attention_mask()  # (B, 1, 1, S), or None without padding

@@ -5,9 +5,9 @@ A scratch run holds
     vocab.json                       the vocabulary
     history.json                     the per-step metrics of `train`
     train_config.json                the `TrainConfig`
-    run.json                         {"kind": "scratch", "task": {...}, "step": N, ...}
+    run.json                         {"kind": SCRATCH, "task": {...}, "step": N, ...}
     trainer_state.safetensors/.json  optimizer, schedule and data stream, to resume
-Fine-tuning runs (written by `model_zoo.finetune`) keep a `labels.json`; `list_runs` lists both.
+Fine-tuning runs (written by `model_zoo.hf.finetune`) keep a `labels.json`; `list_runs` lists both.
 """
 
 from __future__ import annotations
@@ -18,60 +18,22 @@ from pathlib import Path
 
 import torch
 
-from model_zoo.tasks import VOCAB_FILE, Task, Vocab, task_from_dict
-from model_zoo.transformer import CONFIG_FILE, WEIGHTS_FILE, Transformer
-from model_zoo.utils import (
-    WEIGHTS_DIR,
-    atomic_write_bytes,
-    atomic_write_json,
-    check_run_name,
-    read_json,
+from model_zoo.run_folder import (
+    HISTORY_FILE,
+    LABELS_FILE,
+    RUN_FILE,
+    SCRATCH,
+    STATE_FILE,
+    STATE_TENSORS_FILE,
+    TRAIN_CONFIG_FILE,
+    VOCAB_FILE,
+    prepare_run_dir,
+    resolve_run_dir,
 )
-
-RUN_FILE = "run.json"
-HISTORY_FILE = "history.json"
-TRAIN_CONFIG_FILE = "train_config.json"
-STATE_TENSORS_FILE = "trainer_state.safetensors"
-STATE_FILE = "trainer_state.json"
-LABELS_FILE = "labels.json"  # a fine-tuning run
-RUN_MARKERS = (RUN_FILE, CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE)
-
-
-# -- where runs live ------------------------------------------------------------------------------
-def run_path(name: str, root: str | Path | None = None) -> Path:
-    """The folder of a new run called `name` (a bare name typed by a user, as in the app) under
-    `root` (default `weights/`). Names with '/', '..', spaces or odd characters are refused."""
-    return Path(root or WEIGHTS_DIR) / check_run_name(name)
-
-
-def resolve_run_dir(run: str | Path, root: str | Path | None = None) -> Path:
-    """A run given as a path (`weights/copy`, `/tmp/x/copy`: the command line) or a bare name
-    (`copy`, looked up under `root`, default `weights/`). The folder's name must be a valid run name."""
-    path = Path(run)
-    if len(path.parts) == 1 and not path.exists():
-        return run_path(str(run), root)
-    check_run_name(path.name)
-    return path
-
-
-def is_run(path: str | Path) -> bool:
-    path = Path(path)
-    return path.is_dir() and any((path / marker).exists() for marker in RUN_MARKERS)
-
-
-def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
-    """Check a new run's folder: a valid name, and no other run there unless `overwrite`."""
-    path = Path(path)
-    check_run_name(path.name)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} exists and is not a folder: choose another run name.")
-    if is_run(path) and not overwrite:
-        raise FileExistsError(
-            f"A run already exists in {path}: choose another name, resume it, or overwrite it "
-            "(overwrite=True, or --overwrite on the command line)."
-        )
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+from model_zoo.scratch.transformer import Transformer
+from model_zoo.toy.tasks import Task, Vocab, task_from_dict
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -85,7 +47,7 @@ def _write_run_files(path: Path, model: Transformer, task: Task | None, vocab: V
     atomic_write_json(
         path / RUN_FILE,
         {
-            "kind": "scratch",
+            "kind": SCRATCH,
             "task": task.to_dict() if task is not None else None,
             "step": step,
             "parameters": model.num_parameters(),
@@ -165,7 +127,7 @@ class Run:
     model: Transformer
     vocab: Vocab
     history: list[dict]
-    train_config: object | None  # TrainConfig, when the run was trained with `train`
+    train_config: TrainConfig | None  # when the run was trained with `train`
     task: dict | None  # the task's description (`task_from_dict` rebuilds it)
     info: dict = field(default_factory=dict)  # run.json
 
@@ -182,8 +144,6 @@ class Run:
 def load_run(run: str | Path, root: str | Path | None = None, map_location: str | torch.device = "cpu") -> Run:
     """Load a scratch run by path or name. A missing folder or file is a FileNotFoundError, a
     damaged one a ValueError that says which file."""
-    from model_zoo.training import TrainConfig
-
     path = resolve_run_dir(run, root)
     if not path.is_dir():
         raise FileNotFoundError(f"No run at {path}: `python -m model_zoo runs` lists the saved runs.")
@@ -197,56 +157,3 @@ def load_run(run: str | Path, root: str | Path | None = None, map_location: str 
     history = read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else []
     train_config = TrainConfig.from_dict(read_json(path / TRAIN_CONFIG_FILE)) if (path / TRAIN_CONFIG_FILE).is_file() else None
     return Run(path, model, vocab, history, train_config, info.get("task"), info)
-
-
-def resume_run(run: str | Path, steps: int | None = None, root: str | Path | None = None, **train_kwargs) -> list[dict]:
-    """Continue a checkpointed run in place up to `steps` (default: its configured steps). Keyword
-    arguments go to `train` (on_step, should_stop). Returns the whole history."""
-    from dataclasses import replace
-
-    from model_zoo.training import train
-
-    loaded = load_run(run, root)
-    if loaded.train_config is None:
-        raise ValueError(f"Run {loaded.name!r} has no train_config.json: it cannot be resumed.")
-    cfg = loaded.train_config if steps is None else replace(loaded.train_config, steps=steps)
-    return train(loaded.model, loaded.make_task(), cfg, checkpoint_dir=loaded.path, resume=True, **train_kwargs)
-
-
-@dataclass
-class RunInfo:
-    """One line of `list_runs`."""
-
-    name: str
-    path: Path
-    kind: str  # "scratch" or "finetune"
-    task: str | None  # scratch: the task's name; fine-tune: the dataset or model, when recorded
-    step: int | None
-    metrics: dict
-    modified: float  # seconds since the epoch
-
-
-def list_runs(root: str | Path | None = None) -> list[RunInfo]:
-    """Every run under `root` (default `weights/`): scratch runs (vocab.json) and fine-tuning runs
-    (labels.json), newest first. Folders that are not runs are skipped."""
-    root = Path(root or WEIGHTS_DIR)
-    if not root.is_dir():
-        return []
-    found = []
-    for path in root.iterdir():
-        if path.name.startswith(".") or not is_run(path):
-            continue
-        try:
-            info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
-        except ValueError:
-            info = {}
-        kind = info.get("kind") or ("finetune" if (path / LABELS_FILE).exists() else "scratch")
-        task = info.get("task")
-        if kind == "scratch":
-            task_name = task.get("name") if isinstance(task, dict) else None
-        else:  # fine-tuning: the dataset says more than "classification"
-            task_name = info.get("dataset") or (task if isinstance(task, str) else None)
-        step = info.get("step", info.get("steps"))
-        mtime = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=path.stat().st_mtime)
-        found.append(RunInfo(path.name, path, kind, task_name, step, info.get("final_metrics", {}), mtime))
-    return sorted(found, key=lambda r: r.modified, reverse=True)

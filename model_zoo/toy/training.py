@@ -12,86 +12,19 @@ layer group where the bad numbers appeared; the last good checkpoint stays on di
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from model_zoo.decoding import greedy_decode
-from model_zoo.tasks import EOS_ID, Task
-
-SCHEDULES = ("noam", "cosine")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How to train. The defaults solve the copy task (≥ 99% exact match) with the default
-    `TransformerConfig` in about 450 steps, under ten seconds on two CPU cores (bench/bench_train.py).
-    The paper's recipe is schedule="noam", label_smoothing=0.1, dropout 0.1 in the model."""
-
-    steps: int = 600  # optimizer steps (each one batch); `stop_at_exact_match` may end sooner
-    batch_size: int = 64  # sequences a step, over all processes
-    lr: float = 3e-3  # the peak learning rate, reached at the end of warmup; small models take a high one
-    warmup: int = 50  # steps of linear warmup; Adam's early steps are noisy without it
-    schedule: str = "cosine"  # after warmup: "cosine" down to min_lr_ratio × lr at the last step, or
-    # "noam" ∝ 1/√step (the paper's); on copy, cosine reaches 99% in ~450 steps, noam in ~750
-    min_lr_ratio: float = 0.0  # cosine only: where the decay ends
-    betas: tuple[float, float] = (0.9, 0.98)  # the paper's Adam betas
-    eps: float = 1e-9  # the paper's Adam epsilon
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay; nothing to regularise on toy tasks
-    label_smoothing: float = 0.0  # the paper uses 0.1; it slows exact copying on toy tasks
-    clip_grad_norm: float | None = 1.0  # clip the global gradient norm; None = no clipping
-    seed: int = 0  # initial weights are the caller's; this seeds the data and dropout
-    eval_every: int = 100  # greedy exact match on the held-out split every this many steps (and at the end)
-    stop_at_exact_match: float | None = None  # stop early once the held-out exact match reaches this
-    checkpoint_every: int = 100  # with a checkpoint_dir: save every this many steps (and at the end)
-    layer_metrics: bool = True  # gradient norm and update ratio per layer group, each step
-    device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:1", ...
-
-    def __post_init__(self):
-        for name in ("steps", "batch_size", "eval_every", "checkpoint_every"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be a whole number of at least 1.")
-        if not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ValueError(f"warmup={self.warmup!r} must be a whole number of steps, 0 or more.")
-        if not (isinstance(self.lr, int | float) and 0 < self.lr <= 1):
-            raise ValueError(f"lr={self.lr!r} must be in (0, 1]; typical values are 1e-4 to 3e-3.")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r} is not one of {SCHEDULES}.")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio={self.min_lr_ratio} must be in [0, 1].")
-        betas = tuple(self.betas)
-        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"betas={self.betas!r} must be two numbers in [0, 1), e.g. (0.9, 0.98).")
-        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
-        if not self.eps > 0:
-            raise ValueError(f"eps={self.eps} must be above 0.")
-        if self.weight_decay < 0:
-            raise ValueError(f"weight_decay={self.weight_decay} must be 0 or more.")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1).")
-        if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
-            raise ValueError(f"clip_grad_norm={self.clip_grad_norm} must be above 0, or None for no clipping.")
-        if self.stop_at_exact_match is not None and not 0 < self.stop_at_exact_match <= 1:
-            raise ValueError(f"stop_at_exact_match={self.stop_at_exact_match} must be in (0, 1], or None.")
-        if not isinstance(self.device, str) or not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
-            raise ValueError(f"device={self.device!r} must be 'auto', 'cpu' or 'cuda[:N]'.")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"Unknown training setting(s) {unknown}; known settings are {sorted(known)}.")
-        return cls(**data)
+from model_zoo import distributed, run_folder
+from model_zoo.toy import runs
+from model_zoo.toy.decoding import greedy_decode
+from model_zoo.toy.tasks import EOS_ID, Task
+from model_zoo.toy.train_config import TrainConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -193,55 +126,6 @@ def _diverged(step: int, what: str, layer: str | None, checkpoint: tuple[Path, i
     )
 
 
-# -- distributed --------------------------------------------------------------------------------
-@dataclass
-class _Distributed:
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-    owns_group: bool = False  # we created the process group, so we destroy it
-
-    @property
-    def active(self) -> bool:
-        return self.world_size > 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
-def _setup_distributed(device_setting: str) -> _Distributed:
-    """Under torchrun (WORLD_SIZE > 1) join the process group: NCCL on GPUs, gloo on the CPU."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size <= 1:
-        return _Distributed()
-    import torch.distributed as dist
-
-    owns = False
-    if not dist.is_initialized():
-        use_cuda = torch.cuda.is_available() and device_setting != "cpu"
-        if use_cuda:  # NCCL talks to the current device: one GPU a process
-            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-        owns = True
-    rank = dist.get_rank()
-    return _Distributed(rank, dist.get_world_size(), int(os.environ.get("LOCAL_RANK", rank)), owns)
-
-
-def _resolve_device(setting: str, dist_info: _Distributed) -> torch.device:
-    if setting == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", dist_info.local_rank if dist_info.active else torch.cuda.current_device())
-        return torch.device("cpu")
-    device = torch.device(setting)
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device={setting!r} but CUDA is not available here: use 'auto' or 'cpu'.")
-        if dist_info.active and device.index is None:
-            device = torch.device("cuda", dist_info.local_rank)
-    return device
-
-
 # -- the training loop --------------------------------------------------------------------------
 class _GroupNorms:
     """L2 norms per layer group of per-parameter tensors (gradients, weights, updates), in a
@@ -285,8 +169,6 @@ def train(
     written every `cfg.checkpoint_every` steps and at the end; an existing run there is an error
     unless `resume` (continue it up to `cfg.steps`) or `overwrite`.
     """
-    from model_zoo import runs
-
     cfg = cfg or TrainConfig()
     if len(task.vocab) != model.cfg.src_vocab_size or len(task.vocab) != model.cfg.tgt_vocab_size:
         raise ValueError(
@@ -294,21 +176,18 @@ def train(
             f"{model.cfg.src_vocab_size} (source) and {model.cfg.tgt_vocab_size} (target): build it with "
             "Transformer(task.model_config())."
         )
-    dist_info = _setup_distributed(cfg.device)
+    dist_info = distributed.join(cfg.device)
     try:
-        return _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overwrite, dist_info, runs)
+        return _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overwrite, dist_info)
     finally:
-        if dist_info.owns_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+        distributed.leave(dist_info)
 
 
-def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overwrite, dist_info, runs) -> list[dict]:
+def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overwrite, dist_info) -> list[dict]:
     if cfg.batch_size % dist_info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must divide evenly over {dist_info.world_size} processes.")
     local_batch = cfg.batch_size // dist_info.world_size
-    device = _resolve_device(cfg.device, dist_info)
+    device = distributed.resolve_device(cfg.device, dist_info)
     model.to(device)
 
     # 1) Optimizer, schedule, data stream: each process draws its own batches.
@@ -326,7 +205,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
             start_step, history = state["step"], state["history"]
             last_checkpoint = (checkpoint_dir, start_step)
         elif dist_info.is_main:
-            runs.prepare_run_dir(checkpoint_dir, overwrite=overwrite)
+            run_folder.prepare_run_dir(checkpoint_dir, overwrite=overwrite)
     elif resume:
         raise ValueError("resume=True needs the checkpoint_dir of the run to continue.")
 
@@ -433,3 +312,13 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
     if history or checkpoint_dir is not None:
         save(step)
     return history
+
+
+def resume_run(run: str | Path, steps: int | None = None, root: str | Path | None = None, **train_kwargs) -> list[dict]:
+    """Continue a checkpointed run in place up to `steps` (default: its configured steps). Keyword
+    arguments go to `train` (on_step, should_stop). Returns the whole history."""
+    loaded = runs.load_run(run, root)
+    if loaded.train_config is None:
+        raise ValueError(f"Run {loaded.name!r} has no train_config.json: it cannot be resumed.")
+    cfg = loaded.train_config if steps is None else replace(loaded.train_config, steps=steps)
+    return train(loaded.model, loaded.make_task(), cfg, checkpoint_dir=loaded.path, resume=True, **train_kwargs)

@@ -43,6 +43,33 @@ def causal_mask(t_new: int, t_total: int, device: torch.device | None = None) ->
     return torch.ones(t_new, t_total, dtype=torch.bool, device=device).tril(t_total - t_new)
 
 
+def padding_mask(real: Tensor) -> Tensor | None:
+    """Keys a query may attend to, from real (B, T) True = real token: (B, 1, 1, T), or None
+    when nothing is padding, so the fused kernels take their fastest, mask-free path."""
+    return None if bool(real.all()) else real[:, None, None, :]
+
+
+def attend(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, is_causal: bool, need_weights: bool, dropout_p: float
+) -> tuple[Tensor, Tensor | None]:
+    """The one place the attention kernel is chosen. q (B, H, Tq, dk), k and v (B, H, Tk, dk).
+
+    - need_weights: the explicit `scaled_dot_product_attention` above, which returns the weights;
+    - causal, no other mask, a full square: PyTorch's fused kernel with its own causal flag (flash
+      attention skips the masked half);
+    - otherwise PyTorch's fused kernel with the mask (no weights).
+    """
+    Tq, Tk = q.size(2), k.size(2)
+    if not need_weights and is_causal and mask is None and Tq == Tk:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True), None
+    if is_causal and Tq > 1:  # one new query (cached decoding) may see every key
+        causal = causal_mask(Tq, Tk, device=q.device)  # (Tq, Tk)
+        mask = causal if mask is None else mask & causal
+    if need_weights:
+        return scaled_dot_product_attention(q, k, v, mask, dropout_p)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p), None
+
+
 class AttentionCache:
     """Keys and values of one attention module kept between decoding steps.
 
@@ -55,6 +82,21 @@ class AttentionCache:
         self.key: Tensor | None = None  # (B, H, Tk, dk)
         self.value: Tensor | None = None
 
+    @property
+    def ready(self) -> bool:
+        """A static cache that holds the projected memory: no need to project it again."""
+        return self.static and self.key is not None
+
+    def update(self, key: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor]:
+        """This step's keys and values (B, H, t, dk) -> every key and value so far."""
+        if self.ready:
+            return self.key, self.value
+        if not self.static and self.key is not None:
+            key = torch.cat([self.key, key], dim=2)
+            value = torch.cat([self.value, value], dim=2)
+        self.key, self.value = key, value
+        return key, value
+
     def reorder(self, index: Tensor) -> None:
         """Keep the batch rows in `index` (beam search moves hypotheses around)."""
         if self.key is not None:
@@ -66,7 +108,8 @@ class MultiHeadAttention(nn.Module):
     """Implements Section 3.2.2: h parallel attention heads over learned projections of Q, K, V.
 
     The projections of Q, K and V are one (3D, D) matrix, laid out as PyTorch's
-    `nn.MultiheadAttention.in_proj_weight`, so self-attention projects with a single matmul.
+    `nn.MultiheadAttention.in_proj_weight` (rows W_Q, then W_K, then W_V), so self-attention
+    projects with a single matmul and cross-attention projects K and V with one.
     """
 
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True):
@@ -77,24 +120,6 @@ class MultiHeadAttention(nn.Module):
         self.dropout = dropout
         self.in_proj = nn.Linear(d_model, 3 * d_model, bias=bias)  # W_Q, W_K, W_V stacked
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W_O
-
-    def _split_heads(self, x: Tensor) -> Tensor:
-        B, T, _ = x.shape
-        return x.view(B, T, self.n_heads, self.d_k).transpose(1, 2)  # (B, H, T, dk)
-
-    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        D = self.d_model
-        w, b = self.in_proj.weight, self.in_proj.bias
-        if query is key and key is value:  # self-attention: one matmul for Q, K and V
-            return F.linear(query, w, b).split(D, dim=-1)
-        b_q, b_k, b_v = (None, None, None) if b is None else b.split(D)
-        w_q, w_k, w_v = w.split(D)
-        q = F.linear(query, w_q, b_q)
-        if key is value:  # cross-attention: K and V from the same memory in one matmul
-            k, v = F.linear(key, torch.cat([w_k, w_v]), None if b is None else torch.cat([b_k, b_v])).split(D, dim=-1)
-        else:
-            k, v = F.linear(key, w_k, b_k), F.linear(value, w_v, b_v)
-        return q, k, v
 
     def forward(
         self,
@@ -112,38 +137,34 @@ class MultiHeadAttention(nn.Module):
         decoder's look-ahead mask. With `need_weights=False` PyTorch's fused kernel computes the
         same output and no weights are returned. `cache` keeps keys and values across decoding steps.
         """
-        if cache is not None and cache.static and cache.key is not None:
-            q = F.linear(query, *self._q_params())
-            k, v = cache.key, cache.value  # (B, H, Tk, dk) projected once from the encoder output
-        else:
-            q, k, v = self._project(query, key, value)
-            k, v = self._split_heads(k), self._split_heads(v)  # (B, H, Tk, dk)
-            if cache is not None:
-                if not cache.static and cache.key is not None:
-                    k = torch.cat([cache.key, k], dim=2)
-                    v = torch.cat([cache.value, v], dim=2)
-                cache.key, cache.value = k, v
-        q = self._split_heads(q)  # (B, H, Tq, dk)
-
+        reuse = cache is not None and cache.ready  # cross-attention after the first step
+        q, k, v = self._project(query, None if reuse else key, None if reuse else value)
+        if cache is not None:
+            k, v = cache.update(k, v)
         dropout_p = self.dropout if self.training else 0.0
-        if not need_weights and is_causal and mask is None and q.size(2) == k.size(2):
-            # The fused kernels' own causal flag lets flash attention skip the masked half.
-            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-            weights = None
-        else:
-            if is_causal and q.size(2) > 1:  # one new query (cached decoding) may see every key
-                causal = causal_mask(q.size(2), k.size(2), device=q.device)  # (Tq, Tk)
-                mask = causal if mask is None else mask & causal
-            if need_weights:
-                out, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
-            else:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-                weights = None
+        out, weights = attend(q, k, v, mask, is_causal, need_weights, dropout_p)  # (B, H, Tq, dk)
         B, _, Tq, _ = out.shape
         out = out.transpose(1, 2).reshape(B, Tq, self.d_model)  # (B, Tq, D): heads concatenated
         return self.out_proj(out), weights
 
-    def _q_params(self) -> tuple[Tensor, Tensor | None]:
+    def _project(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Q, K, V split into heads, each (B, H, T, dk); K and V are None when not given."""
         D = self.d_model
+        if query is key and key is value:  # self-attention: one matmul for Q, K and V
+            q, k, v = self._linear(query, 0, 3 * D).split(D, dim=-1)
+        else:
+            q, k, v = self._linear(query, 0, D), None, None
+            if key is not None and key is value:  # cross-attention: K and V rows are adjacent
+                k, v = self._linear(key, D, 3 * D).split(D, dim=-1)
+            elif key is not None:
+                k, v = self._linear(key, D, 2 * D), self._linear(value, 2 * D, 3 * D)
+        return tuple(None if t is None else self._split_heads(t) for t in (q, k, v))
+
+    def _linear(self, x: Tensor, start: int, stop: int) -> Tensor:
+        """x projected by rows start:stop of the stacked W_Q, W_K, W_V (a view: no copy)."""
         b = self.in_proj.bias
-        return self.in_proj.weight[:D], None if b is None else b[:D]
+        return F.linear(x, self.in_proj.weight[start:stop], None if b is None else b[start:stop])
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_heads, self.d_k).transpose(1, 2)  # (B, H, T, dk)

@@ -8,26 +8,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from model_zoo.tasks import BOS_ID, EOS_ID, Vocab
-from model_zoo.transformer import DecoderCache, EncoderOutput
-
-
-@dataclass
-class DecodeStep:
-    """What one step of decoding produced; shared by the scratch model and text-to-text (T5) runs.
-
-    Attention tensors are this step's rows only: the new token's query over its keys.
-    """
-
-    position: int  # index of the generated token (0 = first token after <bos>)
-    token_id: int
-    token: str
-    top_tokens: list[str]  # the k most likely next tokens, most likely first
-    top_probs: list[float]  # their probabilities (softmax of the logits, after temperature)
-    self_attention: torch.Tensor | None  # (L, H, t+1): decoder self-attention of this step
-    cross_attention: torch.Tensor | None  # (L, H, S): attention over the source tokens
-    source_tokens: list[str]
-    finished: bool  # True once <eos> was chosen or the length cap was reached
+from model_zoo.decode_step import DecodeStep
+from model_zoo.scratch.transformer import DecoderCache, EncoderOutput
+from model_zoo.toy.tasks import BOS_ID, EOS_ID, Vocab
+from model_zoo.utils import eval_mode
 
 
 # -- shared helpers -----------------------------------------------------------------------------
@@ -47,23 +31,6 @@ def _check_source(model, src: Tensor, src_mask: Tensor | None) -> tuple[Tensor, 
     src = src.to(model.device)
     src_mask = (src != model.cfg.pad_id) if src_mask is None else src_mask.to(model.device)
     return src, src_mask
-
-
-class _EvalMode:
-    """Run the model in eval mode without gradients, then restore its training flag."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.was_training = self.model.training
-        self.no_grad = torch.no_grad()
-        self.no_grad.__enter__()
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        self.model.train(self.was_training)
-        self.no_grad.__exit__(*exc)
 
 
 def _next_logits(model, tokens: Tensor, encoded: EncoderOutput, cache: DecoderCache | None) -> Tensor:
@@ -93,7 +60,7 @@ def _generate(model, src, src_mask, choose, max_new_tokens, use_cache, bos_id, e
     src, src_mask = _check_source(model, src, src_mask)
     B = src.size(0)
     n_new = max_new_tokens or default_max_new_tokens(model, src.size(1))
-    with _EvalMode(model):
+    with eval_mode(model):
         encoded = model.encode(src, src_mask)
         cache = model.new_cache() if use_cache else None
         tokens = torch.full((B, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
@@ -197,7 +164,7 @@ def beam_search(
     def finish(ids: list[int], log_prob: float) -> Hypothesis:
         return Hypothesis(ids, log_prob, log_prob / length_normalisation(len(ids), length_penalty))
 
-    with _EvalMode(model):
+    with eval_mode(model):
         encoded = model.encode(src, src_mask)  # memory (1, S, D)
         cache = model.new_cache() if use_cache else None
         tokens = torch.full((1, 1), bos_id, dtype=torch.long, device=device)  # (K, t): alive beams
@@ -343,7 +310,7 @@ class DecodingSession:
         self.source_ids = ids
         self.source_tokens = [vocab.itos[i] for i in ids]
         self.max_new_tokens = max_new_tokens or default_max_new_tokens(model, len(ids))
-        with _EvalMode(model):
+        with eval_mode(model):
             src = torch.tensor([ids], dtype=torch.long, device=model.device)
             self._encoded = model.encode(src)
         self.reset()
@@ -380,7 +347,7 @@ class DecodingSession:
         self._rng_states.append(self._generator.get_state())
         fed = [BOS_ID, *self.token_ids]
         new = torch.tensor([fed[self._cache.length :]], dtype=torch.long, device=self.model.device)
-        with _EvalMode(self.model):
+        with eval_mode(self.model):
             out = self.model.decode(new, self._encoded, return_attention=True, cache=self._cache)
         logits = out.logits[0, -1] / (self.temperature if self.strategy == "sample" else 1.0)  # (V,)
         if self.strategy == "sample":
@@ -415,7 +382,7 @@ class DecodingSession:
         self._cache = self.model.new_cache()
         if self.steps:
             prefix = torch.tensor([[BOS_ID, *self.token_ids[:-1]]], dtype=torch.long, device=self.model.device)
-            with _EvalMode(self.model):
+            with eval_mode(self.model):
                 self.model.decode(prefix, self._encoded, cache=self._cache)
 
     def run(self) -> list[DecodeStep]:

@@ -10,7 +10,7 @@ Broken recipes a class can try:
   hardly tell positions apart and copying stalls (see shared/NOTES.md).
 
 `stability_demo(...)` runs both and returns their histories and a one-line verdict each. The NaN
-guard lives in `model_zoo.training.train`; a run it stops is reported, not raised.
+guard lives in `model_zoo.toy.training.train`; a run it stops is reported, not raised.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from model_zoo.inspection import history_summary
-from model_zoo.transformer import Transformer
+from model_zoo.scratch.transformer import Transformer
+from model_zoo.views.dynamics import history_summary
 
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ a step: the usual rule of thumb for Adam
 
@@ -67,7 +67,7 @@ class RecipeRun:
     verdict: str
     diverged: bool  # stopped by the NaN guard
     error: str | None  # the guard's message when it did
-    summary: dict  # `inspection.history_summary` of the history
+    summary: dict  # `dynamics.history_summary` of the history
     seconds: float
 
 
@@ -105,7 +105,7 @@ def stability_demo(
     `train_overrides` both runs' `TrainConfig`. `on_step` gets every step's metrics with a
     "recipe" key added ("stable" or "broken"). About 20 s of CPU time with the defaults.
     """
-    from model_zoo.tasks import make_task
+    from model_zoo.toy.tasks import make_task
 
     if broken not in BROKEN_RECIPES:
         raise ValueError(f"broken={broken!r} is not one of {list(BROKEN_RECIPES)}.")
@@ -134,7 +134,8 @@ def run_recipe(
 ) -> RecipeRun:
     """Train `model` on `task` with `recipe` and judge the run. A run the NaN guard stops keeps
     its history up to that step."""
-    from model_zoo.training import TrainConfig, TrainingDiverged, train
+    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.training import TrainingDiverged, train
 
     if recipe.embedding_init == "normal":
         for embedding in (model.src_embed.lut, model.tgt_embed.lut):

@@ -15,12 +15,20 @@ a message that lists the offline models. Never `trust_remote_code`: a checkpoint
 from __future__ import annotations
 
 import os
+import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import model_zoo.hf  # noqa: F401  (the Hugging Face libraries, imported once and thread-safely)
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForSeq2SeqLM,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+)
+
 from model_zoo.packs import package_dir
 
 TASKS = ("classification", "text2text")
@@ -81,6 +89,10 @@ def available_offline_models() -> dict[str, Path]:
 
 
 _hub_answer: bool | None = None
+# `from_pretrained` imports each architecture's modules on first use (transformers.models.bert...):
+# one load at a time, so two sessions loading a BERT and a T5 at once never meet half-way. Loads
+# take seconds; training and inference run outside the lock.
+_LOAD_LOCK = threading.RLock()
 
 
 def hub_offline_by_env() -> bool:
@@ -170,11 +182,10 @@ def _hub_error(name: str, err: Exception) -> OSError:
 
 def load_config(name: str | Path):
     """The model's `PretrainedConfig` (small and fast: no weights)."""
-    from transformers import AutoConfig
-
     resolved = resolve_model(name)
     try:
-        return AutoConfig.from_pretrained(resolved, local_files_only=_local_only(resolved))
+        with _LOAD_LOCK:
+            return AutoConfig.from_pretrained(resolved, local_files_only=_local_only(resolved))
     except (OSError, ValueError) as err:
         if Path(resolved).is_dir():
             raise
@@ -187,11 +198,10 @@ def task_of(config) -> str:
 
 
 def load_tokenizer(name: str | Path):
-    from transformers import AutoTokenizer
-
     resolved = resolve_model(name)
     try:
-        return AutoTokenizer.from_pretrained(resolved, local_files_only=_local_only(resolved))
+        with _LOAD_LOCK:
+            return AutoTokenizer.from_pretrained(resolved, local_files_only=_local_only(resolved))
     except (OSError, ValueError) as err:
         if Path(resolved).is_dir():
             raise ValueError(f"Could not load the tokenizer of {resolved}: {err}") from err
@@ -214,9 +224,6 @@ def load_pretrained(
     - `attention=True` loads the explicit ("eager") attention, which returns its weights; the
       fused default is faster but returns none.
     """
-    import torch
-    from transformers import AutoModelForSeq2SeqLM, AutoModelForSequenceClassification
-
     config = load_config(name)
     task = task or task_of(config)
     if task not in TASKS:
@@ -238,22 +245,25 @@ def load_pretrained(
         "trust_remote_code": False,
         "attn_implementation": "eager" if attention else None,
     }
-    if seed is not None:
-        torch.manual_seed(seed)  # the new head's initial weights come from this generator
+    # The new head's initial weights come from `seed`, drawn without disturbing other threads'
+    # random numbers (a training in the next session draws its dropout from the global generator).
     try:
-        if task == "classification":
-            if not label_names or len(label_names) < 2:
-                raise ValueError("Classification needs at least two label names.")
-            model = AutoModelForSequenceClassification.from_pretrained(
-                resolved,
-                num_labels=len(label_names),
-                id2label=dict(enumerate(label_names)),
-                label2id={label: i for i, label in enumerate(label_names)},
-                ignore_mismatched_sizes=True,  # a checkpoint's own head of another size is replaced
-                **kwargs,
-            )
-        else:
-            model = AutoModelForSeq2SeqLM.from_pretrained(resolved, **kwargs)
+        with _LOAD_LOCK, torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            if task == "classification":
+                if not label_names or len(label_names) < 2:
+                    raise ValueError("Classification needs at least two label names.")
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    resolved,
+                    num_labels=len(label_names),
+                    id2label=dict(enumerate(label_names)),
+                    label2id={label: i for i, label in enumerate(label_names)},
+                    ignore_mismatched_sizes=True,  # a checkpoint's own head of another size is replaced
+                    **kwargs,
+                )
+            else:
+                model = AutoModelForSeq2SeqLM.from_pretrained(resolved, **kwargs)
     except OSError as err:
         if Path(resolved).is_dir():
             raise

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model_zoo.decoding import DecodeStep
-from model_zoo.finetune_data import TEXT2TEXT_PREFIX, label_words
-from model_zoo.pretrained import load_pretrained
+from model_zoo.decode_step import DecodeStep
+from model_zoo.hf.data import TEXT2TEXT_PREFIX, label_words
+from model_zoo.hf.models import load_pretrained
+from model_zoo.run_folder import FINETUNE_CONFIG_FILE, LABELS_FILE, RUN_FILE
 from model_zoo.utils import read_json
 
 
@@ -40,20 +41,20 @@ class FinetunedModel:
 
 
 def _run_settings(run: Path) -> dict:
-    info = read_json(run / "run.json") if (run / "run.json").is_file() else {}
-    config = read_json(run / "finetune_config.json") if (run / "finetune_config.json").is_file() else {}
+    info = read_json(run / RUN_FILE) if (run / RUN_FILE).is_file() else {}
+    config = read_json(run / FINETUNE_CONFIG_FILE) if (run / FINETUNE_CONFIG_FILE).is_file() else {}
     return {**config, **info}
 
 
 def load_finetuned(run: str | Path, attention: bool = True, device: str | torch.device | None = None) -> FinetunedModel:
     """A saved fine-tuning run (`weights/<run>/`), with eager attention unless `attention=False`."""
     run = Path(run)
-    if not (run / "labels.json").is_file():
+    if not (run / LABELS_FILE).is_file():
         raise FileNotFoundError(
-            f"{run} is not a fine-tuning run: it has no labels.json (train one with "
+            f"{run} is not a fine-tuning run: it has no {LABELS_FILE} (train one with "
             "`python -m model_zoo finetune --out ...`)."
         )
-    label_names = read_json(run / "labels.json")
+    label_names = read_json(run / LABELS_FILE)
     settings = _run_settings(run)
     tokenizer, model, task = load_pretrained(run, settings.get("task"), label_names, attention=attention)
     return _ready(tokenizer, model, task, label_names, str(run), settings, device)
@@ -63,7 +64,7 @@ def load_before(run: str | Path, attention: bool = True, device: str | torch.dev
     """The model of `run` before fine-tuning: its pretrained base with the same freshly
     initialised head (same seed), exactly as training started."""
     run = Path(run)
-    label_names = read_json(run / "labels.json")
+    label_names = read_json(run / LABELS_FILE)
     settings = _run_settings(run)
     tokenizer, model, task = load_pretrained(
         settings["model"], settings.get("task"), label_names, attention=attention, seed=settings.get("seed", 0)

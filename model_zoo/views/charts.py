@@ -1,8 +1,8 @@
-"""Charts of the tables `model_zoo.inspection` makes: altair specs for the app
+"""Charts of the tables `model_zoo.views` makes: altair specs for the app
 (`st.altair_chart(chart)`) and matplotlib PNGs for the CLI.
 
-Each `*_chart` function takes the DataFrame of the inspection function of the same name and
-returns an altair chart; nothing is computed here that the table does not already hold.
+Each `*_chart` function takes the DataFrame of the `model_zoo.views` function it names and returns
+an altair chart; nothing is computed here that the table does not already hold.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
-from model_zoo.inspection import KIND_TITLES
+from model_zoo.views.attention import KIND_TITLES
 
 HEATMAP_SCHEME = "blues"  # one hue, light = 0: attention weights are probabilities
 DIVERGING_SCHEME = "redblue"  # positional encoding values run from -1 to 1
@@ -33,9 +33,9 @@ def _attention_encodings(frame: pd.DataFrame) -> dict:
 
 
 def attention_heatmap(frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None) -> alt.Chart | alt.LayerChart:
-    """One attention map (from `inspection.attention_map`): keys across, queries down, weight as
+    """One attention map (from `attention.attention_map`): keys across, queries down, weight as
     colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12)."""
-    _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention_map")
+    _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
     size = dict(width=cell * n_k, height=cell * n_q, title=title or _attention_title(frame))
     base = alt.Chart(frame)
@@ -54,8 +54,8 @@ def attention_heatmap(frame: pd.DataFrame, title: str | None = None, cell: int =
 
 
 def attention_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
-    """Every head of a layer (from `inspection.attention_heads`) as a grid of small heatmaps."""
-    _require(frame, ["head", "query", "key", "weight"], "attention_heads")
+    """Every head of a layer (from `attention.attention_heads`) as a grid of small heatmaps."""
+    _require(frame, ["head", "query", "key", "weight"], "attention.attention_heads")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
     chart = (
         alt.Chart(frame)
@@ -69,9 +69,9 @@ def attention_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18)
 
 
 def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
-    """One token's attention in every layer and head (from `inspection.follow_token`): a row per
+    """One token's attention in every layer and head (from `attention.follow_token`): a row per
     (layer, head), a column per other token."""
-    _require(frame, ["layer_head", "layer", "head", "other", "other_pos", "weight", "token", "token_pos"], "follow_token")
+    _require(frame, ["layer_head", "layer", "head", "other", "other_pos", "weight", "token", "token_pos"], "attention.follow_token")
     rows = frame.sort_values(["layer", "head"])["layer_head"].drop_duplicates().tolist()
     others = _ordered(frame, "other", "other_pos")
     token = frame["token"].iloc[0]
@@ -92,9 +92,9 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
 
 # -- positional encoding ------------------------------------------------------------------------
 def positional_encoding_chart(frame: pd.DataFrame, width: int = 480, height: int = 300) -> alt.Chart:
-    """The sinusoidal encoding (from `inspection.positional_encoding_frame`): position down,
+    """The sinusoidal encoding (from `positions.positional_encoding_frame`): position down,
     dimension across, value from -1 (red) to 1 (blue)."""
-    _require(frame, ["position", "dimension", "value"], "positional_encoding_frame")
+    _require(frame, ["position", "dimension", "value"], "positions.positional_encoding_frame")
     return (
         alt.Chart(frame)
         .mark_rect()
@@ -109,8 +109,8 @@ def positional_encoding_chart(frame: pd.DataFrame, width: int = 480, height: int
 
 
 def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Chart:
-    """Dot products between positions (from `inspection.positional_similarity_frame`)."""
-    _require(frame, ["position_a", "position_b", "similarity"], "positional_similarity_frame")
+    """Dot products between positions (from `positions.positional_similarity_frame`)."""
+    _require(frame, ["position_a", "position_b", "similarity"], "positions.positional_similarity_frame")
     return (
         alt.Chart(frame)
         .mark_rect()
@@ -126,8 +126,8 @@ def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Cha
 
 # -- embeddings ---------------------------------------------------------------------------------
 def embedding_scatter(frame: pd.DataFrame, title: str = "Embeddings (PCA)", size: int = 360) -> alt.LayerChart:
-    """Tokens at their 2-D PCA coordinates (from `inspection.embedding_projection`), labelled."""
-    _require(frame, ["token", "x", "y"], "embedding_projection")
+    """Tokens at their 2-D PCA coordinates (from `embeddings.embedding_projection`), labelled."""
+    _require(frame, ["token", "x", "y"], "embeddings.embedding_projection")
     variance = frame.attrs.get("explained_variance") or [None, None]
     axis_title = [f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])]
     base = alt.Chart(frame).encode(
@@ -139,8 +139,8 @@ def embedding_scatter(frame: pd.DataFrame, title: str = "Embeddings (PCA)", size
 
 
 def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart:
-    """Nearest neighbours (from `inspection.nearest_neighbours`) as bars of cosine similarity."""
-    _require(frame, ["token", "cosine", "rank"], "nearest_neighbours")
+    """Nearest neighbours (from `embeddings.nearest_neighbours`) as bars of cosine similarity."""
+    _require(frame, ["token", "cosine", "rank"], "embeddings.nearest_neighbours")
     return (
         alt.Chart(frame)
         .mark_bar()
@@ -155,9 +155,9 @@ def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart
 
 # -- weights ------------------------------------------------------------------------------------
 def weight_histogram_chart(frame: pd.DataFrame, name: str | None = None) -> alt.Chart:
-    """A parameter's value histogram (from `inspection.weight_histogram`); with several
+    """A parameter's value histogram (from `weights.weight_histogram`); with several
     parameters in the table, pass `name` to pick one."""
-    _require(frame, ["name", "bin_start", "bin_end", "count"], "weight_histogram")
+    _require(frame, ["name", "bin_start", "bin_end", "count"], "weights.weight_histogram")
     if name is not None:
         frame = frame[frame["name"] == name]
         if frame.empty:
@@ -179,8 +179,8 @@ def weight_histogram_chart(frame: pd.DataFrame, name: str | None = None) -> alt.
 
 
 def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Each parameter's norm (from `inspection.weight_stats`), coloured by group."""
-    _require(frame, ["name", "group", "norm", "std"], "weight_stats")
+    """Each parameter's norm (from `weights.weight_stats`), coloured by group."""
+    _require(frame, ["name", "group", "norm", "std"], "weights.weight_stats")
     return (
         alt.Chart(frame)
         .mark_bar()
@@ -195,8 +195,8 @@ def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
 
 
 def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Parameters per module (from `inspection.parameter_counts`), the "total" row left out."""
-    _require(frame, ["module", "count", "share"], "parameter_counts")
+    """Parameters per module (from `weights.parameter_counts`), the "total" row left out."""
+    _require(frame, ["module", "count", "share"], "weights.parameter_counts")
     frame = frame[frame["module"] != "total"]
     return (
         alt.Chart(frame)
@@ -215,9 +215,9 @@ LOG_METRICS = {"loss", "lr", "grad_norm", "max_update_ratio"}  # quantities that
 
 
 def metric_chart(frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 180) -> alt.Chart:
-    """A line per metric over steps (from `inspection.metric_frame`); one `metric`, or all of the
+    """A line per metric over steps (from `dynamics.metric_frame`); one `metric`, or all of the
     table's metrics in separate rows. Loss, learning rate and gradient norm use a log scale."""
-    _require(frame, ["step", "metric", "value"], "metric_frame")
+    _require(frame, ["step", "metric", "value"], "dynamics.metric_frame")
     metrics = [metric] if metric else list(dict.fromkeys(frame["metric"]))
     charts = []
     for m in metrics:
@@ -241,9 +241,9 @@ def metric_chart(frame: pd.DataFrame, metric: str | None = None, log: bool | Non
 
 
 def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = True) -> alt.Chart:
-    """A line per layer group over steps (from `inspection.per_layer_frame`), log scale: gradient
+    """A line per layer group over steps (from `dynamics.per_layer_frame`), log scale: gradient
     norms or update-to-weight ratios of every block side by side."""
-    _require(frame, ["step", "group", "value"], "per_layer_frame")
+    _require(frame, ["step", "group", "value"], "dynamics.per_layer_frame")
     order = frame.attrs.get("group_order") or list(dict.fromkeys(frame["group"]))
     use_log = log and bool((frame["value"] > 0).all())
     return (
@@ -265,7 +265,7 @@ STABILITY_METRICS = ("loss", "grad_norm", "max_update_ratio")
 def stability_chart(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS) -> alt.VConcatChart:
     """Stable versus broken training (`runs`: {recipe name: history}): one panel per metric, a
     line per recipe, log scale, so the broken run's spikes and oversized updates stand out."""
-    from model_zoo.inspection import metric_frame
+    from model_zoo.views.dynamics import metric_frame
 
     frames = []
     for name, history in runs.items():
@@ -301,6 +301,52 @@ def stability_chart(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str
     return alt.vconcat(*panels)
 
 
+# -- decoding and classification ------------------------------------------------------------------
+def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
+    """A decoding step's most likely next tokens (the first table of `attention.step_tables`), the
+    chosen one in red."""
+    _require(frame, ["token", "probability", "chosen"], "attention.step_tables")
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("token:N", sort=None, title=None),
+            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None),
+            tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
+        )
+        .properties(title=f"top {len(frame)} next tokens (red: chosen)", width=280, height=max(120, 24 * len(frame)))
+    )
+
+
+def label_probabilities_chart(probabilities: Mapping[str, float]) -> alt.Chart:
+    """A classifier's probability for each label of one text (`hf.inference.Prediction.probabilities`)."""
+    frame = pd.DataFrame({"label": list(probabilities), "probability": list(probabilities.values())})
+    return (
+        alt.Chart(frame)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("label:N", title=None),
+            tooltip=["label:N", alt.Tooltip("probability:Q", format=".3f")],
+        )
+        .properties(height=30 * len(frame), width=300)
+    )
+
+
+def confusion_chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
+    """A confusion matrix (from `hf.compare.confusion_frame`): true class down, predicted across,
+    colour the share of the true class, the count in each cell."""
+    _require(frame, ["true", "predicted", "count", "share"], "hf.compare.confusion_frame")
+    names = list(dict.fromkeys(frame["true"]))
+    base = alt.Chart(frame).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
+    cells = base.mark_rect().encode(
+        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".0%")],
+    )
+    return (cells + base.mark_text().encode(text="count:Q")).properties(title=title, width=60 * len(names), height=60 * len(names))
+
+
 # -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
 def _pyplot():
     import matplotlib
@@ -312,9 +358,9 @@ def _pyplot():
 
 
 def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Write one attention map (from `inspection.attention_map`), or a grid of heads (from
-    `inspection.attention_heads`), as a PNG with token labels and the weight in each cell."""
-    _require(frame, ["head", "query", "query_pos", "key", "key_pos", "weight"], "attention_map")
+    """Write one attention map (from `attention.attention_map`), or a grid of heads (from
+    `attention.attention_heads`), as a PNG with token labels and the weight in each cell."""
+    _require(frame, ["head", "query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
     plt = _pyplot()
     heads = list(dict.fromkeys(frame["head"]))
     q_tokens = frame.drop_duplicates("query_pos").sort_values("query_pos")["query_token"].astype(str).tolist()
@@ -349,7 +395,7 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
 def save_history_png(history: Sequence[Mapping] | Mapping[str, Sequence[Mapping]], path: str | Path, metrics: Sequence[str] = STABILITY_METRICS) -> Path:
     """Loss, gradient-norm and largest update/weight-ratio curves of one run's history, or of
     several ({name: history}, as the stability demo returns), as a PNG with log scales."""
-    from model_zoo.inspection import history_frame
+    from model_zoo.views.dynamics import history_frame
 
     plt = _pyplot()
     runs = history if isinstance(history, Mapping) else {"run": history}
@@ -403,9 +449,9 @@ def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
 
 def _require(frame: pd.DataFrame, columns: list[str], made_by: str) -> None:
     if not isinstance(frame, pd.DataFrame):
-        raise ValueError(f"Expected a DataFrame from inspection.{made_by}, got {type(frame).__name__}.")
+        raise ValueError(f"Expected a DataFrame from {made_by}, got {type(frame).__name__}.")
     missing = [c for c in columns if c not in frame]
     if missing:
-        raise ValueError(f"The table lacks columns {missing}: build it with inspection.{made_by}.")
+        raise ValueError(f"The table lacks columns {missing}: build it with {made_by}.")
     if frame.empty:
-        raise ValueError(f"The table from inspection.{made_by} is empty: nothing to draw.")
+        raise ValueError(f"The table from {made_by} is empty: nothing to draw.")

@@ -1,0 +1,212 @@
+"""Fine-tune a pretrained Transformer on labelled sentences: one call, two training loops.
+
+`finetune(config, out_dir)` does the whole of it, in this order:
+
+1. load the data, take a seeded stratified train/test split, tokenize it;
+2. load the pretrained model with a new classification head (or T5 for text-to-text);
+3. score the untrained model on the test split ("before");
+4. train, with Hugging Face's `Trainer` (`loop="trainer"`, `model_zoo/hf/trainer.py`) or a plain
+   PyTorch loop (`loop="custom"`, `model_zoo/hf/loop.py`): the same optimizer (AdamW), the same
+   linear schedule with warmup, the same gradient clipping, the same metrics, reported through the
+   same `on_step` callback;
+5. score the trained model on the same split ("after"), and save the run folder:
+
+    weights/<run>/model.safetensors, config.json    the fine-tuned model (`save_pretrained`)
+    weights/<run>/tokenizer.json, ...               its tokenizer
+    weights/<run>/labels.json                       the label names, index order
+    weights/<run>/history.json                      every step's loss and every evaluation
+    weights/<run>/finetune_config.json, run.json    how it was made, and what kind of run it is
+    weights/<run>/metrics.json, comparison.json     before/after (see `model_zoo.hf.compare`)
+
+Under `torchrun --nproc_per_node=N` (or `accelerate launch`) the Trainer runs data-parallel (DDP)
+and the custom loop wraps the model in `DistributedDataParallel`; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from model_zoo import distributed
+from model_zoo.hf import compare
+from model_zoo.hf.config import FinetuneConfig
+from model_zoo.hf.prepare import Prepared, evaluate, prepare
+from model_zoo.run_folder import (
+    COMPARISON_FILE,
+    FINETUNE,
+    FINETUNE_CONFIG_FILE,
+    HISTORY_FILE,
+    LABELS_FILE,
+    RUN_FILE,
+    VOCAB_FILE,
+    check_run_name,
+)
+from model_zoo.utils import atomic_write_json, read_json
+
+OnStep = Callable[[dict], None]
+
+
+@dataclass
+class FinetuneResult:
+    run_dir: Path | None  # None on ranks other than 0 of a multi-process run
+    task: str
+    label_names: list[str]
+    before: dict  # {"accuracy", "macro_f1", ...} of the model before this training
+    after: dict
+    history: dict = field(default_factory=dict)  # {"train": [per-step dicts], "eval": [per-epoch dicts]}
+    train_seconds: float = 0.0  # time inside training steps (evaluation excluded)
+    samples_per_s: float = 0.0
+    steps: int = 0
+    stopped: bool = False  # True when `should_stop()` ended the run early
+    model: object = None  # the fine-tuned model, for a caller that goes on using it
+
+
+def train_loop(
+    prep: Prepared, config: FinetuneConfig, on_step: OnStep | None = None, should_stop=None, epoch0: int = 0
+) -> dict:
+    """Only the training (no before/after scoring, nothing saved), with `config.loop`:
+    {"steps", "train_seconds", "samples", "stopped", "model"}. `finetune()` wraps this."""
+    emit = on_step or (lambda metrics: None)
+    if config.loop == "trainer":
+        from model_zoo.hf.trainer import trainer_loop  # imports the Trainer classes: seconds
+
+        return trainer_loop(prep, config, emit, should_stop, epoch0)
+    from model_zoo.hf.loop import custom_loop
+
+    return custom_loop(prep, config, emit, should_stop, epoch0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one call
+
+
+def finetune(
+    config: FinetuneConfig,
+    out_dir: str | Path,
+    on_step: OnStep | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    resume_from: str | Path | None = None,
+) -> FinetuneResult:
+    """Fine-tune `config.model` on `config.dataset` and save the run in `out_dir`.
+
+    `on_step(metrics)` receives a dict after every step — kind="train", step, total_steps, epoch,
+    loss, learning_rate, samples_per_s — after every epoch's evaluation — kind="eval", step,
+    epoch, accuracy, macro_f1 — and when a phase begins — kind="phase", phase="prepare" | "before"
+    | "train" | "after" | "saved" (the minute-long scoring before and after is not silent).
+    Only rank 0 of a multi-process run calls it. `should_stop()` is asked after every step; True ends
+    the run early (the model trained so far is still scored and saved).
+
+    `resume_from`: a saved run folder (may be `out_dir` itself) to continue training from: its
+    weights, labels and history are the starting point; the optimizer starts afresh.
+    """
+    out_dir = Path(out_dir)
+    check_run_name(out_dir.name)
+    emit_history: dict = {"train": [], "eval": []}
+    epoch0, before = 0, None
+    if resume_from is not None:
+        resume_from = Path(resume_from)
+        if not (resume_from / LABELS_FILE).is_file():
+            raise FileNotFoundError(f"{resume_from} is not a fine-tuning run (no {LABELS_FILE}) to resume from.")
+        if (resume_from / HISTORY_FILE).is_file():
+            emit_history = read_json(resume_from / HISTORY_FILE)
+            epoch0 = int(max((e["epoch"] for e in emit_history["eval"]), default=0)) or int(
+                math.ceil(max((e["epoch"] for e in emit_history["train"]), default=0))
+            )
+        if (resume_from / COMPARISON_FILE).is_file():  # "before" stays the untrained model
+            before = read_json(resume_from / COMPARISON_FILE).get("before")
+        info = read_json(resume_from / RUN_FILE) if (resume_from / RUN_FILE).is_file() else {}
+        base_model = info.get("model", config.model)
+        config = FinetuneConfig.from_dict({**asdict(config), "model": base_model})
+
+    def emit(metrics: dict) -> None:
+        if metrics["kind"] in emit_history:  # "phase" events are news, not history
+            emit_history[metrics["kind"]].append(metrics)
+        if on_step is not None and distributed.is_main_process():
+            on_step(metrics)
+
+    emit({"kind": "phase", "phase": "prepare"})
+
+    torch.manual_seed(config.seed)
+    prep = prepare(config, resume_from)
+    device = distributed.resolve_device(config.device)
+    prep.model.to(device)
+    # 3. Before: the pretrained body with its new, untrained head (or the run we resume).
+    if before is None and distributed.is_main_process():
+        emit({"kind": "phase", "phase": "before"})
+        prep.model.eval()
+        before = evaluate(prep, prep.model, config)
+        before["probes"] = compare.score_probes_before(prep.model, prep.tokenizer, prep.task, prep.label_names, config)
+    # 4. Train.
+    emit({"kind": "phase", "phase": "train"})
+    outcome = train_loop(prep, config, emit, should_stop, epoch0)
+    model = outcome["model"]
+    model.eval()
+    result = FinetuneResult(
+        run_dir=None,
+        task=prep.task,
+        label_names=prep.label_names,
+        before=before or {},
+        after={},
+        history=emit_history,
+        train_seconds=outcome["train_seconds"],
+        samples_per_s=outcome["samples"] / outcome["train_seconds"] if outcome["train_seconds"] else 0.0,
+        steps=outcome["steps"],
+        stopped=outcome["stopped"],
+        model=model,
+    )
+    if not distributed.is_main_process():
+        return result
+    # 5. After, on the same held-out sentences; then the run folder.
+    emit({"kind": "phase", "phase": "after"})
+    comparison = compare.compare_predictions(
+        model, prep.tokenizer, prep.raw["test"]["text"], prep.raw["test"]["label"], prep.task,
+        prep.label_names, config, before=before,
+    )
+    result.after = comparison["after"]
+    result.run_dir = out_dir
+    save_run(out_dir, model, prep, config, result, comparison)
+    emit({"kind": "phase", "phase": "saved"})
+    return result
+
+
+def save_run(out_dir: Path, model, prep: Prepared, config: FinetuneConfig, result: FinetuneResult, comparison: dict) -> None:
+    """Weights as safetensors (`save_pretrained`), tokenizer, labels, history, config, metrics."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    prep.tokenizer.save_pretrained(out_dir)
+    atomic_write_json(out_dir / LABELS_FILE, prep.label_names)
+    atomic_write_json(out_dir / HISTORY_FILE, result.history)
+    atomic_write_json(out_dir / FINETUNE_CONFIG_FILE, asdict(config))
+    atomic_write_json(out_dir / RUN_FILE, {
+        "kind": FINETUNE,
+        "model": config.model,
+        "task": prep.task,
+        "labels": prep.label_names,
+        "loop": config.loop,
+        "dataset": config.dataset,
+        "data_source": prep.data_source,
+        "train_examples": len(prep.raw["train"]),
+        "test_examples": len(prep.raw["test"]),
+        "steps": result.steps,
+        "epochs": (max((e["epoch"] for e in result.history["train"]), default=0.0)),
+        "train_seconds": round(result.train_seconds, 3),
+        "samples_per_s": round(result.samples_per_s, 3),
+        "stopped": result.stopped,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    })
+    compare.write_comparison(out_dir, comparison)
+
+
+def load_run_info(run: str | Path) -> dict:
+    """`run.json` of a fine-tuning run folder, with a clear error for anything else."""
+    run = Path(run)
+    if not (run / LABELS_FILE).is_file():
+        raise FileNotFoundError(
+            f"{run} is not a fine-tuning run: it has no {LABELS_FILE} (scratch runs have {VOCAB_FILE})."
+        )
+    return read_json(run / RUN_FILE) if (run / RUN_FILE).is_file() else {"kind": FINETUNE}

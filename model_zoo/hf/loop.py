@@ -1,0 +1,99 @@
+"""The fine-tuning loop written out in plain PyTorch: what `Trainer` does, readable in one page.
+
+AdamW (no weight decay on biases and LayerNorm weights, as in BERT), a linear schedule with warmup,
+gradient clipping; one `emit(metrics)` per step and an evaluation after each epoch, reported in the
+same dicts as the `Trainer` adapter (`model_zoo.hf.trainer`). Under torchrun the model is wrapped in
+`DistributedDataParallel` and each process reads its own shard of the data.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import torch
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+from transformers import get_linear_schedule_with_warmup
+
+from model_zoo import distributed
+from model_zoo.hf.compare import METRIC_KEYS
+from model_zoo.hf.config import FinetuneConfig, schedule
+from model_zoo.hf.data import make_collator, model_columns
+from model_zoo.hf.prepare import Prepared, evaluate
+
+OnStep = Callable[[dict], None]
+
+
+def optimizer_for(model, config: FinetuneConfig) -> torch.optim.Optimizer:
+    """AdamW; biases and LayerNorm weights (1-D tensors) get no weight decay, as in BERT."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.learning_rate,
+    )
+
+
+def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_stop, epoch0: int = 0) -> dict:
+    """Train `prep.model` for `config.epochs` (or `config.max_steps`); returns
+    {"steps", "train_seconds", "samples", "stopped", "model"}."""
+    processes = distributed.join("cpu" if config.device == "cpu" else "auto")
+    device = distributed.resolve_device(config.device, processes)
+    model = prep.model.to(device)
+    train = prep.tokenized["train"].select_columns(model_columns(prep.tokenized["train"]))
+    collate = make_collator(prep.tokenizer, prep.task, model)
+    if processes.active:  # each process reads its own shard; DDP averages the gradients
+        sampler = DistributedSampler(train, shuffle=True, seed=config.seed)
+        loader = DataLoader(train, batch_size=config.batch_size, sampler=sampler, collate_fn=collate)
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    else:
+        sampler = None
+        generator = torch.Generator().manual_seed(config.seed)
+        loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator, collate_fn=collate)
+        net = model
+
+    per_epoch, total, warmup = schedule(len(train), config)
+    optimizer = optimizer_for(model, config)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
+    step, step_seconds, samples, stopped = 0, 0.0, 0, False
+    for epoch in range(config.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        model.train()
+        for batch in loader:
+            start = time.perf_counter()
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = net(**batch).loss  # 1. forward: cross-entropy over the labels
+            loss.backward()  # 2. gradients (DDP averages them across processes here)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            learning_rate = scheduler.get_last_lr()[0]
+            optimizer.step()  # 3. update
+            scheduler.step()  # 4. next learning rate: warmup ramp, then linear decay to 0
+            optimizer.zero_grad(set_to_none=True)
+            seconds = time.perf_counter() - start
+            step += 1
+            n = len(batch["input_ids"]) * processes.world_size
+            step_seconds += seconds
+            samples += n
+            emit({
+                "kind": "train",
+                "step": step,
+                "total_steps": total,
+                "epoch": epoch0 + epoch + min(1.0, step / per_epoch - epoch),
+                "loss": loss.item(),
+                "learning_rate": learning_rate,
+                "samples_per_s": n / seconds,
+            })
+            stopped = bool(should_stop and should_stop())
+            if stopped or step >= total:
+                break
+        if config.eval_each_epoch and not stopped and processes.is_main:
+            model.eval()
+            scores = evaluate(prep, model, config)
+            emit({"kind": "eval", "step": step, "epoch": epoch0 + epoch + 1, **{k: scores[k] for k in METRIC_KEYS}})
+        if stopped or step >= total:
+            break
+    if processes.active:
+        torch.distributed.barrier()
+    return {"steps": step, "train_seconds": step_seconds, "samples": samples, "stopped": stopped, "model": model}

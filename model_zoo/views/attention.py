@@ -1,0 +1,298 @@
+"""Attention maps as tidy tables (one row per weight, a pandas DataFrame) that
+`model_zoo.views.charts` draws and the app shows.
+
+Functions take the attention dict every model in `model_zoo` returns,
+{"encoder_self": [(B, H, S, S)] * L, "decoder_self": [(B, H, T, T)] * L, "cross": [(B, H, T, S)] * L},
+plus the token labels of both axes, so the same views serve the scratch model and Hugging Face
+models (whose `attentions` tuple is one such list). The numbers are the model's own returned
+weights, never recomputed.
+
+Shapes: B batch, S source length, T target length, H heads, D d_model, V vocabulary, L layers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+from model_zoo.utils import check_index, eval_mode
+
+if TYPE_CHECKING:
+    from model_zoo.scratch.transformer import Transformer
+
+ATTENTION_KINDS = ("encoder_self", "decoder_self", "cross")
+KIND_TITLES = {
+    "encoder_self": "encoder self-attention",
+    "decoder_self": "decoder self-attention",
+    "cross": "cross-attention (decoder → encoder)",
+}
+ATTENTION_COLUMNS = [
+    "kind", "layer", "head", "query_pos", "query_token", "query", "key_pos", "key_token", "key", "weight",
+]
+
+Attentions = Mapping[str, Sequence[Tensor]]
+
+
+# -- attention ----------------------------------------------------------------------------------
+def token_labels(tokens: Sequence[str]) -> list[str]:
+    """Axis labels that stay distinct when a token repeats ("3 3 5" -> "0: 3", "1: 3", "2: 5")."""
+    return [f"{i}: {tok}" for i, tok in enumerate(tokens)]
+
+
+def attention_axes(kind: str, src_tokens: Sequence[str], tgt_tokens: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    """(query tokens, key tokens) of an attention kind: queries are rows, keys columns.
+
+    encoder_self: source × source; decoder_self: target × target; cross: target × source.
+    """
+    _check_kind_name(kind)
+    if kind == "encoder_self":
+        return list(src_tokens), list(src_tokens)
+    if tgt_tokens is None:
+        raise ValueError(f"{kind} attention needs the target tokens (the decoder's input) for its rows.")
+    if kind == "decoder_self":
+        return list(tgt_tokens), list(tgt_tokens)
+    return list(tgt_tokens), list(src_tokens)
+
+
+def available_kinds(attentions: Attentions) -> list[str]:
+    """The attention kinds present in `attentions`, in the order encoder, decoder, cross."""
+    return [k for k in ATTENTION_KINDS if attentions.get(k)]
+
+
+def num_layers(attentions: Attentions, kind: str) -> int:
+    return len(_layers_of(attentions, kind))
+
+
+def num_heads(attentions: Attentions, kind: str) -> int:
+    return int(_layers_of(attentions, kind)[0].shape[-3])
+
+
+def attention_matrix(attentions: Attentions, kind: str, layer: int, head: int | None = None, batch_index: int = 0) -> Tensor:
+    """The (Tq, Tk) weights of one head, or the heads' mean when `head` is None, as a float CPU
+    tensor. Rows are queries, columns keys; each row sums to 1."""
+    weights = _layer_weights(attentions, kind, layer, batch_index)  # (H, Tq, Tk)
+    if head is None:
+        return weights.mean(dim=0)
+    check_index("head", head, weights.size(0), f"{kind} layer {layer}")
+    return weights[head]
+
+
+def attention_map(
+    attentions: Attentions,
+    kind: str,
+    layer: int,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    head: int | None = 0,
+    batch_index: int = 0,
+) -> pd.DataFrame:
+    """One heatmap's data: a row per (query, key) pair with its weight. `head=None` averages the
+    heads (the `head` column then reads "mean"). Columns: kind, layer, head, query_pos,
+    query_token, query (a distinct label), key_pos, key_token, key, weight."""
+    matrix = attention_matrix(attentions, kind, layer, head, batch_index)
+    return _matrix_frame(matrix, kind, layer, "mean" if head is None else head, query_tokens, key_tokens)
+
+
+def attention_heads(
+    attentions: Attentions,
+    kind: str,
+    layer: int,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    batch_index: int = 0,
+) -> pd.DataFrame:
+    """Every head of one layer, stacked (same columns as `attention_map`), for a grid of heatmaps."""
+    weights = _layer_weights(attentions, kind, layer, batch_index)  # (H, Tq, Tk)
+    frames = [_matrix_frame(weights[h], kind, layer, h, query_tokens, key_tokens) for h in range(weights.size(0))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def follow_token(
+    attentions: Attentions,
+    kind: str,
+    position: int,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    direction: str = "from",
+    batch_index: int = 0,
+) -> pd.DataFrame:
+    """One token's attention across every layer and head.
+
+    direction "from": the token as a query, its row (where it looks); "to": the token as a key,
+    its column (who looks at it). Columns: kind, layer, head, layer_head ("L0 H1"), token_pos,
+    token, other_pos, other_token, other, weight.
+    """
+    if direction not in ("from", "to"):
+        raise ValueError(f"direction={direction!r} must be 'from' (the token's row) or 'to' (its column).")
+    layers = _layers_of(attentions, kind)
+    tokens = query_tokens if direction == "from" else key_tokens
+    others = key_tokens if direction == "from" else query_tokens
+    check_index("position", position, len(tokens), f"the {'query' if direction == 'from' else 'key'} tokens")
+    other_labels = token_labels(others)
+    rows = []
+    for layer in range(len(layers)):
+        weights = _layer_weights(attentions, kind, layer, batch_index)  # (H, Tq, Tk)
+        _check_labels(weights, kind, layer, query_tokens, key_tokens)
+        for head in range(weights.size(0)):
+            line = weights[head, position] if direction == "from" else weights[head, :, position]
+            for j, w in enumerate(line.tolist()):
+                rows.append((kind, layer, head, f"L{layer} H{head}", position, tokens[position], j, others[j], other_labels[j], w))
+    columns = ["kind", "layer", "head", "layer_head", "token_pos", "token", "other_pos", "other_token", "other", "weight"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def scratch_attention(model: Transformer, src: Tensor | Sequence[int], tgt_in: Tensor | Sequence[int]) -> dict[str, list[Tensor]]:
+    """Run a scratch Transformer on one source and target-input sequence (token ids; the target
+    starts with <bos>) and return its own attention weights, detached on the CPU:
+    {"encoder_self": [(1, H, S, S)] * L, "decoder_self": [(1, H, T, T)] * L, "cross": [(1, H, T, S)] * L}.
+    The model runs in eval mode (no dropout) and is put back in the mode it was in."""
+    return _forward_with_attention(model, src, tgt_in)[0]
+
+
+@dataclass
+class TextAttention:
+    """A scratch model's attention on one typed input, with the labels of every axis."""
+
+    attentions: dict[str, list[Tensor]]  # as `scratch_attention` returns
+    source_tokens: list[str]  # the source as the model read it (unknown words as <unk>)
+    target_tokens: list[str]  # the decoder's input: <bos> y1 .. yn
+    output_tokens: list[str]  # what the model predicts at each decoder position: y1 .. yn <eos>
+    unknown_words: list[str]
+
+    @property
+    def output_text(self) -> str:
+        """The model's output read off this pass: its predictions up to the first <eos>."""
+        tokens = self.output_tokens
+        return " ".join(tokens[: tokens.index("<eos>")] if "<eos>" in tokens else tokens)
+
+    def axes(self, kind: str) -> tuple[list[str], list[str]]:
+        """(query tokens, key tokens) of `kind`, for `attention_map` and friends."""
+        return attention_axes(kind, self.source_tokens, self.target_tokens)
+
+
+def attention_for_text(model: Transformer, vocab, source: str, target: str | None = None, max_new_tokens: int | None = None) -> TextAttention:
+    """Attention of a scratch run on typed text. Without a `target` the model's own greedy
+    translation is the decoder's input, so the decoder and cross maps show what the model did.
+    `vocab` is the run's `model_zoo.toy.tasks.Vocab`."""
+    from model_zoo.toy.decoding import decode_text, encode_source
+    from model_zoo.toy.tasks import BOS_ID
+
+    src_ids, unknown = encode_source(vocab, source)
+    if target is None:
+        tgt_ids = decode_text(model, vocab, source, "greedy", max_new_tokens=max_new_tokens).token_ids
+    else:
+        tgt_ids, _ = encode_source(vocab, target)
+    tgt_in = [BOS_ID, *tgt_ids][: model.cfg.max_len]  # the length cap may leave no room for <eos>
+    attentions, logits = _forward_with_attention(model, src_ids, tgt_in)
+    return TextAttention(
+        attentions=attentions,
+        source_tokens=[vocab.itos[i] for i in src_ids],
+        target_tokens=[vocab.itos[i] for i in tgt_in],
+        output_tokens=[vocab.itos[i] for i in logits[0].argmax(-1).tolist()],
+        unknown_words=unknown,
+    )
+
+
+def _forward_with_attention(model: Transformer, src, tgt_in) -> tuple[dict[str, list[Tensor]], Tensor]:
+    src_ids, tgt_ids = _as_batch(src, "src", model), _as_batch(tgt_in, "tgt_in", model)
+    with eval_mode(model):
+        out = model(src_ids, tgt_ids, return_attention=True)
+    attentions = {kind: [w.detach().float().cpu() for w in layers] for kind, layers in out.attentions.items()}
+    return attentions, out.logits.detach().cpu()  # logits (1, T, V)
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _check_kind_name(kind: str) -> None:
+    if kind not in ATTENTION_KINDS:
+        raise ValueError(f"kind={kind!r} is not an attention kind; use one of {list(ATTENTION_KINDS)}.")
+
+
+def _layers_of(attentions: Attentions, kind: str) -> Sequence[Tensor]:
+    _check_kind_name(kind)
+    if not isinstance(attentions, Mapping):
+        raise ValueError("attentions must be a dict {kind: [per-layer tensors]}, as models return with return_attention=True.")
+    layers = attentions.get(kind)
+    if not layers:
+        have = available_kinds(attentions)
+        raise ValueError(f"No {kind} attention here (this model returned {have or 'none'}).")
+    return layers
+
+
+def _layer_weights(attentions: Attentions, kind: str, layer: int, batch_index: int) -> Tensor:
+    layers = _layers_of(attentions, kind)
+    check_index("layer", layer, len(layers), f"{kind} attention")
+    weights = layers[layer]
+    if weights is None:
+        raise ValueError(f"{kind} layer {layer} returned no weights (fused attention); run with attention weights on.")
+    if weights.dim() == 3:  # (H, Tq, Tk): a single example already
+        return weights.detach().float().cpu()
+    if weights.dim() != 4:
+        raise ValueError(f"{kind} layer {layer} weights have shape {tuple(weights.shape)}; expected (B, H, Tq, Tk).")
+    check_index("batch_index", batch_index, weights.size(0), "the batch")
+    return weights[batch_index].detach().float().cpu()  # (H, Tq, Tk)
+
+
+def _check_labels(weights: Tensor, kind: str, layer: int, query_tokens: Sequence[str], key_tokens: Sequence[str]) -> None:
+    tq, tk = weights.shape[-2:]
+    if len(query_tokens) != tq or len(key_tokens) != tk:
+        raise ValueError(
+            f"{kind} layer {layer} attends {tq} queries over {tk} keys, but {len(query_tokens)} query and "
+            f"{len(key_tokens)} key labels were given: pass the tokens the model actually read."
+        )
+
+
+def _matrix_frame(matrix: Tensor, kind: str, layer: int, head, query_tokens: Sequence[str], key_tokens: Sequence[str]) -> pd.DataFrame:
+    _check_labels(matrix, kind, layer, query_tokens, key_tokens)
+    tq, tk = matrix.shape
+    q_labels, k_labels = token_labels(query_tokens), token_labels(key_tokens)
+    rows = [
+        (kind, layer, head, i, query_tokens[i], q_labels[i], j, key_tokens[j], k_labels[j], w)
+        for i, row in enumerate(matrix.tolist())
+        for j, w in enumerate(row)
+    ]
+    return pd.DataFrame(rows, columns=ATTENTION_COLUMNS)
+
+
+def _as_batch(ids: Tensor | Sequence[int], name: str, model: Transformer) -> Tensor:
+    tensor = ids if isinstance(ids, Tensor) else torch.tensor(list(ids), dtype=torch.long)
+    if tensor.dim() == 1:
+        tensor = tensor.unsqueeze(0)  # (1, T)
+    if tensor.dim() != 2 or tensor.size(0) != 1:
+        raise ValueError(f"{name} must be one sequence of token ids, got shape {tuple(tensor.shape)}.")
+    return tensor.to(model.device)
+
+
+
+def step_tables(step, head: int | None = None):
+    """A `DecodeStep` as two tables for the page: the top-k next tokens (rank, token, probability,
+    chosen) and this step's cross-attention over the source in the columns of
+    `follow_token` (one row per layer, head and source token), so
+    `charts.follow_token_chart` draws it. `head=None` keeps every head."""
+    import pandas as pd
+
+    top = pd.DataFrame(
+        {
+            "rank": range(1, len(step.top_tokens) + 1),
+            "token": step.top_tokens,
+            "probability": step.top_probs,
+            "chosen": [t == step.token for t in step.top_tokens],
+        }
+    )
+    if step.cross_attention is None:
+        return top, None
+    cross = step.cross_attention.float()  # (L, H, S)
+    labels = token_labels(step.source_tokens)
+    rows = []
+    for layer in range(cross.size(0)):
+        for h in range(cross.size(1)):
+            if head is not None and h != head:
+                continue
+            for j, weight in enumerate(cross[layer, h].tolist()):
+                rows.append(("cross", layer, h, f"L{layer} H{h}", step.position, step.token, j, step.source_tokens[j], labels[j], weight))
+    columns = ["kind", "layer", "head", "layer_head", "token_pos", "token", "other_pos", "other_token", "other", "weight"]
+    return top, pd.DataFrame(rows, columns=columns)

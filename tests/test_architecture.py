@@ -1,0 +1,91 @@
+"""The folders say the architecture: imports inside `model_zoo` point one way, leaves ← scratch ←
+toy ← views, the Hugging Face wrappers use the leaves (and the views' attention maths) only, and
+there is no import circle — function-level imports included, since a circle hidden inside a
+function is still a circle."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "model_zoo"
+LEAVES = {"utils", "packs", "distributed", "run_folder", "decode_step"}
+# layer -> the layers its modules may import
+ALLOWED = {
+    "leaves": {"leaves"},
+    "scratch": {"leaves", "scratch"},
+    "toy": {"leaves", "scratch", "toy"},
+    "views": {"leaves", "scratch", "toy", "views"},
+    "hf": {"leaves", "hf", "views"},
+    "jobs": {"leaves", "scratch", "toy", "views", "hf", "jobs"},
+}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def all_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in PACKAGE.rglob("*.py") if "metrics" not in p.parts}
+
+
+def imports_of(path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every model_zoo module `path` imports, anywhere in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("model_zoo")}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("model_zoo"):
+            for alias in node.names:
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in modules else node.module)
+    return {m for m in found if m in modules}
+
+
+def layer(module: str) -> str | None:
+    parts = module.split(".")
+    if len(parts) == 2 and parts[1] in LEAVES:
+        return "leaves"
+    if len(parts) >= 2 and parts[1] in ALLOWED:
+        return parts[1]
+    return None  # the package itself, the command line: free to import anything
+
+
+def test_imports_point_one_way():
+    modules = all_modules()
+    wrong = []
+    for name, path in modules.items():
+        mine = layer(name)
+        if mine is None:
+            continue
+        for target in imports_of(path, modules):
+            theirs = layer(target)
+            if theirs is not None and theirs not in ALLOWED[mine]:
+                wrong.append(f"{name} ({mine}) imports {target} ({theirs})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_there_is_no_import_circle():
+    modules = all_modules()
+    graph = {name: imports_of(path, modules) - {name} for name, path in modules.items()}
+    state: dict[str, str] = {}
+    circles = []
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = "open"
+        for target in graph[node]:
+            if state.get(target) == "open":
+                circles.append(" -> ".join([*trail[trail.index(target):], target]))
+            elif target not in state:
+                visit(target, [*trail, target])
+        state[node] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert not circles, "\n".join(circles)
+
+
+def test_the_library_never_imports_streamlit():
+    hits = [name for name, path in all_modules().items() if "import streamlit" in path.read_text(encoding="utf-8")]
+    assert not hits
