@@ -1,7 +1,6 @@
 """Compare: a model before and after fine-tuning; two scratch runs side by side; the scratch
 Transformer against PyTorch's nn.Transformer (same numbers? how fast?)."""
 
-import altair as alt
 import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
@@ -20,16 +19,6 @@ from pages._ui import (
 ensure_app()
 st.title("Compare")
 tabs = st.tabs(["Before vs after fine-tuning", "Two scratch runs", "Scratch vs nn.Transformer"])
-
-
-def confusion_chart(matrix, label_names, title):
-    return alt.Chart(confusion_frame(matrix, label_names)).mark_rect().encode(
-        x=alt.X("predicted:N", sort=label_names), y=alt.Y("true:N", sort=label_names),
-        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
-        tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".0%")],
-    ).properties(title=title, width=60 * len(label_names), height=60 * len(label_names)) + alt.Chart(
-        confusion_frame(matrix, label_names)).mark_text().encode(
-        x=alt.X("predicted:N", sort=label_names), y=alt.Y("true:N", sort=label_names), text="count:Q")
 
 
 # -- before / after ----------------------------------------------------------------------------------
@@ -56,8 +45,8 @@ with tabs[0]:
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
                 if "confusion" in comparison.get("before", {}):
-                    c1.altair_chart(fixed_size(confusion_chart(comparison["before"]["confusion"], names, "before")), width="content")
-                c2.altair_chart(fixed_size(confusion_chart(comparison["after"]["confusion"], names, "after")), width="content")
+                    c1.altair_chart(fixed_size(charts.confusion_chart(confusion_frame(comparison["before"]["confusion"], names), "before")), width="content")
+                c2.altair_chart(fixed_size(charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")), width="content")
             changed = comparison.get("changed", [])
             st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
             if changed:
@@ -72,11 +61,9 @@ with tabs[0]:
             st.markdown("**One sentence's attention, before and after**")
             sentence = st.text_input("sentence", "a gorgeous, witty, seductive movie.", key="cmp_attention_text")
             try:
-                from model_zoo.hf.inference import attention_maps
+                from model_zoo.hf.compare import attention_before_after
 
-                views = {}
-                for role, is_before in (("before", True), ("after", False)):
-                    views[role] = attention_maps(load_finetuned_run(path, before=is_before), sentence)
+                views = attention_before_after(load_finetuned_run(path, before=True), load_finetuned_run(path), sentence)
             except Exception as err:  # a damaged run folder or an unreachable base model: say which
                 show_error(err, "Check that the run's base model is available offline (or the hub is reachable).")
             else:

@@ -2,11 +2,10 @@
 chosen and this step's cross-attention over the source. Scratch runs step through
 `decoding.DecodingSession`; text-to-text (T5) fine-tuning runs through `inference.decode_steps`."""
 
-import altair as alt
 import streamlit as st
 
+from model_zoo.views import charts
 from model_zoo.views.attention import step_tables
-from model_zoo.views.charts import follow_token_chart
 from pages._ui import (
     ensure_app,
     example_text,
@@ -116,18 +115,12 @@ if steps:
         st.metric(f"step {last.position + 1}: chosen token", last.token,
                   f"p = {last.top_probs[last.top_tokens.index(last.token)]:.2f}" if last.token in last.top_tokens else None,
                   delta_color="off", delta_arrow="off")
-        bars = alt.Chart(top).mark_bar().encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("token:N", sort=None, title=None),
-            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None),
-            tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
-        ).properties(title=f"top {len(top)} next tokens (red: chosen)", width=280, height=max(120, 24 * len(top)))
-        st.altair_chart(fixed_size(bars), width="content")
+        st.altair_chart(fixed_size(charts.top_tokens_chart(top)), width="content")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
     with right:
         if cross is not None:
-            st.altair_chart(fixed_size(follow_token_chart(cross)), width="content")
+            st.altair_chart(fixed_size(charts.follow_token_chart(cross)), width="content")
             st.caption("Where the decoder looked in the source while choosing this token: one row per layer and head.")
     st.dataframe(
         [{"step": s.position + 1, "token": s.token, "most likely": s.top_tokens[0], "p(most likely)": s.top_probs[0]} for s in steps],

@@ -5,7 +5,6 @@ text through the model: its label, probabilities, word pieces and attention."""
 import hashlib
 import time
 
-import altair as alt
 import streamlit as st
 
 from model_zoo.hf.data import read_columns, store_upload
@@ -274,10 +273,7 @@ except ValueError as err:
 t1, t2 = st.columns(2)
 with t1:
     st.metric("label", prediction.label)
-    probs = [{"label": k, "probability": v} for k, v in prediction.probabilities.items()]
-    st.altair_chart(fixed_size(alt.Chart(alt.Data(values=probs)).mark_bar().encode(
-        x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])), y=alt.Y("label:N", title=None),
-        tooltip=["label:N", alt.Tooltip("probability:Q", format=".3f")]).properties(height=30 * len(probs), width=300)), width="content")
+    st.altair_chart(fixed_size(charts.label_probabilities_chart(prediction.probabilities)), width="content")
     st.markdown("**word pieces:** " + " ".join(f"`{t}`" for t in view.source_tokens))
     if len(view.source_tokens) >= fm.max_length:
         st.warning(f"The text was cut at {fm.max_length} word pieces: the model saw only the beginning.")

@@ -133,7 +133,7 @@ def test_comparison_holds_metrics_confusion_changes_and_probes():
 
 def test_attention_before_and_after_line_up():
     result, _ = trained_run("bert", "custom")
-    views = attention_before_after(result.run_dir, "the film was witty")
+    views = attention_before_after(load_before(result.run_dir), load_finetuned(result.run_dir), "the film was witty")
     before, after = views["before"], views["after"]
     assert before.source_tokens == after.source_tokens
     assert [a.shape for a in before.attentions["encoder_self"]] == [a.shape for a in after.attentions["encoder_self"]]

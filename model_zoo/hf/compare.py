@@ -20,8 +20,6 @@ from model_zoo.hf.data import TEXT2TEXT_PREFIX
 from model_zoo.hf.inference import (
     FinetunedModel,
     attention_maps,
-    load_before,
-    load_finetuned,
     predict_batch,
     words_to_labels,
 )
@@ -173,12 +171,13 @@ def load_comparison(run: str | Path) -> dict:
     return {**details, "metrics": read_json(run / METRICS_FILE)}
 
 
-def attention_before_after(run: str | Path, text: str) -> dict:
-    """The attention of `text` in the model before and after fine-tuning (same shapes, same tokens)."""
-    before: FinetunedModel = load_before(run, attention=True)
-    after: FinetunedModel = load_finetuned(run, attention=True)
+def attention_before_after(before: FinetunedModel, after: FinetunedModel, text: str) -> dict:
+    """The attention of `text` in the model before and after fine-tuning (`load_before(run)` and
+    `load_finetuned(run)`), with the same tokens, so the maps line up: {"before": AttentionView,
+    "after": AttentionView}. A text-to-text pair reads the same decoder input (what the fine-tuned
+    model writes)."""
     target = None
-    if after.task == "text2text":  # the same decoder input for both, so the maps line up
+    if after.task == "text2text":
         target = predict_batch(after.model, after.tokenizer, [text], after.task, after.label_names,
                                prefix=after.prefix, max_new_tokens=after.max_new_tokens, probabilities=False)["generated"][0]
     return {"before": attention_maps(before, text, target), "after": attention_maps(after, text, target)}
