@@ -25,7 +25,13 @@ from pathlib import Path
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 # page title in the sidebar -> text only that page shows once it has rendered
 PAGES = {
     "Build": "Shapes, stage by stage",
@@ -37,7 +43,9 @@ PAGES = {
     "Start here": "The path",
 }
 # The app has finished its script run (and drawn what it sent) once this holds.
-IDLE = "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+IDLE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+)
 GOALS = {"cold_start_s": 5.0, "page_switch_s": 1.0, "rss_with_minilm_mb": 1536.0}
 
 
@@ -63,8 +71,14 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     weights = Path(tempfile.mkdtemp(prefix="bench_app_weights_"))
-    env = {**os.environ, "WORKBENCH_WEIGHTS_DIR": str(weights), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = {
+        **os.environ,
+        "WORKBENCH_WEIGHTS_DIR": str(weights),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     results: dict = {}
@@ -76,9 +90,25 @@ def main() -> int:
         # 1) Cold start: from launching the server to the home page's title in the browser.
         start = time.perf_counter()
         server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "streamlit_app.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--server.fileWatcherType",
+                "none",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             while True:
@@ -124,7 +154,17 @@ def main() -> int:
         "page_switch": results["page_switch_max_s"] <= GOALS["page_switch_s"],
         "memory": results["rss_with_minilm_mb"] <= GOALS["rss_with_minilm_mb"],
     }
-    print(json.dumps({"benchmark": "app", "machine": machine_info(streamlit=importlib.metadata.version("streamlit")), "goals": GOALS, "results": results}, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "app",
+                "machine": machine_info(streamlit=importlib.metadata.version("streamlit")),
+                "goals": GOALS,
+                "results": results,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

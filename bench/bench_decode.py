@@ -63,20 +63,30 @@ def main() -> None:
             src = torch.randint(4, 1000, (batch, args.source_length), generator=torch.Generator().manual_seed(1))
             cached = tokens_per_second(model, src, True, args.repeats)
             recomputed = tokens_per_second(model, src, False, args.repeats)
-            results.append({
-                "model": name,
-                "config": {k: getattr(cfg, k) for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")},
-                "batch": batch,
-                "cache_tokens_per_s": round(cached, 1),
-                "recompute_tokens_per_s": round(recomputed, 1),
-                "speedup": round(cached / recomputed, 2),
-            })
-    print(json.dumps({
-        "benchmark": f"greedy decoding, {NEW_TOKENS} new tokens, source length {args.source_length}: KV cache vs recomputing the prefix",
-        "machine": {**machine_info(), "load_average_at_end": os.getloadavg()},
-        "results": results,
-        "goal_speedup_ge_5": {f"{r['model']}/batch {r['batch']}": r["speedup"] >= 5 for r in results},
-    }, indent=2))
+            results.append(
+                {
+                    "model": name,
+                    "config": {
+                        k: getattr(cfg, k)
+                        for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff")
+                    },
+                    "batch": batch,
+                    "cache_tokens_per_s": round(cached, 1),
+                    "recompute_tokens_per_s": round(recomputed, 1),
+                    "speedup": round(cached / recomputed, 2),
+                }
+            )
+    print(
+        json.dumps(
+            {
+                "benchmark": f"greedy decoding, {NEW_TOKENS} new tokens, source length {args.source_length}: KV cache vs recomputing the prefix",
+                "machine": {**machine_info(), "load_average_at_end": os.getloadavg()},
+                "results": results,
+                "goal_speedup_ge_5": {f"{r['model']}/batch {r['batch']}": r["speedup"] >= 5 for r in results},
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

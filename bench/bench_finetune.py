@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--eval-examples", type=int, default=1000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=2e-4)  # MiniLM-L6 is small: a higher rate than BERT-base's 2e-5..5e-5
+    parser.add_argument(
+        "--lr", type=float, default=2e-4
+    )  # MiniLM-L6 is small: a higher rate than BERT-base's 2e-5..5e-5
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--speed-steps", type=int, default=15, help="steps per loop per round of the speed test")
     parser.add_argument("--speed-rounds", type=int, default=3)
@@ -59,9 +61,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     total = args.train_examples + args.eval_examples
     config = FinetuneConfig(
-        model=args.model, dataset="rotten_tomatoes", max_examples=total, test_size=args.eval_examples / total,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr, max_length=args.max_length,
-        eval_each_epoch=False, device=args.device,
+        model=args.model,
+        dataset="rotten_tomatoes",
+        max_examples=total,
+        test_size=args.eval_examples / total,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        max_length=args.max_length,
+        eval_each_epoch=False,
+        device=args.device,
     )
     report: dict = {
         "benchmark": "finetune",
@@ -106,7 +115,9 @@ def main(argv: list[str] | None = None) -> dict:
         "custom_samples_per_s": round(custom, 2),
         "trainer_samples_per_s": round(trainer, 2),
         "custom_over_trainer": round(custom / trainer, 3),
-        "median_custom_over_trainer": round(statistics.median(speed["custom"]) / statistics.median(speed["trainer"]), 3),
+        "median_custom_over_trainer": round(
+            statistics.median(speed["custom"]) / statistics.median(speed["trainer"]), 3
+        ),
         "all_runs": {k: [round(v, 2) for v in vs] for k, vs in speed.items()},
         "goal_met": custom >= 0.95 * trainer,
     }

@@ -102,9 +102,15 @@ def main() -> None:
     n_tokens = B * T * 2  # source and target tokens
 
     cfg = TransformerConfig(
-        src_vocab_size=VOCAB, tgt_vocab_size=VOCAB, d_model=size["d_model"], n_heads=size["n_heads"],
-        n_encoder_layers=size["layers"], n_decoder_layers=size["layers"], d_ff=size["d_ff"],
-        dropout=args.dropout, max_len=T,
+        src_vocab_size=VOCAB,
+        tgt_vocab_size=VOCAB,
+        d_model=size["d_model"],
+        n_heads=size["n_heads"],
+        n_encoder_layers=size["layers"],
+        n_decoder_layers=size["layers"],
+        d_ff=size["d_ff"],
+        dropout=args.dropout,
+        max_len=T,
     )
     ours = Transformer(cfg).to(device).train()
     reference = TorchReference(size["d_model"], size["n_heads"], size["layers"], size["d_ff"], args.dropout, T)

@@ -49,8 +49,16 @@ def run_ours(task, eval_every: int, seed: int) -> dict:
     seconds = time.perf_counter() - start
     last = history[-1]
     return {
-        "model": {k: v for k, v in vars(model.cfg).items() if k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout")},
-        "train_config": {k: v for k, v in cfg.to_dict().items() if k in ("steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm")},
+        "model": {
+            k: v
+            for k, v in vars(model.cfg).items()
+            if k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff", "dropout")
+        },
+        "train_config": {
+            k: v
+            for k, v in cfg.to_dict().items()
+            if k in ("steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm")
+        },
         "parameters": model.num_parameters(),
         "solved": last["exact_match"] >= TARGET,
         "steps": last["step"],
@@ -88,8 +96,12 @@ class AnnotatedBaseline(nn.Module):
         T = tgt_in.size(1)
         causal = torch.ones(T, T, dtype=torch.bool).triu(1)  # True = may not attend (nn.Transformer's convention)
         out = self.core.decoder(
-            self.embed(self.tgt_embed, tgt_in), memory, tgt_mask=causal, tgt_is_causal=True,
-            tgt_key_padding_mask=tgt_in == PAD_ID, memory_key_padding_mask=src == PAD_ID,
+            self.embed(self.tgt_embed, tgt_in),
+            memory,
+            tgt_mask=causal,
+            tgt_is_causal=True,
+            tgt_key_padding_mask=tgt_in == PAD_ID,
+            memory_key_padding_mask=src == PAD_ID,
         )
         return self.generator(out)
 
@@ -160,7 +172,9 @@ def run_baseline(task, eval_every: int, max_seconds: float, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline-max-s", type=float, default=240.0, help="stop the baseline after this many seconds (0: skip it)")
+    parser.add_argument(
+        "--baseline-max-s", type=float, default=240.0, help="stop the baseline after this many seconds (0: skip it)"
+    )
     parser.add_argument("--eval-every", type=int, default=50, help="steps between held-out evaluations, for both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for the whole run")
@@ -169,7 +183,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     task = make_task("copy")  # vocabulary 10 symbols (+ specials), lengths 1-10, 256 held out
-    result = {"benchmark": "time to solve copy (>= 99% exact match, 256 held-out, greedy)", "machine": machine_info(), "task": task.to_dict()}
+    result = {
+        "benchmark": "time to solve copy (>= 99% exact match, 256 held-out, greedy)",
+        "machine": machine_info(),
+        "task": task.to_dict(),
+    }
     result["ours"] = run_ours(task, args.eval_every, args.seed)
     if args.baseline_max_s > 0:
         result["baseline"] = run_baseline(task, args.eval_every, args.baseline_max_s, args.seed)

@@ -66,7 +66,7 @@ def leave(found: Processes) -> None:
 
 
 def resolve_device(setting: str | None = "auto", found: Processes | None = None) -> torch.device:
-    """"auto" (or None): CUDA when present — this process's GPU under torchrun — else the CPU;
+    """ "auto" (or None): CUDA when present — this process's GPU under torchrun — else the CPU;
     "cpu", "cuda", "cuda:1": that device, with a clear error when CUDA is absent."""
     found = found or processes()
     if setting in (None, "auto"):
@@ -83,7 +83,7 @@ def resolve_device(setting: str | None = "auto", found: Processes | None = None)
 
 
 def device_description() -> str:
-    """"CUDA: NVIDIA H100 80GB HBM3" or "CPU (2 threads)": what the app tells the user."""
+    """ "CUDA: NVIDIA H100 80GB HBM3" or "CPU (2 threads)": what the app tells the user."""
     if torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(torch.cuda.current_device())}"
     return f"CPU ({torch.get_num_threads()} threads)"

@@ -83,7 +83,7 @@ def is_run(path: str | Path) -> bool:
 
 
 def run_kind(path: str | Path) -> str:
-    """"scratch" or "finetune": the run.json's word when it has one, else the files say it (a
+    """ "scratch" or "finetune": the run.json's word when it has one, else the files say it (a
     fine-tuning run has labels.json, a scratch run vocab.json)."""
     path = Path(path)
     info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}

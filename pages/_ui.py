@@ -86,7 +86,9 @@ def scratch_model_picker(key: str, label: str = "Model", required: bool = True) 
             options[shown] = ("disk", info.path)
     if not options:
         if required:
-            st.info("No trained model yet: train one on the **Train** page (the copy task takes seconds), then come back.")
+            st.info(
+                "No trained model yet: train one on the **Train** page (the copy task takes seconds), then come back."
+            )
             st.stop()
         return None
     choice = st.selectbox(label, list(options), key=key)
@@ -96,7 +98,10 @@ def scratch_model_picker(key: str, label: str = "Model", required: bool = True) 
     try:
         return PickedModel(choice, load_scratch_run(value))
     except (ValueError, FileNotFoundError, OSError) as err:
-        show_error(err, f"The run folder {value} is damaged or does not match its config: delete it, or train and save it again.")
+        show_error(
+            err,
+            f"The run folder {value} is damaged or does not match its config: delete it, or train and save it again.",
+        )
         if required:
             st.stop()
         return None
@@ -112,7 +117,9 @@ def example_text(run) -> str:
 
 # -- background jobs ----------------------------------------------------------------------------
 def stop_button(job, key: str) -> None:
-    if job.running and st.button("Stop", key=key, type="secondary", help="Ends the run after the current step; what was trained so far is kept."):
+    if job.running and st.button(
+        "Stop", key=key, type="secondary", help="Ends the run after the current step; what was trained so far is kept."
+    ):
         job.request_stop()
         st.toast("Stopping after this step…")
 
@@ -126,7 +133,9 @@ def cached_task(name: str, **kwargs):
     return make_task(name, **kwargs)
 
 
-def live_training_charts(history: list[dict], metrics=("loss", "token_accuracy", "lr", "grad_norm"), key: str = "") -> None:
+def live_training_charts(
+    history: list[dict], metrics=("loss", "token_accuracy", "lr", "grad_norm"), key: str = ""
+) -> None:
     """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`)."""
     from model_zoo.views.charts import metric_chart
     from model_zoo.views.dynamics import metric_frame

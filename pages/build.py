@@ -15,7 +15,9 @@ from pages._ui import ensure_app, show_error
 
 ensure_app()
 st.title("Build a Transformer")
-st.caption("Figure 1 of the paper, written from scratch in `model_zoo/scratch/transformer.py`. The defaults train the toy tasks in seconds.")
+st.caption(
+    "Figure 1 of the paper, written from scratch in `model_zoo/scratch/transformer.py`. The defaults train the toy tasks in seconds."
+)
 
 defaults = TransformerConfig()
 left, middle, right = st.columns(3)
@@ -57,16 +59,25 @@ model = Transformer(cfg)
 
 st.subheader("Parameters")
 st.metric("total parameters", f"{model.num_parameters():,}")
-level = st.radio("count by", ["group", "module"], key="build_count_level", horizontal=True,
-                 help="group: embeddings, each block, norms, output layer; module: inside each block too")
+level = st.radio(
+    "count by",
+    ["group", "module"],
+    key="build_count_level",
+    horizontal=True,
+    help="group: embeddings, each block, norms, output layer; module: inside each block too",
+)
 counts = parameter_counts(model, level=level)
 c1, c2 = st.columns([1, 1])
-c1.dataframe(counts, hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")})
+c1.dataframe(
+    counts, hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")}
+)
 c2.altair_chart(parameter_counts_chart(counts))
 
 st.subheader("Shapes, stage by stage")
-st.caption("A random example goes through the model once; forward hooks on each module record what came in and out. "
-           "B batch, S source length, T target length, D d_model, H heads, V vocabulary.")
+st.caption(
+    "A random example goes through the model once; forward hooks on each module record what came in and out. "
+    "B batch, S source length, T target length, D d_model, H heads, V vocabulary."
+)
 s1, s2 = st.columns(2)
 src_len = s1.number_input("source length S", 1, cfg.max_len, 6, key="build_src_len")
 tgt_len = s2.number_input("target length T", 1, cfg.max_len, 5, key="build_tgt_len")
@@ -75,17 +86,26 @@ st.caption(f"source ids {src[0].tolist()} · target input ids {tgt_in[0].tolist(
 st.dataframe(pd.DataFrame(shape_trace(model, src, tgt_in)), hide_index=True, width="stretch")
 
 st.subheader("Same numbers as PyTorch?")
-st.caption("A random `nn.Transformer` of this size is copied into the scratch model and both read the same batch "
-           "(with source padding and the causal mask). The logits should agree to float precision.")
+st.caption(
+    "A random `nn.Transformer` of this size is copied into the scratch model and both read the same batch "
+    "(with source padding and the causal mask). The logits should agree to float precision."
+)
 if n_enc != n_dec:
     st.caption(f"`nn.Transformer` here uses {n_enc} blocks on both sides (the check builds equal stacks).")
 if st.button("Run the parity check", key="build_parity"):
     try:
         with st.spinner("Comparing with nn.Transformer…"):
-            st.session_state["build_parity_result"] = (asdict(cfg), parity_check(
-                d_model=cfg.d_model, n_heads=cfg.n_heads, n_layers=cfg.n_encoder_layers, d_ff=cfg.d_ff,
-                vocab_size=min(cfg.src_vocab_size, 1000), norm_first=cfg.norm_first,
-            ))
+            st.session_state["build_parity_result"] = (
+                asdict(cfg),
+                parity_check(
+                    d_model=cfg.d_model,
+                    n_heads=cfg.n_heads,
+                    n_layers=cfg.n_encoder_layers,
+                    d_ff=cfg.d_ff,
+                    vocab_size=min(cfg.src_vocab_size, 1000),
+                    norm_first=cfg.norm_first,
+                ),
+            )
     except (ValueError, RuntimeError) as err:
         show_error(err)
 saved = st.session_state.get("build_parity_result")

@@ -39,43 +39,85 @@ with tabs[0]:
             before, after = metrics.get("before", {}), metrics.get("after", {})
             cols = st.columns(len(after) + 1)
             for col, key in zip(cols, after, strict=False):
-                col.metric(key.replace("_", " "), f"{after[key]:.3f}", f"{after[key] - before.get(key, 0):+.3f} vs before")
+                col.metric(
+                    key.replace("_", " "), f"{after[key]:.3f}", f"{after[key] - before.get(key, 0):+.3f} vs before"
+                )
             cols[-1].metric("held-out examples", metrics.get("test_examples", "—"))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
                 if "confusion" in comparison.get("before", {}):
-                    c1.altair_chart(fixed_size(charts.confusion_chart(confusion_frame(comparison["before"]["confusion"], names), "before")), width="content")
-                c2.altair_chart(fixed_size(charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")), width="content")
+                    c1.altair_chart(
+                        fixed_size(
+                            charts.confusion_chart(confusion_frame(comparison["before"]["confusion"], names), "before")
+                        ),
+                        width="content",
+                    )
+                c2.altair_chart(
+                    fixed_size(
+                        charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")
+                    ),
+                    width="content",
+                )
             changed = comparison.get("changed", [])
             st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
             if changed:
-                st.dataframe([{"": "✓" if c["fixed"] else "✗", "text": c["text"], "label": c["label"], "before": c["before"],
-                               "after": c["after"]} for c in changed], hide_index=True)
+                st.dataframe(
+                    [
+                        {
+                            "": "✓" if c["fixed"] else "✗",
+                            "text": c["text"],
+                            "label": c["label"],
+                            "before": c["before"],
+                            "after": c["after"],
+                        }
+                        for c in changed
+                    ],
+                    hide_index=True,
+                )
             probes = comparison.get("after", {}).get("probes")
             if probes:
                 st.markdown("**New sentences** (never in the data), after fine-tuning")
-                st.dataframe([{"sentence": s, "label": p["label"], **{k: round(v, 3) for k, v in p["probabilities"].items()}}
-                              for s, p in zip(comparison.get("probe_sentences", []), probes, strict=False)], hide_index=True)
+                st.dataframe(
+                    [
+                        {"sentence": s, "label": p["label"], **{k: round(v, 3) for k, v in p["probabilities"].items()}}
+                        for s, p in zip(comparison.get("probe_sentences", []), probes, strict=False)
+                    ],
+                    hide_index=True,
+                )
 
             st.markdown("**One sentence's attention, before and after**")
             sentence = st.text_input("sentence", "a gorgeous, witty, seductive movie.", key="cmp_attention_text")
             try:
                 from model_zoo.hf.compare import attention_before_after
 
-                views = attention_before_after(load_finetuned_run(path, before=True), load_finetuned_run(path), sentence)
+                views = attention_before_after(
+                    load_finetuned_run(path, before=True), load_finetuned_run(path), sentence
+                )
             except Exception as err:  # a damaged run folder or an unreachable base model: say which
                 show_error(err, "Check that the run's base model is available offline (or the hub is reachable).")
             else:
                 kind = "encoder_self"
                 a1, a2 = st.columns(2)
-                layer = a1.selectbox("layer", range(attention.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer")
-                head = a2.selectbox("head", ["mean of heads", *range(attention.num_heads(views["after"].attentions, kind))], key="cmp_attn_head")
+                layer = a1.selectbox(
+                    "layer", range(attention.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer"
+                )
+                head = a2.selectbox(
+                    "head",
+                    ["mean of heads", *range(attention.num_heads(views["after"].attentions, kind))],
+                    key="cmp_attn_head",
+                )
                 v1, v2 = st.columns(2)
                 for col, role in ((v1, "before"), (v2, "after")):
                     view = views[role]
-                    frame = attention.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
-                                                     head=None if head == "mean of heads" else head)
+                    frame = attention.attention_map(
+                        view.attentions,
+                        kind,
+                        layer,
+                        view.source_tokens,
+                        view.source_tokens,
+                        head=None if head == "mean of heads" else head,
+                    )
                     col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
 
 # -- two scratch runs ----------------------------------------------------------------------------------
@@ -92,8 +134,11 @@ with tabs[1]:
         if a.run.history and b.run.history:
             rows = [{"run": name, **dynamics.history_summary(h)} for name, h in histories.items()]
             st.dataframe(rows, hide_index=True)
-            present = [m for m in ("loss", "token_accuracy", "exact_match")
-                       if all(m in dynamics.history_frame(h) for h in histories.values())]
+            present = [
+                m
+                for m in ("loss", "token_accuracy", "exact_match")
+                if all(m in dynamics.history_frame(h) for h in histories.values())
+            ]
             if a.label != b.label:
                 st.altair_chart(charts.stability_chart(histories, metrics=present))
         else:
@@ -108,14 +153,18 @@ with tabs[1]:
                 with col:
                     show_error(err)
             else:
-                col.markdown(f"**{picked.label}:** `{result.text or '(nothing)'}`"
-                             + (f"  \n(unknown words: {', '.join(result.unknown_words)})" if result.unknown_words else ""))
+                col.markdown(
+                    f"**{picked.label}:** `{result.text or '(nothing)'}`"
+                    + (f"  \n(unknown words: {', '.join(result.unknown_words)})" if result.unknown_words else "")
+                )
 
 # -- scratch vs nn.Transformer ------------------------------------------------------------------------------
 with tabs[2]:
-    st.caption("A random `nn.Transformer` is copied into the scratch model; both run the same batch. "
-               "Same weights, so the logits should agree to float precision; the times say what hand-written "
-               "attention costs (or saves).")
+    st.caption(
+        "A random `nn.Transformer` is copied into the scratch model; both run the same batch. "
+        "Same weights, so the logits should agree to float precision; the times say what hand-written "
+        "attention costs (or saves)."
+    )
     s1, s2, s3, s4 = st.columns(4)
     d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model")
     n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads")
@@ -129,8 +178,15 @@ with tabs[2]:
         try:
             with st.spinner("Running both…"):
                 st.session_state["cmp_speed_result"] = speed_against_torch(
-                    d_model=int(d_model), n_heads=int(n_heads), n_layers=int(n_layers), d_ff=4 * int(d_model),
-                    batch=int(batch), length=int(length), iters=int(iters), norm_first=norm_first)
+                    d_model=int(d_model),
+                    n_heads=int(n_heads),
+                    n_layers=int(n_layers),
+                    d_ff=4 * int(d_model),
+                    batch=int(batch),
+                    length=int(length),
+                    iters=int(iters),
+                    norm_first=norm_first,
+                )
         except (ValueError, RuntimeError) as err:
             show_error(err)
     result = st.session_state.get("cmp_speed_result")
@@ -138,7 +194,12 @@ with tabs[2]:
         r1, r2, r3 = st.columns(3)
         r1.metric("max |scratch − nn.Transformer|", f"{result['max_abs_diff']:.2e}")
         r2.metric("nn.Transformer forward", f"{result['torch_ms']:.1f} ms")
-        r3.metric("scratch forward", f"{result['scratch_ms']:.1f} ms", f"{result['scratch_over_torch_time']:.2f}× the time",
-                  delta_color="off")
+        r3.metric(
+            "scratch forward",
+            f"{result['scratch_ms']:.1f} ms",
+            f"{result['scratch_over_torch_time']:.2f}× the time",
+            delta_color="off",
+        )
         (st.success if result["max_abs_diff"] < 1e-4 else st.error)(
-            f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters).")
+            f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters)."
+        )

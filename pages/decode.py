@@ -20,8 +20,10 @@ STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 
 ensure_app()
 st.title("Step-through decoding")
-st.caption("The decoder writes one token at a time: it scores every token of the vocabulary, one is chosen "
-           "(the most likely, or drawn at a temperature), and it goes on from there. Press *Next token* to watch.")
+st.caption(
+    "The decoder writes one token at a time: it scores every token of the vocabulary, one is chosen "
+    "(the most likely, or drawn at a temperature), and it goes on from there. Press *Next token* to watch."
+)
 
 kind = st.radio("model", ["scratch run", "text-to-text fine-tuning run (T5)"], key="decode_kind", horizontal=True)
 c1, c2, c3 = st.columns(3)
@@ -36,8 +38,10 @@ if kind == "scratch run":
 else:
     path = finetune_run_picker("decode_t5_run", task="text2text")
     if path is None:
-        st.info("No text-to-text run yet: on the **Fine-tune** page choose a T5 model (a hub name when online, or a "
-                "local T5 folder) to make one. Step-through decoding of scratch runs works above.")
+        st.info(
+            "No text-to-text run yet: on the **Fine-tune** page choose a T5 model (a hub name when online, or a "
+            "local T5 folder) to make one. Step-through decoding of scratch runs works above."
+        )
         st.stop()
     text = st.text_input("source", value="a gorgeous, witty, seductive movie.", key="decode_t5_text")
     c1.caption("T5 runs decode greedily (`generate`'s scores, step by step).")
@@ -49,8 +53,9 @@ if state is None or state["signature"] != signature:
         if kind == "scratch run":
             from model_zoo.toy.decoding import DecodingSession
 
-            session = DecodingSession(picked.run.model, picked.run.vocab, text, strategy,
-                                      temperature=temperature, show_top=show_top)
+            session = DecodingSession(
+                picked.run.model, picked.run.vocab, text, strategy, temperature=temperature, show_top=show_top
+            )
             state = {"signature": signature, "session": session}
         else:
             from model_zoo.hf.inference import decode_steps
@@ -107,14 +112,20 @@ st.markdown(f"**Output so far:** {written}")
 if steps:
     last = steps[-1]
     heads = last.cross_attention.size(1) if last.cross_attention is not None else 1
-    head_choice = st.selectbox("cross-attention heads", ["every head", *[f"head {h}" for h in range(heads)]], key="decode_head")
+    head_choice = st.selectbox(
+        "cross-attention heads", ["every head", *[f"head {h}" for h in range(heads)]], key="decode_head"
+    )
     head = None if head_choice == "every head" else int(head_choice.split()[1])
     top, cross = step_tables(last, head)
     left, right = st.columns(2)
     with left:
-        st.metric(f"step {last.position + 1}: chosen token", last.token,
-                  f"p = {last.top_probs[last.top_tokens.index(last.token)]:.2f}" if last.token in last.top_tokens else None,
-                  delta_color="off", delta_arrow="off")
+        st.metric(
+            f"step {last.position + 1}: chosen token",
+            last.token,
+            f"p = {last.top_probs[last.top_tokens.index(last.token)]:.2f}" if last.token in last.top_tokens else None,
+            delta_color="off",
+            delta_arrow="off",
+        )
         st.altair_chart(fixed_size(charts.top_tokens_chart(top)), width="content")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
@@ -123,6 +134,9 @@ if steps:
             st.altair_chart(fixed_size(charts.follow_token_chart(cross)), width="content")
             st.caption("Where the decoder looked in the source while choosing this token: one row per layer and head.")
     st.dataframe(
-        [{"step": s.position + 1, "token": s.token, "most likely": s.top_tokens[0], "p(most likely)": s.top_probs[0]} for s in steps],
+        [
+            {"step": s.position + 1, "token": s.token, "most likely": s.top_tokens[0], "p(most likely)": s.top_probs[0]}
+            for s in steps
+        ],
         hide_index=True,
     )

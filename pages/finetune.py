@@ -27,8 +27,10 @@ CUSTOM = "another model: type a hub name or a local folder"
 
 ensure_app()
 st.title("Fine-tune a pretrained model")
-st.caption("A pretrained encoder gets a new classification head and learns your labels "
-           "(`model_zoo/hf/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice).")
+st.caption(
+    "A pretrained encoder gets a new classification head and learns your labels "
+    "(`model_zoo/hf/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice)."
+)
 
 
 @st.cache_resource(show_spinner="Asking the Hugging Face hub (2 s at most, once)…")
@@ -72,8 +74,11 @@ choices = model_names()
 m1, m2 = st.columns([2, 3])
 picked = m1.selectbox("pretrained model", [*choices, CUSTOM], key="ft_model_choice")
 if picked == CUSTOM:
-    model_name = m2.text_input("hub name or local folder", key="ft_model_custom",
-                               placeholder="google/bert_uncased_L-2_H-128_A-2, /path/to/model")
+    model_name = m2.text_input(
+        "hub name or local folder",
+        key="ft_model_custom",
+        placeholder="google/bert_uncased_L-2_H-128_A-2, /path/to/model",
+    )
     if not model_name.strip():
         st.info("Type a model name or a folder to go on.")
         st.stop()
@@ -92,18 +97,25 @@ except Exception as err:  # a hub name offline, a folder without a tokenizer: sa
 
 # -- 2. data ----------------------------------------------------------------------------------------
 st.subheader("2 · Data")
-source = st.radio("data set", ["rotten tomatoes (movie-review sentences)", "upload a CSV / JSON-lines file"],
-                  key="ft_data_source", horizontal=True)
+source = st.radio(
+    "data set",
+    ["rotten tomatoes (movie-review sentences)", "upload a CSV / JSON-lines file"],
+    key="ft_data_source",
+    horizontal=True,
+)
 dataset_arg, text_column, label_column = "rotten_tomatoes", "text", "label"
 try:
     if source.startswith("rotten"):
         data = rotten_tomatoes()
     else:
-        upload = st.file_uploader("labelled file: one text column, one label column", type=["csv", "tsv", "jsonl", "json"],
-                                  key="ft_upload")
+        upload = st.file_uploader(
+            "labelled file: one text column, one label column", type=["csv", "tsv", "jsonl", "json"], key="ft_upload"
+        )
         if upload is None:
-            st.info("Upload a file with a header (CSV) or one JSON object a line, e.g. `text,label` / "
-                    '`{"text": "a fine film", "label": "positive"}`.')
+            st.info(
+                "Upload a file with a header (CSV) or one JSON object a line, e.g. `text,label` / "
+                '`{"text": "a fine film", "label": "positive"}`.'
+            )
             st.stop()
         raw = upload.getvalue()
         digest = hashlib.sha256(raw).hexdigest()[:16]
@@ -126,8 +138,10 @@ except (ValueError, FileNotFoundError, OSError) as err:
 
 labels = list(data.dataset["label"])
 counts = {name: labels.count(i) for i, name in enumerate(data.label_names)}
-st.caption(f"{len(data.dataset):,} sentences from {data.source} · labels: "
-           + ", ".join(f"{name} ({n:,})" for name, n in counts.items()))
+st.caption(
+    f"{len(data.dataset):,} sentences from {data.source} · labels: "
+    + ", ".join(f"{name} ({n:,})" for name, n in counts.items())
+)
 
 # -- 3. a sample as the model reads it -----------------------------------------------------------------------
 st.subheader("3 · A sample, as the model reads it")
@@ -140,8 +154,12 @@ index = st.number_input("sample number", 0, len(data.dataset) - 1, 0, key="ft_sa
 row = data.dataset[int(index)]
 sample = describe_sample(tokenizer, row["text"], max_length=64)
 st.markdown(f"> {row['text']}  \n**label:** {data.label_names[row['label']]}")
-st.dataframe({"token": sample.tokens, "id": sample.input_ids, "attention mask": sample.attention_mask}, hide_index=False)
-st.caption(f"{len(sample.tokens)} word pieces{' (truncated at 64)' if sample.truncated else ''}; decoded back: “{sample.decoded}”")
+st.dataframe(
+    {"token": sample.tokens, "id": sample.input_ids, "attention mask": sample.attention_mask}, hide_index=False
+)
+st.caption(
+    f"{len(sample.tokens)} word pieces{' (truncated at 64)' if sample.truncated else ''}; decoded back: “{sample.decoded}”"
+)
 
 # -- 4. training -------------------------------------------------------------------------------------
 st.subheader("4 · Train")
@@ -155,12 +173,21 @@ with st.form("ft_form"):
     batch_size = f4.number_input("batch size", 1, 256, 32, key="ft_batch_size")
     f5, f6, f7, f8 = st.columns(4)
     learning_rate = f5.number_input(
-        "learning rate", 1e-6, 1e-2, FINETUNE_DEFAULTS.learning_rate, format="%.6f", key="ft_lr",
+        "learning rate",
+        1e-6,
+        1e-2,
+        FINETUNE_DEFAULTS.learning_rate,
+        format="%.6f",
+        key="ft_lr",
         help="MiniLM learns a new head fast at 2e-4; bert-base from the hub prefers about 3e-5.",
     )
     max_length = f6.number_input("max length (word pieces)", 8, 512, 64, key="ft_max_length")
-    loop = f7.selectbox("training loop", ["custom", "trainer"], key="ft_loop",
-                        format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get)
+    loop = f7.selectbox(
+        "training loop",
+        ["custom", "trainer"],
+        key="ft_loop",
+        format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get,
+    )
     run_name = f8.text_input("run name", key="ft_run_name")
     start = st.form_submit_button("Fine-tune", type="primary")
 
@@ -174,12 +201,22 @@ if start:
             from model_zoo.run_folder import prepare_run_dir, run_path
 
             config = FinetuneConfig(
-                model=model_name, dataset=dataset_arg, text_column=text_column, label_column=label_column,
-                loop=loop, epochs=int(epochs), max_steps=int(max_steps) or None, batch_size=int(batch_size),
-                learning_rate=float(learning_rate), max_length=int(max_length), max_examples=int(max_examples),
+                model=model_name,
+                dataset=dataset_arg,
+                text_column=text_column,
+                label_column=label_column,
+                loop=loop,
+                epochs=int(epochs),
+                max_steps=int(max_steps) or None,
+                batch_size=int(batch_size),
+                learning_rate=float(learning_rate),
+                max_length=int(max_length),
+                max_examples=int(max_examples),
             )
             out_dir = prepare_run_dir(run_path(run_name.strip(), weights_root()))
-            job = start_job(run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop))
+            job = start_job(
+                run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop)
+            )
             st.session_state[JOB] = {"job": job, "path": out_dir, "registered": False}
             st.session_state["ft_new_name"] = True
         except Busy as err:
@@ -224,20 +261,30 @@ if entry is not None:
         elif job.result is not None:
             result = job.result
             r1, r2, r3 = st.columns(3)
-            r1.metric("accuracy after", f"{result.after.get('accuracy', 0):.1%}",
-                      f"{result.after.get('accuracy', 0) - result.before.get('accuracy', 0):+.1%} vs before")
-            r2.metric("macro-F1 after", f"{result.after.get('macro_f1', 0):.3f}",
-                      f"{result.after.get('macro_f1', 0) - result.before.get('macro_f1', 0):+.3f}")
+            r1.metric(
+                "accuracy after",
+                f"{result.after.get('accuracy', 0):.1%}",
+                f"{result.after.get('accuracy', 0) - result.before.get('accuracy', 0):+.1%} vs before",
+            )
+            r2.metric(
+                "macro-F1 after",
+                f"{result.after.get('macro_f1', 0):.3f}",
+                f"{result.after.get('macro_f1', 0) - result.before.get('macro_f1', 0):+.3f}",
+            )
             r3.metric("steps", result.steps, f"{result.samples_per_s:.0f} samples/s", delta_color="off")
-            st.success(f"{'Stopped early; ' if result.stopped else ''}saved in `{result.run_dir}`. "
-                       "Try it below, or see before and after on the **Compare** page.")
+            st.success(
+                f"{'Stopped early; ' if result.stopped else ''}saved in `{result.run_dir}`. "
+                "Try it below, or see before and after on the **Compare** page."
+            )
 
 # -- 5. try new text ---------------------------------------------------------------------------------
 st.divider()
 st.subheader("5 · Try new text")
 UNTRAINED = f"{model_name} before fine-tuning (new, untrained head)"
 # The newest run of this session first, so a fine-tune's result is what "Try new text" shows.
-options = {f"{name} (this session)": path for name, path in reversed(st.session_state.get(SESSION_FINETUNED, {}).items())}
+options = {
+    f"{name} (this session)": path for name, path in reversed(st.session_state.get(SESSION_FINETUNED, {}).items())
+}
 options[UNTRAINED] = None
 which = st.selectbox("model", list(options) + ["a saved run…"], key="ft_try_model")
 try:
@@ -250,7 +297,9 @@ try:
     elif options[which] is None:
         loaded = st.session_state.setdefault("ft_untrained_loaded", set())
         if (model_name, tuple(data.label_names)) not in loaded:
-            st.caption("See what the pretrained model makes of a sentence before it learns anything: its new head is random.")
+            st.caption(
+                "See what the pretrained model makes of a sentence before it learns anything: its new head is random."
+            )
             if not st.button(f"Load {model_name}", key="ft_load_untrained"):
                 st.stop()
             loaded.add((model_name, tuple(data.label_names)))
@@ -281,7 +330,15 @@ with t2:
     kind = "encoder_self"
     a1, a2 = st.columns(2)
     layer = a1.selectbox("layer", range(attention.num_layers(view.attentions, kind)), key="ft_attn_layer")
-    head = a2.selectbox("head", ["mean of heads", *range(attention.num_heads(view.attentions, kind))], key="ft_attn_head")
-    frame = attention.attention_map(view.attentions, kind, layer, view.source_tokens, view.source_tokens,
-                                     head=None if head == "mean of heads" else head)
+    head = a2.selectbox(
+        "head", ["mean of heads", *range(attention.num_heads(view.attentions, kind))], key="ft_attn_head"
+    )
+    frame = attention.attention_map(
+        view.attentions,
+        kind,
+        layer,
+        view.source_tokens,
+        view.source_tokens,
+        head=None if head == "mean of heads" else head,
+    )
     st.altair_chart(fixed_size(charts.attention_heatmap(frame, cell=22)), width="content")

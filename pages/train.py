@@ -28,8 +28,10 @@ JOB = "train_job"  # st.session_state[JOB]: the user's current or last training
 
 ensure_app()
 st.title("Train")
-st.caption("Teacher forcing, AdamW, warmup then decay, gradient clipping (`model_zoo/toy/training.py`). "
-           "The copy task with the default settings is solved in well under a minute on two CPU cores.")
+st.caption(
+    "Teacher forcing, AdamW, warmup then decay, gradient clipping (`model_zoo/toy/training.py`). "
+    "The copy task with the default settings is solved in well under a minute on two CPU cores."
+)
 
 TASKS = {
     "copy": "copy: output = input (attention: a diagonal)",
@@ -43,7 +45,9 @@ if st.session_state.pop("train_new_name", False) or "train_run_name" not in st.s
 built = st.session_state.get("build_config")  # the Build page's last valid architecture
 use_built = st.checkbox(
     "use the architecture from the Build page" + ("" if built else " (build one there first)"),
-    value=bool(built), disabled=not built, key="train_use_built",
+    value=bool(built),
+    disabled=not built,
+    key="train_use_built",
     help="Off: set width, heads and blocks below (the feed-forward is 4 × d_model).",
 )
 
@@ -53,7 +57,9 @@ with st.form("train_form"):
     t1, t2 = st.columns(2)
     if task_name == "english":
         max_words = t1.number_input("longest sentence (words)", 2, 30, 8, key="train_max_words")
-        vocab_words = t2.number_input("vocabulary (most frequent words)", 10, 5000, 500, step=50, key="train_vocab_words")
+        vocab_words = t2.number_input(
+            "vocabulary (most frequent words)", 10, 5000, 500, step=50, key="train_vocab_words"
+        )
         task_kwargs = {"max_words": int(max_words), "vocab_size": int(vocab_words)}
     else:
         n_symbols = t1.number_input("symbols", 2, 50, 10, key="train_n_symbols")
@@ -65,7 +71,9 @@ with st.form("train_form"):
     m1, m2, m3, m4 = st.columns(4)
     d_model = m1.number_input("d_model", 2, 512, defaults.d_model, step=8, key="train_d_model", disabled=use_built)
     n_heads = m2.number_input("heads", 1, 16, defaults.n_heads, key="train_n_heads", disabled=use_built)
-    n_layers = m3.number_input("blocks (each side)", 1, 6, defaults.n_encoder_layers, key="train_n_layers", disabled=use_built)
+    n_layers = m3.number_input(
+        "blocks (each side)", 1, 6, defaults.n_encoder_layers, key="train_n_layers", disabled=use_built
+    )
     norm_first = m4.checkbox("pre-norm", key="train_norm_first", disabled=use_built)
 
     st.subheader("Training")
@@ -77,10 +85,13 @@ with st.form("train_form"):
     warmup = s4.number_input("warmup steps", 0, 5000, tc.warmup, key="train_warmup")
     s5, s6, s7, s8 = st.columns(4)
     schedule = s5.selectbox("schedule", ["noam", "cosine"], key="train_schedule")
-    label_smoothing = s6.number_input("label smoothing", 0.0, 0.9, tc.label_smoothing, step=0.05, key="train_label_smoothing")
+    label_smoothing = s6.number_input(
+        "label smoothing", 0.0, 0.9, tc.label_smoothing, step=0.05, key="train_label_smoothing"
+    )
     eval_every = s7.number_input("evaluate every (steps)", 1, 5000, 100, key="train_eval_every")
-    stop_at = s8.number_input("stop at exact match", 0.0, 1.0, 0.99, step=0.01, key="train_stop_at",
-                              help="0 = never stop early")
+    stop_at = s8.number_input(
+        "stop at exact match", 0.0, 1.0, 0.99, step=0.01, key="train_stop_at", help="0 = never stop early"
+    )
     r1, r2 = st.columns([3, 1])
     run_name = r1.text_input("run name (saved under weights/)", key="train_run_name")
     overwrite = r2.checkbox("overwrite a run of that name", key="train_overwrite")
@@ -94,16 +105,40 @@ if submitted:
         try:
             task = cached_task(task_name, **task_kwargs)
             if use_built and built:
-                arch = {k: built[k] for k in ("d_model", "n_heads", "n_encoder_layers", "n_decoder_layers", "d_ff",
-                                              "dropout", "norm_first", "activation", "tie_embeddings")}
+                arch = {
+                    k: built[k]
+                    for k in (
+                        "d_model",
+                        "n_heads",
+                        "n_encoder_layers",
+                        "n_decoder_layers",
+                        "d_ff",
+                        "dropout",
+                        "norm_first",
+                        "activation",
+                        "tie_embeddings",
+                    )
+                }
             else:
-                arch = {"d_model": int(d_model), "n_heads": int(n_heads), "n_encoder_layers": int(n_layers),
-                        "n_decoder_layers": int(n_layers), "d_ff": 4 * int(d_model), "norm_first": norm_first}
+                arch = {
+                    "d_model": int(d_model),
+                    "n_heads": int(n_heads),
+                    "n_encoder_layers": int(n_layers),
+                    "n_decoder_layers": int(n_layers),
+                    "d_ff": 4 * int(d_model),
+                    "norm_first": norm_first,
+                }
             model_cfg = task.model_config(**arch)
             train_cfg = TrainConfig(
-                steps=int(steps), batch_size=int(batch_size), lr=float(lr), warmup=int(warmup), schedule=schedule,
-                label_smoothing=float(label_smoothing), eval_every=int(eval_every),
-                stop_at_exact_match=float(stop_at) if stop_at > 0 else None, checkpoint_every=max(100, int(eval_every)),
+                steps=int(steps),
+                batch_size=int(batch_size),
+                lr=float(lr),
+                warmup=int(warmup),
+                schedule=schedule,
+                label_smoothing=float(label_smoothing),
+                eval_every=int(eval_every),
+                stop_at_exact_match=float(stop_at) if stop_at > 0 else None,
+                checkpoint_every=max(100, int(eval_every)),
             )
             path = prepare_run_dir(run_path(run_name.strip(), weights_root()), overwrite=overwrite)
             model = Transformer(model_cfg)
@@ -112,7 +147,14 @@ if submitted:
                 return train(model, task, train_cfg, on_step, should_stop, checkpoint_dir=path, overwrite=True)
 
             job = start_job(run_name.strip(), work, total_steps=int(steps))
-            st.session_state[JOB] = {"job": job, "model": model, "task": task, "cfg": train_cfg, "path": path, "registered": False}
+            st.session_state[JOB] = {
+                "job": job,
+                "model": model,
+                "task": task,
+                "cfg": train_cfg,
+                "path": path,
+                "registered": False,
+            }
             st.session_state["train_new_name"] = True
         except Busy as err:
             st.warning(str(err))
@@ -127,8 +169,9 @@ def register(entry: dict) -> None:
     job = entry["job"]
     history = job.result if isinstance(job.result, list) else job.snapshot()
     if history:
-        session_models()[job.name] = Run(entry["path"], entry["model"], entry["task"].vocab, history, entry["cfg"],
-                                         entry["task"].to_dict(), {})
+        session_models()[job.name] = Run(
+            entry["path"], entry["model"], entry["task"].vocab, history, entry["cfg"], entry["task"].to_dict(), {}
+        )
     entry["registered"] = True
 
 
@@ -178,23 +221,39 @@ if picked is None:
     st.stop()
 run = picked.run
 d1, d2 = st.columns([3, 1])
-text = d1.text_input("input", value=example_text(run), key="train_decode_text",
-                     help="Toy tasks: symbols separated by spaces. English: a short sentence.")
+text = d1.text_input(
+    "input",
+    value=example_text(run),
+    key="train_decode_text",
+    help="Toy tasks: symbols separated by spaces. English: a short sentence.",
+)
 strategy = d2.radio("strategy", ["greedy", "beam", "sample"], key="train_decode_strategy", horizontal=True)
 o1, o2, o3 = st.columns(3)
 beam_width = o1.number_input("beam width", 1, 16, 4, key="train_beam_width", disabled=strategy != "beam")
-temperature = o2.number_input("temperature", 0.05, 5.0, 1.0, step=0.1, key="train_temperature", disabled=strategy != "sample")
+temperature = o2.number_input(
+    "temperature", 0.05, 5.0, 1.0, step=0.1, key="train_temperature", disabled=strategy != "sample"
+)
 top_k = o3.number_input("top-k (0 = all)", 0, 1000, 0, key="train_top_k", disabled=strategy != "sample")
 if st.button("Decode", key="train_decode", type="primary"):
     try:
-        result = decode_text(run.model, run.vocab, text, strategy, beam_width=int(beam_width),
-                             temperature=float(temperature), top_k=int(top_k) or None)
+        result = decode_text(
+            run.model,
+            run.vocab,
+            text,
+            strategy,
+            beam_width=int(beam_width),
+            temperature=float(temperature),
+            top_k=int(top_k) or None,
+        )
     except ValueError as err:
         show_error(err)
     else:
         if result.unknown_words:
             st.warning(f"Not in the vocabulary, read as <unk>: {', '.join(result.unknown_words)}")
-        st.markdown(f"**Output:** `{result.text or '(nothing)'}`" + ("" if result.finished else " (cut at the length cap, no <eos>)"))
+        st.markdown(
+            f"**Output:** `{result.text or '(nothing)'}`"
+            + ("" if result.finished else " (cut at the length cap, no <eos>)")
+        )
         st.caption(f"source as the model read it: {' '.join(result.source_tokens)}")
         if result.candidates:
             st.dataframe([{"hypothesis": t, "score": s} for t, s in result.candidates], hide_index=True)

@@ -38,8 +38,12 @@ def tiny_bert_dir() -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
     tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab)})
     config = BertConfig(
-        vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, max_position_embeddings=64,
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        max_position_embeddings=64,
     )
     folder = root() / "tiny-bert"
     BertModel(config).save_pretrained(folder)
@@ -58,8 +62,16 @@ def tiny_t5_dir() -> Path:
     pieces += [("▁" + w, -1.0) for w in WORDS] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz:,."]
     tokenizer = T5Tokenizer(vocab=pieces, extra_ids=0)
     config = T5Config(
-        vocab_size=len(pieces), d_model=32, d_kv=16, d_ff=37, num_layers=2, num_decoder_layers=2,
-        num_heads=2, decoder_start_token_id=0, pad_token_id=0, eos_token_id=1,
+        vocab_size=len(pieces),
+        d_model=32,
+        d_kv=16,
+        d_ff=37,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=2,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
     )
     folder = root() / "tiny-t5"
     T5ForConditionalGeneration(config).save_pretrained(folder)

@@ -75,7 +75,7 @@ def test_there_is_no_import_circle():
         state[node] = "open"
         for target in graph[node]:
             if state.get(target) == "open":
-                circles.append(" -> ".join([*trail[trail.index(target):], target]))
+                circles.append(" -> ".join([*trail[trail.index(target) :], target]))
             elif target not in state:
                 visit(target, [*trail, target])
         state[node] = "done"

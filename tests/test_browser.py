@@ -24,7 +24,13 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SLOW = 90_000  # ms: a page's first render imports torch / transformers; a training runs
 
 
@@ -64,9 +70,25 @@ def server(tmp_path_factory):
     env.pop("WORKBENCH_RAISE", None)  # the real app: errors become messages
     log = (tmp_path_factory.mktemp("browser_log") / "streamlit.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.fileWatcherType",
+            "none",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -104,7 +126,9 @@ def go(page, title: str, ready: str) -> None:
 
 
 def no_exception(page) -> None:
-    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()
 
 
 def shoot(page, name: str) -> None:
@@ -162,9 +186,17 @@ def test_every_page_in_a_real_browser(page, server):
     go(page, "Train", "Start training")
     page.get_by_text("use the architecture from the Build page").click()  # on after Build: our own, smaller
     page.get_by_label("d_model", exact=True).and_(page.locator(":enabled")).wait_for()
-    for label, value in (("symbols", 5), ("longest sequence", 4), ("d_model", 16), ("heads", 2),
-                         ("blocks (each side)", 1), ("steps", 30), ("batch size", 16), ("evaluate every (steps)", 10),
-                         ("run name (saved under weights/)", "browser-copy")):
+    for label, value in (
+        ("symbols", 5),
+        ("longest sequence", 4),
+        ("d_model", 16),
+        ("heads", 2),
+        ("blocks (each side)", 1),
+        ("steps", 30),
+        ("batch size", 16),
+        ("evaluate every (steps)", 10),
+        ("run name (saved under weights/)", "browser-copy"),
+    ):
         fill(page, label, value)
     page.get_by_role("button", name="Start training").click()
     page.get_by_text("Training finished after").wait_for()

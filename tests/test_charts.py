@@ -8,15 +8,26 @@ from model_zoo import Transformer, TransformerConfig
 from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
 
 TINY = TransformerConfig(
-    src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,
-    n_decoder_layers=2, d_ff=32, max_len=20,
+    src_vocab_size=13,
+    tgt_vocab_size=11,
+    d_model=16,
+    n_heads=2,
+    n_encoder_layers=2,
+    n_decoder_layers=2,
+    d_ff=32,
+    max_len=20,
 )
 SRC, TGT = ["a", "b", "c", "a"], ["<bos>", "a", "b"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HISTORY = [
     {
-        "step": s, "loss": 3.0 / s, "token_accuracy": s / 8, "lr": 1e-3 * s, "grad_norm": 0.5 * s,
-        "tokens_per_s": 100.0, "grad_norm_per_layer": {"encoder.0": 0.1 * s, "generator": 0.2},
+        "step": s,
+        "loss": 3.0 / s,
+        "token_accuracy": s / 8,
+        "lr": 1e-3 * s,
+        "grad_norm": 0.5 * s,
+        "tokens_per_s": 100.0,
+        "grad_norm_per_layer": {"encoder.0": 0.1 * s, "generator": 0.2},
         "update_ratio_per_layer": {"encoder.0": 1e-3, "generator": 2e-3},
     }
     for s in range(1, 9)
@@ -148,9 +159,13 @@ def test_a_table_from_the_wrong_function_is_a_clear_error():
 
 
 def test_attention_png_is_written(tmp_path, attentions):
-    out = charts.save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png")
+    out = charts.save_attention_png(
+        attention.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png"
+    )
     assert out.read_bytes().startswith(PNG_MAGIC)
-    grid = charts.save_attention_png(attention.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png")
+    grid = charts.save_attention_png(
+        attention.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png"
+    )
     assert grid.read_bytes().startswith(PNG_MAGIC)
     with pytest.raises(ValueError, match="must end in .png"):
         charts.save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC), tmp_path / "x.jpg")

@@ -26,7 +26,9 @@ def copy_run():
     task = make_task("copy", n_symbols=6, max_len=6)
     torch.manual_seed(0)
     model = Transformer(task.model_config(d_model=32, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=64))
-    history = train(model, task, TrainConfig(steps=400, batch_size=32, lr=3e-3, warmup=50, eval_every=100, stop_at_exact_match=0.9))
+    history = train(
+        model, task, TrainConfig(steps=400, batch_size=32, lr=3e-3, warmup=50, eval_every=100, stop_at_exact_match=0.9)
+    )
     assert history[-1]["exact_match"] >= 0.9
     return model.eval(), task
 
@@ -48,7 +50,10 @@ def test_an_untrained_model_gives_the_same_tokens_with_and_without_cache():
     torch.manual_seed(1)
     model = Transformer(task.model_config(d_model=32, n_heads=4)).eval()  # 2+2 layers, random
     batch = heldout(task)
-    assert torch.equal(greedy_decode(model, batch.src, max_new_tokens=12), greedy_decode(model, batch.src, max_new_tokens=12, use_cache=False))
+    assert torch.equal(
+        greedy_decode(model, batch.src, max_new_tokens=12),
+        greedy_decode(model, batch.src, max_new_tokens=12, use_cache=False),
+    )
     a = sample_decode(model, batch.src, seed=5, temperature=2.0, max_new_tokens=12)
     b = sample_decode(model, batch.src, seed=5, temperature=2.0, max_new_tokens=12, use_cache=False)
     assert torch.equal(a, b)
@@ -154,7 +159,9 @@ def test_session_cross_attention_equals_the_full_forward_pass(copy_run):
         full = model(src, tgt_in, return_attention=True).attentions
     for t, step in enumerate(steps):
         assert torch.allclose(step.cross_attention, torch.stack([w[0, :, t] for w in full["cross"]]), atol=1e-5)
-        assert torch.allclose(step.self_attention, torch.stack([w[0, :, t, : t + 1] for w in full["decoder_self"]]), atol=1e-5)
+        assert torch.allclose(
+            step.self_attention, torch.stack([w[0, :, t, : t + 1] for w in full["decoder_self"]]), atol=1e-5
+        )
 
 
 def test_session_back_and_reset_replay_the_same_steps(copy_run):

@@ -10,8 +10,16 @@ from model_zoo.hf.config import FinetuneConfig
 from model_zoo.hf.finetune import finetune
 
 RUN_FILES = {
-    "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "labels.json",
-    "history.json", "finetune_config.json", "run.json", "metrics.json", "comparison.json",
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "labels.json",
+    "history.json",
+    "finetune_config.json",
+    "run.json",
+    "metrics.json",
+    "comparison.json",
 }
 
 
@@ -102,7 +110,9 @@ def test_checkpoint_round_trip_gives_the_same_predictions():
         got = loaded.model(**enc).logits
     assert torch.allclose(expected, got, atol=1e-5)
     assert loaded.label_names == ["negative", "positive"]
-    assert predict_batch(loaded.model, loaded.tokenizer, texts, "classification", loaded.label_names)["predictions"].shape == (2,)
+    assert predict_batch(loaded.model, loaded.tokenizer, texts, "classification", loaded.label_names)[
+        "predictions"
+    ].shape == (2,)
 
 
 def test_resume_continues_from_the_saved_weights_and_history(tmp_path):
@@ -129,7 +139,8 @@ def test_resume_refuses_another_label_set(tmp_path):
 def test_should_stop_ends_the_run_early_and_still_saves_it(tmp_path, loop):
     steps = []
     result = finetune(
-        tiny_config(tiny_bert_dir(), loop=loop, eval_each_epoch=False), tmp_path / "stopped",
+        tiny_config(tiny_bert_dir(), loop=loop, eval_each_epoch=False),
+        tmp_path / "stopped",
         on_step=lambda m: steps.append(m) if m["kind"] == "train" else None,
         should_stop=lambda: len(steps) >= 2,
     )

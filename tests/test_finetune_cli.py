@@ -10,11 +10,29 @@ from model_zoo.cli import main
 
 def test_finetune_then_predict_prints_label_and_probability(tmp_path, capsys):
     out = tmp_path / "ft-tiny"
-    code = main([
-        "finetune", "--model", str(tiny_bert_dir()), "--dataset", str(tiny_csv()),
-        "--text-column", "review", "--label-column", "sentiment", "--epochs", "1",
-        "--batch-size", "16", "--max-examples", "0", "--out", str(out), "--loop", "custom",
-    ])
+    code = main(
+        [
+            "finetune",
+            "--model",
+            str(tiny_bert_dir()),
+            "--dataset",
+            str(tiny_csv()),
+            "--text-column",
+            "review",
+            "--label-column",
+            "sentiment",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--max-examples",
+            "0",
+            "--out",
+            str(out),
+            "--loop",
+            "custom",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
     summary = json.loads(captured.out)

@@ -108,9 +108,9 @@ def test_classification_tokens_have_mask_and_labels_and_pad_per_batch():
     row = tokens["train"][0]
     assert set(row) >= {"input_ids", "attention_mask", "labels"}
     assert max(len(r) for r in tokens["train"]["input_ids"]) <= 6  # truncation
-    batch = make_collator(tokenizer, "classification")([
-        {k: r[k] for k in ("input_ids", "attention_mask", "labels")} for r in tokens["train"].select(range(4))
-    ])
+    batch = make_collator(tokenizer, "classification")(
+        [{k: r[k] for k in ("input_ids", "attention_mask", "labels")} for r in tokens["train"].select(range(4))]
+    )
     assert batch["input_ids"].shape == batch["attention_mask"].shape
     assert (batch["attention_mask"] == 0).any()  # shorter rows padded, padding masked
 

@@ -40,7 +40,10 @@ def test_metric_modules_load_by_path_offline():
 
 
 def test_metrics_and_confusion_matrix():
-    assert classification_metrics([2, 1, 0, -1], [2, 1, 1, 0], 3) == {"accuracy": 0.5, "macro_f1": pytest.approx((0 + 2 / 3 + 1) / 3)}
+    assert classification_metrics([2, 1, 0, -1], [2, 1, 1, 0], 3) == {
+        "accuracy": 0.5,
+        "macro_f1": pytest.approx((0 + 2 / 3 + 1) / 3),
+    }
     assert confusion_matrix([2, 1, 0, -1], [2, 1, 1, 0], 3) == [[0, 0, 0], [1, 1, 0], [0, 0, 1]]
 
 
@@ -110,7 +113,9 @@ def test_before_model_is_rebuilt_exactly_as_training_started():
     result, _ = trained_run("bert", "custom")
     comparison = load_comparison(result.run_dir)
     before = load_before(result.run_dir)
-    predictions = predict_batch(before.model, before.tokenizer, comparison["texts"], "classification", before.label_names)
+    predictions = predict_batch(
+        before.model, before.tokenizer, comparison["texts"], "classification", before.label_names
+    )
     assert predictions["predictions"].tolist() == comparison["before"]["predictions"]
 
 

@@ -13,8 +13,15 @@ def test_short_finetune_of_minilm_beats_the_model_before_it(tmp_path):
     # all-MiniLM-L6-v2 was trained for mean pooling, so its [CLS] token must learn to summarise
     # the sentence: with only 40 steps that takes a higher learning rate than BERT's usual 5e-5.
     config = FinetuneConfig(
-        model="minilm-l6", dataset="rotten_tomatoes", data_source="offline", max_examples=800,
-        epochs=1, batch_size=16, learning_rate=3e-4, max_length=64, eval_each_epoch=False,
+        model="minilm-l6",
+        dataset="rotten_tomatoes",
+        data_source="offline",
+        max_examples=800,
+        epochs=1,
+        batch_size=16,
+        learning_rate=3e-4,
+        max_length=64,
+        eval_each_epoch=False,
     )
     result = finetune(config, tmp_path / "ft-minilm")
     assert result.steps == 40  # 640 training sentences, 160 held out

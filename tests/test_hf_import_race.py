@@ -58,7 +58,11 @@ def test_threads_importing_hugging_face_at_once_all_succeed():
     for step in (0.1, 0.4):  # the old code failed at each of these spacings
         done = subprocess.run(
             [sys.executable, "-c", CHILD, str(step), str(tiny_t5_dir()), str(tiny_bert_dir())],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if done.returncode != 0:
             failures.append(f"threads {step} s apart: {done.stdout.strip() or done.stderr[-500:]}")

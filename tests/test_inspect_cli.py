@@ -35,7 +35,9 @@ def run_dir(tmp_path_factory):
 @pytest.mark.parametrize("extra", [["--head", "1"], ["--mean"], []], ids=["one-head", "mean", "every-head"])
 def test_plot_attention_writes_a_png(run_dir, tmp_path, capsys, extra):
     out = tmp_path / "attention.png"
-    code = main(["plot-attention", str(run_dir), "3 5 7 9", "--kind", "cross", "--layer", "1", *extra, "--out", str(out)])
+    code = main(
+        ["plot-attention", str(run_dir), "3 5 7 9", "--kind", "cross", "--layer", "1", *extra, "--out", str(out)]
+    )
     assert code == 0
     assert out.read_bytes().startswith(PNG_MAGIC)
     printed = capsys.readouterr().out
@@ -44,7 +46,9 @@ def test_plot_attention_writes_a_png(run_dir, tmp_path, capsys, extra):
 
 def test_plot_attention_finds_a_run_by_name_under_root(run_dir, tmp_path):
     out = tmp_path / "enc.png"
-    code = main(["plot-attention", "copy", "3 5", "--kind", "encoder_self", "--root", str(run_dir.parent), "--out", str(out)])
+    code = main(
+        ["plot-attention", "copy", "3 5", "--kind", "encoder_self", "--root", str(run_dir.parent), "--out", str(out)]
+    )
     assert code == 0 and out.is_file()
 
 
@@ -79,8 +83,25 @@ def test_python_dash_m_model_zoo_plot_attention_runs_as_a_program(run_dir, tmp_p
     out = tmp_path / "cli.png"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "model_zoo", "plot-attention", str(run_dir), "3 5 7 9", "--kind", "cross", "--layer", "1", "--out", str(out)],
-        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "model_zoo",
+            "plot-attention",
+            str(run_dir),
+            "3 5 7 9",
+            "--kind",
+            "cross",
+            "--layer",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(PNG_MAGIC)

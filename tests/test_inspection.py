@@ -12,8 +12,14 @@ from model_zoo.views import attention, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import step_tables
 
 TINY = TransformerConfig(
-    src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,
-    n_decoder_layers=2, d_ff=32, max_len=20,
+    src_vocab_size=13,
+    tgt_vocab_size=11,
+    d_model=16,
+    n_heads=2,
+    n_encoder_layers=2,
+    n_decoder_layers=2,
+    d_ff=32,
+    max_len=20,
 )
 SRC_IDS, TGT_IN_IDS = [5, 6, 7, 8, 5], [1, 5, 6]
 SRC_TOKENS = ["x", "y", "z", "w", "x"]  # a repeated token: labels must stay distinct
@@ -146,7 +152,9 @@ def test_embedding_projection_keeps_the_two_directions_of_largest_variance(model
     expected = torch.linalg.svdvals(centred)[:2].square() / centred.square().sum()
     assert frame.attrs["explained_variance"] == pytest.approx(expected.tolist())
     coords = torch.tensor(frame[["x", "y"]].to_numpy())
-    assert coords.var(dim=0).tolist() == pytest.approx((torch.linalg.svdvals(centred)[:2].square() / (len(frame) - 1)).tolist())
+    assert coords.var(dim=0).tolist() == pytest.approx(
+        (torch.linalg.svdvals(centred)[:2].square() / (len(frame) - 1)).tolist()
+    )
 
 
 def test_nearest_neighbours_are_sorted_by_cosine_and_exclude_the_token():
@@ -247,6 +255,7 @@ def test_empty_history_is_a_clear_error():
 
 
 # -- on a trained copy model --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def trained_copy(one_torch_thread):

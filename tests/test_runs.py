@@ -31,7 +31,12 @@ def test_save_then_load_gives_the_same_decoding(tmp_path, trained):
     model, task, history, cfg = trained
     path = save_run(tmp_path / "rev", model, task, history, cfg)
     assert sorted(p.name for p in path.iterdir()) == [
-        "config.json", "history.json", "model.safetensors", "run.json", "train_config.json", "vocab.json",
+        "config.json",
+        "history.json",
+        "model.safetensors",
+        "run.json",
+        "train_config.json",
+        "vocab.json",
     ]
     run = load_run(path)
     assert run.history == history and run.train_config == cfg and run.vocab == task.vocab
@@ -39,7 +44,10 @@ def test_save_then_load_gives_the_same_decoding(tmp_path, trained):
     assert run.make_task().to_dict() == task.to_dict()
     for text in ("1 2 3", "6 5 4 3 2 1", "4"):
         for strategy in ("greedy", "beam"):
-            assert decode_text(run.model, run.vocab, text, strategy).token_ids == decode_text(model, task.vocab, text, strategy).token_ids
+            assert (
+                decode_text(run.model, run.vocab, text, strategy).token_ids
+                == decode_text(model, task.vocab, text, strategy).token_ids
+            )
 
 
 @pytest.mark.parametrize("name", ["../escape", "a/b", "", " ", ".hidden", "x" * 65, "has space", "..", "a..b"])
@@ -75,13 +83,20 @@ def test_list_runs_shows_scratch_and_fine_tuning_runs_with_their_kind(tmp_path, 
     save_run(tmp_path / "scratch-one", model, task, history, cfg)
     finetuned = tmp_path / "sentiment"
     atomic_write_json(finetuned / "labels.json", ["negative", "positive"])
-    atomic_write_json(finetuned / "run.json", {"kind": "finetune", "task": "classification", "dataset": "rotten_tomatoes", "steps": 12})
+    atomic_write_json(
+        finetuned / "run.json",
+        {"kind": "finetune", "task": "classification", "dataset": "rotten_tomatoes", "steps": 12},
+    )
     (tmp_path / "not-a-run").mkdir()
     found = {r.name: r for r in list_runs(tmp_path)}
     assert set(found) == {"scratch-one", "sentiment"}
     assert found["scratch-one"].kind == "scratch" and found["scratch-one"].task == "reverse"
     assert found["scratch-one"].step == 40 and "exact_match" in found["scratch-one"].metrics
-    assert (found["sentiment"].kind, found["sentiment"].task, found["sentiment"].step) == ("finetune", "rotten_tomatoes", 12)
+    assert (found["sentiment"].kind, found["sentiment"].task, found["sentiment"].step) == (
+        "finetune",
+        "rotten_tomatoes",
+        12,
+    )
     assert list_runs(tmp_path / "nowhere") == []
 
 

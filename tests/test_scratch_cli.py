@@ -17,17 +17,23 @@ TINY = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--b
 
 def run_cli(args, weights_dir):
     env = {**os.environ, "WORKBENCH_WEIGHTS_DIR": str(weights_dir), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "model_zoo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "model_zoo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_train_decode_and_runs_end_to_end(tmp_path):
     weights = tmp_path / "weights"
     out = weights / "copy"
-    trained = run_cli(["train", "--task", "copy", "--out", str(out), "--steps", "30", "--eval-every", "15", *TINY], weights)
+    trained = run_cli(
+        ["train", "--task", "copy", "--out", str(out), "--steps", "30", "--eval-every", "15", *TINY], weights
+    )
     assert trained.returncode == 0, trained.stderr
     assert "trained copy: 30 steps" in trained.stdout and "exact match" in trained.stdout
     assert "30/30" in trained.stderr  # the tqdm bar
-    assert {"config.json", "model.safetensors", "vocab.json", "history.json", "train_config.json", "run.json"} <= {p.name for p in out.iterdir()}
+    assert {"config.json", "model.safetensors", "vocab.json", "history.json", "train_config.json", "run.json"} <= {
+        p.name for p in out.iterdir()
+    }
 
     decoded = run_cli(["decode", str(out), "3 5 7 9"], weights)
     assert decoded.returncode == 0, decoded.stderr

@@ -6,7 +6,9 @@ import torch
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.views.shapes import example_input, shape_trace
 
-TINY = TransformerConfig(src_vocab_size=12, tgt_vocab_size=12, d_model=16, n_heads=2, n_encoder_layers=2, n_decoder_layers=1, d_ff=32)
+TINY = TransformerConfig(
+    src_vocab_size=12, tgt_vocab_size=12, d_model=16, n_heads=2, n_encoder_layers=2, n_decoder_layers=1, d_ff=32
+)
 
 
 def test_shape_trace_follows_every_stage_with_the_models_own_numbers():

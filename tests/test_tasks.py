@@ -130,6 +130,8 @@ def test_english_task_reads_short_review_sentences():
     pairs = task.heldout_pairs()
     assert 0 < len(pairs) <= 256 and all(s == t and 1 <= len(s) <= 8 for s, t in pairs)
     batch = task.train_batch(16, torch.Generator().manual_seed(0))
-    assert batch.src.shape[0] == 16 and torch.equal(batch.src, batch.tgt_out[:, : batch.src.size(1)].masked_fill(~batch.src_mask, 0))
+    assert batch.src.shape[0] == 16 and torch.equal(
+        batch.src, batch.tgt_out[:, : batch.src.size(1)].masked_fill(~batch.src_mask, 0)
+    )
     ids, unknown = task.vocab.encode("The movie is zorgblatt.")
     assert unknown == ["zorgblatt"] and UNK_ID in ids

@@ -9,8 +9,14 @@ from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.layers import sinusoidal_encoding
 
 TINY = TransformerConfig(
-    src_vocab_size=13, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=2,
-    n_decoder_layers=2, d_ff=32, max_len=20,
+    src_vocab_size=13,
+    tgt_vocab_size=11,
+    d_model=16,
+    n_heads=2,
+    n_encoder_layers=2,
+    n_decoder_layers=2,
+    d_ff=32,
+    max_len=20,
 )
 
 
@@ -98,7 +104,9 @@ def test_positional_encoding_follows_the_paper():
     pe = sinusoidal_encoding(50, 8)
     pos, i = 7, 1
     assert pe[pos, 2 * i].item() == pytest.approx(torch.sin(torch.tensor(pos / 10000 ** (2 * i / 8))).item(), abs=1e-6)
-    assert pe[pos, 2 * i + 1].item() == pytest.approx(torch.cos(torch.tensor(pos / 10000 ** (2 * i / 8))).item(), abs=1e-6)
+    assert pe[pos, 2 * i + 1].item() == pytest.approx(
+        torch.cos(torch.tensor(pos / 10000 ** (2 * i / 8))).item(), abs=1e-6
+    )
     assert torch.all(pe[0, 0::2] == 0) and torch.all(pe[0, 1::2] == 1)
 
 

@@ -78,12 +78,18 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         if metrics["kind"] == "train":
             bar.total = metrics["total_steps"]
             bar.update(metrics["step"] - bar.n)
-            bar.set_postfix(loss=f"{metrics['loss']:.3f}", lr=f"{metrics['learning_rate']:.1e}",
-                            samples_s=f"{metrics['samples_per_s']:.1f}")
+            bar.set_postfix(
+                loss=f"{metrics['loss']:.3f}",
+                lr=f"{metrics['learning_rate']:.1e}",
+                samples_s=f"{metrics['samples_per_s']:.1f}",
+            )
         elif metrics["kind"] == "phase":
             bar.set_description(f"fine-tune ({config.loop}): {PHASES.get(metrics['phase'], metrics['phase'])}")
         else:
-            bar.write(f"epoch {metrics['epoch']}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}", file=sys.stderr)
+            bar.write(
+                f"epoch {metrics['epoch']}: accuracy {metrics['accuracy']:.3f}, macro-F1 {metrics['macro_f1']:.3f}",
+                file=sys.stderr,
+            )
 
     result = finetune(config, out, on_step=on_step, resume_from=_run_path(args.resume) if args.resume else None)
     bar.close()
@@ -134,20 +140,35 @@ def register(subparsers) -> None:
         description="Fine-tune a pretrained Hugging Face model on rotten tomatoes or your own CSV/JSONL "
         "file, and save it with its before/after metrics.",
     )
-    p.add_argument("--model", default="minilm-l6",
-                   help="offline short name (minilm-l6), local model folder, or hub name (bert-base-uncased, t5-small)")
+    p.add_argument(
+        "--model",
+        default="minilm-l6",
+        help="offline short name (minilm-l6), local model folder, or hub name (bert-base-uncased, t5-small)",
+    )
     p.add_argument("--dataset", default="rotten_tomatoes", help="rotten_tomatoes, or the path of a .csv/.jsonl file")
     p.add_argument("--text-column", default="text", help="the text column of a CSV/JSONL file")
     p.add_argument("--label-column", default="label", help="the label column of a CSV/JSONL file")
-    p.add_argument("--task", choices=["classification", "text2text"], default=None,
-                   help="default: text2text for T5-like models, classification otherwise")
-    p.add_argument("--loop", choices=["custom", "trainer"], default="custom",
-                   help="custom: the plain PyTorch loop; trainer: Hugging Face's Trainer")
+    p.add_argument(
+        "--task",
+        choices=["classification", "text2text"],
+        default=None,
+        help="default: text2text for T5-like models, classification otherwise",
+    )
+    p.add_argument(
+        "--loop",
+        choices=["custom", "trainer"],
+        default="custom",
+        help="custom: the plain PyTorch loop; trainer: Hugging Face's Trainer",
+    )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=2e-4,
-                   help="peak learning rate (after warmup); 2e-4 suits MiniLM, use ~3e-5 for bert-base")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=2e-4,
+        help="peak learning rate (after warmup); 2e-4 suits MiniLM, use ~3e-5 for bert-base",
+    )
     p.add_argument("--max-length", type=int, default=64, help="tokens per sentence; longer ones are truncated")
     p.add_argument("--max-examples", type=int, default=2000, help="use at most N examples (0: all)")
     p.add_argument("--seed", type=int, default=0)
@@ -156,8 +177,11 @@ def register(subparsers) -> None:
     p.add_argument("--resume", default=None, help="a run folder to continue training from")
     p.set_defaults(func=cmd_finetune)
 
-    q = subparsers.add_parser("predict", help="label new text with a fine-tuned run",
-                              description="Print the label and its probability for each text.")
+    q = subparsers.add_parser(
+        "predict",
+        help="label new text with a fine-tuned run",
+        description="Print the label and its probability for each text.",
+    )
     q.add_argument("run", help="a fine-tuning run folder (or run name under weights/)")
     q.add_argument("text", nargs="*", help="text(s) to classify; none: one per line from stdin")
     q.add_argument("--json", action="store_true", help="one JSON object per line, with every probability")

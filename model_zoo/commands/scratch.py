@@ -25,7 +25,9 @@ def register(subparsers) -> None:
     g.add_argument("--clip-grad-norm", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--eval-every", type=int)
-    g.add_argument("--stop-at", type=float, dest="stop_at_exact_match", help="stop once held-out exact match reaches this")
+    g.add_argument(
+        "--stop-at", type=float, dest="stop_at_exact_match", help="stop once held-out exact match reaches this"
+    )
     g.add_argument("--device", help="auto, cpu or cuda")
     m = p.add_argument_group("model (defaults: TransformerConfig)")
     m.add_argument("--d-model", type=int)
@@ -67,7 +69,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from model_zoo.toy.training import train
 
     out = Path(args.out) if args.out else weights_root() / args.task
-    train_fields = ("steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm", "seed", "eval_every", "stop_at_exact_match", "device")
+    train_fields = (
+        "steps",
+        "batch_size",
+        "lr",
+        "warmup",
+        "schedule",
+        "label_smoothing",
+        "clip_grad_norm",
+        "seed",
+        "eval_every",
+        "stop_at_exact_match",
+        "device",
+    )
     train_overrides = {k: getattr(args, k) for k in train_fields if getattr(args, k) is not None}
     if args.resume:
         loaded = load_run(out)
@@ -78,7 +92,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         prepare_run_dir(out, overwrite=args.overwrite)  # fail before any training
         task = make_task(args.task)
-        model_overrides = {k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None}
+        model_overrides = {
+            k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None
+        }
         if args.layers is not None:
             model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
         if args.norm_first:
@@ -86,7 +102,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = Transformer(task.model_config(**model_overrides))
         cfg = TrainConfig(**train_overrides)
 
-    bar = tqdm(total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr)
+    bar = tqdm(
+        total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr
+    )
 
     def on_step(m: dict) -> None:
         bar.n = m["step"]
@@ -99,7 +117,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.refresh()
 
     try:
-        history = train(model, task, cfg, on_step=on_step, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite)
+        history = train(
+            model, task, cfg, on_step=on_step, checkpoint_dir=out, resume=args.resume, overwrite=args.overwrite
+        )
     finally:
         bar.close()
     last = history[-1]
@@ -149,6 +169,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     say(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
     for r in found:
-        metrics = ", ".join(f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "eval_accuracy"))
-        say(f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}")
+        metrics = ", ".join(
+            f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "eval_accuracy")
+        )
+        say(
+            f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}"
+        )
     return 0

@@ -65,7 +65,9 @@ def confusion_frame(matrix: list[list[int]], label_names: list[str]):
     for t, row in enumerate(matrix):
         total = sum(row) or 1
         for p, count in enumerate(row):
-            rows.append({"true": label_names[t], "predicted": label_names[p], "count": int(count), "share": count / total})
+            rows.append(
+                {"true": label_names[t], "predicted": label_names[p], "count": int(count), "share": count / total}
+            )
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share"])
 
 
@@ -93,8 +95,18 @@ def evaluate_model(
     max_new_tokens: int = 8,
 ) -> dict:
     """{"accuracy", "macro_f1", "confusion", "predictions"} of `model` on labelled `texts`."""
-    out = predict_batch(model, tokenizer, list(texts), task, label_names, batch_size, max_length, prefix,
-                        max_new_tokens, probabilities=False)
+    out = predict_batch(
+        model,
+        tokenizer,
+        list(texts),
+        task,
+        label_names,
+        batch_size,
+        max_length,
+        prefix,
+        max_new_tokens,
+        probabilities=False,
+    )
     predictions = out["predictions"]
     return {
         **classification_metrics(predictions, references, len(label_names)),
@@ -104,8 +116,16 @@ def evaluate_model(
 
 
 def _score_probes(model, tokenizer, task, label_names, config, sentences) -> list[dict]:
-    out = predict_batch(model, tokenizer, list(sentences), task, label_names, max_length=config.max_length,
-                        prefix=config.text2text_prefix, max_new_tokens=config.max_new_tokens)
+    out = predict_batch(
+        model,
+        tokenizer,
+        list(sentences),
+        task,
+        label_names,
+        max_length=config.max_length,
+        prefix=config.text2text_prefix,
+        max_new_tokens=config.max_new_tokens,
+    )
     return [
         {
             "label": label_names[p] if p >= 0 else "?",
@@ -120,21 +140,33 @@ def compare_predictions(
 ) -> dict:
     """After-training evaluation beside `before` (an `evaluate_model` result, with "probes" when
     it scored the probe sentences), as the dict `write_comparison` saves."""
-    after = evaluate_model(model, tokenizer, texts, references, task, label_names, config.eval_batch_size,
-                           config.max_length, config.text2text_prefix, config.max_new_tokens)
+    after = evaluate_model(
+        model,
+        tokenizer,
+        texts,
+        references,
+        task,
+        label_names,
+        config.eval_batch_size,
+        config.max_length,
+        config.text2text_prefix,
+        config.max_new_tokens,
+    )
     after["probes"] = _score_probes(model, tokenizer, task, label_names, config, sentences)
     changed = []
     if before.get("predictions") is not None:
         for i, (b, a) in enumerate(zip(before["predictions"], after["predictions"], strict=True)):
             if b != a:
-                changed.append({
-                    "index": i,
-                    "text": texts[i],
-                    "label": label_names[references[i]],
-                    "before": label_names[b] if b >= 0 else "?",
-                    "after": label_names[a] if a >= 0 else "?",
-                    "fixed": a == references[i],  # True: now right; False: was right, now wrong
-                })
+                changed.append(
+                    {
+                        "index": i,
+                        "text": texts[i],
+                        "label": label_names[references[i]],
+                        "before": label_names[b] if b >= 0 else "?",
+                        "after": label_names[a] if a >= 0 else "?",
+                        "fixed": a == references[i],  # True: now right; False: was right, now wrong
+                    }
+                )
     return {
         "task": task,
         "label_names": list(label_names),
@@ -154,11 +186,14 @@ def score_probes_before(model, tokenizer, task, label_names, config, sentences=P
 
 def write_comparison(run: str | Path, comparison: dict) -> None:
     run = Path(run)
-    atomic_write_json(run / METRICS_FILE, {
-        "before": {k: comparison["before"][k] for k in METRIC_KEYS if k in comparison["before"]},
-        "after": {k: comparison["after"][k] for k in METRIC_KEYS},
-        "test_examples": len(comparison["texts"]),
-    })
+    atomic_write_json(
+        run / METRICS_FILE,
+        {
+            "before": {k: comparison["before"][k] for k in METRIC_KEYS if k in comparison["before"]},
+            "after": {k: comparison["after"][k] for k in METRIC_KEYS},
+            "test_examples": len(comparison["texts"]),
+        },
+    )
     atomic_write_json(run / COMPARISON_FILE, comparison)
 
 
@@ -178,6 +213,14 @@ def attention_before_after(before: FinetunedModel, after: FinetunedModel, text: 
     model writes)."""
     target = None
     if after.task == "text2text":
-        target = predict_batch(after.model, after.tokenizer, [text], after.task, after.label_names,
-                               prefix=after.prefix, max_new_tokens=after.max_new_tokens, probabilities=False)["generated"][0]
+        target = predict_batch(
+            after.model,
+            after.tokenizer,
+            [text],
+            after.task,
+            after.label_names,
+            prefix=after.prefix,
+            max_new_tokens=after.max_new_tokens,
+            probabilities=False,
+        )["generated"][0]
     return {"before": attention_maps(before, text, target), "after": attention_maps(after, text, target)}

@@ -48,20 +48,30 @@ class FinetuneConfig:
     def __post_init__(self):
         checks = [
             (self.loop in LOOPS, f"loop={self.loop!r} is not one of {LOOPS}."),
-            (self.task in (None, "classification", "text2text"),
-             f"task={self.task!r}: use 'classification', 'text2text' or None (from the model)."),
+            (
+                self.task in (None, "classification", "text2text"),
+                f"task={self.task!r}: use 'classification', 'text2text' or None (from the model).",
+            ),
             (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs={self.epochs} must be a whole number ≥ 1."),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps={self.max_steps} must be ≥ 1 or None."),
             (self.batch_size >= 1 and self.eval_batch_size >= 1, "batch sizes must be ≥ 1."),
-            (0 < self.learning_rate < 1, f"learning_rate={self.learning_rate} should be small and positive, like 5e-5."),
+            (
+                0 < self.learning_rate < 1,
+                f"learning_rate={self.learning_rate} should be small and positive, like 5e-5.",
+            ),
             (self.weight_decay >= 0, f"weight_decay={self.weight_decay} must be ≥ 0."),
             (0 <= self.warmup_ratio < 1, f"warmup_ratio={self.warmup_ratio} must be in [0, 1)."),
             (self.max_length >= 8, f"max_length={self.max_length} is too short: use at least 8 tokens."),
-            (self.max_examples is None or self.max_examples >= 10,
-             f"max_examples={self.max_examples}: use at least 10 (or None for all)."),
+            (
+                self.max_examples is None or self.max_examples >= 10,
+                f"max_examples={self.max_examples}: use at least 10 (or None for all).",
+            ),
             (0 < self.test_size < 1, f"test_size={self.test_size} must be a fraction between 0 and 1."),
             (self.max_new_tokens >= 1, "max_new_tokens must be ≥ 1."),
-            (self.data_source in ("auto", "hub", "offline"), f"data_source={self.data_source!r}: use auto, hub or offline."),
+            (
+                self.data_source in ("auto", "hub", "offline"),
+                f"data_source={self.data_source!r}: use auto, hub or offline.",
+            ),
             (bool(str(self.model).strip()), "model is empty: name a model (e.g. 'minilm-l6')."),
         ]
         for ok, message in checks:
@@ -73,7 +83,6 @@ class FinetuneConfig:
         """From a saved `finetune_config.json`; unknown keys (from other versions) are ignored."""
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
-
 
 
 def schedule(n_train: int, config: FinetuneConfig) -> tuple[int, int, int]:

@@ -175,7 +175,9 @@ def store_upload(filename: str, data: bytes, folder: str | Path | None = None, m
     if not data:
         raise ValueError(f"{filename} is empty.")
     if len(data) > max_bytes:
-        raise ValueError(f"{filename} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit: upload a sample of it.")
+        raise ValueError(
+            f"{filename} is {len(data) / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit: upload a sample of it."
+        )
     folder = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="workbench_upload_"))
     path = folder / f"upload{suffix}"
     atomic_write_bytes(path, data)
@@ -230,8 +232,7 @@ def load_labeled_file(
     label_names = _sorted_labels(set(labels))
     if len(label_names) < 2:
         raise ValueError(
-            f"{path.name}: every row has the label {label_names[0]!r}; a classifier needs at least "
-            "two classes."
+            f"{path.name}: every row has the label {label_names[0]!r}; a classifier needs at least two classes."
         )
     index = {name: i for i, name in enumerate(label_names)}
     return LabeledData(_to_dataset(texts, [index[x] for x in labels], label_names), label_names, f"file: {path.name}")
@@ -258,9 +259,7 @@ def load_labeled_data(
         return load_rotten_tomatoes(source)
     path = Path(name_or_path)
     if not path.exists():
-        raise FileNotFoundError(
-            f"{name_or_path!r} is neither {ROTTEN_TOMATOES!r} nor an existing CSV/JSONL file."
-        )
+        raise FileNotFoundError(f"{name_or_path!r} is neither {ROTTEN_TOMATOES!r} nor an existing CSV/JSONL file.")
     return load_labeled_file(path, text_column, label_column)
 
 

@@ -164,8 +164,14 @@ def finetune(
     # 5. After, on the same held-out sentences; then the run folder.
     emit({"kind": "phase", "phase": "after"})
     comparison = compare.compare_predictions(
-        model, prep.tokenizer, prep.raw["test"]["text"], prep.raw["test"]["label"], prep.task,
-        prep.label_names, config, before=before,
+        model,
+        prep.tokenizer,
+        prep.raw["test"]["text"],
+        prep.raw["test"]["label"],
+        prep.task,
+        prep.label_names,
+        config,
+        before=before,
     )
     result.after = comparison["after"]
     result.run_dir = out_dir
@@ -174,7 +180,9 @@ def finetune(
     return result
 
 
-def save_run(out_dir: Path, model, prep: Prepared, config: FinetuneConfig, result: FinetuneResult, comparison: dict) -> None:
+def save_run(
+    out_dir: Path, model, prep: Prepared, config: FinetuneConfig, result: FinetuneResult, comparison: dict
+) -> None:
     """Weights as safetensors (`save_pretrained`), tokenizer, labels, history, config, metrics."""
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir)
@@ -182,23 +190,26 @@ def save_run(out_dir: Path, model, prep: Prepared, config: FinetuneConfig, resul
     atomic_write_json(out_dir / LABELS_FILE, prep.label_names)
     atomic_write_json(out_dir / HISTORY_FILE, result.history)
     atomic_write_json(out_dir / FINETUNE_CONFIG_FILE, asdict(config))
-    atomic_write_json(out_dir / RUN_FILE, {
-        "kind": FINETUNE,
-        "model": config.model,
-        "task": prep.task,
-        "labels": prep.label_names,
-        "loop": config.loop,
-        "dataset": config.dataset,
-        "data_source": prep.data_source,
-        "train_examples": len(prep.raw["train"]),
-        "test_examples": len(prep.raw["test"]),
-        "steps": result.steps,
-        "epochs": (max((e["epoch"] for e in result.history["train"]), default=0.0)),
-        "train_seconds": round(result.train_seconds, 3),
-        "samples_per_s": round(result.samples_per_s, 3),
-        "stopped": result.stopped,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-    })
+    atomic_write_json(
+        out_dir / RUN_FILE,
+        {
+            "kind": FINETUNE,
+            "model": config.model,
+            "task": prep.task,
+            "labels": prep.label_names,
+            "loop": config.loop,
+            "dataset": config.dataset,
+            "data_source": prep.data_source,
+            "train_examples": len(prep.raw["train"]),
+            "test_examples": len(prep.raw["test"]),
+            "steps": result.steps,
+            "epochs": (max((e["epoch"] for e in result.history["train"]), default=0.0)),
+            "train_seconds": round(result.train_seconds, 3),
+            "samples_per_s": round(result.samples_per_s, 3),
+            "stopped": result.stopped,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        },
+    )
     compare.write_comparison(out_dir, comparison)
 
 

@@ -109,11 +109,15 @@ def _device_of(model) -> torch.device:
 
 
 @torch.no_grad()
-def label_scores(model, tokenizer, texts: list[str], label_names: list[str], max_length: int, prefix: str) -> np.ndarray:
+def label_scores(
+    model, tokenizer, texts: list[str], label_names: list[str], max_length: int, prefix: str
+) -> np.ndarray:
     """Text2text: P(label | text) for every label, (N, C), from each label word's log-likelihood
     under teacher forcing, renormalised over the labels."""
     device = _device_of(model)
-    enc = tokenizer([prefix + t for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
+    enc = tokenizer(
+        [prefix + t for t in texts], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+    ).to(device)
     encoder_outputs = model.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])
     scores = []
     for word in label_words(label_names):
@@ -150,7 +154,9 @@ def predict_batch(
             predictions.append(p.argmax(-1))
             probs.append(p)
         else:
-            enc = tokenizer([prefix + t for t in chunk], truncation=True, max_length=max_length, padding=True, return_tensors="pt").to(device)
+            enc = tokenizer(
+                [prefix + t for t in chunk], truncation=True, max_length=max_length, padding=True, return_tensors="pt"
+            ).to(device)
             out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, num_beams=1)
             words = tokenizer.batch_decode(out, skip_special_tokens=True)
             generated.extend(words)
@@ -178,18 +184,28 @@ def predict(fm: FinetunedModel, texts: str | list[str]) -> list[Prediction]:
     texts = [texts] if isinstance(texts, str) else list(texts)
     if not texts or any(not str(t).strip() for t in texts):
         raise ValueError("Give some text to classify (an empty sentence has no label).")
-    out = predict_batch(fm.model, fm.tokenizer, texts, fm.task, fm.label_names, max_length=fm.max_length,
-                        prefix=fm.prefix, max_new_tokens=fm.max_new_tokens)
+    out = predict_batch(
+        fm.model,
+        fm.tokenizer,
+        texts,
+        fm.task,
+        fm.label_names,
+        max_length=fm.max_length,
+        prefix=fm.prefix,
+        max_new_tokens=fm.max_new_tokens,
+    )
     results = []
     for i, text in enumerate(texts):
         label_id = int(out["predictions"][i])
-        results.append(Prediction(
-            text=text,
-            label=fm.label_names[label_id] if label_id >= 0 else "?",
-            label_id=label_id,
-            probabilities={name: float(p) for name, p in zip(fm.label_names, out["probabilities"][i], strict=True)},
-            generated=out["generated"][i] if out["generated"] else None,
-        ))
+        results.append(
+            Prediction(
+                text=text,
+                label=fm.label_names[label_id] if label_id >= 0 else "?",
+                label_id=label_id,
+                probabilities={name: float(p) for name, p in zip(fm.label_names, out["probabilities"][i], strict=True)},
+                generated=out["generated"][i] if out["generated"] else None,
+            )
+        )
     return results
 
 
@@ -197,7 +213,9 @@ def generate_text(fm: FinetunedModel, text: str) -> str:
     """What a text-to-text model writes for `text` (greedy)."""
     if fm.task != "text2text":
         raise ValueError(f"{fm.name} is a classifier: it outputs labels, not text; use predict().")
-    enc = fm.tokenizer(fm.prefix + text, truncation=True, max_length=fm.max_length, return_tensors="pt").to(_device_of(fm.model))
+    enc = fm.tokenizer(fm.prefix + text, truncation=True, max_length=fm.max_length, return_tensors="pt").to(
+        _device_of(fm.model)
+    )
     with torch.no_grad():
         out = fm.model.generate(**enc, max_new_tokens=fm.max_new_tokens, do_sample=False)
     return fm.tokenizer.decode(out[0], skip_special_tokens=True)
@@ -258,15 +276,21 @@ def attention_maps(fm: FinetunedModel, text: str, target: str | None = None) -> 
         decoder_input_ids = model.prepare_decoder_input_ids_from_labels(labels=labels)  # start token + shift
         out = model(**enc, decoder_input_ids=decoder_input_ids, output_attentions=True)
     target_tokens = fm.tokenizer.convert_ids_to_tokens(decoder_input_ids[0].tolist())
-    return AttentionView(source_tokens, target_tokens, {
-        "encoder_self": [a.cpu() for a in out.encoder_attentions],
-        "decoder_self": [a.cpu() for a in out.decoder_attentions],
-        "cross": [a.cpu() for a in out.cross_attentions],
-    })
+    return AttentionView(
+        source_tokens,
+        target_tokens,
+        {
+            "encoder_self": [a.cpu() for a in out.encoder_attentions],
+            "decoder_self": [a.cpu() for a in out.decoder_attentions],
+            "cross": [a.cpu() for a in out.cross_attentions],
+        },
+    )
 
 
 @torch.no_grad()
-def decode_steps(fm: FinetunedModel, text: str, max_new_tokens: int | None = None, top_k: int = 5) -> Iterator[DecodeStep]:
+def decode_steps(
+    fm: FinetunedModel, text: str, max_new_tokens: int | None = None, top_k: int = 5
+) -> Iterator[DecodeStep]:
     """Greedy decoding of a text2text model, one `DecodeStep` per generated token.
 
     Written as a plain step loop (encoder once, then the decoder over everything so far), so each

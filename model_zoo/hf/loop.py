@@ -46,7 +46,9 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
     if processes.active:  # each process reads its own shard; DDP averages the gradients
         sampler = DistributedSampler(train, shuffle=True, seed=config.seed)
         loader = DataLoader(train, batch_size=config.batch_size, sampler=sampler, collate_fn=collate)
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     else:
         sampler = None
         generator = torch.Generator().manual_seed(config.seed)
@@ -76,15 +78,17 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
             n = len(batch["input_ids"]) * processes.world_size
             step_seconds += seconds
             samples += n
-            emit({
-                "kind": "train",
-                "step": step,
-                "total_steps": total,
-                "epoch": epoch0 + epoch + min(1.0, step / per_epoch - epoch),
-                "loss": loss.item(),
-                "learning_rate": learning_rate,
-                "samples_per_s": n / seconds,
-            })
+            emit(
+                {
+                    "kind": "train",
+                    "step": step,
+                    "total_steps": total,
+                    "epoch": epoch0 + epoch + min(1.0, step / per_epoch - epoch),
+                    "loss": loss.item(),
+                    "learning_rate": learning_rate,
+                    "samples_per_s": n / seconds,
+                }
+            )
             stopped = bool(should_stop and should_stop())
             if stopped or step >= total:
                 break

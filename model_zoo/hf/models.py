@@ -150,8 +150,7 @@ def resolve_model(name: str | Path) -> str:
         )
     if Path(name).exists() and not is_local_model_dir(name):
         raise FileNotFoundError(
-            f"{name} is not a model folder: it needs a config.json beside the weights "
-            "(what `save_pretrained` writes)."
+            f"{name} is not a model folder: it needs a config.json beside the weights (what `save_pretrained` writes)."
         )
     return name  # a local model folder, or a hub name
 
@@ -193,7 +192,7 @@ def load_config(name: str | Path):
 
 
 def task_of(config) -> str:
-    """"text2text" for encoder-decoder models (T5, BART), else "classification"."""
+    """ "text2text" for encoder-decoder models (T5, BART), else "classification"."""
     return "text2text" if getattr(config, "is_encoder_decoder", False) else "classification"
 
 

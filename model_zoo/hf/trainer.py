@@ -31,6 +31,7 @@ from model_zoo.hf.prepare import Prepared
 
 OnStep = Callable[[dict], None]
 
+
 def trainer_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_stop, epoch0: int = 0) -> dict:
     """Train `prep.model` with Hugging Face's Trainer; returns what `custom_loop` returns."""
     with tempfile.TemporaryDirectory(prefix="trainer_") as scratch:
@@ -59,7 +60,11 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
         def on_step_end(self, args, state, control, **kwargs):
             seconds = time.perf_counter() - self.start
             in_epoch = (state.global_step - 1) % per_epoch  # the last batch of an epoch is smaller
-            per_rank = config.batch_size if in_epoch < per_epoch - 1 else math.ceil(n_train / processes.world_size) - config.batch_size * (per_epoch - 1)
+            per_rank = (
+                config.batch_size
+                if in_epoch < per_epoch - 1
+                else math.ceil(n_train / processes.world_size) - config.batch_size * (per_epoch - 1)
+            )
             n = per_rank * processes.world_size
             self.step_seconds += seconds
             self.samples += n
@@ -68,25 +73,33 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
             if "loss" in logs:
-                emit({
-                    "kind": "train",
-                    "step": state.global_step,
-                    "total_steps": total,
-                    "epoch": epoch0 + (state.epoch or 0.0),
-                    "loss": float(logs["loss"]),
-                    "learning_rate": float(logs.get("learning_rate", 0.0)),
-                    **self.last,
-                })
+                emit(
+                    {
+                        "kind": "train",
+                        "step": state.global_step,
+                        "total_steps": total,
+                        "epoch": epoch0 + (state.epoch or 0.0),
+                        "loss": float(logs["loss"]),
+                        "learning_rate": float(logs.get("learning_rate", 0.0)),
+                        **self.last,
+                    }
+                )
                 if should_stop and should_stop():  # asked after the step is reported, as in the custom loop
                     self.stopped = True
                     control.should_training_stop = True
             elif "eval_accuracy" in logs and processes.is_main:
-                emit({
-                    "kind": "eval",
-                    "step": state.global_step,
-                    "epoch": epoch0 + round(state.epoch or 0.0),
-                    **{k.removeprefix("eval_"): v for k, v in logs.items() if k.removeprefix("eval_") in compare.METRIC_KEYS},
-                })
+                emit(
+                    {
+                        "kind": "eval",
+                        "step": state.global_step,
+                        "epoch": epoch0 + round(state.epoch or 0.0),
+                        **{
+                            k.removeprefix("eval_"): v
+                            for k, v in logs.items()
+                            if k.removeprefix("eval_") in compare.METRIC_KEYS
+                        },
+                    }
+                )
 
     def compute_metrics(eval_pred) -> dict:
         predictions, references = eval_pred.predictions, eval_pred.label_ids
@@ -156,4 +169,3 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
         "stopped": relay.stopped,
         "model": trainer.model,
     }
-

@@ -106,7 +106,12 @@ class BackgroundJob:
         return not self.running
 
 
-def start_job(name: str, work: Callable[[Callable[[dict], None], Callable[[], bool]], Any], total_steps: int | None = None, slots: TrainingSlots | None = None) -> BackgroundJob:
+def start_job(
+    name: str,
+    work: Callable[[Callable[[dict], None], Callable[[], bool]], Any],
+    total_steps: int | None = None,
+    slots: TrainingSlots | None = None,
+) -> BackgroundJob:
     """Run `work(on_step, should_stop)` in a daemon thread holding one training slot; raises `Busy`
     at once when none is free. The job ends "done", "stopped" (asked to) or "failed" (with
     `error`, a message for the page; no traceback)."""

@@ -147,7 +147,9 @@ class MultiHeadAttention(nn.Module):
         out = out.transpose(1, 2).reshape(B, Tq, self.d_model)  # (B, Tq, D): heads concatenated
         return self.out_proj(out), weights
 
-    def _project(self, query: Tensor, key: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+    def _project(
+        self, query: Tensor, key: Tensor | None, value: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """Q, K, V split into heads, each (B, H, T, dk); K and V are None when not given."""
         D = self.d_model
         if query is key and key is value:  # self-attention: one matmul for Q, K and V

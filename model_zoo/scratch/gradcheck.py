@@ -103,13 +103,17 @@ def _multi_head_attention(generator: torch.Generator) -> tuple[Callable, tuple[T
 
 
 def _encoder_block(generator: torch.Generator, norm_first: bool = False) -> tuple[Callable, tuple[Tensor, ...]]:
-    block = _seeded(generator, lambda: EncoderBlock(D, H, D_FF, dropout=0.0, activation="gelu", norm_first=norm_first, eps=1e-5))
+    block = _seeded(
+        generator, lambda: EncoderBlock(D, H, D_FF, dropout=0.0, activation="gelu", norm_first=norm_first, eps=1e-5)
+    )
     x, mask = _randn(generator, B, S, D), _padding_mask(S)
     return _module_check(block, lambda run, x: run(x, mask, need_weights=True)[0], (x,))
 
 
 def _decoder_block(generator: torch.Generator, norm_first: bool = False) -> tuple[Callable, tuple[Tensor, ...]]:
-    block = _seeded(generator, lambda: DecoderBlock(D, H, D_FF, dropout=0.0, activation="gelu", norm_first=norm_first, eps=1e-5))
+    block = _seeded(
+        generator, lambda: DecoderBlock(D, H, D_FF, dropout=0.0, activation="gelu", norm_first=norm_first, eps=1e-5)
+    )
     x, memory, mask = _randn(generator, B, T, D), _randn(generator, B, S, D), _padding_mask(S)
     return _module_check(block, lambda run, x, m: run(x, m, None, mask, need_weights=True)[0], (x, memory))
 
@@ -138,7 +142,10 @@ def check_component(name: str, fn: Callable, inputs: tuple[Tensor, ...]) -> Grad
     # The full Jacobians, entry by entry, give the number a student can read.
     error, within = _max_jacobian_error(fn, inputs)
     if passed and not within:
-        passed, message = False, f"an entry of the Jacobian differs by {error:.3g} (> atol {ATOL} + rtol {RTOL} × |numerical|)"
+        passed, message = (
+            False,
+            f"an entry of the Jacobian differs by {error:.3g} (> atol {ATOL} + rtol {RTOL} × |numerical|)",
+        )
     return GradcheckReport(
         component=name,
         passed=passed,

@@ -52,7 +52,9 @@ def _copy_linear_norm(dst: nn.Module, src: nn.Module) -> None:
     dst.load_state_dict(src.state_dict())
 
 
-def from_torch(core: nn.Transformer, src_embed: nn.Embedding, tgt_embed: nn.Embedding, generator: nn.Linear) -> Transformer:
+def from_torch(
+    core: nn.Transformer, src_embed: nn.Embedding, tgt_embed: nn.Embedding, generator: nn.Linear
+) -> Transformer:
     """A scratch `Transformer` computing exactly what `core` (batch_first=True) computes with these
     embeddings and output layer. Post- or pre-norm is read from `core`."""
     enc_layers, dec_layers = core.encoder.layers, core.decoder.layers

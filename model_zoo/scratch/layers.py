@@ -74,7 +74,9 @@ class EncoderBlock(nn.Module):
     residual connection and LayerNorm, after the sub-layer (post-norm, the paper) or before it
     (pre-norm, `norm_first=True`)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str, norm_first: bool, eps: float):
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str, norm_first: bool, eps: float
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
@@ -110,7 +112,9 @@ class DecoderBlock(nn.Module):
     """Implements Section 3.1's decoder layer: masked self-attention, cross-attention over the
     encoder output, feed-forward; residual + LayerNorm around each (post- or pre-norm)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str, norm_first: bool, eps: float):
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str, norm_first: bool, eps: float
+    ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
         self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)

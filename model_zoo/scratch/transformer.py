@@ -68,7 +68,9 @@ class TransformerConfig:
                 f"d_model / n_heads dimensions. Try n_heads in {_divisors(self.d_model)}."
             )
         if self.d_model % 2:
-            raise ValueError(f"d_model={self.d_model} must be even: the positional encoding pairs sin and cos dimensions.")
+            raise ValueError(
+                f"d_model={self.d_model} must be even: the positional encoding pairs sin and cos dimensions."
+            )
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout={self.dropout} must be in [0, 1).")
         if self.activation not in ACTIVATIONS:
@@ -181,7 +183,9 @@ class Transformer(nn.Module):
         if not isinstance(tokens, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(tokens).__name__}.")
         if tokens.dim() != 2:
-            raise ValueError(f"{name} must have shape (batch, length), got {tuple(tokens.shape)} (rank {tokens.dim()}).")
+            raise ValueError(
+                f"{name} must have shape (batch, length), got {tuple(tokens.shape)} (rank {tokens.dim()})."
+            )
         if tokens.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"{name} must hold integer token ids (torch.long), got {tokens.dtype}.")
         if tokens.size(1) == 0:
@@ -239,7 +243,9 @@ class Transformer(nn.Module):
         memory_mask = encoded.attention_mask()  # (B, 1, 1, S), or None without padding
         y = self.positional_encoding(self.tgt_embed(tgt_in), offset=offset)  # (B, T, D)
         layer_caches = cache.layers if cache is not None else None
-        h, self_attn, cross_attn = self.decoder(y, encoded.memory, self_mask, memory_mask, return_attention, layer_caches)
+        h, self_attn, cross_attn = self.decoder(
+            y, encoded.memory, self_mask, memory_mask, return_attention, layer_caches
+        )
         if cache is not None:
             cache.length += tgt_in.size(1)
         attentions = {"decoder_self": self_attn, "cross": cross_attn} if return_attention else None
@@ -329,7 +335,9 @@ class Transformer(nn.Module):
         expected = model._tensors_to_save()
         for name, tensor in expected.items():
             if name not in tensors:
-                raise ValueError(f"{weights_path} has no tensor {name!r} (shape {tuple(tensor.shape)}) that the config needs.")
+                raise ValueError(
+                    f"{weights_path} has no tensor {name!r} (shape {tuple(tensor.shape)}) that the config needs."
+                )
             if tensors[name].shape != tensor.shape:
                 raise ValueError(
                     f"Tensor {name!r} in {weights_path} has shape {tuple(tensors[name].shape)}, "

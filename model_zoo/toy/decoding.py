@@ -51,7 +51,9 @@ def _filter_top_k(logits: Tensor, top_k: int | None) -> Tensor:
 
 def _check_sampling(temperature: float, top_k: int | None) -> None:
     if not temperature > 0:
-        raise ValueError(f"temperature={temperature} must be above 0 (use greedy decoding for 'always the most likely').")
+        raise ValueError(
+            f"temperature={temperature} must be above 0 (use greedy decoding for 'always the most likely')."
+        )
     if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
         raise ValueError(f"top_k={top_k!r} must be a whole number of at least 1, or None for no cut.")
 

@@ -37,7 +37,9 @@ from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
 
 # -- writing ----------------------------------------------------------------------------------------
-def _write_run_files(path: Path, model: Transformer, task: Task | None, vocab: Vocab, history: list[dict], train_config, step: int) -> None:
+def _write_run_files(
+    path: Path, model: Transformer, task: Task | None, vocab: Vocab, history: list[dict], train_config, step: int
+) -> None:
     model.save(path)
     vocab.save(path)
     atomic_write_json(path / HISTORY_FILE, history)
@@ -78,7 +80,9 @@ def save_run(
     return path
 
 
-def save_checkpoint(path: Path, model, task: Task, train_config, history, optimizer, scheduler, generator, step: int) -> None:
+def save_checkpoint(
+    path: Path, model, task: Task, train_config, history, optimizer, scheduler, generator, step: int
+) -> None:
     """What `train` writes every `checkpoint_every` steps: the run plus the state to resume it."""
     from safetensors.torch import save
 
@@ -86,10 +90,14 @@ def save_checkpoint(path: Path, model, task: Task, train_config, history, optimi
     state = optimizer.state_dict()
     for index, param_state in state["state"].items():
         for key, value in param_state.items():
-            tensors[f"optimizer.{index}.{key}"] = value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"optimizer.{index}.{key}"] = (
+                value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            )
     atomic_write_bytes(path / STATE_TENSORS_FILE, save(tensors, metadata={"format": "pt"}))
     scheduler_state = scheduler.state_dict()  # the lambda itself is rebuilt from the TrainConfig
-    atomic_write_json(path / STATE_FILE, {"step": step, "param_groups": state["param_groups"], "scheduler": scheduler_state})
+    atomic_write_json(
+        path / STATE_FILE, {"step": step, "param_groups": state["param_groups"], "scheduler": scheduler_state}
+    )
     _write_run_files(path, model, task, task.vocab, history, train_config, step)
 
 
@@ -153,7 +161,11 @@ def load_run(run: str | Path, root: str | Path | None = None, map_location: str 
     model = Transformer.load(path, map_location=map_location)
     vocab = Vocab.load(path)
     if len(vocab) != model.cfg.tgt_vocab_size:
-        raise ValueError(f"{path / VOCAB_FILE} has {len(vocab)} tokens but the model expects {model.cfg.tgt_vocab_size}.")
+        raise ValueError(
+            f"{path / VOCAB_FILE} has {len(vocab)} tokens but the model expects {model.cfg.tgt_vocab_size}."
+        )
     history = read_json(path / HISTORY_FILE) if (path / HISTORY_FILE).is_file() else []
-    train_config = TrainConfig.from_dict(read_json(path / TRAIN_CONFIG_FILE)) if (path / TRAIN_CONFIG_FILE).is_file() else None
+    train_config = (
+        TrainConfig.from_dict(read_json(path / TRAIN_CONFIG_FILE)) if (path / TRAIN_CONFIG_FILE).is_file() else None
+    )
     return Run(path, model, vocab, history, train_config, info.get("task"), info)

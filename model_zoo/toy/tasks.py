@@ -150,7 +150,12 @@ class Batch:
         return int(self.tgt_mask.sum())
 
     def to(self, device: torch.device | str) -> Batch:
-        return Batch(*(t.to(device, non_blocking=True) for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out, self.tgt_mask)))
+        return Batch(
+            *(
+                t.to(device, non_blocking=True)
+                for t in (self.src, self.src_mask, self.tgt_in, self.tgt_out, self.tgt_mask)
+            )
+        )
 
     def targets(self) -> list[list[int]]:
         """Each example's target ids without <eos> and padding."""
@@ -230,7 +235,12 @@ class ToyTask(Task):
     name = "toy"
 
     def __init__(self, n_symbols: int = 10, min_len: int = 1, max_len: int = 10, n_heldout: int = 256, seed: int = 0):
-        for field, value, lo in (("n_symbols", n_symbols, 2), ("min_len", min_len, 1), ("max_len", max_len, 1), ("n_heldout", n_heldout, 1)):
+        for field, value, lo in (
+            ("n_symbols", n_symbols, 2),
+            ("min_len", min_len, 1),
+            ("max_len", max_len, 1),
+            ("n_heldout", n_heldout, 1),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise ValueError(f"{field}={value!r} must be a whole number of at least {lo}.")
         if min_len > max_len:
@@ -260,7 +270,9 @@ class ToyTask(Task):
         tgt_out = torch.cat([tgt, torch.full((B, 1), PAD_ID)], dim=1)
         tgt_out[torch.arange(B), lengths] = EOS_ID
         S = int(lengths.max())
-        return Batch(src[:, :S], src[:, :S] != PAD_ID, tgt_in[:, : S + 1], tgt_out[:, : S + 1], tgt_out[:, : S + 1] != PAD_ID)
+        return Batch(
+            src[:, :S], src[:, :S] != PAD_ID, tgt_in[:, : S + 1], tgt_out[:, : S + 1], tgt_out[:, : S + 1] != PAD_ID
+        )
 
     def _ensure_heldout(self) -> None:
         if self._heldout is not None:
@@ -280,7 +292,11 @@ class ToyTask(Task):
         self._ensure_heldout()
         src, lengths = self._draw(batch_size, generator)
         for _ in range(100):  # redraw rows that are in the held-out split (rare)
-            clash = [i for i, (row, n) in enumerate(zip(src.tolist(), lengths.tolist(), strict=True)) if tuple(row[:n]) in self._heldout_keys]
+            clash = [
+                i
+                for i, (row, n) in enumerate(zip(src.tolist(), lengths.tolist(), strict=True))
+                if tuple(row[:n]) in self._heldout_keys
+            ]
             if not clash:
                 break
             new_src, new_lengths = self._draw(len(clash), generator)
@@ -364,7 +380,14 @@ class EnglishIdentityTask(Task):
 
     name = "english"
 
-    def __init__(self, max_words: int = 12, vocab_size: int = 1000, heldout_fraction: float = 0.1, n_heldout: int = 256, seed: int = 0):
+    def __init__(
+        self,
+        max_words: int = 12,
+        vocab_size: int = 1000,
+        heldout_fraction: float = 0.1,
+        n_heldout: int = 256,
+        seed: int = 0,
+    ):
         if not isinstance(max_words, int) or max_words < 2:
             raise ValueError(f"max_words={max_words!r} must be a whole number of at least 2.")
         if not isinstance(vocab_size, int) or vocab_size < 10:
@@ -409,7 +432,12 @@ class EnglishIdentityTask(Task):
         }
 
 
-TASKS: dict[str, type[Task]] = {"copy": CopyTask, "reverse": ReverseTask, "sort": SortTask, "english": EnglishIdentityTask}
+TASKS: dict[str, type[Task]] = {
+    "copy": CopyTask,
+    "reverse": ReverseTask,
+    "sort": SortTask,
+    "english": EnglishIdentityTask,
+}
 
 
 def make_task(name: str, **kwargs) -> Task:

@@ -95,10 +95,12 @@ def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
     seen: list[str] = []
     handles = []
     for name in groups:
+
         def hook(module, inputs, output, name=name):
             out = output[0] if isinstance(output, tuple) else output
             if isinstance(out, Tensor) and not bool(torch.isfinite(out).all()):
                 seen.append(name)
+
         handles.append(_module_of_group(model, name).register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -116,7 +118,11 @@ def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
 
 def _diverged(step: int, what: str, layer: str | None, checkpoint: tuple[Path, int] | None) -> TrainingDiverged:
     where = f"first in layer group {layer!r}" if layer else "in no single layer group"
-    kept = f"The last good checkpoint (step {checkpoint[1]}) is in {checkpoint[0]}." if checkpoint else "No checkpoint was saved before it."
+    kept = (
+        f"The last good checkpoint (step {checkpoint[1]}) is in {checkpoint[0]}."
+        if checkpoint
+        else "No checkpoint was saved before it."
+    )
     return TrainingDiverged(
         f"Training diverged at step {step}: {what} is not finite, {where}. {kept} "
         "Try a lower learning rate, a longer warmup or gradient clipping.",
@@ -191,7 +197,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
     model.to(device)
 
     # 1) Optimizer, schedule, data stream: each process draws its own batches.
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * dist_info.rank)
     torch.manual_seed(cfg.seed + dist_info.rank)  # dropout
@@ -219,7 +227,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
     groups = model.layer_groups()
     group_names = list(groups)
     params = [p for plist in groups.values() for _, p in plist]
-    group_norms = _GroupNorms(params, [i for i, plist in enumerate(groups.values()) for _ in plist], len(groups), device)
+    group_norms = _GroupNorms(
+        params, [i for i, plist in enumerate(groups.values()) for _ in plist], len(groups), device
+    )
     all_params = list(model.parameters())
 
     def save(step: int) -> None:
@@ -243,7 +253,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
             stop = bool(flag.item())
         return stop
 
-    start = time.perf_counter() - (history[-1].get("elapsed_s", 0.0) if history else 0.0)  # a resumed run's clock goes on
+    start = time.perf_counter() - (
+        history[-1].get("elapsed_s", 0.0) if history else 0.0
+    )  # a resumed run's clock goes on
     step = start_step
     for step in range(start_step + 1, cfg.steps + 1):
         tick = time.perf_counter()
@@ -262,7 +274,11 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         grad_norm = grad_norms.square().sum().sqrt()
         loss_value, grad_norm_value = loss.item(), grad_norm.item()
         if not math.isfinite(loss_value) or not math.isfinite(grad_norm_value):
-            what = f"the loss ({loss_value})" if not math.isfinite(loss_value) else f"the gradient norm ({grad_norm_value})"
+            what = (
+                f"the loss ({loss_value})"
+                if not math.isfinite(loss_value)
+                else f"the gradient norm ({grad_norm_value})"
+            )
             raise _diverged(step, what, _first_bad_group(model, batch, groups), last_checkpoint)
 
         # 5) Clip, step, and measure how far each layer moved.

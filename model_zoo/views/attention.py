@@ -32,7 +32,16 @@ KIND_TITLES = {
     "cross": "cross-attention (decoder → encoder)",
 }
 ATTENTION_COLUMNS = [
-    "kind", "layer", "head", "query_pos", "query_token", "query", "key_pos", "key_token", "key", "weight",
+    "kind",
+    "layer",
+    "head",
+    "query_pos",
+    "query_token",
+    "query",
+    "key_pos",
+    "key_token",
+    "key",
+    "weight",
 ]
 
 Attentions = Mapping[str, Sequence[Tensor]]
@@ -44,7 +53,9 @@ def token_labels(tokens: Sequence[str]) -> list[str]:
     return [f"{i}: {tok}" for i, tok in enumerate(tokens)]
 
 
-def attention_axes(kind: str, src_tokens: Sequence[str], tgt_tokens: Sequence[str] | None) -> tuple[list[str], list[str]]:
+def attention_axes(
+    kind: str, src_tokens: Sequence[str], tgt_tokens: Sequence[str] | None
+) -> tuple[list[str], list[str]]:
     """(query tokens, key tokens) of an attention kind: queries are rows, keys columns.
 
     encoder_self: source × source; decoder_self: target × target; cross: target × source.
@@ -72,7 +83,9 @@ def num_heads(attentions: Attentions, kind: str) -> int:
     return int(_layers_of(attentions, kind)[0].shape[-3])
 
 
-def attention_matrix(attentions: Attentions, kind: str, layer: int, head: int | None = None, batch_index: int = 0) -> Tensor:
+def attention_matrix(
+    attentions: Attentions, kind: str, layer: int, head: int | None = None, batch_index: int = 0
+) -> Tensor:
     """The (Tq, Tk) weights of one head, or the heads' mean when `head` is None, as a float CPU
     tensor. Rows are queries, columns keys; each row sums to 1."""
     weights = _layer_weights(attentions, kind, layer, batch_index)  # (H, Tq, Tk)
@@ -141,12 +154,38 @@ def follow_token(
         for head in range(weights.size(0)):
             line = weights[head, position] if direction == "from" else weights[head, :, position]
             for j, w in enumerate(line.tolist()):
-                rows.append((kind, layer, head, f"L{layer} H{head}", position, tokens[position], j, others[j], other_labels[j], w))
-    columns = ["kind", "layer", "head", "layer_head", "token_pos", "token", "other_pos", "other_token", "other", "weight"]
+                rows.append(
+                    (
+                        kind,
+                        layer,
+                        head,
+                        f"L{layer} H{head}",
+                        position,
+                        tokens[position],
+                        j,
+                        others[j],
+                        other_labels[j],
+                        w,
+                    )
+                )
+    columns = [
+        "kind",
+        "layer",
+        "head",
+        "layer_head",
+        "token_pos",
+        "token",
+        "other_pos",
+        "other_token",
+        "other",
+        "weight",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
-def scratch_attention(model: Transformer, src: Tensor | Sequence[int], tgt_in: Tensor | Sequence[int]) -> dict[str, list[Tensor]]:
+def scratch_attention(
+    model: Transformer, src: Tensor | Sequence[int], tgt_in: Tensor | Sequence[int]
+) -> dict[str, list[Tensor]]:
     """Run a scratch Transformer on one source and target-input sequence (token ids; the target
     starts with <bos>) and return its own attention weights, detached on the CPU:
     {"encoder_self": [(1, H, S, S)] * L, "decoder_self": [(1, H, T, T)] * L, "cross": [(1, H, T, S)] * L}.
@@ -175,7 +214,9 @@ class TextAttention:
         return attention_axes(kind, self.source_tokens, self.target_tokens)
 
 
-def attention_for_text(model: Transformer, vocab, source: str, target: str | None = None, max_new_tokens: int | None = None) -> TextAttention:
+def attention_for_text(
+    model: Transformer, vocab, source: str, target: str | None = None, max_new_tokens: int | None = None
+) -> TextAttention:
     """Attention of a scratch run on typed text. Without a `target` the model's own greedy
     translation is the decoder's input, so the decoder and cross maps show what the model did.
     `vocab` is the run's `model_zoo.toy.tasks.Vocab`."""
@@ -215,7 +256,9 @@ def _check_kind_name(kind: str) -> None:
 def _layers_of(attentions: Attentions, kind: str) -> Sequence[Tensor]:
     _check_kind_name(kind)
     if not isinstance(attentions, Mapping):
-        raise ValueError("attentions must be a dict {kind: [per-layer tensors]}, as models return with return_attention=True.")
+        raise ValueError(
+            "attentions must be a dict {kind: [per-layer tensors]}, as models return with return_attention=True."
+        )
     layers = attentions.get(kind)
     if not layers:
         have = available_kinds(attentions)
@@ -237,7 +280,9 @@ def _layer_weights(attentions: Attentions, kind: str, layer: int, batch_index: i
     return weights[batch_index].detach().float().cpu()  # (H, Tq, Tk)
 
 
-def _check_labels(weights: Tensor, kind: str, layer: int, query_tokens: Sequence[str], key_tokens: Sequence[str]) -> None:
+def _check_labels(
+    weights: Tensor, kind: str, layer: int, query_tokens: Sequence[str], key_tokens: Sequence[str]
+) -> None:
     tq, tk = weights.shape[-2:]
     if len(query_tokens) != tq or len(key_tokens) != tk:
         raise ValueError(
@@ -246,7 +291,9 @@ def _check_labels(weights: Tensor, kind: str, layer: int, query_tokens: Sequence
         )
 
 
-def _matrix_frame(matrix: Tensor, kind: str, layer: int, head, query_tokens: Sequence[str], key_tokens: Sequence[str]) -> pd.DataFrame:
+def _matrix_frame(
+    matrix: Tensor, kind: str, layer: int, head, query_tokens: Sequence[str], key_tokens: Sequence[str]
+) -> pd.DataFrame:
     _check_labels(matrix, kind, layer, query_tokens, key_tokens)
     tq, tk = matrix.shape
     q_labels, k_labels = token_labels(query_tokens), token_labels(key_tokens)
@@ -265,7 +312,6 @@ def _as_batch(ids: Tensor | Sequence[int], name: str, model: Transformer) -> Ten
     if tensor.dim() != 2 or tensor.size(0) != 1:
         raise ValueError(f"{name} must be one sequence of token ids, got shape {tuple(tensor.shape)}.")
     return tensor.to(model.device)
-
 
 
 def step_tables(step, head: int | None = None):
@@ -293,6 +339,30 @@ def step_tables(step, head: int | None = None):
             if head is not None and h != head:
                 continue
             for j, weight in enumerate(cross[layer, h].tolist()):
-                rows.append(("cross", layer, h, f"L{layer} H{h}", step.position, step.token, j, step.source_tokens[j], labels[j], weight))
-    columns = ["kind", "layer", "head", "layer_head", "token_pos", "token", "other_pos", "other_token", "other", "weight"]
+                rows.append(
+                    (
+                        "cross",
+                        layer,
+                        h,
+                        f"L{layer} H{h}",
+                        step.position,
+                        step.token,
+                        j,
+                        step.source_tokens[j],
+                        labels[j],
+                        weight,
+                    )
+                )
+    columns = [
+        "kind",
+        "layer",
+        "head",
+        "layer_head",
+        "token_pos",
+        "token",
+        "other_pos",
+        "other_token",
+        "other",
+        "weight",
+    ]
     return top, pd.DataFrame(rows, columns=columns)

@@ -32,7 +32,9 @@ def _attention_encodings(frame: pd.DataFrame) -> dict:
     )
 
 
-def attention_heatmap(frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None) -> alt.Chart | alt.LayerChart:
+def attention_heatmap(
+    frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None
+) -> alt.Chart | alt.LayerChart:
     """One attention map (from `attention.attention_map`): keys across, queries down, weight as
     colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12)."""
     _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
@@ -71,7 +73,11 @@ def attention_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18)
 def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
     """One token's attention in every layer and head (from `attention.follow_token`): a row per
     (layer, head), a column per other token."""
-    _require(frame, ["layer_head", "layer", "head", "other", "other_pos", "weight", "token", "token_pos"], "attention.follow_token")
+    _require(
+        frame,
+        ["layer_head", "layer", "head", "other", "other_pos", "weight", "token", "token_pos"],
+        "attention.follow_token",
+    )
     rows = frame.sort_values(["layer", "head"])["layer_head"].drop_duplicates().tolist()
     others = _ordered(frame, "other", "other_pos")
     token = frame["token"].iloc[0]
@@ -86,7 +92,11 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
             color=alt.Color("weight:Q", scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1])),
             tooltip=["layer:O", "head:O", "other_token:N", alt.Tooltip("weight:Q", format=".3f")],
         )
-        .properties(width=cell * len(others), height=cell * len(rows), title=f"{kind}: token {pos} ({token!r}) in every layer and head")
+        .properties(
+            width=cell * len(others),
+            height=cell * len(rows),
+            title=f"{kind}: token {pos} ({token!r}) in every layer and head",
+        )
     )
 
 
@@ -129,7 +139,9 @@ def embedding_scatter(frame: pd.DataFrame, title: str = "Embeddings (PCA)", size
     """Tokens at their 2-D PCA coordinates (from `embeddings.embedding_projection`), labelled."""
     _require(frame, ["token", "x", "y"], "embeddings.embedding_projection")
     variance = frame.attrs.get("explained_variance") or [None, None]
-    axis_title = [f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])]
+    axis_title = [
+        f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])
+    ]
     base = alt.Chart(frame).encode(
         x=alt.X("x:Q", title=axis_title[0]), y=alt.Y("y:Q", title=axis_title[1]), tooltip=["token:N", "token_id:Q"]
     )
@@ -188,7 +200,14 @@ def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
             x=alt.X("norm:Q", title="Frobenius norm"),
             y=alt.Y("name:N", sort=None, title=None),
             color=alt.Color("group:N", sort=None, title="group"),
-            tooltip=["name:N", "shape:N", "count:Q", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("mean:Q", format=".4f"), alt.Tooltip("std:Q", format=".4f")],
+            tooltip=[
+                "name:N",
+                "shape:N",
+                "count:Q",
+                alt.Tooltip("norm:Q", format=".3f"),
+                alt.Tooltip("mean:Q", format=".4f"),
+                alt.Tooltip("std:Q", format=".4f"),
+            ],
         )
         .properties(title="Weight norms", width=360)
     )
@@ -214,7 +233,9 @@ def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
 LOG_METRICS = {"loss", "lr", "grad_norm", "max_update_ratio"}  # quantities that span orders of magnitude
 
 
-def metric_chart(frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 180) -> alt.Chart:
+def metric_chart(
+    frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 180
+) -> alt.Chart:
     """A line per metric over steps (from `dynamics.metric_frame`); one `metric`, or all of the
     table's metrics in separate rows. Loss, learning rate and gradient norm use a log scale."""
     _require(frame, ["step", "metric", "value"], "dynamics.metric_frame")
@@ -251,7 +272,9 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
         .mark_line()
         .encode(
             x=alt.X("step:Q", title="step"),
-            y=alt.Y("value:Q", title=title or "value", scale=alt.Scale(type="log") if use_log else alt.Scale(zero=False)),
+            y=alt.Y(
+                "value:Q", title=title or "value", scale=alt.Scale(type="log") if use_log else alt.Scale(zero=False)
+            ),
             color=alt.Color("group:N", sort=order, title="layer group"),
             tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
         )
@@ -262,7 +285,9 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
 STABILITY_METRICS = ("loss", "grad_norm", "max_update_ratio")
 
 
-def stability_chart(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS) -> alt.VConcatChart:
+def stability_chart(
+    runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS
+) -> alt.VConcatChart:
     """Stable versus broken training (`runs`: {recipe name: history}): one panel per metric, a
     line per recipe, log scale, so the broken run's spikes and oversized updates stand out."""
     from model_zoo.views.dynamics import metric_frame
@@ -292,7 +317,11 @@ def stability_chart(runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str
             .mark_line()
             .encode(
                 x=alt.X("step:Q", title="step"),
-                y=alt.Y("value:Q", title=m + (" (log)" if use_log else ""), scale=alt.Scale(type="log") if use_log else alt.Scale()),
+                y=alt.Y(
+                    "value:Q",
+                    title=m + (" (log)" if use_log else ""),
+                    scale=alt.Scale(type="log") if use_log else alt.Scale(),
+                ),
                 color=alt.Color("recipe:N", scale=alt.Scale(domain=names, range=colors), title="recipe"),
                 tooltip=["recipe:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
             )
@@ -312,7 +341,9 @@ def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("token:N", sort=None, title=None),
-            color=alt.Color("chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None),
+            color=alt.Color(
+                "chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None
+            ),
             tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
         )
         .properties(title=f"top {len(frame)} next tokens (red: chosen)", width=280, height=max(120, 24 * len(frame)))
@@ -344,7 +375,9 @@ def confusion_chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
         color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
         tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".0%")],
     )
-    return (cells + base.mark_text().encode(text="count:Q")).properties(title=title, width=60 * len(names), height=60 * len(names))
+    return (cells + base.mark_text().encode(text="count:Q")).properties(
+        title=title, width=60 * len(names), height=60 * len(names)
+    )
 
 
 # -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
@@ -369,12 +402,16 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
     cols = min(len(heads), 4)
     rows = -(-len(heads) // cols)
     cell = 0.45
-    fig, axes = plt.subplots(rows, cols, figsize=(max(3.5, cols * (n_k * cell + 1.2)), max(3.0, rows * (n_q * cell + 1.2))), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(3.5, cols * (n_k * cell + 1.2)), max(3.0, rows * (n_q * cell + 1.2))), squeeze=False
+    )
     image = None
     for index, head in enumerate(heads):
         ax = axes[index // cols][index % cols]
         data = frame[frame["head"] == head]
-        matrix = data.pivot(index="query_pos", columns="key_pos", values="weight").sort_index().sort_index(axis=1).to_numpy()
+        matrix = (
+            data.pivot(index="query_pos", columns="key_pos", values="weight").sort_index().sort_index(axis=1).to_numpy()
+        )
         image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
         ax.set_xticks(range(n_k), k_tokens, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(n_q), q_tokens, fontsize=8)
@@ -382,7 +419,15 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
         if n_q <= 12 and n_k <= 12:
             for i in range(n_q):
                 for j in range(n_k):
-                    ax.text(j, i, f"{matrix[i, j]:.2f}", ha="center", va="center", fontsize=6, color="white" if matrix[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        f"{matrix[i, j]:.2f}",
+                        ha="center",
+                        va="center",
+                        fontsize=6,
+                        color="white" if matrix[i, j] > 0.5 else "black",
+                    )
     for index in range(len(heads), rows * cols):
         axes[index // cols][index % cols].axis("off")
     fig.supxlabel("key (attended to)", fontsize=9)
@@ -392,7 +437,11 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
     return _save(fig, path, plt)
 
 
-def save_history_png(history: Sequence[Mapping] | Mapping[str, Sequence[Mapping]], path: str | Path, metrics: Sequence[str] = STABILITY_METRICS) -> Path:
+def save_history_png(
+    history: Sequence[Mapping] | Mapping[str, Sequence[Mapping]],
+    path: str | Path,
+    metrics: Sequence[str] = STABILITY_METRICS,
+) -> Path:
     """Loss, gradient-norm and largest update/weight-ratio curves of one run's history, or of
     several ({name: history}, as the stability demo returns), as a PNG with log scales."""
     from model_zoo.views.dynamics import history_frame

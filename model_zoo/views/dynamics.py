@@ -26,11 +26,17 @@ def history_frame(history: Sequence[Mapping]) -> pd.DataFrame:
             row["max_update_ratio"] = max(ratios)
         rows.append(row)
     frame = pd.DataFrame(rows)
-    columns = ["step"] + [c for c in HISTORY_METRICS if c in frame] + [c for c in frame if c != "step" and c not in HISTORY_METRICS]
+    columns = (
+        ["step"]
+        + [c for c in HISTORY_METRICS if c in frame]
+        + [c for c in frame if c != "step" and c not in HISTORY_METRICS]
+    )
     return frame[columns].sort_values("step", kind="stable").reset_index(drop=True)
 
 
-def metric_frame(history: Sequence[Mapping], metrics: Sequence[str] = ("loss", "token_accuracy", "lr", "grad_norm")) -> pd.DataFrame:
+def metric_frame(
+    history: Sequence[Mapping], metrics: Sequence[str] = ("loss", "token_accuracy", "lr", "grad_norm")
+) -> pd.DataFrame:
     """Chosen scalar metrics in long form: columns step, metric, value (NaNs dropped)."""
     wide = history_frame(history)
     present = [m for m in metrics if m in wide]
@@ -88,4 +94,3 @@ def _check_history(history: Sequence[Mapping]) -> None:
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-

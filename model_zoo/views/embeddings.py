@@ -15,6 +15,7 @@ from model_zoo.utils import check_index
 if TYPE_CHECKING:
     from model_zoo.scratch.transformer import Transformer
 
+
 def embedding_table(model: Transformer, which: str = "src") -> Tensor:
     """The (V, D) input ("src") or output ("tgt") embedding table of a scratch Transformer, as
     stored (before the √d_model scaling)."""
@@ -53,7 +54,9 @@ def embedding_projection(weight: Tensor, labels: Sequence[str] | None = None, sk
     return frame
 
 
-def nearest_neighbours(weight: Tensor, token: int | str, labels: Sequence[str] | None = None, k: int = 5) -> pd.DataFrame:
+def nearest_neighbours(
+    weight: Tensor, token: int | str, labels: Sequence[str] | None = None, k: int = 5
+) -> pd.DataFrame:
     """The k rows of an embedding table closest to `token` (an id or a label) by cosine similarity,
     itself excluded. Columns: rank, token_id, token, cosine."""
     weight = _check_table(weight, labels)
@@ -73,7 +76,12 @@ def nearest_neighbours(weight: Tensor, token: int | str, labels: Sequence[str] |
     k = min(k, weight.size(0) - 1)
     values, ids = cosine.topk(k)
     return pd.DataFrame(
-        {"rank": range(1, k + 1), "token_id": ids.tolist(), "token": [labels[i] for i in ids.tolist()], "cosine": values.tolist()}
+        {
+            "rank": range(1, k + 1),
+            "token_id": ids.tolist(),
+            "token": [labels[i] for i in ids.tolist()],
+            "cosine": values.tolist(),
+        }
     )
 
 
@@ -87,4 +95,3 @@ def _check_table(weight: Tensor, labels: Sequence[str] | None) -> Tensor:
 
 def _labels_or_ids(labels: Sequence[str] | None, n: int) -> list[str]:
     return [str(i) for i in range(n)] if labels is None else [str(x) for x in labels]
-

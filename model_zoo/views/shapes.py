@@ -76,9 +76,7 @@ def shape_trace(model, src: torch.Tensor, tgt_in: torch.Tensor) -> list[dict]:
 
     for stage, module, symbols_in, symbols_out in stages:
         handles.append(
-            module.register_forward_hook(
-                lambda m, i, o, s=stage, a=symbols_in, b=symbols_out: hook(m, i, o, s, a, b)
-            )
+            module.register_forward_hook(lambda m, i, o, s=stage, a=symbols_in, b=symbols_out: hook(m, i, o, s, a, b))
         )
     try:
         with eval_mode(model):

@@ -173,7 +173,9 @@ def verdict(history: list[dict], error: str | None = None, n_symbols: int | None
         return "No steps were run."
     s = history_summary(history)
     ratios = [max(e["update_ratio_per_layer"].values()) for e in history if e.get("update_ratio_per_layer")]
-    peak_step = max(history, key=lambda e: e.get("grad_norm", 0.0) if math.isfinite(e.get("grad_norm", 0.0)) else 0.0)["step"]
+    peak_step = max(history, key=lambda e: e.get("grad_norm", 0.0) if math.isfinite(e.get("grad_norm", 0.0)) else 0.0)[
+        "step"
+    ]
     numbers = f"loss {s['first_loss']:.2f} → {s['final_loss']:.2f}, largest gradient norm {s['max_grad_norm']:.3g} (step {peak_step})"
     if ratios:
         numbers += f", largest update/weight ratio {max(ratios):.2g} (healthy ≈ {HEALTHY_UPDATE_RATIO:g})"
@@ -185,10 +187,14 @@ def verdict(history: list[dict], error: str | None = None, n_symbols: int | None
     if n_symbols:
         # A model that ignores its input can still learn which symbols occur: loss ≈ ln(n_symbols).
         guess_loss = math.log(n_symbols)
-        guess = f" (ignoring the input and guessing among the {n_symbols} symbols scores ln {n_symbols} = {guess_loss:.2f})"
+        guess = (
+            f" (ignoring the input and guessing among the {n_symbols} symbols scores ln {n_symbols} = {guess_loss:.2f})"
+        )
         beyond_guessing = s["final_loss"] < 0.8 * guess_loss
     else:
         guess, beyond_guessing = "", s["final_loss"] < 0.5 * s["first_loss"]
     if beyond_guessing:
-        return f"Still learning: {em} after {s['steps']} steps, but the loss is falling below guessing; {numbers}{guess}."
+        return (
+            f"Still learning: {em} after {s['steps']} steps, but the loss is falling below guessing; {numbers}{guess}."
+        )
     return f"Fails to learn: {em} after {s['steps']} steps; {numbers}{guess}."

@@ -97,4 +97,3 @@ def _module_key(name: str, group: str) -> str:
     if parts[0] in ("encoder", "decoder") and len(parts) > 4 and parts[1] == "layers":
         return f"{group}.{parts[3]}"
     return group
-
