@@ -44,3 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         # Bad input is the user's to fix: say what was wrong, not a traceback.
         say(f"error: {err}", note=True)
         return 1
+    except RuntimeError as err:
+        from model_zoo.toy.training import TrainingDiverged
+
+        if not isinstance(err, TrainingDiverged):
+            raise  # a bug: the traceback is what a developer needs
+        say(f"error: {err}", note=True)  # the message names the step and where the good weights are
+        return 1

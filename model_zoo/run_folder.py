@@ -10,14 +10,25 @@ Face's file names for the model:
     trainer_state.safetensors/.json         metrics.json, comparison.json
     run.json {"kind": "scratch", ...}       run.json {"kind": "finetune", ...}
 
-This module owns those names, the rule for run names, the path resolver and the one answer to
-"what kind of run is this folder"; the save and load of each kind live with their code.
+This module owns those names, the rule for run names, the path resolvers, the one answer to
+"what kind of run is this folder", and how a run reaches the disk: whole or not at all
+(`write_run`: a temporary folder renamed into place) under a name reserved for one job at a time
+(`reserve`). The save and load of each kind live with their code (`model_zoo.toy.runs`,
+`model_zoo.hf.finetune`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
+import shutil
+import struct
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +52,8 @@ COMPARISON_FILE = "comparison.json"
 SCRATCH, FINETUNE = "scratch", "finetune"
 RUN_MARKERS = (RUN_FILE, CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE)
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Hidden companions of run NAME in its parent folder: never listed, never valid run names.
+_TMP, _OLD, _LOCK = ".{}.tmp-", ".{}.old-", ".{}.lock"
 _DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -77,6 +90,25 @@ def resolve_run_dir(run: str | Path, root: str | Path | None = None) -> Path:
     return path
 
 
+def output_dir(out: str | Path, root: str | Path | None = None) -> Path:
+    """Where a run the user names (`--out copy`, the app's run-name box) is written: always inside
+    the weights folder. A bare name goes under `root`; `weights/copy` is accepted when its folder is
+    the weights folder itself; anything else ('../escape', '/tmp/x', 'a/b', '..') is refused, so
+    nothing a user types writes elsewhere."""
+    root = Path(root or weights_root())
+    text = str(out).strip()
+    path = Path(text)
+    if len(path.parts) == 1 and not path.is_absolute():
+        return run_path(text, root)
+    check_run_name(path.name)
+    if path.parent.resolve() != root.resolve():
+        raise ValueError(
+            f"{text!r} is outside the weights folder {root}: give a run name (e.g. --out copy), "
+            "and the run is saved there. To keep runs elsewhere, set WORKBENCH_WEIGHTS_DIR."
+        )
+    return root / path.name
+
+
 def is_run(path: str | Path) -> bool:
     path = Path(path)
     return path.is_dir() and any((path / marker).exists() for marker in RUN_MARKERS)
@@ -93,8 +125,9 @@ def run_kind(path: str | Path) -> str:
     return FINETUNE if (path / LABELS_FILE).exists() and not (path / VOCAB_FILE).exists() else SCRATCH
 
 
-def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
-    """Check a new run's folder: a valid name, and no other run there unless `overwrite`."""
+def check_new_run(path: str | Path, overwrite: bool = False) -> Path:
+    """Check where a new run will go, before any work: a valid name, and no other run there unless
+    `overwrite`. Creates nothing (the run appears, whole, at its first save)."""
     path = Path(path)
     check_run_name(path.name)
     if path.exists() and not path.is_dir():
@@ -104,8 +137,198 @@ def prepare_run_dir(path: str | Path, overwrite: bool = False) -> Path:
             f"A run already exists in {path}: choose another name, resume it, or overwrite it "
             "(overwrite=True, or --overwrite on the command line)."
         )
-    path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- a run reaches the disk whole, under a name one job holds -------------------------------------
+def write_run(path: str | Path, write: Callable[[Path], None], *, replace: bool = False) -> Path:
+    """Write a whole run with `write(folder)` into a temporary folder beside `path`, then rename it
+    into place: a crash (even SIGKILL) leaves either no run or a complete one, never half.
+
+    An existing run at `path` is an error unless `replace`; then it stays whole until the new one
+    is complete, is moved aside (`.NAME.old-…`) in one rename, and deleted after the new one is in
+    place. `clean_leftovers` puts a moved-aside run back if a crash came between the two renames."""
+    path = Path(path)
+    check_run_name(path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not replace:
+        raise FileExistsError(f"A run already exists in {path}: choose another name or overwrite it.")
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_TMP.format(path.name)))
+    try:
+        write(tmp)
+        _fsync_folder(tmp)
+        old = None
+        if path.exists():
+            old = path.parent / f"{_OLD.format(path.name)}{uuid.uuid4().hex[:8]}"
+            os.rename(path, old)
+        os.rename(tmp, path)
+        _fsync_folder(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return path
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a folder's files and entries durable before a rename publishes them."""
+    for file in folder.iterdir():
+        if file.is_file():
+            with open(file, "rb") as f:
+                os.fsync(f.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(root: str | Path | None = None, older_than_s: float = 0.0) -> list[str]:
+    """Tidy what crashes leave in `root`: temporary folders of writes that never finished, and
+    runs moved aside by a replacement that did not finish (put back when their run is missing,
+    deleted otherwise). Returns what it did, in words. Leftovers younger than `older_than_s` are
+    kept (a write in progress in another process)."""
+    root = Path(root or weights_root())
+    done: list[str] = []
+    if not root.is_dir():
+        return done
+    now = time.time()
+    for entry in sorted(root.iterdir()):
+        match = re.match(r"^\.(.+)\.(tmp|old)-", entry.name)
+        if not match or not entry.is_dir() or now - entry.stat().st_mtime < older_than_s:
+            continue
+        name, what = match.groups()
+        if what == "old" and not (root / name).exists():
+            os.rename(entry, root / name)
+            done.append(f"restored {name} (a replacement of it was interrupted)")
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            done.append(f"removed an unfinished write of {name}")
+    return done
+
+
+@contextlib.contextmanager
+def reserve(path: str | Path, *, overwrite: bool = False, owner: str = "") -> Iterator[Path]:
+    """Hold run name `path` for one job from the moment it starts until it ends, so two jobs
+    (two students pressing Train at the same second) never write the same run: the second is
+    refused at once with a message. A lock file (`.NAME.lock`, created exclusively) marks the hold;
+    one left by a process that died is taken over. An existing run is an error unless `overwrite`."""
+    path = Path(path)
+    check_run_name(path.name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if is_run(path) and not overwrite:
+        raise FileExistsError(
+            f"A run called {path.name!r} already exists: choose another name, or overwrite it "
+            "(the app's 'overwrite' box, or --overwrite on the command line)."
+        )
+    lock = path.parent / _LOCK.format(path.name)
+    _take(lock, path.name, owner)
+    try:
+        yield path
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def is_reserved(path: str | Path) -> bool:
+    """Whether a live job holds run name `path`."""
+    path = Path(path)
+    holder = _lock_holder(path.parent / _LOCK.format(path.name))
+    return holder is not None and _alive(holder.get("pid", -1))
+
+
+def _take(lock: Path, name: str, owner: str) -> None:
+    record = json.dumps({"pid": os.getpid(), "owner": owner, "since": time.time()}).encode()
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            holder = _lock_holder(lock)
+            if holder is not None and _alive(holder.get("pid", -1)):
+                raise FileExistsError(
+                    f"Another job is already training a run called {name!r}: choose another name, or wait for it "
+                    "to finish."
+                ) from None
+            lock.unlink(missing_ok=True)  # its process died: the name is free again
+            continue
+        with os.fdopen(fd, "wb") as f:
+            f.write(record)
+        return
+    raise FileExistsError(f"The run name {name!r} is being taken by another job at this moment: try again.")
+
+
+def _lock_holder(lock: Path) -> dict | None:
+    try:
+        holder = json.loads(lock.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None if not lock.exists() else {"pid": -1}
+    return holder if isinstance(holder, dict) else {"pid": -1}
+
+
+def _alive(pid) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# -- is a run folder readable? ------------------------------------------------------------------------
+def safetensors_header(path: str | Path) -> dict:
+    """The tensor table of a safetensors file ({name: {"dtype", "shape", "data_offsets"}}), read
+    without loading a tensor; a truncated or damaged file is a ValueError that says so."""
+    path = Path(path)
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        raw = f.read(8)
+        if len(raw) < 8:
+            raise ValueError(f"{path.name} is truncated ({size} bytes): save the run again.")
+        (n,) = struct.unpack("<Q", raw)
+        if n > min(size - 8, 100_000_000):
+            raise ValueError(f"{path.name} is not a safetensors file (or is truncated): save the run again.")
+        try:
+            header = json.loads(f.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ValueError(f"{path.name} has a damaged header ({err}): save the run again.") from err
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"} if isinstance(header, dict) else None
+    if not tensors or not all(isinstance(v, dict) and "data_offsets" in v for v in tensors.values()):
+        raise ValueError(f"{path.name} is not a safetensors file: save the run again.")
+    end = 8 + n + max(v["data_offsets"][1] for v in tensors.values())
+    if end > size:
+        raise ValueError(f"{path.name} is truncated ({size:,} of {end:,} bytes): save the run again.")
+    return tensors
+
+
+def check_files(path: str | Path) -> str | None:
+    """What is wrong with run folder `path` as far as its files can tell without loading the model
+    (None: nothing): each JSON file parses, the files its kind needs are there, the weights file is
+    whole. `model_zoo.toy.runs.check_run` adds the scratch model's shapes."""
+    path = Path(path)
+    try:
+        kind = run_kind(path)
+        for file in sorted(path.glob("*.json")):
+            read_json(file)
+        info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
+        if not isinstance(info, dict):
+            return f"{RUN_FILE} is not a JSON object"
+        needed = (
+            [CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE] if kind == SCRATCH else [CONFIG_FILE, WEIGHTS_FILE, LABELS_FILE]
+        )
+        missing = [f for f in needed if not (path / f).is_file()]
+        if missing:
+            return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
+        safetensors_header(path / WEIGHTS_FILE)
+        if kind == FINETUNE:
+            labels = read_json(path / LABELS_FILE)
+            if not isinstance(labels, list) or len(labels) < 2:
+                return f"{LABELS_FILE} must list at least two labels"
+    except (ValueError, OSError) as err:
+        return str(err).replace(str(path) + "/", "")
+    return None
 
 
 @dataclass
@@ -119,29 +342,64 @@ class RunInfo:
     step: int | None
     metrics: dict
     modified: float  # seconds since the epoch
+    error: str | None = None  # why the run cannot be read, when it cannot
+
+    @property
+    def readable(self) -> bool:
+        return self.error is None
 
 
-def list_runs(root: str | Path | None = None) -> list[RunInfo]:
-    """Every run under `root` (default: the weights folder), scratch and fine-tuning, newest
-    first. Folders that are not runs are skipped."""
+def list_runs(root: str | Path | None = None, check: Callable[[Path], str | None] = check_files) -> list[RunInfo]:
+    """Every run under `root` (default: the weights folder), scratch and fine-tuning, newest first,
+    each marked with what is wrong with it (`check`; readable runs have `error=None`). A damaged
+    run never stops the listing. Folders that are not runs, and hidden ones, are skipped."""
     root = Path(root or weights_root())
     if not root.is_dir():
         return []
     found = []
     for path in root.iterdir():
-        if path.name.startswith(".") or not is_run(path):
+        if path.name.startswith((".", "_")) or not is_run(path):
             continue
-        try:
-            info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
-        except ValueError:
-            info = {}
-        kind = info.get("kind") or (FINETUNE if (path / LABELS_FILE).exists() else SCRATCH)
-        task = info.get("task")
-        if kind == SCRATCH:
-            task_name = task.get("name") if isinstance(task, dict) else None
-        else:  # fine-tuning: the dataset says more than "classification"
-            task_name = info.get("dataset") or (task if isinstance(task, str) else None)
-        step = info.get("step", info.get("steps"))
-        mtime = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=path.stat().st_mtime)
-        found.append(RunInfo(path.name, path, kind, task_name, step, info.get("final_metrics", {}), mtime))
+        found.append(_run_info(path, check))
     return sorted(found, key=lambda r: r.modified, reverse=True)
+
+
+def _run_info(path: Path, check: Callable[[Path], str | None]) -> RunInfo:
+    error = None
+    try:
+        check_run_name(path.name)
+    except ValueError:
+        error = "its folder name is not a valid run name (letters, digits, '.', '_' or '-'): rename the folder"
+    if path.is_symlink() and error is None:
+        error = "it is a symbolic link: runs are plain folders inside the weights folder"
+    try:
+        info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
+    except (ValueError, OSError):
+        info = {}
+    info = info if isinstance(info, dict) else {}
+    kind = info.get("kind") if info.get("kind") in (SCRATCH, FINETUNE) else None
+    kind = kind or (FINETUNE if (path / LABELS_FILE).exists() and not (path / VOCAB_FILE).exists() else SCRATCH)
+    task = info.get("task")
+    if kind == SCRATCH:
+        task_name = task.get("name") if isinstance(task, dict) else None
+    else:  # fine-tuning: the dataset says more than "classification"
+        task_name = info.get("dataset") or (task if isinstance(task, str) else None)
+    step = info.get("step", info.get("steps"))
+    metrics = info.get("final_metrics") if isinstance(info.get("final_metrics"), dict) else {}
+    metrics = {k: v for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    try:
+        mtime = max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=path.stat().st_mtime)
+    except OSError:
+        mtime = 0.0
+    if error is None:
+        error = check(path)
+    return RunInfo(
+        name=path.name,
+        path=path,
+        kind=kind,
+        task=str(task_name) if task_name is not None else None,
+        step=step if isinstance(step, int) and not isinstance(step, bool) else None,
+        metrics=metrics,
+        modified=mtime,
+        error=error,
+    )

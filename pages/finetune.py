@@ -198,7 +198,7 @@ if start:
     else:
         try:
             from model_zoo.hf.finetune import finetune
-            from model_zoo.run_folder import prepare_run_dir, run_path
+            from model_zoo.run_folder import check_new_run, run_path
 
             config = FinetuneConfig(
                 model=model_name,
@@ -213,7 +213,7 @@ if start:
                 max_length=int(max_length),
                 max_examples=int(max_examples),
             )
-            out_dir = prepare_run_dir(run_path(run_name.strip(), weights_root()))
+            out_dir = check_new_run(run_path(run_name.strip(), weights_root()))
             job = start_job(
                 run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop)
             )

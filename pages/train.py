@@ -8,7 +8,7 @@ import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.jobs.background import Busy, start_job
-from model_zoo.run_folder import prepare_run_dir, run_path, weights_root
+from model_zoo.run_folder import check_new_run, run_path, weights_root
 from model_zoo.toy.decoding import decode_text
 from model_zoo.toy.runs import Run
 from model_zoo.toy.train_config import TrainConfig
@@ -140,7 +140,7 @@ if submitted:
                 stop_at_exact_match=float(stop_at) if stop_at > 0 else None,
                 checkpoint_every=max(100, int(eval_every)),
             )
-            path = prepare_run_dir(run_path(run_name.strip(), weights_root()), overwrite=overwrite)
+            path = check_new_run(run_path(run_name.strip(), weights_root()), overwrite=overwrite)
             model = Transformer(model_cfg)
 
             def work(on_step, should_stop, model=model, task=task, train_cfg=train_cfg, path=path):

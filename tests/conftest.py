@@ -17,6 +17,16 @@ import pytest  # noqa: E402  (after the environment above, which torch reads whe
 import torch  # noqa: E402
 
 
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    """A fresh weights folder for this test (WORKBENCH_WEIGHTS_DIR): where the CLI and the app
+    write the runs users name."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread, and a second OpenMP thread competing with other

@@ -8,8 +8,8 @@ from hf_tiny import tiny_bert_dir, tiny_csv
 from model_zoo.cli import main
 
 
-def test_finetune_then_predict_prints_label_and_probability(tmp_path, capsys):
-    out = tmp_path / "ft-tiny"
+def test_finetune_then_predict_prints_label_and_probability(weights_dir, capsys):
+    out = weights_dir / "ft-tiny"
     code = main(
         [
             "finetune",
@@ -48,10 +48,10 @@ def test_finetune_then_predict_prints_label_and_probability(tmp_path, capsys):
     assert label in {"negative", "positive"} and 0.5 <= float(probability) <= 1 and text == "the film was witty"
 
 
-def test_bad_input_is_one_line_of_error_not_a_traceback(tmp_path, capsys):
+def test_bad_input_is_one_line_of_error_not_a_traceback(tmp_path, weights_dir, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\na,pos\nb,pos\n")
-    assert main(["finetune", "--model", str(tiny_bert_dir()), "--dataset", str(bad), "--out", str(tmp_path / "r")]) == 1
+    assert main(["finetune", "--model", str(tiny_bert_dir()), "--dataset", str(bad), "--out", "r"]) == 1
     assert "two classes" in capsys.readouterr().err
     assert main(["predict", str(tmp_path), "some text"]) == 1
     assert "not a fine-tuning run" in capsys.readouterr().err

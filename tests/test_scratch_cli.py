@@ -47,8 +47,8 @@ def test_train_decode_and_runs_end_to_end(tmp_path):
     assert listed.returncode == 0 and "copy" in listed.stdout and "scratch" in listed.stdout
 
 
-def test_cli_errors_are_one_line_messages(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "tiny"
+def test_cli_errors_are_one_line_messages(tmp_path, weights_dir, capsys):
+    out = weights_dir / "tiny"
     assert main(["train", "--out", str(out), "--steps", "3", "--no-progress", *TINY]) == 0
     capsys.readouterr()
 
@@ -58,7 +58,7 @@ def test_cli_errors_are_one_line_messages(tmp_path, monkeypatch, capsys):
     assert main(["train", "--out", str(out), "--steps", "3", "--no-progress", *TINY]) == 1
     assert "already exists" in capsys.readouterr().err
 
-    assert main(["train", "--out", str(tmp_path / "bad name"), "--steps", "3", *TINY]) == 1
+    assert main(["train", "--out", str(weights_dir / "bad name"), "--steps", "3", *TINY]) == 1
     assert "not allowed" in capsys.readouterr().err
 
     assert main(["decode", str(tmp_path / "nothing-here"), "1 2"]) == 1

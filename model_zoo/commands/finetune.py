@@ -1,7 +1,7 @@
 """`finetune` and `predict`: fine-tune a pretrained Hugging Face model, then use it.
 
-    python -m model_zoo finetune --model minilm-l6 --dataset rotten_tomatoes --epochs 1 --out weights/ft-minilm
-    python -m model_zoo predict weights/ft-minilm "a gorgeous, witty film"
+    python -m model_zoo finetune --model minilm-l6 --dataset rotten_tomatoes --epochs 1 --out ft-minilm
+    python -m model_zoo predict ft-minilm "a gorgeous, witty film"
 
 Heavy libraries are imported inside the functions, so `python -m model_zoo --help` stays fast.
 Runs unchanged under `torchrun --nproc_per_node=N python -m model_zoo finetune --loop trainer ...`.
@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from pathlib import Path
 
 from model_zoo.commands import say
 
@@ -24,16 +22,6 @@ PHASES = {
     "after": "scoring the fine-tuned model",
     "saved": "saved",
 }
-
-
-def _run_path(value: str) -> Path:
-    """A path as given, or a bare run name under weights/."""
-    from model_zoo.run_folder import run_path
-
-    path = Path(value)
-    if path.exists() or os.sep in value or "/" in value:
-        return path
-    return run_path(value)
 
 
 def _quiet_libraries() -> None:
@@ -53,6 +41,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from model_zoo.distributed import is_main_process
     from model_zoo.hf.config import FinetuneConfig
     from model_zoo.hf.finetune import finetune
+    from model_zoo.run_folder import check_files, output_dir, reserve, resolve_run_dir
 
     _quiet_libraries()
     config = FinetuneConfig(
@@ -71,7 +60,7 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
     )
-    out = _run_path(args.out)
+    out = output_dir(args.out)
     bar = tqdm(desc=f"fine-tune ({config.loop})", unit="step", disable=not is_main_process(), file=sys.stderr)
 
     def on_step(metrics: dict) -> None:
@@ -91,7 +80,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    result = finetune(config, out, on_step=on_step, resume_from=_run_path(args.resume) if args.resume else None)
+    resume = resolve_run_dir(args.resume) if args.resume else None
+    if resume is not None and (problem := check_files(resume)) is not None:
+        raise ValueError(f"Cannot resume from {resume}: {problem}.")
+    with reserve(out, overwrite=args.overwrite or (resume is not None and resume.resolve() == out.resolve())):
+        result = finetune(config, out, on_step=on_step, resume_from=resume, overwrite=args.overwrite)
     bar.close()
     if result.run_dir is not None:
         summary = {
@@ -112,13 +105,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from model_zoo.hf.inference import load_finetuned, predict
+    from model_zoo.run_folder import resolve_run_dir
 
     _quiet_libraries()
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError('Give the text to classify: predict RUN "a gorgeous, witty film"')
     with tqdm(total=len(texts) + 1, desc="predict", unit="text", file=sys.stderr, leave=False) as bar:
-        model = load_finetuned(_run_path(args.run), attention=False, device=args.device)
+        model = load_finetuned(resolve_run_dir(args.run), attention=False, device=args.device)
         bar.update(1)
         predictions = []
         for text in texts:
@@ -173,7 +167,8 @@ def register(subparsers) -> None:
     p.add_argument("--max-examples", type=int, default=2000, help="use at most N examples (0: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
-    p.add_argument("--out", default="weights/ft-minilm", help="run folder, or a run name under weights/")
+    p.add_argument("--out", default="ft-minilm", help="run name, saved under weights/ (default: ft-minilm)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run of that name")
     p.add_argument("--resume", default=None, help="a run folder to continue training from")
     p.set_defaults(func=cmd_finetune)
 

@@ -12,7 +12,7 @@ from model_zoo.commands import say
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the scratch Transformer on a task and save the run")
     p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english"])
-    p.add_argument("--out", help="run folder (default: weights/<task>); its name must be a valid run name")
+    p.add_argument("--out", help="run name, saved under weights/ (default: the task's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
     g = p.add_argument_group("training (defaults: TrainConfig)")
@@ -25,6 +25,7 @@ def register(subparsers) -> None:
     g.add_argument("--clip-grad-norm", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--eval-every", type=int)
+    g.add_argument("--checkpoint-every", type=int, help="save the run every N steps (and at the end)")
     g.add_argument(
         "--stop-at", type=float, dest="stop_at_exact_match", help="stop once held-out exact match reaches this"
     )
@@ -57,32 +58,23 @@ def register(subparsers) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
-    from pathlib import Path
 
     from tqdm import tqdm
 
-    from model_zoo.run_folder import prepare_run_dir, weights_root
+    from model_zoo.run_folder import check_new_run, clean_leftovers, output_dir
     from model_zoo.scratch.transformer import Transformer
     from model_zoo.toy.runs import load_run
     from model_zoo.toy.tasks import make_task
     from model_zoo.toy.train_config import TrainConfig
     from model_zoo.toy.training import train
 
-    out = Path(args.out) if args.out else weights_root() / args.task
+    out = output_dir(args.task if args.out is None else args.out)
     train_fields = (
-        "steps",
-        "batch_size",
-        "lr",
-        "warmup",
-        "schedule",
-        "label_smoothing",
-        "clip_grad_norm",
-        "seed",
-        "eval_every",
-        "stop_at_exact_match",
-        "device",
-    )
+        "steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm", "seed", "eval_every", "checkpoint_every",
+        "stop_at_exact_match", "device",
+    )  # fmt: skip
     train_overrides = {k: getattr(args, k) for k in train_fields if getattr(args, k) is not None}
+    clean_leftovers(out.parent, older_than_s=3600)  # what an hour-old crash left behind
     if args.resume:
         loaded = load_run(out)
         if loaded.train_config is None:
@@ -90,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model, task = loaded.model, loaded.make_task()
         cfg = replace(loaded.train_config, **train_overrides)
     else:
-        prepare_run_dir(out, overwrite=args.overwrite)  # fail before any training
+        check_new_run(out, overwrite=args.overwrite)  # fail before any training
         task = make_task(args.task)
         model_overrides = {
             k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None
@@ -162,17 +154,20 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from model_zoo.run_folder import list_runs, weights_root
+    from model_zoo.toy.runs import check_run
 
-    found = list_runs(args.root)
+    found = list_runs(args.root, check=check_run)
     if not found:
         say(f"no saved runs in {args.root or weights_root()}")
         return 0
-    say(f"{'name':<24} {'kind':<9} {'task':<12} {'step':>6}  metrics")
+    say(f"{'name':<24} {'kind':<9} {'task':<16} {'step':>6}  metrics")
     for r in found:
+        if r.error is not None:
+            say(f"{r.name:<24} {r.kind:<9} unreadable: {r.error}")
+            continue
         metrics = ", ".join(
-            f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "eval_accuracy")
+            f"{k} {v:.3f}" for k, v in r.metrics.items() if k in ("loss", "exact_match", "accuracy", "macro_f1")
         )
-        say(
-            f"{r.name:<24} {r.kind:<9} {str(r.task or '-'):<12} {str(r.step if r.step is not None else '-'):>6}  {metrics}"
-        )
+        step = r.step if r.step is not None else "-"
+        say(f"{r.name:<24} {r.kind:<9} {str(r.task or '-')[:16]:<16} {step:>6}  {metrics}")
     return 0

@@ -44,7 +44,8 @@ from model_zoo.run_folder import (
     LABELS_FILE,
     RUN_FILE,
     VOCAB_FILE,
-    check_run_name,
+    check_new_run,
+    write_run,
 )
 from model_zoo.utils import atomic_write_json, read_json
 
@@ -91,6 +92,7 @@ def finetune(
     on_step: OnStep | None = None,
     should_stop: Callable[[], bool] | None = None,
     resume_from: str | Path | None = None,
+    overwrite: bool = False,
 ) -> FinetuneResult:
     """Fine-tune `config.model` on `config.dataset` and save the run in `out_dir`.
 
@@ -105,7 +107,8 @@ def finetune(
     weights, labels and history are the starting point; the optimizer starts afresh.
     """
     out_dir = Path(out_dir)
-    check_run_name(out_dir.name)
+    same_run = resume_from is not None and Path(resume_from).resolve() == out_dir.resolve()
+    check_new_run(out_dir, overwrite=overwrite or same_run)  # before minutes of work, not after
     emit_history: dict = {"train": [], "eval": []}
     epoch0, before = 0, None
     if resume_from is not None:
@@ -175,42 +178,53 @@ def finetune(
     )
     result.after = comparison["after"]
     result.run_dir = out_dir
-    save_run(out_dir, model, prep, config, result, comparison)
+    save_run(out_dir, model, prep, config, result, comparison, overwrite=overwrite or same_run)
     emit({"kind": "phase", "phase": "saved"})
     return result
 
 
 def save_run(
-    out_dir: Path, model, prep: Prepared, config: FinetuneConfig, result: FinetuneResult, comparison: dict
-) -> None:
-    """Weights as safetensors (`save_pretrained`), tokenizer, labels, history, config, metrics."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out_dir)
-    prep.tokenizer.save_pretrained(out_dir)
-    atomic_write_json(out_dir / LABELS_FILE, prep.label_names)
-    atomic_write_json(out_dir / HISTORY_FILE, result.history)
-    atomic_write_json(out_dir / FINETUNE_CONFIG_FILE, asdict(config))
-    atomic_write_json(
-        out_dir / RUN_FILE,
-        {
-            "kind": FINETUNE,
-            "model": config.model,
-            "task": prep.task,
-            "labels": prep.label_names,
-            "loop": config.loop,
-            "dataset": config.dataset,
-            "data_source": prep.data_source,
-            "train_examples": len(prep.raw["train"]),
-            "test_examples": len(prep.raw["test"]),
-            "steps": result.steps,
-            "epochs": (max((e["epoch"] for e in result.history["train"]), default=0.0)),
-            "train_seconds": round(result.train_seconds, 3),
-            "samples_per_s": round(result.samples_per_s, 3),
-            "stopped": result.stopped,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        },
-    )
-    compare.write_comparison(out_dir, comparison)
+    out_dir: Path,
+    model,
+    prep: Prepared,
+    config: FinetuneConfig,
+    result: FinetuneResult,
+    comparison: dict,
+    overwrite: bool = False,
+) -> Path:
+    """The run folder, whole or not at all (`run_folder.write_run`): weights as safetensors
+    (`save_pretrained`), tokenizer, labels, history, config, before/after metrics."""
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder)
+        prep.tokenizer.save_pretrained(folder)
+        atomic_write_json(folder / LABELS_FILE, prep.label_names)
+        atomic_write_json(folder / HISTORY_FILE, result.history)
+        atomic_write_json(folder / FINETUNE_CONFIG_FILE, asdict(config))
+        atomic_write_json(
+            folder / RUN_FILE,
+            {
+                "kind": FINETUNE,
+                "model": config.model,
+                "task": prep.task,
+                "labels": prep.label_names,
+                "loop": config.loop,
+                "dataset": config.dataset,
+                "data_source": prep.data_source,
+                "train_examples": len(prep.raw["train"]),
+                "test_examples": len(prep.raw["test"]),
+                "steps": result.steps,
+                "epochs": (max((e["epoch"] for e in result.history["train"]), default=0.0)),
+                "train_seconds": round(result.train_seconds, 3),
+                "samples_per_s": round(result.samples_per_s, 3),
+                "stopped": result.stopped,
+                "final_metrics": {k: result.after[k] for k in compare.METRIC_KEYS if k in result.after},
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            },
+        )
+        compare.write_comparison(folder, comparison)
+
+    return write_run(out_dir, write, replace=overwrite)
 
 
 def load_run_info(run: str | Path) -> dict:

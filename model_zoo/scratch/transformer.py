@@ -297,11 +297,15 @@ class Transformer(nn.Module):
         return groups
 
     # -- safetensors on disk, the Hugging Face file names -------------------------------------
-    def _tensors_to_save(self) -> dict[str, Tensor]:
-        state = {k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()}
+    def saved_state(self) -> dict[str, Tensor]:
+        """The tensors a saved run holds: the state dict, the tied output layer once."""
+        state = self.state_dict()
         if self.cfg.tie_embeddings:
             del state["generator.weight"]  # the same tensor as tgt_embed.lut.weight
         return state
+
+    def _tensors_to_save(self) -> dict[str, Tensor]:
+        return {k: v.detach().cpu().contiguous() for k, v in self.saved_state().items()}
 
     def save(self, directory: str | Path) -> Path:
         """Write `config.json` and `model.safetensors` into `directory`, each atomically."""

@@ -1,13 +1,6 @@
-"""Saved runs: one folder a run under `weights/`, every file written atomically.
-
-A scratch run holds
-    config.json, model.safetensors   the model (`Transformer.save`)
-    vocab.json                       the vocabulary
-    history.json                     the per-step metrics of `train`
-    train_config.json                the `TrainConfig`
-    run.json                         {"kind": SCRATCH, "task": {...}, "step": N, ...}
-    trainer_state.safetensors/.json  optimizer, schedule and data stream, to resume
-Fine-tuning runs (written by `model_zoo.hf.finetune`) keep a `labels.json`; `list_runs` lists both.
+"""Scratch runs on disk: save a trained model with its vocabulary, history and settings, load it
+back, checkpoint and resume a training, and say what is wrong with a damaged run. The folder's
+layout, and the rule that a run reaches the disk whole, are `model_zoo.run_folder`'s.
 """
 
 from __future__ import annotations
@@ -19,6 +12,7 @@ from pathlib import Path
 import torch
 
 from model_zoo.run_folder import (
+    CONFIG_FILE,
     HISTORY_FILE,
     LABELS_FILE,
     RUN_FILE,
@@ -27,10 +21,14 @@ from model_zoo.run_folder import (
     STATE_TENSORS_FILE,
     TRAIN_CONFIG_FILE,
     VOCAB_FILE,
-    prepare_run_dir,
+    WEIGHTS_FILE,
+    check_files,
     resolve_run_dir,
+    run_kind,
+    safetensors_header,
+    write_run,
 )
-from model_zoo.scratch.transformer import Transformer
+from model_zoo.scratch.transformer import MODEL_TYPE, Transformer, TransformerConfig
 from model_zoo.toy.tasks import Task, Vocab, task_from_dict
 from model_zoo.toy.train_config import TrainConfig
 from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
@@ -38,16 +36,16 @@ from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
 # -- writing ----------------------------------------------------------------------------------------
 def _write_run_files(
-    path: Path, model: Transformer, task: Task | None, vocab: Vocab, history: list[dict], train_config, step: int
+    folder: Path, model: Transformer, task: Task | None, vocab: Vocab, history: list[dict], train_config, step: int
 ) -> None:
-    model.save(path)
-    vocab.save(path)
-    atomic_write_json(path / HISTORY_FILE, history)
+    model.save(folder)
+    vocab.save(folder)
+    atomic_write_json(folder / HISTORY_FILE, history)
     if train_config is not None:
-        atomic_write_json(path / TRAIN_CONFIG_FILE, train_config.to_dict())
+        atomic_write_json(folder / TRAIN_CONFIG_FILE, train_config.to_dict())
     final = {k: v for k, v in (history[-1] if history else {}).items() if isinstance(v, int | float)}
     atomic_write_json(
-        path / RUN_FILE,
+        folder / RUN_FILE,
         {
             "kind": SCRATCH,
             "task": task.to_dict() if task is not None else None,
@@ -69,21 +67,25 @@ def save_run(
     vocab: Vocab | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Save a trained model as a run folder. `vocab` defaults to the task's. An existing run at
-    `path` is an error unless `overwrite`."""
-    path = prepare_run_dir(path, overwrite=overwrite)
+    """Save a trained model as a run folder, whole or not at all. `vocab` defaults to the task's.
+    An existing run at `path` is an error unless `overwrite`."""
     vocab = vocab or (task.vocab if task is not None else None)
     if vocab is None:
         raise ValueError("save_run needs the task or the vocab: without it the run cannot be decoded.")
     history = history or []
-    _write_run_files(path, model, task, vocab, history, train_config, history[-1]["step"] if history else 0)
-    return path
+    step = history[-1]["step"] if history else 0
+    return write_run(
+        path,
+        lambda folder: _write_run_files(folder, model, task, vocab, history, train_config, step),
+        replace=overwrite,
+    )
 
 
 def save_checkpoint(
     path: Path, model, task: Task, train_config, history, optimizer, scheduler, generator, step: int
 ) -> None:
-    """What `train` writes every `checkpoint_every` steps: the run plus the state to resume it."""
+    """What `train` writes every `checkpoint_every` steps, replacing the last checkpoint in one
+    rename: the run plus the state to resume it (optimizer, schedule, data stream)."""
     from safetensors.torch import save
 
     tensors = {"generator_state": generator.get_state()}
@@ -93,12 +95,16 @@ def save_checkpoint(
             tensors[f"optimizer.{index}.{key}"] = (
                 value.detach().cpu().contiguous() if torch.is_tensor(value) else torch.tensor(value)
             )
-    atomic_write_bytes(path / STATE_TENSORS_FILE, save(tensors, metadata={"format": "pt"}))
+    state_bytes = save(tensors, metadata={"format": "pt"})
     scheduler_state = scheduler.state_dict()  # the lambda itself is rebuilt from the TrainConfig
-    atomic_write_json(
-        path / STATE_FILE, {"step": step, "param_groups": state["param_groups"], "scheduler": scheduler_state}
-    )
-    _write_run_files(path, model, task, task.vocab, history, train_config, step)
+    trainer_state = {"step": step, "param_groups": state["param_groups"], "scheduler": scheduler_state}
+
+    def write(folder: Path) -> None:
+        atomic_write_bytes(folder / STATE_TENSORS_FILE, state_bytes)
+        atomic_write_json(folder / STATE_FILE, trainer_state)
+        _write_run_files(folder, model, task, task.vocab, history, train_config, step)
+
+    write_run(path, write, replace=True)
 
 
 def load_trainer_state(path: str | Path, model, optimizer, scheduler, generator, task: Task) -> dict:
@@ -169,3 +175,36 @@ def load_run(run: str | Path, root: str | Path | None = None, map_location: str 
         TrainConfig.from_dict(read_json(path / TRAIN_CONFIG_FILE)) if (path / TRAIN_CONFIG_FILE).is_file() else None
     )
     return Run(path, model, vocab, history, train_config, info.get("task"), info)
+
+
+def check_run(path: str | Path) -> str | None:
+    """What is wrong with run folder `path` (None: nothing), without loading its weights: its files
+    (`run_folder.check_files`, enough for a fine-tuning run), and for a scratch run its config (a
+    known scratch config), the weights' tensors against the shapes that config needs, and the
+    vocabulary's size."""
+    path = Path(path)
+    problem = check_files(path)
+    if problem is not None or run_kind(path) != SCRATCH:
+        return problem
+    try:
+        config = read_json(path / CONFIG_FILE)
+        if not isinstance(config, dict) or config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+            return f"{CONFIG_FILE} is not a scratch Transformer config"
+        cfg = TransformerConfig.from_dict(config)
+        with torch.device("meta"):  # shapes only: no memory, no initialisation
+            expected = Transformer(cfg).saved_state()
+        stored = safetensors_header(path / WEIGHTS_FILE)
+        for name, tensor in expected.items():
+            if name not in stored:
+                return f"{WEIGHTS_FILE} has no tensor {name!r} that {CONFIG_FILE} needs"
+            if list(stored[name]["shape"]) != list(tensor.shape):
+                return (
+                    f"tensor {name!r} has shape {tuple(stored[name]['shape'])} but {CONFIG_FILE} needs "
+                    f"{tuple(tensor.shape)}: the weights and config don't belong together"
+                )
+        vocab = Vocab.load(path)
+        if len(vocab) != cfg.tgt_vocab_size:
+            return f"{VOCAB_FILE} has {len(vocab)} tokens but the model expects {cfg.tgt_vocab_size}"
+    except (ValueError, OSError, TypeError) as err:
+        return str(err).replace(str(path) + "/", "")
+    return None

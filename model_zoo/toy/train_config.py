@@ -25,6 +25,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # AdamW's decoupled weight decay; nothing to regularise on toy tasks
     label_smoothing: float = 0.0  # the paper uses 0.1; it slows exact copying on toy tasks
     clip_grad_norm: float | None = 1.0  # clip the global gradient norm; None = no clipping
+    max_loss_ratio: float | None = 10.0  # stop as diverged once the loss exceeds this × the first step's
+    # (a learning rate far too high sends it from ~3 to 100+); None: only a NaN/inf loss stops a run
     seed: int = 0  # initial weights are the caller's; this seeds the data and dropout
     eval_every: int = 100  # greedy exact match on the held-out split every this many steps (and at the end)
     stop_at_exact_match: float | None = None  # stop early once the held-out exact match reaches this
@@ -55,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay={self.weight_decay} must be 0 or more.")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing={self.label_smoothing} must be in [0, 1).")
+        if self.max_loss_ratio is not None and not self.max_loss_ratio > 1:
+            raise ValueError(f"max_loss_ratio={self.max_loss_ratio} must be above 1, or None to stop only on NaN.")
         if self.clip_grad_norm is not None and not self.clip_grad_norm > 0:
             raise ValueError(f"clip_grad_norm={self.clip_grad_norm} must be above 0, or None for no clipping.")
         if self.stop_at_exact_match is not None and not 0 < self.stop_at_exact_match <= 1:

@@ -86,12 +86,20 @@ def _module_of_group(model, group: str) -> nn.Module:
     return model.get_submodule(group)
 
 
-def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
-    """Where non-finite numbers first appear: a weight, else a layer's output in forward order,
-    else a gradient."""
+def _first_non_finite_weight(groups: dict[str, list]) -> str | None:
+    """The first layer group, in forward order, holding a NaN or infinite weight."""
     for name, params in groups.items():
         if any(not bool(torch.isfinite(p).all()) for _, p in params):
             return name
+    return None
+
+
+def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
+    """Where non-finite numbers first appear: a weight, else a layer's output in forward order,
+    else a gradient."""
+    bad = _first_non_finite_weight(groups)
+    if bad is not None:
+        return bad
     seen: list[str] = []
     handles = []
     for name in groups:
@@ -116,15 +124,24 @@ def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
     return None
 
 
+def _restore(params: list[Tensor], flat: Tensor) -> None:
+    """Put weights copied with `_GroupNorms.flatten` back into `params`."""
+    with torch.no_grad():
+        offset = 0
+        for p in params:
+            p.copy_(flat[offset : offset + p.numel()].view_as(p))
+            offset += p.numel()
+
+
 def _diverged(step: int, what: str, layer: str | None, checkpoint: tuple[Path, int] | None) -> TrainingDiverged:
-    where = f"first in layer group {layer!r}" if layer else "in no single layer group"
+    where = f", first in layer group {layer!r}" if layer else ""
     kept = (
-        f"The last good checkpoint (step {checkpoint[1]}) is in {checkpoint[0]}."
+        f"The last good weights (step {checkpoint[1]}) are saved in {checkpoint[0]}."
         if checkpoint
-        else "No checkpoint was saved before it."
+        else "Nothing was saved: it broke before any step had improved the weights."
     )
     return TrainingDiverged(
-        f"Training diverged at step {step}: {what} is not finite, {where}. {kept} "
+        f"Training diverged at step {step}: {what}{where}. {kept} "
         "Try a lower learning rate, a longer warmup or gradient clipping.",
         step,
         layer,
@@ -213,7 +230,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
             start_step, history = state["step"], state["history"]
             last_checkpoint = (checkpoint_dir, start_step)
         elif dist_info.is_main:
-            run_folder.prepare_run_dir(checkpoint_dir, overwrite=overwrite)
+            run_folder.check_new_run(checkpoint_dir, overwrite=overwrite)
     elif resume:
         raise ValueError("resume=True needs the checkpoint_dir of the run to continue.")
 
@@ -236,10 +253,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         nonlocal last_checkpoint
         if checkpoint_dir is None or not dist_info.is_main:
             return
-        # Never write bad weights over a good checkpoint.
-        for name, plist in groups.items():
-            if any(not bool(torch.isfinite(p).all()) for _, p in plist):
-                raise _diverged(step, f"a weight of {name!r}", name, last_checkpoint)
+        bad = _first_non_finite_weight(groups)
+        if bad is not None:  # never write bad weights over a good checkpoint
+            raise _diverged(step, f"a weight of {bad!r}", bad, last_checkpoint)
         runs.save_checkpoint(checkpoint_dir, model, task, cfg, history, optimizer, scheduler, generator, step)
         last_checkpoint = (checkpoint_dir, step)
 
@@ -257,6 +273,8 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         history[-1].get("elapsed_s", 0.0) if history else 0.0
     )  # a resumed run's clock goes on
     step = start_step
+    first_loss = history[0]["loss"] if history else None  # a blow-up is measured against it
+    good: tuple[int, Tensor] | None = None  # (step, weights) of the last weights whose loss was healthy
     for step in range(start_step + 1, cfg.steps + 1):
         tick = time.perf_counter()
         model.train()
@@ -268,24 +286,39 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
 
-        # 4) The guard: a NaN/inf loss or gradient stops here, before it reaches the weights.
+        # 4) The guard: a NaN/inf loss or gradient, or a loss that blew up, stops here, before it
+        #    reaches the weights; the last weights whose loss was healthy are what the run keeps.
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         grad_norms = group_norms(group_norms.flatten(grads))  # (groups,)
         grad_norm = grad_norms.square().sum().sqrt()
         loss_value, grad_norm_value = loss.item(), grad_norm.item()
-        if not math.isfinite(loss_value) or not math.isfinite(grad_norm_value):
-            what = (
-                f"the loss ({loss_value})"
-                if not math.isfinite(loss_value)
-                else f"the gradient norm ({grad_norm_value})"
-            )
-            raise _diverged(step, what, _first_bad_group(model, batch, groups), last_checkpoint)
+        limit = None if cfg.max_loss_ratio is None or first_loss is None else cfg.max_loss_ratio * first_loss
+        if not math.isfinite(loss_value) or not math.isfinite(grad_norm_value) or (limit and loss_value > limit):
+            if not math.isfinite(loss_value):
+                what, layer = f"the loss ({loss_value}) is not finite", _first_bad_group(model, batch, groups)
+            elif not math.isfinite(grad_norm_value):
+                what, layer = (
+                    f"the gradient norm ({grad_norm_value}) is not finite",
+                    _first_bad_group(model, batch, groups),
+                )
+            else:
+                what, layer = (
+                    f"the loss blew up to {loss_value:.3g}, over {cfg.max_loss_ratio:g}× the first step's",
+                    None,
+                )
+            if good is not None and good[0] > 0 and (last_checkpoint is None or last_checkpoint[1] < good[0]):
+                _restore(params, good[1])
+                del history[good[0] - start_step :]
+                save(good[0])
+            raise _diverged(step, what, layer, last_checkpoint)
+        first_loss = loss_value if first_loss is None else first_loss
+        before = group_norms.flatten(params)  # a copy of every weight: they gave a healthy loss
+        good = (step - 1, before)
 
         # 5) Clip, step, and measure how far each layer moved.
         if cfg.clip_grad_norm is not None:
             torch.nn.utils.clip_grads_with_norm_(all_params, cfg.clip_grad_norm, grad_norm)
         lr = scheduler.get_last_lr()[0]
-        before = group_norms.flatten(params) if cfg.layer_metrics else None  # a copy of every weight
         optimizer.step()
         scheduler.step()
 
@@ -302,7 +335,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
             "tokens_per_s": tokens * dist_info.world_size / max(time.perf_counter() - tick, 1e-9),
             "elapsed_s": time.perf_counter() - start,
         }
-        if before is not None:
+        if cfg.layer_metrics:
             with torch.no_grad():
                 ratios = group_norms(group_norms.flatten(params) - before) / group_norms(before).clamp_min(1e-12)
             metrics["grad_norm_per_layer"] = dict(zip(group_names, grad_norms.tolist(), strict=True))

@@ -47,7 +47,7 @@ RECIPES: dict[str, Recipe] = {
     "high_lr": Recipe(
         "high_lr",
         "no warmup, lr 0.5 (250× the stable peak), no gradient clipping",
-        {"warmup": 0, "lr": 0.5, "clip_grad_norm": None},
+        {"warmup": 0, "lr": 0.5, "clip_grad_norm": None, "max_loss_ratio": None},  # let it run: the curves teach
     ),
     "drowned_positions": Recipe(
         "drowned_positions",
