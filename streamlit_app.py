@@ -27,23 +27,36 @@ page = st.navigation(PAGES)
 
 
 @st.cache_resource(show_spinner=False)
-def library_loading() -> threading.Thread:
+def library_loading() -> threading.Event:
     """Import PyTorch and the library once per process, in the background: the first page draws
-    while torch loads (seconds on two cores) instead of after it."""
-    thread = threading.Thread(target=importlib.import_module, args=("pages._ui",), name="workbench-import", daemon=True)
-    thread.start()
-    return thread
+    while torch loads (seconds on two cores) instead of after it. The event is set once the pages
+    can run; the Hugging Face libraries follow in the same thread (`model_zoo.hf` imports them
+    once, thread-safely), and the run folder's leftovers of a crash are tidied."""
+    ready = threading.Event()
+
+    def load() -> None:
+        try:
+            importlib.import_module("pages._ui")
+            from model_zoo.run_folder import clean_leftovers, weights_root
+
+            clean_leftovers(weights_root())
+        finally:
+            ready.set()
+        importlib.import_module("model_zoo.hf.finetune")
+
+    threading.Thread(target=load, name="workbench-import", daemon=True).start()
+    return ready
 
 
 loading = library_loading()
-loading.join(0.2)  # a warm process (or the tests) has it already
+loading.wait(0.2)  # a warm process (or the tests) has it already
 
 with st.sidebar:
-    if loading.is_alive():
+    if not loading.is_set():
 
         @st.fragment(run_every=0.5)
         def wait_for_library() -> None:
-            if loading.is_alive():
+            if not loading.is_set():
                 st.caption("Starting up: loading PyTorch…")
             else:
                 st.rerun()  # the whole app, now with the device and the saved runs
@@ -55,7 +68,7 @@ with st.sidebar:
         sidebar()
 
 if page is not HOME:
-    loading.join()  # pages import torch: wait for the one import rather than race it from a second thread
+    loading.wait()  # pages import torch: wait for the one import rather than race it from a second thread
 st.session_state["workbench_navigation"] = True  # pages._ui.APP_FLAG: see ensure_app()
 try:
     page.run()

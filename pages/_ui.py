@@ -1,8 +1,10 @@
-"""Streamlit pieces the pages share: cached loaders, the model pickers, error display, the live
-view of a background job. UI only; computations live in `model_zoo`."""
+"""Streamlit pieces the pages share: who the student is, the runs they may open (pickers, the
+sidebar), cached loaders, error display, and the panel of a queued job. UI only; computations live
+in `model_zoo`."""
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +12,6 @@ import streamlit as st
 
 from model_zoo.run_folder import weights_root
 from model_zoo.utils import error_message
-
-SESSION_MODELS = "workbench_scratch_models"  # {name: runs.Run} trained in this browser session
-SESSION_FINETUNED = "workbench_finetuned"  # {name: FinetuneResult-like dict} fine-tuned this session
-
 
 APP_FLAG = "workbench_navigation"  # set by streamlit_app.py before it runs a page
 
@@ -29,14 +27,104 @@ def ensure_app() -> None:
         st.switch_page("streamlit_app.py")
 
 
+def keep_choices(prefix: str) -> None:
+    """Keep this page's choices (widgets whose keys start with `prefix`) when the student visits
+    another page and comes back: Streamlit forgets a widget's value once a run does not draw it."""
+    kept = st.session_state.setdefault("workbench_kept_choices", {})
+    for key, value in kept.items():
+        if key.startswith(prefix) and key not in st.session_state:
+            st.session_state[key] = value
+    for key in list(st.session_state):
+        if isinstance(key, str) and key.startswith(prefix) and not key.endswith(_NOT_KEPT):
+            kept[key] = st.session_state[key]
+
+
+_NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button")  # buttons and uploads cannot be set back
+
+
+def default_of(function, parameter: str):
+    """The library's default for `parameter` of `function`, so a page never types it again."""
+    return inspect.signature(function).parameters[parameter].default
+
+
 def show_error(err: BaseException, what_to_do: str = "") -> None:
     """An `st.error` with the library's message (never a traceback)."""
     st.error(error_message(err) + (f" {what_to_do}" if what_to_do else ""))
 
 
-# -- runs on disk ------------------------------------------------------------------------------
+# -- who is this, and which runs may they open ----------------------------------------------------
+STUDENT_PARAM = "student"  # the URL keeps the student's id, so the same link brings their runs back
+
+
+def student() -> str:
+    """This browser session's student id: from the link (`?student=s-…`) when it has a valid one,
+    else a new one, written into the link so that reopening it brings the same runs and jobs back."""
+    from model_zoo.classroom.workspace import check_student_id, new_student_id
+
+    if "workbench_student" not in st.session_state:
+        given = st.query_params.get(STUDENT_PARAM, "")
+        try:
+            st.session_state["workbench_student"] = check_student_id(given)
+        except ValueError:
+            st.session_state["workbench_student"] = new_student_id()
+    mine = st.session_state["workbench_student"]
+    if st.query_params.get(STUDENT_PARAM) != mine:
+        st.query_params[STUDENT_PARAM] = mine
+    return mine
+
+
+def workspace():
+    """The runs this student may open and the one folder they may write (`classroom.workspace`)."""
+    from model_zoo.classroom.workspace import Workspace
+
+    return Workspace.of(student(), weights_root())
+
+
 def _mtime(path: Path) -> float:
-    return max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=0.0) if path.is_dir() else 0.0
+    try:
+        return max((p.stat().st_mtime for p in path.iterdir() if p.is_file()), default=0.0) if path.is_dir() else 0.0
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _problem(path: str, mtime: float) -> str | None:
+    """What is wrong with a run folder (None: nothing), once per version of its files."""
+    from model_zoo.toy.runs import check_run
+
+    return check_run(path)
+
+
+def _check(path: Path) -> str | None:
+    return _problem(str(path), _mtime(path))
+
+
+@dataclass
+class RunChoice:
+    """A run a picker can offer: where it lives, what kind it is, and whether it can be read."""
+
+    label: str  # as the picker shows it: "copy-1127 (yours)"
+    place: str  # "yours", "example", "class" or "saved"
+    info: object  # run_folder.RunInfo
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+
+def visible_runs(kind: str | None = None) -> list[RunChoice]:
+    """The runs this student may open (theirs, the examples, the class's, the command line's),
+    optionally of one kind ("scratch" or "finetune"); damaged ones carry their `info.error`.
+    Never raises: a folder that cannot be listed is left out."""
+    choices = []
+    try:
+        found = workspace().runs(check=_check)
+    except OSError:
+        return []
+    for place, info in found:
+        if kind is None or info.kind == kind:
+            choices.append(RunChoice(f"{info.name} ({place.label})", place.label, info))
+    return choices
 
 
 @st.cache_resource(show_spinner="Loading the run…", max_entries=16)
@@ -53,55 +141,37 @@ def load_scratch_run(path: str | Path):
     return _load_scratch_run(str(path), _mtime(path))
 
 
-def saved_runs(kind: str | None = None) -> list:
-    """`runs.list_runs()` of the weights folder, optionally only "scratch" or "finetune" runs."""
-    from model_zoo.run_folder import list_runs
-
-    try:
-        found = list_runs(weights_root())
-    except OSError:
-        return []
-    return [r for r in found if kind is None or r.kind == kind]
-
-
-def session_models() -> dict:
-    return st.session_state.setdefault(SESSION_MODELS, {})
-
-
 @dataclass
 class PickedModel:
     label: str  # what the picker showed
     run: object  # runs.Run: model, vocab, history, task ...
 
 
+def _pick(choices: list[RunChoice], label: str, key: str) -> RunChoice:
+    """A select box of runs; a damaged one is offered with its reason, so it is never a mystery."""
+    shown = {(c.label if c.info.readable else f"{c.label} — unreadable"): c for c in choices}
+    return shown[st.selectbox(label, list(shown), key=key)]
+
+
 def scratch_model_picker(key: str, label: str = "Model", required: bool = True) -> PickedModel | None:
-    """A select box of this session's trained models, then the saved scratch runs. Returns the
-    chosen run loaded, or (when `required`) stops the page with a hint when there is none."""
-    options: dict[str, tuple[str, object]] = {}
-    for name, run in session_models().items():
-        options[f"{name} (this session)"] = ("session", run)
-    for info in saved_runs("scratch"):
-        shown = f"{info.name} (saved)"
-        if f"{info.name} (this session)" not in options:
-            options[shown] = ("disk", info.path)
-    if not options:
+    """A select box of the scratch runs this student may open (theirs first, then the examples).
+    Returns the chosen run loaded, or (when `required`) stops the page with a hint when there is
+    none or it cannot be read."""
+    choices = visible_runs("scratch")
+    if not choices:
         if required:
             st.info(
                 "No trained model yet: train one on the **Train** page (the copy task takes seconds), then come back."
             )
             st.stop()
         return None
-    choice = st.selectbox(label, list(options), key=key)
-    where, value = options[choice]
-    if where == "session":
-        return PickedModel(choice, value)
+    choice = _pick(choices, label, key)
     try:
-        return PickedModel(choice, load_scratch_run(value))
+        if not choice.info.readable:
+            raise ValueError(f"The run {choice.info.name!r} cannot be read: {choice.info.error}.")
+        return PickedModel(choice.label, load_scratch_run(choice.path))
     except (ValueError, FileNotFoundError, OSError) as err:
-        show_error(
-            err,
-            f"The run folder {value} is damaged or does not match its config: delete it, or train and save it again.",
-        )
+        show_error(err, "Pick another run, or train this one again.")
         if required:
             st.stop()
         return None
@@ -115,13 +185,70 @@ def example_text(run) -> str:
     return " ".join(symbols[i] for i in (2, 4, 6, 8) if i < len(symbols)) or " ".join(symbols[:3])
 
 
-# -- background jobs ----------------------------------------------------------------------------
-def stop_button(job, key: str) -> None:
-    if job.running and st.button(
-        "Stop", key=key, type="secondary", help="Ends the run after the current step; what was trained so far is kept."
-    ):
-        job.request_stop()
-        st.toast("Stopping after this step…")
+# -- jobs: training and fine-tuning in the queue ---------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def job_queue():
+    """The server's one job queue (`model_zoo.jobs.queue`): every session's trainings, at most one
+    per core at once, the rest waiting in order."""
+    from model_zoo.classroom.workspace import STUDENTS, enforce_quotas
+    from model_zoo.jobs.queue import JobQueue
+
+    def tidy(job) -> None:  # a student's run just saved: keep the disk within its quotas
+        if job.spec.out and Path(job.spec.out).parent.parent.name == STUDENTS:
+            notes = enforce_quotas(weights_root(), job.owner, keep=job.spec.out)
+            if notes and isinstance(job.result, dict):
+                job.result["notes"] = notes
+
+    queue = JobQueue(on_finish=tidy)
+    queue.warm_up()
+    return queue
+
+
+def my_jobs(kind: str | None = None) -> list:
+    """This student's jobs (of one kind), oldest first: they outlive the tab that started them."""
+    return [j for j in job_queue().jobs(student()) if kind is None or j.spec.kind == kind]
+
+
+def job_panel(job, key: str, charts=None) -> None:
+    """Where a job stands: its place in the queue and expected start, or its progress and live
+    charts (`charts(metrics)` draws them), with a button to cancel or stop it; then how it ended."""
+    queue = job_queue()
+    if job.status == "queued":
+        wait = queue.expected_start(job)
+        place = queue.position(job)
+        st.info(
+            f"**{job.name}** is waiting: {_ordinal(place)} in line, "
+            f"starting in about {_duration(wait)} ({queue.workers} jobs run at once on this server)."
+        )
+    elif job.active:
+        last = next((m for m in reversed(job.metrics) if "step" in m), {})
+        text = f"**{job.name}** is running: step {last.get('step', 0)} of {last.get('total_steps') or job.spec.total_steps}"
+        if job.progress() > 0.05:
+            text += f", about {_duration(job.remaining())} left"
+        st.progress(job.progress(), text=text)
+    if job.active:
+        verb = "Cancel" if job.status == "queued" else "Stop"
+        if st.button(verb, key=f"{key}_stop", help="A waiting job leaves the queue; a running one stops after its "
+                     "current step and keeps what it has learned so far."):  # fmt: skip
+            queue.cancel(job)
+            st.toast("Stopping after this step…" if verb == "Stop" else "Taken out of the queue.")
+    if charts is not None and job.metrics:
+        charts(job.metrics)
+    if job.status == "failed":
+        st.error(f"**{job.name}** stopped with an error: {job.error}")
+    elif job.status == "cancelled":
+        st.warning(f"**{job.name}** was cancelled before it started.")
+    for note in (job.result or {}).get("notes", []) if isinstance(job.result, dict) else []:
+        st.warning(note)
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 @st.cache_resource(show_spinner="Preparing the task's data…", max_entries=8)
@@ -166,45 +293,60 @@ def load_finetuned_run(path: str | Path, before: bool = False):
 
 
 def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | None = None):
-    """A select box of saved fine-tuning runs (optionally only "classification" or "text2text");
-    returns the run's folder, or None when there is none."""
+    """A select box of the fine-tuning runs this student may open (optionally only
+    "classification" or "text2text" ones); returns the chosen run's folder, or None when there is
+    none. A damaged run is offered with its reason and returns None with the reason shown."""
     from model_zoo.hf.finetune import load_run_info
 
     found = []
-    for r in saved_runs("finetune"):
+    for choice in visible_runs("finetune"):
         try:
-            kind = load_run_info(r.path).get("task") or "classification"
+            kind = load_run_info(choice.path).get("task") or "classification" if choice.info.readable else None
         except (ValueError, FileNotFoundError, OSError):
-            continue  # damaged: the sidebar still lists it, the pickers skip it
-        if task is None or kind == task:
-            found.append((r, kind))
+            kind = None
+        if task is None or kind in (task, None):
+            found.append(choice)
     if not found:
         return None
-    names = {f"{r.name} ({kind})": r.path for r, kind in found}
-    return names[st.selectbox(label, list(names), key=key)]
+    choice = _pick(found, label, key)
+    if not choice.info.readable:
+        st.error(f"The run {choice.info.name!r} cannot be read: {choice.info.error}. Pick another run.")
+        return None
+    return choice.path
 
 
 def sidebar() -> None:
-    """The device, the training slots in use, this session's models and every saved run."""
+    """The device, the job queue, and the runs this student can open (damaged ones marked). Never
+    raises: a damaged run or folder must not take every page down."""
     from model_zoo.distributed import device_description
-    from model_zoo.jobs.background import SLOTS
 
-    st.caption(f"Runs on **{device_description()}** · trainings running: {SLOTS.in_use} of {SLOTS.limit}")
-    mine = session_models()
-    if mine:
-        st.markdown("**Trained in this session**")
-        st.markdown("\n".join(f"- {name}" for name in mine))
-    runs = saved_runs()
-    st.markdown(f"**Saved runs** ({len(runs)}) in `{weights_root().name}/`")
+    try:
+        counts = job_queue().counts()
+        st.caption(
+            f"Runs on **{device_description()}** · jobs running: {counts['running']}, waiting: {counts['queued']}"
+        )
+        mine = [j for j in my_jobs() if j.active]
+        if mine:
+            st.markdown("**Your jobs**: " + ", ".join(f"`{j.name}` ({j.status})" for j in mine))
+        runs = visible_runs()
+    except Exception as err:  # the sidebar is drawn on every page: it must never take one down
+        st.caption(f"The list of runs is unavailable right now ({error_message(err)}).")
+        return
+    st.markdown(f"**Runs you can open** ({len(runs)})")
     if not runs:
-        st.caption("None yet: a run you train is saved here.")
+        st.caption("None yet: a run you train is saved for you.")
         return
     lines = []
-    for r in runs[:30]:
-        metric = r.metrics.get("exact_match")
-        detail = f"exact match {metric:.0%}" if isinstance(metric, int | float) else Path(r.task or "").name
-        lines.append(f"- `{r.name}` · {r.kind} · {detail}")
+    for choice in runs[:30]:
+        info = choice.info
+        if not info.readable:
+            lines.append(f"- `{info.name}` · {choice.place} · **unreadable**: {info.error}")
+            continue
+        metric = info.metrics.get("exact_match", info.metrics.get("accuracy"))
+        detail = f"{metric:.0%}" if isinstance(metric, int | float) else (info.task or "")
+        lines.append(f"- `{info.name}` · {choice.place} · {info.kind} · {detail}")
     st.markdown("\n".join(lines) + ("\n- …" if len(runs) > 30 else ""))
+    st.caption(f"Your workspace: `{student()}` — bookmark this page's link to come back to your runs.")
 
 
 def fixed_size(chart):

@@ -3,29 +3,33 @@ labelled file, a sample as the model reads it, training with live metrics, the s
 text through the model: its label, probabilities, word pieces and attention."""
 
 import hashlib
-import time
 
 import streamlit as st
 
 from model_zoo.hf.data import read_columns, store_upload
-from model_zoo.jobs.background import Busy, start_job
-from model_zoo.run_folder import weights_root
+from model_zoo.hf.finetune import PHASES, run_name_for
+from model_zoo.jobs.queue import Busy
+from model_zoo.jobs.work import finetune_spec
 from model_zoo.views import attention, charts
 from pages._ui import (
-    SESSION_FINETUNED,
     ensure_app,
     finetune_run_picker,
     fixed_size,
+    job_panel,
+    job_queue,
+    keep_choices,
     live_training_charts,
     load_finetuned_run,
+    my_jobs,
     show_error,
-    stop_button,
+    student,
+    workspace,
 )
 
-JOB = "finetune_job"
 CUSTOM = "another model: type a hub name or a local folder"
 
 ensure_app()
+keep_choices("ft_")
 st.title("Fine-tune a pretrained model")
 st.caption(
     "A pretrained encoder gets a new classification head and learns your labels "
@@ -163,138 +167,129 @@ st.caption(
 
 # -- 4. training -------------------------------------------------------------------------------------
 st.subheader("4 · Train")
-if st.session_state.pop("ft_new_name", False) or "ft_run_name" not in st.session_state:
-    st.session_state["ft_run_name"] = f"finetune-{time.strftime('%m%d-%H%M%S')}"
-with st.form("ft_form"):
-    f1, f2, f3, f4 = st.columns(4)
-    max_examples = f1.number_input("examples (train + test)", 10, 20_000, 1000, step=100, key="ft_max_examples")
-    epochs = f2.number_input("epochs", 1, 10, 1, key="ft_epochs")
-    max_steps = f3.number_input("at most steps (0 = no cap)", 0, 100_000, 0, key="ft_max_steps")
-    batch_size = f4.number_input("batch size", 1, 256, 32, key="ft_batch_size")
-    f5, f6, f7, f8 = st.columns(4)
-    learning_rate = f5.number_input(
-        "learning rate",
-        1e-6,
-        1e-2,
-        FINETUNE_DEFAULTS.learning_rate,
-        format="%.6f",
-        key="ft_lr",
-        help="MiniLM learns a new head fast at 2e-4; bert-base from the hub prefers about 3e-5.",
-    )
-    max_length = f6.number_input("max length (word pieces)", 8, 512, 64, key="ft_max_length")
-    loop = f7.selectbox(
-        "training loop",
-        ["custom", "trainer"],
-        key="ft_loop",
-        format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get,
-    )
-    run_name = f8.text_input("run name", key="ft_run_name")
-    start = st.form_submit_button("Fine-tune", type="primary")
+d = FINETUNE_DEFAULTS
+f1, f2, f3, f4 = st.columns(4)
+max_examples = f1.number_input(
+    "examples (train + test)", 10, 20_000, d.max_examples or len(data.dataset), step=100, key="ft_max_examples"
+)
+epochs = f2.number_input("epochs", 1, 10, d.epochs, key="ft_epochs")
+max_steps = f3.number_input("at most steps (0 = no cap)", 0, 100_000, d.max_steps or 0, key="ft_max_steps")
+batch_size = f4.number_input("batch size", 1, 256, d.batch_size, key="ft_batch_size")
+f5, f6, f7, f8 = st.columns(4)
+learning_rate = f5.number_input(
+    "learning rate",
+    1e-6,
+    1e-2,
+    d.learning_rate,
+    format="%.6f",
+    key="ft_lr",
+    help="MiniLM learns a new head fast at 2e-4; bert-base from the hub prefers about 3e-5.",
+)
+max_length = f6.number_input("max length (word pieces)", 8, 512, d.max_length, key="ft_max_length")
+loop = f7.selectbox(
+    "training loop",
+    ["custom", "trainer"],
+    index=["custom", "trainer"].index(d.loop),
+    key="ft_loop",
+    format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get,
+)
+default_name = run_name_for(model_name, dataset_arg)
+if st.session_state.pop("ft_new_name", False) or not st.session_state.get("ft_run_name", "").strip():
+    # never an empty name (switching the data source used to empty it)
+    st.session_state["ft_run_name"] = default_name
+run_name = f8.text_input("run name", key="ft_run_name")
 
-if start:
-    current = st.session_state.get(JOB)
-    if current is not None and current["job"].running:
-        st.warning("Your fine-tuning is still running: stop it (or let it finish) first.")
-    else:
-        try:
-            from model_zoo.hf.finetune import finetune
-            from model_zoo.run_folder import check_new_run, run_path
+spec = None
+try:
+    config = FinetuneConfig(
+        model=model_name,
+        dataset=dataset_arg,
+        text_column=text_column,
+        label_column=label_column,
+        loop=loop,
+        epochs=int(epochs),
+        max_steps=int(max_steps) or None,
+        batch_size=int(batch_size),
+        learning_rate=float(learning_rate),
+        max_length=int(max_length),
+        max_examples=int(max_examples),
+    )
+    out = workspace().output(run_name)
+    n_train = round(min(int(max_examples), len(data.dataset)) * (1 - config.test_size))
+    spec = finetune_spec(out.name, out, config, n_train)
+    st.caption(
+        f"About {spec.estimate_s:.0f} s on this machine when it runs alone: {n_train:,} sentences to learn from, "
+        f"{spec.total_steps} steps, and the held-out sentences scored before and after."
+    )
+except (ValueError, FileExistsError) as err:
+    show_error(err, "Change the setting above.")
 
-            config = FinetuneConfig(
-                model=model_name,
-                dataset=dataset_arg,
-                text_column=text_column,
-                label_column=label_column,
-                loop=loop,
-                epochs=int(epochs),
-                max_steps=int(max_steps) or None,
-                batch_size=int(batch_size),
-                learning_rate=float(learning_rate),
-                max_length=int(max_length),
-                max_examples=int(max_examples),
-            )
-            out_dir = check_new_run(run_path(run_name.strip(), weights_root()))
-            job = start_job(
-                run_name.strip(), lambda on_step, should_stop: finetune(config, out_dir, on_step, should_stop)
-            )
-            st.session_state[JOB] = {"job": job, "path": out_dir, "registered": False}
-            st.session_state["ft_new_name"] = True
-        except Busy as err:
-            st.warning(str(err))
-        except (ValueError, FileExistsError, FileNotFoundError, OSError) as err:
-            show_error(err)
+if st.button("Fine-tune", type="primary", key="ft_start", disabled=spec is None):
+    try:
+        job_queue().submit(student(), spec)
+        st.session_state["ft_new_name"] = True  # the next run gets a fresh default name
+    except (Busy, FileExistsError, ValueError) as err:
+        show_error(err)
+
+
+def training_charts(metrics: list[dict]) -> None:
+    live_training_charts([m for m in metrics if m.get("kind") == "train"], metrics=("loss", "learning_rate"))
 
 
 def live_view() -> None:
-    entry = st.session_state.get(JOB)
-    if entry is None:
+    jobs = my_jobs("finetune")
+    if not jobs:
         return
-    job = entry["job"]
-    history = job.snapshot()
-    train_steps = [h for h in history if h.get("kind") == "train"]
-    evals = [h for h in history if h.get("kind") == "eval"]
-    text = f"**{job.name}** ({job.status})"
-    if train_steps:
-        last = train_steps[-1]
-        text += f": step {last['step']} of {last['total_steps']} · loss {last['loss']:.3f} · {last['samples_per_s']:.0f} samples/s"
-    elif job.running:
-        text += ": loading the data and the model, scoring it before training…"
-    if evals:
-        text += f" · accuracy {evals[-1]['accuracy']:.1%}"
-    st.progress(job.progress() if job.running else 1.0, text=text)
-    stop_button(job, "ft_stop")
-    live_training_charts(train_steps, metrics=("loss", "learning_rate"))
-    if not job.running and not entry["registered"]:
-        entry["registered"] = True
-        if job.status != "failed":
-            st.session_state.setdefault(SESSION_FINETUNED, {})[job.name] = str(entry["path"])
-        st.rerun()
+    job = jobs[-1]
+    phase = next((m["phase"] for m in reversed(job.metrics) if m.get("kind") == "phase"), None)
+    if job.status == "running" and phase in PHASES:
+        st.caption(f"**{job.name}**: {PHASES[phase]}")
+    job_panel(job, "ft_job", charts=training_charts)
+    if job.status in ("done", "stopped") and isinstance(job.result, dict):
+        show_outcome(job.result)
+    if job.active != st.session_state.get("ft_was_active", False):
+        st.session_state["ft_was_active"] = job.active
+        if not job.active:
+            if job.status in ("done", "stopped"):  # "Try new text" starts on the run just fine-tuned
+                st.session_state["ft_try_model"] = "a fine-tuned run"
+                st.session_state["ft_try_saved"] = f"{job.name} (yours)"
+            st.rerun()  # the whole page: the new run appears below and in the sidebar
 
 
-entry = st.session_state.get(JOB)
-if entry is not None:
-    job = entry["job"]
-    st.fragment(run_every=1.0 if job.running else None)(live_view)()
-    if not job.running:
-        if job.status == "failed":
-            st.error(f"Fine-tuning stopped with an error: {job.error}")
-        elif job.result is not None:
-            result = job.result
-            r1, r2, r3 = st.columns(3)
-            r1.metric(
-                "accuracy after",
-                f"{result.after.get('accuracy', 0):.1%}",
-                f"{result.after.get('accuracy', 0) - result.before.get('accuracy', 0):+.1%} vs before",
-            )
-            r2.metric(
-                "macro-F1 after",
-                f"{result.after.get('macro_f1', 0):.3f}",
-                f"{result.after.get('macro_f1', 0) - result.before.get('macro_f1', 0):+.3f}",
-            )
-            r3.metric("steps", result.steps, f"{result.samples_per_s:.0f} samples/s", delta_color="off")
-            st.success(
-                f"{'Stopped early; ' if result.stopped else ''}saved in `{result.run_dir}`. "
-                "Try it below, or see before and after on the **Compare** page."
-            )
+def show_outcome(result: dict) -> None:
+    """After against before, and against always answering the commonest label."""
+    before, after, outcome = result["before"], result["after"], result.get("outcome", {})
+    r1, r2, r3 = st.columns(3)
+    baseline = outcome.get("majority_share")
+    r1.metric(
+        "accuracy after",
+        f"{after.get('accuracy', 0):.1%}",
+        f"{after.get('accuracy', 0) - baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
+    )
+    r2.metric(
+        "macro-F1 after",
+        f"{after.get('macro_f1', 0):.3f}",
+        f"{after.get('macro_f1', 0) - before.get('macro_f1', 0):+.3f} vs before",
+    )
+    r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
+    if outcome.get("verdict"):
+        (st.warning if outcome.get("degenerate") else st.info)(outcome["verdict"])
+    st.success(
+        f"{'Stopped early; ' if result['stopped'] else ''}saved among your runs. "
+        "Try it below, or see before and after on the **Compare** page."
+    )
+
+
+jobs_now = my_jobs("finetune")
+st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(live_view)()
 
 # -- 5. try new text ---------------------------------------------------------------------------------
 st.divider()
 st.subheader("5 · Try new text")
 UNTRAINED = f"{model_name} before fine-tuning (new, untrained head)"
-# The newest run of this session first, so a fine-tune's result is what "Try new text" shows.
-options = {
-    f"{name} (this session)": path for name, path in reversed(st.session_state.get(SESSION_FINETUNED, {}).items())
-}
-options[UNTRAINED] = None
-which = st.selectbox("model", list(options) + ["a saved run…"], key="ft_try_model")
+which = st.radio("model", ["a fine-tuned run", UNTRAINED], key="ft_try_model", horizontal=True)
 try:
-    if which == "a saved run…":
-        path = finetune_run_picker("ft_try_saved", task="classification")
-        if path is None:
-            st.info("No saved fine-tuning run yet: fine-tune one above.")
-            st.stop()
-        fm = load_finetuned_run(path)
-    elif options[which] is None:
+    if which == UNTRAINED:
         loaded = st.session_state.setdefault("ft_untrained_loaded", set())
         if (model_name, tuple(data.label_names)) not in loaded:
             st.caption(
@@ -305,7 +300,11 @@ try:
             loaded.add((model_name, tuple(data.label_names)))
         fm = untrained_model(model_name, tuple(data.label_names))
     else:
-        fm = load_finetuned_run(options[which])
+        path = finetune_run_picker("ft_try_saved", task="classification")  # yours first, newest first
+        if path is None:
+            st.info("No fine-tuning run yet: fine-tune one above (or open the example run once it is ready).")
+            st.stop()
+        fm = load_finetuned_run(path)
 except Exception as err:  # a damaged or mismatched run folder: the message names the file
     show_error(err, "The run's files are damaged or do not belong together: delete the folder and fine-tune again.")
     st.stop()

@@ -4,16 +4,21 @@ versus broken demonstration. Each view is a `model_zoo.views.attention` table dr
 
 import streamlit as st
 
-from model_zoo.jobs.background import Busy, start_job
+from model_zoo.jobs.queue import Busy
+from model_zoo.jobs.work import stability_spec
 from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
 from pages._ui import (
+    default_of,
     ensure_app,
     example_text,
     fixed_size,
+    job_panel,
+    job_queue,
+    my_jobs,
     scratch_model_picker,
     show_error,
-    stop_button,
+    student,
 )
 
 ensure_app()
@@ -223,7 +228,6 @@ with tabs[7]:
             except ValueError:
                 st.caption(f"No {title} in this run's history.")
 
-STABILITY_JOB = "inspect_stability_job"
 with tabs[8]:
     from model_zoo.views.stability import BROKEN_RECIPES, RECIPES, stability_demo
 
@@ -235,45 +239,29 @@ with tabs[8]:
         key="inspect_broken",
         format_func=lambda n: f"{n}: {RECIPES[n].description}",
     )
-    demo_steps = k2.number_input("steps each", 10, 2000, 200, step=10, key="inspect_demo_steps")
+    demo_steps = k2.number_input(
+        "steps each", 10, 2000, default_of(stability_demo, "steps"), step=10, key="inspect_demo_steps"
+    )
     if st.button("Train both", key="inspect_stability_start"):
-        current = st.session_state.get(STABILITY_JOB)
-        if current is not None and current.running:
-            st.warning("The demonstration is already running.")
-        else:
-            try:
-                st.session_state[STABILITY_JOB] = start_job(
-                    "stability",
-                    lambda on_step, should_stop: stability_demo(
-                        "copy", broken, int(demo_steps), on_step=on_step, should_stop=should_stop
-                    ),
-                    total_steps=2 * int(demo_steps),
-                )
-            except Busy as err:
-                st.warning(str(err))
-            except ValueError as err:
-                show_error(err)
+        try:
+            job_queue().submit(student(), stability_spec("copy", broken, int(demo_steps)))
+        except (Busy, ValueError) as err:
+            show_error(err)
 
     def stability_view() -> None:
-        job = st.session_state.get(STABILITY_JOB)
-        if job is None:
+        jobs = my_jobs("stability")
+        if not jobs:
             return
-        done = len(job.snapshot())
-        st.progress(
-            min(1.0, done / job.total_steps) if job.running else 1.0,
-            text=f"{job.status}: {done} of {job.total_steps} steps",
-        )
-        stop_button(job, "inspect_stability_stop")
-        if job.status == "failed":
-            st.error(job.error)
-        elif job.result is not None:
-            result = job.result
-            st.altair_chart(charts.stability_chart(result.histories()))
-            for role, line in result.verdicts().items():
+        job = jobs[-1]
+        job_panel(job, "inspect_stability")
+        if job.result is not None:
+            st.altair_chart(charts.stability_chart(job.result.histories()))
+            for role, line in job.result.verdicts().items():
                 (st.success if role == "stable" else st.warning)(f"**{role}**: {line}")
-        if not job.running and st.session_state.get("inspect_stability_drawn") is not job:
-            st.session_state["inspect_stability_drawn"] = job
-            st.rerun()
+        if job.active != st.session_state.get("inspect_stability_active", False):
+            st.session_state["inspect_stability_active"] = job.active
+            if not job.active:
+                st.rerun()
 
-    job = st.session_state.get(STABILITY_JOB)
-    st.fragment(run_every=1.0 if job is not None and job.running else None)(stability_view)()
+    jobs_now = my_jobs("stability")
+    st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(stability_view)()

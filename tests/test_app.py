@@ -58,8 +58,12 @@ def finetune_runs(weights) -> dict[str, Path]:
     return out
 
 
-def open_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+def open_page(page: str | None = None, student: str | None = None) -> AppTest:
+    """A new browser session on `page`; `student` opens it with that student's link."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if student:
+        at.query_params["student"] = student
+    at.run()
     assert not at.exception, at.exception
     if page:
         at.switch_page(f"pages/{page}.py").run()
@@ -89,7 +93,7 @@ def test_home_page_renders_and_the_sidebar_names_the_device():
     assert texts(at.title) == ["Transformer Workbench"]
     sidebar = " ".join(texts(at.sidebar.caption) + texts(at.sidebar.markdown))
     assert "CPU" in sidebar or "CUDA" in sidebar
-    assert "Saved runs" in sidebar
+    assert "Runs you can open" in sidebar
 
 
 # -- build -------------------------------------------------------------------------------------------
@@ -123,23 +127,22 @@ def test_build_page_explains_an_invalid_config_instead_of_failing():
 def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
     at = open_page("train")
     assert at.selectbox(key="train_task").value == "copy"
-    at.number_input(key="train_n_symbols").set_value(5)
-    at.number_input(key="train_seq_len").set_value(4)
-    at.number_input(key="train_d_model").set_value(16)
-    at.number_input(key="train_n_heads").set_value(2)
-    at.number_input(key="train_n_layers").set_value(1)
-    at.number_input(key="train_steps").set_value(12)
-    at.number_input(key="train_batch_size").set_value(16)
-    at.number_input(key="train_eval_every").set_value(6)
-    at.text_input(key="train_run_name").set_value("app-copy")
-    at.button[0].click().run()  # the form's "Start training"
+    for key, value in (("n_symbols", 5), ("max_len", 4), ("d_model", 16), ("n_heads", 2), ("n_layers", 1),
+                       ("steps", 12), ("batch_size", 16), ("eval_every", 6)):  # fmt: skip
+        at.number_input(key=f"train_copy_{key}").set_value(value)
+    at.number_input(key="train_copy_stop_at").set_value(0.0)
+    at.text_input(key="train_run_name").set_value("app-copy").run()
+    at.button(key="train_start").click().run()
     assert not at.exception and not at.error, texts(at.error)
 
     run_until(at, lambda at: at.success)
     assert "Training finished after 12 steps" in texts(at.success)[0]
-    assert (weights / "app-copy" / "model.safetensors").is_file()
-    assert "app-copy" in " ".join(texts(open_page().sidebar.markdown))  # listed with the saved runs
-    assert at.selectbox(key="train_decode_model").value == "app-copy (this session)"
+    mine = weights / "_students" / at.query_params["student"]
+    assert (mine / "app-copy" / "model.safetensors").is_file()
+    again = open_page(student=at.query_params["student"])  # the same link, opened again
+    assert "app-copy" in " ".join(texts(again.sidebar.markdown))  # listed with the student's runs
+    assert "app-copy" not in " ".join(texts(open_page().sidebar.markdown))  # another student: not theirs
+    assert at.selectbox(key="train_decode_model").value == "app-copy (yours)"
 
     at.button(key="train_decode").click().run()
     assert any(m.startswith("**Output:**") for m in texts(at.markdown))
@@ -158,10 +161,10 @@ def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
 
 def test_train_page_refuses_a_run_name_with_path_tricks():
     at = open_page("train")
-    at.text_input(key="train_run_name").set_value("../escape")  # in the form: sent with the button
-    at.button[0].click().run()
+    at.text_input(key="train_run_name").set_value("../escape").run()
     assert not at.exception
     assert "is not allowed" in texts(at.error)[0]
+    assert at.button(key="train_start").disabled
 
 
 # -- step-through decoding ------------------------------------------------------------------------------
@@ -228,9 +231,9 @@ def test_inspect_page_reports_a_corrupted_weights_file(weights, copy_run):
     shutil.copytree(copy_run, broken)
     (broken / "model.safetensors").write_bytes(b"this is not a safetensors file")
     at = open_page("inspect")
-    at.selectbox(key="inspect_model").set_value("broken-copy (saved)").run()
+    at.selectbox(key="inspect_model").set_value("broken-copy (saved) — unreadable").run()
     assert not at.exception
-    assert "not a readable safetensors file" in texts(at.error)[0]
+    assert "cannot be read: model.safetensors is not a safetensors file" in texts(at.error)[0]
     shutil.rmtree(broken)
 
 
@@ -257,14 +260,14 @@ def test_finetune_page_shows_a_sample_fine_tunes_and_classifies_new_text(weights
     at.number_input(key="ft_max_examples").set_value(40)
     at.number_input(key="ft_max_steps").set_value(2)
     at.number_input(key="ft_batch_size").set_value(8)
-    at.text_input(key="ft_run_name").set_value("app-ft")
-    at.button[0].click().run()  # the form's "Fine-tune"
+    at.text_input(key="ft_run_name").set_value("app-ft").run()
+    at.button(key="ft_start").click().run()
     assert not at.error, texts(at.error)
     run_until(at, lambda at: at.success)
-    assert "saved in" in texts(at.success)[0]
-    assert (weights / "app-ft" / "labels.json").is_file()
+    assert "saved among your runs" in texts(at.success)[0]
+    assert (weights / "_students" / at.query_params["student"] / "app-ft" / "labels.json").is_file()
 
-    at.selectbox(key="ft_try_model").set_value("app-ft (this session)").run()
+    assert at.selectbox(key="ft_try_saved").value == "app-ft (yours)"
     assert not at.exception and not at.error
     assert texts(at.metric)[-1] in ("negative", "positive")  # the predicted label
     at.text_area(key="ft_try_text").set_value("  ").run()
@@ -282,7 +285,7 @@ def test_finetune_page_explains_a_model_that_cannot_be_loaded(tmp_path):
 # -- compare ------------------------------------------------------------------------------------------------
 def test_compare_page_shows_before_after_two_runs_and_parity(finetune_runs, copy_run):
     at = open_page("compare")
-    at.selectbox(key="cmp_ft_run").set_value("tiny-bert (classification)").run()
+    at.selectbox(key="cmp_ft_run").set_value("tiny-bert (saved)").run()
     assert not at.exception and not at.error, texts(at.error)
     assert "accuracy" in [m.label for m in at.metric]
     assert len(at.get("vega_lite_chart")) >= 4  # confusion before/after, attention before/after

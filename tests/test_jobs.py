@@ -1,51 +1,99 @@
-"""`model_zoo.jobs.background`: the app's background jobs and training limit, without Streamlit."""
+"""`model_zoo.jobs`: the queue runs jobs in worker processes, at most `workers` at once, the rest
+waiting in order with their place and expected start; jobs can be cancelled or stopped; a worker
+the kernel kills ends its job with a message and the queue goes on; one job per student; a run
+name is reserved from the moment its job is queued."""
 
-import threading
+import os
+import signal
+import time
 
 import pytest
 
-from model_zoo.jobs.background import Busy, TrainingSlots, start_job
+from model_zoo.jobs.queue import Busy, JobQueue
+from model_zoo.jobs.work import stability_spec, train_spec
+from model_zoo.run_folder import is_reserved
+from model_zoo.toy.runs import check_run
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.train_config import TrainConfig
+
+TASK = {"n_symbols": 5, "max_len": 4, "n_heldout": 8}
+TINY = {"d_model": 16, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1, "d_ff": 32}
 
 
-def test_a_job_beyond_the_training_limit_is_refused_as_busy_and_the_slot_comes_back():
-    slots = TrainingSlots(1)
-    release = threading.Event()
-    first = start_job("first", lambda on_step, should_stop: release.wait(5), slots=slots)
-    with pytest.raises(Busy, match="busy: 1 of 1 training slots"):
-        start_job("second", lambda on_step, should_stop: None, slots=slots)
-    release.set()
-    assert first.wait(5) and first.status == "done"
-    assert slots.in_use == 0
-    assert start_job("third", lambda on_step, should_stop: 42, slots=slots).wait(5)
+@pytest.fixture(scope="module")
+def queue():
+    q = JobQueue(workers=1)
+    q.warm_up()
+    yield q
+    q.shutdown()
 
 
-def test_a_job_that_fails_keeps_the_message_and_releases_its_slot():
-    slots = TrainingSlots(1)
-
-    def work(on_step, should_stop):
-        on_step({"step": 1})
-        raise ValueError("lr=7 must be in (0, 1]")
-
-    job = start_job("bad", work, slots=slots)
-    assert job.wait(5)
-    assert job.status == "failed" and job.error == "lr=7 must be in (0, 1]"
-    assert job.snapshot() == [{"step": 1}]
-    assert slots.in_use == 0
+def spec(folder, name, steps=20, overwrite=False):
+    task = make_task("copy", **TASK)
+    config = TrainConfig(steps=steps, batch_size=8, eval_every=10, checkpoint_every=10)
+    return train_spec(name, folder / name, "copy", TASK, task.model_config(**TINY), config, overwrite=overwrite)
 
 
-def test_a_job_stops_when_asked_and_reports_its_progress():
-    started = threading.Event()
+def wait(condition, seconds=120):
+    end = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.05)
 
-    def work(on_step, should_stop):
-        step = 0
-        while not should_stop():
-            step += 1
-            on_step({"step": step, "total_steps": 10**12})
-            started.set()
-        return step
 
-    job = start_job("loop", work, slots=TrainingSlots(1))
-    assert started.wait(5)
-    assert 0 < job.progress() < 1
-    job.request_stop()
-    assert job.wait(5) and job.status == "stopped" and job.result >= 1
+def test_a_job_trains_in_a_worker_reports_each_step_and_saves_the_run(queue, tmp_path):
+    job = queue.submit("s-one", spec(tmp_path, "first"))
+    wait(lambda: not job.active)
+    assert job.status == "done", job.error
+    assert [m["step"] for m in job.metrics] == list(range(1, 21))
+    assert job.result["steps"] == 20 and job.result["path"] == str(tmp_path / "first")
+    assert check_run(tmp_path / "first") is None
+    assert job._worker.process.pid != os.getpid()
+
+
+def test_jobs_beyond_the_workers_wait_in_order_with_their_place_and_expected_start(queue, tmp_path):
+    first = queue.submit("s-a", spec(tmp_path, "a", steps=200))
+    second = queue.submit("s-b", spec(tmp_path, "b"))
+    third = queue.submit("s-c", spec(tmp_path, "c"))
+    wait(lambda: first.status == "running")
+    assert (queue.position(second), queue.position(third)) == (1, 2)
+    assert 0 < queue.expected_start(second) < queue.expected_start(third)
+    queue.cancel(third)
+    assert third.status == "cancelled" and queue.position(second) == 1
+    queue.cancel(first)  # running: stops after its step, keeps what it learned
+    wait(lambda: not second.active)
+    assert first.status == "stopped" and check_run(tmp_path / "a") is None
+    assert second.status == "done" and second.started >= first.finished
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_student_has_one_job_at_a_time_and_a_run_name_is_held_from_the_queue_on(queue, tmp_path):
+    job = queue.submit("s-same", spec(tmp_path, "held", steps=100))
+    with pytest.raises(Busy, match="still"):
+        queue.submit("s-same", spec(tmp_path, "other"))
+    with pytest.raises(FileExistsError, match="Another job"):
+        queue.submit("s-else", spec(tmp_path, "held"))
+    queue.cancel(job)
+    wait(lambda: not job.active)
+    assert not is_reserved(tmp_path / "held")
+    again = queue.submit("s-else", spec(tmp_path, "held", steps=1, overwrite=True))  # the name is free again
+    wait(lambda: not again.active)
+    assert again.status == "done" and check_run(tmp_path / "held") is None
+
+
+def test_a_worker_killed_by_the_kernel_ends_its_job_with_a_message_and_the_queue_goes_on(queue, tmp_path):
+    doomed = queue.submit("s-doomed", spec(tmp_path, "doomed", steps=100_000))
+    after = queue.submit("s-after", spec(tmp_path, "after"))
+    wait(lambda: doomed.metrics)
+    os.kill(doomed._worker.process.pid, signal.SIGKILL)  # what the kernel does when memory runs out
+    wait(lambda: not after.active)
+    assert doomed.status == "failed" and "killed" in doomed.error and "memory" in doomed.error
+    assert after.status == "done"
+
+
+def test_the_stability_demonstration_runs_as_a_job_and_reports_both_recipes(queue):
+    job = queue.submit("s-demo", stability_spec("copy", "high_lr", 4))
+    wait(lambda: not job.active)
+    assert job.status == "done", job.error
+    assert [m["step"] for m in job.metrics] == list(range(1, 9)) and job.progress() == 1.0
+    assert set(job.result.histories()) == {"stable", "broken"}

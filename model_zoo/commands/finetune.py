@@ -15,35 +15,17 @@ import sys
 
 from model_zoo.commands import say
 
-PHASES = {
-    "prepare": "loading",
-    "before": "scoring the untrained model",
-    "train": "training",
-    "after": "scoring the fine-tuned model",
-    "saved": "saved",
-}
-
-
-def _quiet_libraries() -> None:
-    """Our progress bar is the one to watch: silence the libraries' own bars and load reports."""
-    import datasets
-    import transformers
-
-    transformers.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from model_zoo.distributed import is_main_process
+    from model_zoo.hf import quiet_libraries
     from model_zoo.hf.config import FinetuneConfig
-    from model_zoo.hf.finetune import finetune
+    from model_zoo.hf.finetune import PHASES, finetune
     from model_zoo.run_folder import check_files, output_dir, reserve, resolve_run_dir
 
-    _quiet_libraries()
+    quiet_libraries()
     config = FinetuneConfig(
         model=args.model,
         dataset=args.dataset,
@@ -104,10 +86,11 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from model_zoo.hf import quiet_libraries
     from model_zoo.hf.inference import load_finetuned, predict
     from model_zoo.run_folder import resolve_run_dir
 
-    _quiet_libraries()
+    quiet_libraries()
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError('Give the text to classify: predict RUN "a gorgeous, witty film"')

@@ -17,7 +17,7 @@ importing `model_zoo.hf` (or a module in it) waits until it has. The Trainer cla
 import) are imported at the top of `model_zoo.hf.trainer`, under that module's own import lock.
 """
 
-import datasets  # noqa: F401
+import datasets
 import evaluate  # noqa: F401
 import transformers
 
@@ -33,3 +33,13 @@ for _name in (
 ):
     getattr(transformers, _name)
 del _name
+
+
+def quiet_libraries() -> None:
+    """Silence the libraries' own progress bars and log lines ("Some weights of ... were not
+    initialized", "Map: 100%"): the workbench reports progress itself (`on_step`), and says in
+    its own words that a new classification head starts untrained."""
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()

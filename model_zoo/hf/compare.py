@@ -184,6 +184,43 @@ def score_probes_before(model, tokenizer, task, label_names, config, sentences=P
     return _score_probes(model, tokenizer, task, label_names, config, sentences)
 
 
+def outcome(comparison: dict) -> dict:
+    """What a fine-tuning run's after-figures mean, against the simplest baseline: always answering
+    the commonest label of the held-out sentences. {"majority_label", "majority_share",
+    "top_prediction", "top_share", "degenerate", "verdict"}; degenerate: one label for (almost)
+    every sentence, whatever its accuracy."""
+    names, references = comparison["label_names"], comparison["references"]
+    predictions = comparison["after"]["predictions"]
+    if not references:
+        return {}
+    counts = np.bincount(np.asarray(references), minlength=len(names))
+    majority = int(counts.argmax())
+    majority_share = float(counts[majority] / len(references))
+    answered = [p for p in predictions if p >= 0]
+    top = int(np.bincount(np.asarray(answered), minlength=len(names)).argmax()) if answered else -1
+    top_share = answered.count(top) / len(predictions) if answered else 0.0
+    accuracy = comparison["after"]["accuracy"]
+    degenerate = len(names) > 1 and top_share >= 0.9
+    always = f"always answering {names[majority]!r} scores {majority_share:.0%}"
+    if degenerate:
+        verdict = (
+            f"The model answers {names[top]!r} for {top_share:.0%} of the held-out sentences: it has not learned to "
+            f"tell them apart yet ({always}). Train on more examples, for more steps, or with another learning rate."
+        )
+    elif accuracy <= majority_share + 0.02:
+        verdict = f"Accuracy {accuracy:.0%} is hardly better than guessing the commonest label ({always})."
+    else:
+        verdict = f"The model beats the simplest baseline by {accuracy - majority_share:+.0%} ({always})."
+    return {
+        "majority_label": names[majority],
+        "majority_share": majority_share,
+        "top_prediction": names[top] if top >= 0 else "?",
+        "top_share": top_share,
+        "degenerate": degenerate,
+        "verdict": verdict,
+    }
+
+
 def write_comparison(run: str | Path, comparison: dict) -> None:
     run = Path(run)
     atomic_write_json(

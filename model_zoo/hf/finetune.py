@@ -25,6 +25,7 @@ and the custom loop wraps the model in `DistributedDataParallel`; only rank 0 wr
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,13 @@ from model_zoo.run_folder import (
 from model_zoo.utils import atomic_write_json, read_json
 
 OnStep = Callable[[dict], None]
+PHASES = {  # what each "phase" event means, in words, for the progress line
+    "prepare": "loading the data and the pretrained model",
+    "before": "scoring the untrained model on the held-out sentences",
+    "train": "training",
+    "after": "scoring the fine-tuned model on the same sentences",
+    "saved": "saved",
+}
 
 
 @dataclass
@@ -65,6 +73,7 @@ class FinetuneResult:
     steps: int = 0
     stopped: bool = False  # True when `should_stop()` ended the run early
     model: object = None  # the fine-tuned model, for a caller that goes on using it
+    outcome: dict = field(default_factory=dict)  # `compare.outcome`: against the majority baseline
 
 
 def train_loop(
@@ -177,6 +186,7 @@ def finetune(
         before=before,
     )
     result.after = comparison["after"]
+    result.outcome = compare.outcome(comparison)
     result.run_dir = out_dir
     save_run(out_dir, model, prep, config, result, comparison, overwrite=overwrite or same_run)
     emit({"kind": "phase", "phase": "saved"})
@@ -225,6 +235,17 @@ def save_run(
         compare.write_comparison(folder, comparison)
 
     return write_run(out_dir, write, replace=overwrite)
+
+
+def run_name_for(model: str, dataset: str, when: float | None = None) -> str:
+    """A default run name that says what the run is: "ft-minilm-rotten-1127-1402" (the model's
+    first word, the data set, the time)."""
+    from model_zoo.hf.data import ROTTEN_TOMATOES
+    from model_zoo.hf.models import OFFLINE_SUFFIX
+
+    words = re.findall(r"[a-z0-9]+", Path(str(model).removesuffix(OFFLINE_SUFFIX)).name.lower()) or ["model"]
+    data = "rotten" if dataset == ROTTEN_TOMATOES else "upload"
+    return f"ft-{words[0][:12]}-{data}-{time.strftime('%m%d-%H%M%S', time.localtime(when))}"
 
 
 def load_run_info(run: str | Path) -> dict:

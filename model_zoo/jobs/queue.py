@@ -1,0 +1,331 @@
+"""A fair queue for the app's long work: trainings, fine-tunings and demonstrations run in worker
+processes, at most `workers` at once (the machine's cores), the rest wait in the order they came.
+
+Why processes: a training inside the Streamlit server shares the server's interpreter (its GIL)
+with every student's page, and one that runs out of memory takes every session down with it. Each
+job gets a fresh worker process (`model_zoo.jobs.worker`), started ahead of time so that it has
+already imported torch and the library when the job arrives: a job starts at once, can be stopped
+or killed on its own, and gives its memory back when it ends. The standard library is enough
+(`subprocess` and `multiprocessing.connection`): a pool (`concurrent.futures.ProcessPoolExecutor`)
+can neither stop a running job nor survive a worker the kernel kills (the pool breaks for
+everyone); `multiprocessing.Process` would re-run the Streamlit page that is `__main__` when it
+starts a child; a queue service (Celery, RQ) needs a broker a Space does not have.
+
+A job belongs to its owner (a student), outlives the browser tab that submitted it, reports its
+metrics as it goes (`Job.metrics`), can be cancelled while it waits or runs, and ends "done",
+"stopped", "cancelled" or "failed" with a message — a worker killed by the kernel included.
+Never imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import heapq
+import itertools
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from model_zoo.jobs.work import JobSpec
+from model_zoo.run_folder import reserve
+
+STOP_GRACE_S = 15.0  # a job asked to stop that is still running after this long is killed
+POLL_S = 0.1  # how often the queue reads its workers' reports
+_PROJECT = Path(__file__).resolve().parent.parent.parent  # where `model_zoo` is importable from
+
+QUEUED, RUNNING, DONE, STOPPED, CANCELLED, FAILED = "queued", "running", "done", "stopped", "cancelled", "failed"
+ACTIVE = (QUEUED, RUNNING)
+
+
+@dataclass
+class Job:
+    """One submitted piece of work. The queue's thread updates it; pages only read it."""
+
+    id: int
+    owner: str
+    spec: JobSpec
+    status: str = QUEUED
+    metrics: list[dict] = field(default_factory=list)  # what the work reported, in order
+    result: Any = None  # what the work returned (a small, picklable summary)
+    error: str | None = None  # why it failed, for the page
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    _worker: Any = field(default=None, repr=False)
+    _stop_asked: float | None = field(default=None, repr=False)
+    _hold: Any = field(default=None, repr=False)  # the run name's reservation, released at the end
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def progress(self) -> float:
+        """Fraction done, from the last reported step and the total."""
+        if not self.active:
+            return 1.0
+        last = next((m for m in reversed(self.metrics) if "step" in m), None)
+        total = (last or {}).get("total_steps") or self.spec.total_steps
+        return min(1.0, last["step"] / total) if last and total else 0.0
+
+    def elapsed(self) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.time()) - self.started
+
+    def remaining(self) -> float:
+        """Seconds this job still needs, by its estimate, corrected by its own pace once it runs."""
+        if not self.active:
+            return 0.0
+        done = self.progress()
+        if self.status == RUNNING and done > 0.05:
+            return self.elapsed() * (1 - done) / done
+        return max(0.0, self.spec.estimate_s - self.elapsed())
+
+
+class Busy(RuntimeError):
+    """The owner already has a job waiting or running, or the queue is full."""
+
+
+class JobQueue:
+    """Jobs of every session of one server, run `workers` at a time in worker processes."""
+
+    def __init__(
+        self, workers: int | None = None, max_waiting: int = 200, on_finish: Callable[[Job], None] | None = None
+    ):
+        """`on_finish(job)` runs in the queue's thread when a job that ran has ended (to tidy up
+        after it: disk quotas)."""
+        self.workers = max(1, workers or _default_workers())
+        self.on_finish = on_finish
+        self.max_waiting = max_waiting
+        self._jobs: list[Job] = []
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._spares: list[_Worker] = []  # started ahead of time, waiting for a job
+        self._thread = threading.Thread(target=self._run, name="workbench-jobs", daemon=True)
+        self._thread.start()
+        atexit.register(self.shutdown)
+
+    # -- what pages call ---------------------------------------------------------------------------
+    def submit(self, owner: str, spec: JobSpec) -> Job:
+        """Queue `spec` for `owner`. The run name is reserved now (a second job with it is refused
+        at once); raises `Busy` when the owner already has a job waiting or running."""
+        with self._lock:
+            if self._closed:
+                raise Busy("The workbench is shutting down: try again in a minute.")
+            mine = [j for j in self._jobs if j.owner == owner and j.active]
+            if mine:
+                raise Busy(
+                    f"Your {mine[0].spec.kind} {mine[0].name!r} is still {mine[0].status}: wait for it or cancel it, "
+                    "then press the button again."
+                )
+            if sum(j.status == QUEUED for j in self._jobs) >= self.max_waiting:
+                raise Busy(f"{self.max_waiting} jobs are already waiting: try again in a few minutes.")
+            hold = None
+            if spec.out is not None:
+                hold = contextlib.ExitStack()
+                hold.enter_context(reserve(spec.out, overwrite=spec.overwrite, owner=owner))
+            job = Job(next(self._ids), owner, spec, _hold=hold)
+            self._jobs.append(job)
+        self._wake.set()
+        return job
+
+    def jobs(self, owner: str | None = None) -> list[Job]:
+        """Every job (of `owner`), oldest first."""
+        with self._lock:
+            return [j for j in self._jobs if owner is None or j.owner == owner]
+
+    def cancel(self, job: Job) -> None:
+        """A waiting job leaves the queue; a running one is asked to stop after its current step
+        (what it trained so far is saved) and killed if it has not stopped within STOP_GRACE_S."""
+        with self._lock:
+            if job.status == QUEUED:
+                self._end(job, CANCELLED)
+            elif job.status == RUNNING and job._stop_asked is None:
+                job._worker.send("stop")
+                job._stop_asked = time.time()
+        self._wake.set()
+
+    def position(self, job: Job) -> int:
+        """1 for the next job to start, 0 once it runs."""
+        with self._lock:
+            waiting = [j for j in self._jobs if j.status == QUEUED]
+            return waiting.index(job) + 1 if job in waiting else 0
+
+    def expected_start(self, job: Job) -> float:
+        """Seconds from now until `job` starts: the running jobs' and the earlier waiting jobs'
+        remaining times laid out over the workers, in queue order."""
+        with self._lock:
+            if job.status != QUEUED:
+                return 0.0
+            free_at = sorted(j.remaining() for j in self._jobs if j.status == RUNNING)
+            free_at += [0.0] * (self.workers - len(free_at))
+            for waiting in (j for j in self._jobs if j.status == QUEUED):
+                start = heapq.heappop(free_at)
+                if waiting is job:
+                    return start
+                heapq.heappush(free_at, start + waiting.spec.estimate_s)
+        return 0.0
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {state: sum(j.status == state for j in self._jobs) for state in (QUEUED, RUNNING)}
+
+    def warm_up(self) -> None:
+        """Start the spare workers now (each imports torch and the library: seconds), so the first
+        job does not wait for one. The queue's thread does it too, as soon as it runs."""
+        with self._lock:
+            self._keep_spares()
+
+    def shutdown(self) -> None:
+        """Kill every worker (the server is going away)."""
+        with self._lock:
+            self._closed = True
+            for job in self._jobs:
+                if job.status == RUNNING:
+                    job._worker.kill()
+                if job.active:
+                    self._end(job, CANCELLED, "The server stopped.")
+            for worker in self._spares:
+                worker.kill()
+            self._spares.clear()
+        self._wake.set()
+
+    # -- the queue's own thread ------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._closed:
+            with self._lock:
+                for job in [j for j in self._jobs if j.status == RUNNING]:
+                    self._read(job)
+                running = sum(j.status == RUNNING for j in self._jobs)
+                for job in [j for j in self._jobs if j.status == QUEUED][: max(0, self.workers - running)]:
+                    worker = self._ready_spare()
+                    if worker is None:
+                        break  # a spare is still starting: the job starts once it is ready
+                    running += 1
+                    self._start(job, worker, running)
+                self._keep_spares()
+            self._wake.wait(POLL_S)
+            self._wake.clear()
+
+    def _keep_spares(self) -> None:
+        self._spares = [w for w in self._spares if w.alive()]
+        while not self._closed and len(self._spares) < self.workers + 1:  # one more: back-to-back jobs
+            self._spares.append(_Worker())
+
+    def _ready_spare(self) -> _Worker | None:
+        for worker in self._spares:
+            if worker.ready():
+                self._spares.remove(worker)
+                return worker
+        return None
+
+    def _start(self, job: Job, worker: _Worker, running: int) -> None:
+        threads = max(1, (os.cpu_count() or 1) // running)  # alone: every core; shared: its share
+        try:
+            worker.send((job.spec, threads))
+        except OSError as err:
+            worker.kill()
+            self._end(job, FAILED, f"The job could not start ({err}); try again in a minute.")
+            return
+        job._worker, job.status, job.started = worker, RUNNING, time.time()
+
+    def _read(self, job: Job) -> None:
+        worker = job._worker
+        try:
+            while worker.reports.poll():
+                kind, payload = worker.reports.recv()
+                if kind == "metrics":
+                    job.metrics.append(payload)
+                elif kind == "done":
+                    job.result = payload
+                    self._end(job, STOPPED if job._stop_asked is not None else DONE)
+                    return
+                elif kind == "failed":
+                    self._end(job, FAILED, payload)
+                    return
+        except (EOFError, OSError):
+            pass  # the worker ended without a word: see below
+        if not worker.alive():
+            self._end(job, FAILED, _death_message(worker.process.wait(5)))
+        elif job._stop_asked is not None and time.time() - job._stop_asked > STOP_GRACE_S:
+            worker.kill()
+
+    def _end(self, job: Job, status: str, error: str | None = None) -> None:
+        job.status, job.error, job.finished = status, error, time.time()
+        if job._worker is not None:
+            job._worker.close()
+        if job._hold is not None:
+            job._hold.close()
+        if self.on_finish is not None and job.started is not None:
+            try:
+                self.on_finish(job)
+            except Exception as err:  # tidying up must never stop the queue
+                job.error = (job.error or "") + f" (and tidying up after it failed: {err})"
+
+
+class _Worker:
+    """A worker process (`python -m model_zoo.jobs.worker`) and its two pipes."""
+
+    def __init__(self):
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_PROJECT), os.environ.get("PYTHONPATH", "")])}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "model_zoo.jobs.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
+        )
+        self.orders = Connection(os.dup(self.process.stdin.fileno()), readable=False)
+        self.reports = Connection(os.dup(self.process.stdout.fileno()), writable=False)
+        self.process.stdin.close()
+        self.process.stdout.close()
+        self._ready = False
+
+    def ready(self) -> bool:
+        """Whether it has imported the library and waits for a job."""
+        try:
+            if not self._ready and self.reports.poll():
+                self._ready = self.reports.recv() == "ready"
+        except (EOFError, OSError):
+            return False
+        return self._ready
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def send(self, message) -> None:
+        self.orders.send(message)
+
+    def kill(self) -> None:
+        if self.alive():
+            self.process.kill()
+        self.close()
+
+    def close(self) -> None:
+        for conn in (self.orders, self.reports):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+
+def _default_workers() -> int:
+    try:
+        return int(os.environ.get("WORKBENCH_WORKERS", "0")) or os.cpu_count() or 1
+    except ValueError:
+        return os.cpu_count() or 1
+
+
+def _death_message(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        cause = "killed (it most likely ran out of memory)" if exitcode == -9 else f"stopped by signal {-exitcode}"
+        return f"The job's process was {cause} before it finished. Try a smaller model, batch or text length."
+    return f"The job's process ended unexpectedly (exit code {exitcode}) before it finished."

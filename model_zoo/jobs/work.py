@@ -1,0 +1,159 @@
+"""What a job does inside its worker process: train a scratch Transformer, fine-tune a pretrained
+model, or run the stable-versus-broken demonstration — the library's own calls, the same as the
+command line's, reporting each step back to the queue through a pipe.
+
+A `JobSpec` is plain data (it crosses into the worker process): the kind of work, its settings as
+the config dataclasses' dicts, the run folder it writes, and the estimate the queue shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+
+from model_zoo.scratch.transformer import Transformer, TransformerConfig
+from model_zoo.toy.tasks import make_task
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import train
+from model_zoo.utils import error_message
+
+KINDS = ("train", "finetune", "stability")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One piece of work, as plain data."""
+
+    kind: str  # "train" | "finetune" | "stability"
+    name: str  # what the page calls it: the run name, or the demonstration's
+    settings: dict  # the kind's settings (see the *_spec functions)
+    out: str | None = None  # the run folder it writes, reserved while the job lives
+    overwrite: bool = False
+    total_steps: int | None = None  # for the progress bar before the first report
+    estimate_s: float = 60.0  # how long it should take alone on this machine, for the queue's estimates
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r} is not one of {KINDS}.")
+
+
+# -- building specs (in the server) ---------------------------------------------------------------
+# Seconds a training step of the default copy model takes on one core of a 2-core laptop, per
+# parameter-token; the estimate scales it by the model's size and the batch's tokens.
+_SECONDS_PER_PARAMETER_TOKEN = 2.0e-11
+_FINETUNE_SAMPLES_PER_S = 17.0  # MiniLM, batch 32, 64 word pieces, 2 cores (shared/NOTES.md)
+
+
+def train_spec(
+    name: str, out, task: str, task_kwargs: dict, model: TransformerConfig, config: TrainConfig, overwrite: bool = False
+) -> JobSpec:
+    """A scratch training of `model` on task `task`, saved in `out`."""
+    parameters = sum(p.numel() for p in _meta_model(model).parameters())
+    tokens = config.batch_size * 2 * model.max_len / 4  # sequences are about a quarter of max_len, both sides
+    step_s = max(0.004, _SECONDS_PER_PARAMETER_TOKEN * 6 * parameters * tokens)
+    evaluations = math.ceil(config.steps / config.eval_every)
+    estimate = config.steps * step_s + evaluations * 40 * step_s + 2.0
+    settings = {"task": task, "task_kwargs": dict(task_kwargs), "model": asdict(model), "train": config.to_dict()}
+    return JobSpec("train", name, settings, str(out), overwrite, config.steps, estimate)
+
+
+def finetune_spec(name: str, out, config, train_examples: int, overwrite: bool = False) -> JobSpec:
+    """A fine-tuning with `config` (a `FinetuneConfig`), saved in `out`; `train_examples` is how
+    many sentences it trains on (for the estimate)."""
+    steps = math.ceil(train_examples / config.batch_size) * config.epochs
+    if config.max_steps is not None:
+        steps = min(steps, config.max_steps)
+    trained = steps * config.batch_size
+    scored = 2 * train_examples * config.test_size / (1 - config.test_size)  # before and after, forward only
+    estimate = 8.0 + (trained + scored / 3) / _FINETUNE_SAMPLES_PER_S * (config.max_length / 64) ** 0.5
+    return JobSpec("finetune", name, asdict(config), str(out), overwrite, steps, estimate)
+
+
+def stability_spec(task: str, broken: str, steps: int) -> JobSpec:
+    """The stable-versus-broken demonstration (nothing saved)."""
+    settings = {"task": task, "broken": broken, "steps": steps}
+    return JobSpec("stability", f"stability-{broken}", settings, None, False, 2 * steps, 0.03 * 2 * steps + 2)
+
+
+def _meta_model(config: TransformerConfig) -> Transformer:
+    with torch.device("meta"):  # shapes only
+        return Transformer(config)
+
+
+# -- running them (in the worker process) ----------------------------------------------------------
+def run_job(spec: JobSpec, conn, stop, threads: int) -> None:
+    """The worker process's entry point: do `spec`, sending ("metrics", dict) for each report and
+    ("done", summary) or ("failed", message) at the end. If the server goes away (the pipe breaks),
+    stop."""
+    torch.set_num_threads(threads)
+
+    def report(metrics: dict) -> None:
+        conn.send(("metrics", metrics))
+
+    try:
+        result = _WORK[spec.kind](spec, report, stop.is_set)
+        conn.send(("done", result))
+    except (BrokenPipeError, ConnectionResetError):
+        return
+    except Exception as err:  # the page shows the message; the process ends cleanly
+        conn.send(("failed", error_message(err)))
+    finally:
+        conn.close()
+
+
+def _train(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
+    settings = spec.settings
+    task = make_task(settings["task"], **settings["task_kwargs"])
+    model = Transformer(TransformerConfig(**settings["model"]))
+    config = TrainConfig.from_dict(settings["train"])
+    history = train(model, task, config, report, should_stop, checkpoint_dir=spec.out, overwrite=spec.overwrite)
+    last = history[-1] if history else {}
+    return {
+        "path": spec.out,
+        "steps": last.get("step", 0),
+        "exact_match": next((h["exact_match"] for h in reversed(history) if "exact_match" in h), None),
+        "elapsed_s": last.get("elapsed_s", 0.0),
+    }
+
+
+def _finetune(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
+    from model_zoo.hf import quiet_libraries
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.finetune import finetune
+
+    quiet_libraries()
+    result = finetune(FinetuneConfig.from_dict(spec.settings), spec.out, report, should_stop, overwrite=spec.overwrite)
+    return {
+        "path": str(result.run_dir),
+        "task": result.task,
+        "label_names": result.label_names,
+        "before": {k: v for k, v in result.before.items() if isinstance(v, int | float)},
+        "after": {k: v for k, v in result.after.items() if isinstance(v, int | float)},
+        "steps": result.steps,
+        "train_seconds": result.train_seconds,
+        "samples_per_s": result.samples_per_s,
+        "stopped": result.stopped,
+        "outcome": result.outcome,
+    }
+
+
+def _stability(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[[], bool]):
+    from model_zoo.views.stability import stability_demo
+
+    settings = spec.settings
+    done = 0
+
+    def count(metrics: dict) -> None:  # two recipes one after the other: progress over both
+        nonlocal done
+        done += 1
+        report({**metrics, "recipe_step": metrics["step"], "step": done, "total_steps": spec.total_steps})
+
+    return stability_demo(
+        settings["task"], settings["broken"], settings["steps"], on_step=count, should_stop=should_stop
+    )
+
+
+_WORK = {"train": _train, "finetune": _finetune, "stability": _stability}
