@@ -116,6 +116,8 @@ def tiny_config(model: Path, **overrides):
         "max_examples": None,
         "max_length": 32,
         "max_new_tokens": 3,
+        "test_size": 0.2,
+        "train_top_layers": None,  # tiny models: train every block
         **overrides,
     }
     return FinetuneConfig(**settings)

@@ -152,3 +152,23 @@ def test_should_stop_ends_the_run_early_and_still_saves_it(tmp_path, loop):
 def test_run_folder_name_is_checked(tmp_path):
     with pytest.raises(ValueError, match="not allowed"):
         finetune(tiny_config(tiny_t5_dir()), tmp_path / "bad name")
+
+
+def test_training_only_the_top_blocks_leaves_the_embeddings_and_lower_blocks_as_they_were(tmp_path):
+    from model_zoo.hf.prepare import encoder_blocks, prepare
+
+    config = tiny_config(tiny_bert_dir(), train_top_layers=1, epochs=1)
+    before = prepare(config).model
+    result = finetune(config, tmp_path / "top-one")
+    after = result.model
+    blocks_before, blocks_after = encoder_blocks(before), encoder_blocks(after)
+    for old, new in [(before.base_model.embeddings, after.base_model.embeddings), (blocks_before[0], blocks_after[0])]:
+        for (name, p), q in zip(old.named_parameters(), new.parameters(), strict=True):
+            assert torch.equal(p, q.cpu()), f"{name} changed but was meant to stay pretrained"
+    changed = [
+        not torch.equal(p, q.cpu())
+        for p, q in zip(blocks_before[1].parameters(), blocks_after[1].parameters(), strict=True)
+    ]
+    assert any(changed)  # the top block learned
+    with pytest.raises(ValueError, match="train_top_layers"):
+        tiny_config(tiny_bert_dir(), train_top_layers=-1)

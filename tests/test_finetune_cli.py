@@ -36,7 +36,9 @@ def test_finetune_then_predict_prints_label_and_probability(weights_dir, capsys)
     captured = capsys.readouterr()
     assert code == 0
     summary = json.loads(captured.out)
-    assert summary["labels"] == ["negative", "positive"] and summary["steps"] == 4
+    assert (
+        summary["labels"] == ["negative", "positive"] and summary["steps"] == 5
+    )  # 72 training sentences (90% of 80), 16 a step
     assert set(summary["before"]) == set(summary["after"]) == {"accuracy", "macro_f1"}
     assert "fine-tune (custom)" in captured.err  # the progress bar
     assert (out / "model.safetensors").is_file()

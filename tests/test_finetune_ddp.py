@@ -19,7 +19,7 @@ from model_zoo.hf.finetune import FinetuneConfig, finetune
 
 out, model, data, loop = sys.argv[1:5]
 config = FinetuneConfig(model=model, dataset=data, text_column="review", label_column="sentiment",
-                        loop=loop, epochs=1, batch_size=8, max_examples=None, learning_rate=1e-3)
+                        loop=loop, epochs=1, batch_size=8, max_examples=None, learning_rate=1e-3, test_size=0.2)
 result = finetune(config, out)
 checksum = sum(p.detach().double().sum().item() for p in result.model.parameters())
 with open(os.path.join(os.path.dirname(out), f"rank{os.environ['RANK']}.json"), "w") as f:

@@ -26,22 +26,10 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from model_zoo.run_folder import check_files, output_dir, reserve, resolve_run_dir
 
     quiet_libraries()
-    config = FinetuneConfig(
-        model=args.model,
-        dataset=args.dataset,
-        text_column=args.text_column,
-        label_column=args.label_column,
-        task=args.task,
-        loop=args.loop,
-        epochs=args.epochs,
-        max_steps=args.max_steps,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        max_length=args.max_length,
-        max_examples=None if args.max_examples == 0 else args.max_examples,
-        seed=args.seed,
-        device=args.device,
-    )
+    given = {name: getattr(args, arg) for arg, name in _CONFIG_ARGS.items() if getattr(args, arg) is not None}
+    if given.get("max_examples") == 0:
+        given["max_examples"] = None  # 0: every example
+    config = FinetuneConfig(**given)  # what is not given: FinetuneConfig's measured defaults
     out = output_dir(args.out)
     bar = tqdm(desc=f"fine-tune ({config.loop})", unit="step", disable=not is_main_process(), file=sys.stderr)
 
@@ -110,21 +98,30 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# command-line argument -> FinetuneConfig field; each defaults to None: "the config's default"
+_CONFIG_ARGS = {
+    "model": "model", "dataset": "dataset", "text_column": "text_column", "label_column": "label_column",
+    "task": "task", "loop": "loop", "epochs": "epochs", "max_steps": "max_steps", "batch_size": "batch_size",
+    "lr": "learning_rate", "max_length": "max_length", "max_examples": "max_examples", "seed": "seed",
+    "device": "device", "train_top_layers": "train_top_layers",
+}  # fmt: skip
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "finetune",
         help="fine-tune a pretrained model (BERT family or T5) on labelled sentences",
         description="Fine-tune a pretrained Hugging Face model on rotten tomatoes or your own CSV/JSONL "
-        "file, and save it with its before/after metrics.",
+        "file, and save it with its before/after metrics. Every setting not given takes FinetuneConfig's "
+        "measured default (model_zoo/hf/config.py).",
     )
     p.add_argument(
         "--model",
-        default="minilm-l6",
         help="offline short name (minilm-l6), local model folder, or hub name (bert-base-uncased, t5-small)",
     )
-    p.add_argument("--dataset", default="rotten_tomatoes", help="rotten_tomatoes, or the path of a .csv/.jsonl file")
-    p.add_argument("--text-column", default="text", help="the text column of a CSV/JSONL file")
-    p.add_argument("--label-column", default="label", help="the label column of a CSV/JSONL file")
+    p.add_argument("--dataset", help="rotten_tomatoes (the default), or the path of a .csv/.jsonl file")
+    p.add_argument("--text-column", help="the text column of a CSV/JSONL file (default: text)")
+    p.add_argument("--label-column", help="the label column of a CSV/JSONL file (default: label)")
     p.add_argument(
         "--task",
         choices=["classification", "text2text"],
@@ -134,21 +131,20 @@ def register(subparsers) -> None:
     p.add_argument(
         "--loop",
         choices=["custom", "trainer"],
-        default="custom",
         help="custom: the plain PyTorch loop; trainer: Hugging Face's Trainer",
     )
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, help="stop after this many steps")
+    p.add_argument("--batch-size", type=int)
     p.add_argument(
         "--lr",
         type=float,
-        default=2e-4,
-        help="peak learning rate (after warmup); 2e-4 suits MiniLM, use ~3e-5 for bert-base",
+        help="peak learning rate (after warmup); the default suits MiniLM, use ~3e-5 for bert-base",
     )
-    p.add_argument("--max-length", type=int, default=64, help="tokens per sentence; longer ones are truncated")
-    p.add_argument("--max-examples", type=int, default=2000, help="use at most N examples (0: all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-length", type=int, help="tokens per sentence; longer ones are truncated")
+    p.add_argument("--max-examples", type=int, help="use at most N examples (0: all)")
+    p.add_argument("--train-top-layers", type=int, help="train only the head and the top N encoder blocks")
+    p.add_argument("--seed", type=int)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda if available)")
     p.add_argument("--out", default="ft-minilm", help="run name, saved under weights/ (default: ft-minilm)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run of that name")

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="run name, saved under weights/ (default: the task's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
-    g = p.add_argument_group("training (defaults: TrainConfig)")
+    g = p.add_argument_group("training (defaults: the task's, model_zoo/toy/settings.py)")
     g.add_argument("--steps", type=int)
     g.add_argument("--batch-size", type=int)
     g.add_argument("--lr", type=float, help="peak learning rate")
@@ -30,7 +30,7 @@ def register(subparsers) -> None:
         "--stop-at", type=float, dest="stop_at_exact_match", help="stop once held-out exact match reaches this"
     )
     g.add_argument("--device", help="auto, cpu or cuda")
-    m = p.add_argument_group("model (defaults: TransformerConfig)")
+    m = p.add_argument_group("model (defaults: the task's, model_zoo/toy/settings.py)")
     m.add_argument("--d-model", type=int)
     m.add_argument("--heads", type=int, dest="n_heads")
     m.add_argument("--layers", type=int, help="encoder and decoder blocks each")
@@ -64,8 +64,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from model_zoo.run_folder import check_new_run, clean_leftovers, output_dir
     from model_zoo.scratch.transformer import Transformer
     from model_zoo.toy.runs import load_run
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.settings import settings_for
     from model_zoo.toy.training import train
 
     out = output_dir(args.task if args.out is None else args.out)
@@ -83,7 +82,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg = replace(loaded.train_config, **train_overrides)
     else:
         check_new_run(out, overwrite=args.overwrite)  # fail before any training
-        task = make_task(args.task)
+        settings = settings_for(args.task)  # the task's measured defaults, as in the app
+        task = settings.make_task()
         model_overrides = {
             k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None
         }
@@ -91,8 +91,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
         if args.norm_first:
             model_overrides["norm_first"] = True
-        model = Transformer(task.model_config(**model_overrides))
-        cfg = TrainConfig(**train_overrides)
+        model = Transformer(settings.model_config(task, **model_overrides))
+        cfg = settings.train_config(**train_overrides)
 
     bar = tqdm(
         total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr

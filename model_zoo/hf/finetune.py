@@ -187,6 +187,11 @@ def finetune(
     )
     result.after = comparison["after"]
     result.outcome = compare.outcome(comparison)
+    final_epoch = math.ceil(max((e["epoch"] for e in emit_history["train"]), default=0))
+    if config.eval_each_epoch and not result.stopped and all(e["epoch"] != final_epoch for e in emit_history["eval"]):
+        # the last epoch's evaluation is the "after" scoring: the plain loop does not run it twice
+        scores = {k: result.after[k] for k in compare.METRIC_KEYS}
+        emit({"kind": "eval", "step": result.steps, "epoch": final_epoch, **scores})
     result.run_dir = out_dir
     save_run(out_dir, model, prep, config, result, comparison, overwrite=overwrite or same_run)
     emit({"kind": "phase", "phase": "saved"})

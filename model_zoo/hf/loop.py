@@ -92,7 +92,8 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
             stopped = bool(should_stop and should_stop())
             if stopped or step >= total:
                 break
-        if config.eval_each_epoch and not stopped and processes.is_main:
+        last = epoch == config.epochs - 1 or step >= total  # its score is the "after" one: not twice
+        if config.eval_each_epoch and not stopped and not last and processes.is_main:
             model.eval()
             scores = evaluate(prep, model, config)
             emit({"kind": "eval", "step": step, "epoch": epoch0 + epoch + 1, **{k: scores[k] for k in METRIC_KEYS}})

@@ -41,8 +41,36 @@ def prepare(config: FinetuneConfig, resume_from: str | Path | None = None) -> Pr
     source = str(resume_from) if resume_from is not None else config.model
     task = config.task or task_of(load_config(source))
     tokenizer, model, task = load_pretrained(source, task, data.label_names, seed=config.seed)
+    if config.train_top_layers is not None:
+        freeze_below(model, config.train_top_layers)
     tokenized = tokenize(raw, tokenizer, task, data.label_names, config.max_length, config.text2text_prefix)
     return Prepared(tokenizer, model, task, data.label_names, raw, tokenized, data.source)
+
+
+def encoder_blocks(model) -> list:
+    """The encoder's blocks of a Hugging Face model, bottom first: BERT and its kin
+    (`encoder.layer`), DistilBERT (`transformer.layer`), T5 (`encoder.block`)."""
+    base = model.base_model
+    for path in ("encoder.layer", "transformer.layer", "encoder.block"):
+        holder = base
+        for part in path.split("."):
+            holder = getattr(holder, part, None)
+        if holder is not None:
+            return list(holder)
+    raise ValueError(f"Cannot find the encoder blocks of {type(model).__name__}: use train_top_layers=None.")
+
+
+def freeze_below(model, top: int) -> int:
+    """Keep the embeddings and all but the top `top` encoder blocks at their pretrained weights
+    (no gradient, no update); returns how many parameters stay trainable."""
+    blocks = encoder_blocks(model)
+    frozen = [model.get_input_embeddings(), *blocks[: max(0, len(blocks) - top)]]
+    embeddings = getattr(model.base_model, "embeddings", None)  # BERT: positions and token types too
+    if embeddings is not None:
+        frozen.append(embeddings)
+    for module in frozen:
+        module.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def evaluate(prep: Prepared, model, config: FinetuneConfig) -> dict:

@@ -35,29 +35,27 @@ class TaskSettings:
         return replace(self.train, **overrides)
 
 
-# Every task stops as soon as the held-out exact match reaches the goal (checked every
-# `eval_every` steps), so "steps" is a ceiling, and the run saves the weights it stopped with.
+# Every task stops as soon as the held-out exact match reaches the goal (checked every 50 steps:
+# an evaluation costs ~0.2 s), so "steps" is a ceiling; it is also the length of the cosine
+# schedule, which ends at a learning rate of 0, so the last weights, the ones saved, are the best
+# (noam leaves the rate high and the last evaluation often dropped: 98% -> 94%). Measured on 2
+# cores, seeds 0-2: copy and reverse solved (>= 99%) in 250-300 steps, sort 97-99% in 200-250,
+# English (12 words, 1,000-word vocabulary) 96% in 350-400.
+_TOY = TrainConfig(steps=300, eval_every=50, stop_at_exact_match=0.99)
 SETTINGS: dict[str, TaskSettings] = {
     "copy": TaskSettings(
-        "copy",
-        train=TrainConfig(steps=600, eval_every=50, stop_at_exact_match=0.99),
-        expect="solves copy (99% of held-out sequences exactly right) in about 450 steps",
+        "copy", train=_TOY, expect="solves copy (99% of held-out sequences exactly right) in about 300 steps"
     ),
-    "reverse": TaskSettings(
-        "reverse",
-        train=TrainConfig(steps=600, eval_every=50, stop_at_exact_match=0.99),
-        expect="solves reverse (99% exactly right) in about 450 steps",
-    ),
+    "reverse": TaskSettings("reverse", train=_TOY, expect="solves reverse (99% exactly right) in about 300 steps"),
     "sort": TaskSettings(
         "sort",
-        train=TrainConfig(steps=1500, eval_every=100, stop_at_exact_match=0.95),
-        expect="sorts 95% of held-out sequences exactly right",
+        train=replace(_TOY, stop_at_exact_match=0.95),
+        expect="sorts 95% or more of held-out sequences exactly right in about 250 steps",
     ),
     "english": TaskSettings(
         "english",
-        task_kwargs={"max_words": 8, "vocab_size": 500},
-        train=TrainConfig(steps=1500, eval_every=100, stop_at_exact_match=0.95),
-        expect="repeats 95% of held-out sentences word for word",
+        train=replace(_TOY, steps=600, stop_at_exact_match=0.95),
+        expect="repeats 95% of held-out review sentences (up to 12 words) word for word in about 400 steps",
     ),
 }
 
