@@ -356,3 +356,14 @@ def test_a_process_removes_its_upload_folders_when_it_exits(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(tmp_path / "s" / "a.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_json_lines_read_strings_numbers_extra_keys_and_blank_lines(tmp_path):
+    rows = [{"id": i, "text": f"line\u2028{i}", "label": ["neg", "pos"][i % 2]} for i in range(4)]
+    content = "\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n\n"
+    data = load_labeled_file(write(tmp_path / "r.jsonl", content))
+    assert data.dataset["text"][:2] == ["line\u20280", "line\u20281"] and data.label_counts == {"neg": 2, "pos": 2}
+    mixed = '{"text": "a", "label": 1}\n{"text": "b", "label": "x"}\n' * 2  # a number and a string: one column of text
+    assert load_labeled_file(write(tmp_path / "m.jsonl", mixed)).label_names == ["1", "x"]
+    with pytest.raises(ValueError, match=r"m.jsonl has no text column 'review'; its columns are \['text', 'label'\]"):
+        load_labeled_file(tmp_path / "m.jsonl", "review", "label")
