@@ -73,6 +73,7 @@ def test_an_upload_is_read_counted_and_kept_across_pages():
             "topics.csv has 300 different labels; fine-tuning here takes at most 100 classes",
         ),
         ("empty.csv", b"text,label\n", "empty.csv has a header but no rows"),
+        ("huge.csv", b"text,label\n" + b"a,b\n" * 12_500_000, "huge.csv is 50.0 MB, over the 50 MB limit"),
         ("broken.jsonl", b'{"text": "a", "label": "x"}\n{"text": \n', "broken.jsonl, line 2 is not JSON"),
     ],
 )

@@ -196,7 +196,7 @@ def test_a_file_over_50_mb_is_refused_from_its_size_before_reading(tmp_path):
         load_labeled_file(path)
     with pytest.raises(ValueError, match=r"big.csv is 50.0 MB, over the 50 MB limit"):
         store_upload("big.csv", b"x" * (MAX_FILE_BYTES + 1), tmp_path / "session")
-    assert MAX_FILE_BYTES == 50 * 2**20  # the MB of Streamlit's uploader (server.maxUploadSize = 50)
+    assert MAX_FILE_BYTES == 50_000_000  # the MB of Streamlit's uploader (server.maxUploadSize = 50)
 
 
 def test_too_large_file_is_refused_at_a_custom_limit(tmp_path):

@@ -124,7 +124,9 @@ def load_rotten_tomatoes(source: str = "auto") -> LabeledData:
 # checked before the work it protects, and its message names it.
 
 MAX_FILE_MB = 50  # 50 MB of text is about a million sentences: far more than a fine-tuning lesson needs
-MAX_FILE_BYTES = MAX_FILE_MB * 2**20  # MB as Streamlit's uploader counts them (`server.maxUploadSize`)
+# Decimal MB, as file browsers on macOS and Linux count them, and Streamlit's uploader there (it
+# refuses files over `server.maxUploadSize` = 50 of them in the browser, before they are sent).
+MAX_FILE_BYTES = MAX_FILE_MB * 1_000_000
 MAX_CLASSES = 100  # banking77's 77 intents fit; past ~100 the confusion matrix and label chart are unreadable
 MIN_EXAMPLES_PER_CLASS = 2  # one to train on and one to test on: the stratified split's minimum
 MAX_TEXT_CHARS = 10_000  # the models read at most 512 word pieces (~3,000 characters): the rest is cut
@@ -136,7 +138,7 @@ JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
 def _too_big(name: str, size: int, max_bytes: int) -> str:
     return (
-        f"{name} is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.0f} MB limit: "
+        f"{name} is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit: "
         "use a sample of it (a few thousand rows are enough to fine-tune)."
     )
 
