@@ -3,10 +3,19 @@ labelled file, a sample as the model reads it, training with live metrics, the s
 text through the model: its label, probabilities, word pieces and attention."""
 
 import hashlib
+import uuid
+from pathlib import Path
 
 import streamlit as st
 
-from model_zoo.hf.data import read_columns, store_upload
+from model_zoo.hf.data import (
+    MAX_CLASSES,
+    MAX_FILE_MB,
+    MIN_EXAMPLES_PER_CLASS,
+    read_columns,
+    store_upload,
+    upload_folder,
+)
 from model_zoo.hf.finetune import PHASES, run_name_for
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import finetune_spec
@@ -101,50 +110,77 @@ except Exception as err:  # a hub name offline, a folder without a tokenizer: sa
 
 # -- 2. data ----------------------------------------------------------------------------------------
 st.subheader("2 · Data")
-source = st.radio(
-    "data set",
-    ["rotten tomatoes (movie-review sentences)", "upload a CSV / JSON-lines file"],
-    key="ft_data_source",
-    horizontal=True,
-)
+UPLOADED = "ft_upload_stored"  # {"file_id", "digest", "path", "name"} of this session's file, kept across pages
+SOURCES = ["rotten tomatoes (movie-review sentences)", "upload a CSV / JSON-lines file"]
+
+
+def remembered(key: str, choices: list, default) -> str:
+    """A widget key whose value outlives a visit to another page (Streamlit forgets the state of a
+    widget that a run does not draw): the value is kept under a second key by `keep` and put back;
+    a value that is no longer a choice (another file's column) falls back to `default`."""
+    value = st.session_state.get(key, st.session_state.get(f"{key}_kept", default))
+    st.session_state[key] = value if value in choices else default
+    return key
+
+
+def keep(key: str) -> None:
+    st.session_state[f"{key}_kept"] = st.session_state[key]
+
+
+source = st.radio("data set", SOURCES, key=remembered("ft_data_source", SOURCES, SOURCES[0]), horizontal=True)
+keep("ft_data_source")
 dataset_arg, text_column, label_column = "rotten_tomatoes", "text", "label"
 try:
     if source.startswith("rotten"):
         data = rotten_tomatoes()
     else:
         upload = st.file_uploader(
-            "labelled file: one text column, one label column", type=["csv", "tsv", "jsonl", "json"], key="ft_upload"
+            "labelled file: one text column, one label column",
+            type=["csv", "tsv", "jsonl", "json"],
+            key="ft_upload",
+            max_upload_size=MAX_FILE_MB,
+            help=f"A CSV with a header (comma, semicolon or tab separated) or JSON lines, at most {MAX_FILE_MB} MB; "
+            f"2 to {MAX_CLASSES} labels, each on at least {MIN_EXAMPLES_PER_CLASS} rows.",
         )
-        if upload is None:
+        if upload is not None and st.session_state.get(UPLOADED, {}).get("file_id") != upload.file_id:
+            raw = upload.getvalue()  # a new upload: stored once, in this session's own folder
+            session = st.session_state.setdefault("ft_upload_session", uuid.uuid4().hex)
+            path = store_upload(upload.name, raw, upload_folder(session))
+            digest = hashlib.sha256(raw).hexdigest()[:16]  # the cache key of what was read from it
+            st.session_state[UPLOADED] = {
+                "file_id": upload.file_id,
+                "digest": digest,
+                "path": str(path),
+                "name": upload.name,
+            }
+        stored = st.session_state.get(UPLOADED)
+        if stored is None or not Path(stored["path"]).is_file():
             st.info(
                 "Upload a file with a header (CSV) or one JSON object a line, e.g. `text,label` / "
                 '`{"text": "a fine film", "label": "positive"}`.'
             )
             st.stop()
-        raw = upload.getvalue()
-        digest = hashlib.sha256(raw).hexdigest()[:16]
-        stored = st.session_state.get("ft_upload_stored")
-        if stored is None or stored[0] != digest:
-            stored = (digest, str(store_upload(upload.name, raw)))
-            st.session_state["ft_upload_stored"] = stored
-        columns = read_columns(stored[1])
+        if upload is None:  # back from another page: the uploader is empty, the file is not
+            st.caption(f"Using **{stored['name']}**, uploaded earlier; upload another file to replace it.")
+        columns = read_columns(stored["path"])
         c1, c2 = st.columns(2)
-        text_column = c1.selectbox("text column", columns, key="ft_text_column")
-        label_column = c2.selectbox("label column", columns, index=min(1, len(columns) - 1), key="ft_label_column")
-        if text_column == label_column:
-            st.error("The text and the label column are the same column: pick two different ones.")
-            st.stop()
-        data = labeled_file(stored[1], digest, text_column, label_column)
-        dataset_arg = stored[1]
+        text_column = c1.selectbox("text column", columns, key=remembered("ft_text_column", columns, columns[0]))
+        label_column = c2.selectbox(
+            "label column", columns, key=remembered("ft_label_column", columns, columns[min(1, len(columns) - 1)])
+        )
+        keep("ft_text_column")
+        keep("ft_label_column")
+        data = labeled_file(stored["path"], stored["digest"], text_column, label_column)
+        dataset_arg = stored["path"]
 except (ValueError, FileNotFoundError, OSError) as err:
     show_error(err)
     st.stop()
 
-labels = list(data.dataset["label"])
-counts = {name: labels.count(i) for i, name in enumerate(data.label_names)}
+for note in data.notes:
+    st.warning(note)
 st.caption(
     f"{len(data.dataset):,} sentences from {data.source} · labels: "
-    + ", ".join(f"{name} ({n:,})" for name, n in counts.items())
+    + ", ".join(f"{name} ({n:,})" for name, n in data.label_counts.items())
 )
 
 # -- 3. a sample as the model reads it -----------------------------------------------------------------------
@@ -156,13 +192,14 @@ FINETUNE_DEFAULTS = FinetuneConfig()
 
 index = st.number_input("sample number", 0, len(data.dataset) - 1, 0, key="ft_sample_index")
 row = data.dataset[int(index)]
-sample = describe_sample(tokenizer, row["text"], max_length=64)
+sample = describe_sample(tokenizer, row["text"], max_length=FINETUNE_DEFAULTS.max_length)
 st.markdown(f"> {row['text']}  \n**label:** {data.label_names[row['label']]}")
 st.dataframe(
     {"token": sample.tokens, "id": sample.input_ids, "attention mask": sample.attention_mask}, hide_index=False
 )
 st.caption(
-    f"{len(sample.tokens)} word pieces{' (truncated at 64)' if sample.truncated else ''}; decoded back: “{sample.decoded}”"
+    f"{len(sample.tokens)} word pieces{f' (truncated at {FINETUNE_DEFAULTS.max_length})' if sample.truncated else ''}; "
+    f"decoded back: “{sample.decoded}”"
 )
 
 # -- 4. training -------------------------------------------------------------------------------------

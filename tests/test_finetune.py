@@ -32,11 +32,34 @@ RUN_FILES = {
         ({"test_size": 1.5}, "test_size"),
         ({"task": "translation"}, "task='translation'"),
         ({"max_length": 2}, "max_length=2"),
+        ({"epochs": 10**4}, "epochs=10,000 is over this server's limit of 20"),
+        ({"max_steps": 10**7}, "max_steps=10,000,000 is over this server's limit of 100,000"),
+        ({"max_examples": 10**7}, "max_examples=10,000,000 is over this server's limit of 100,000"),
+        ({"batch_size": 10**4}, "batch_size=10,000 is over this server's limit of 256"),
+        ({"eval_batch_size": 10**4}, "eval_batch_size=10,000 is over this server's limit of 256"),
+        ({"max_length": 10**5}, "max_length=100,000 is over this server's limit of 512"),
+        (
+            {"batch_size": 256, "max_length": 512},
+            r"131,072 tokens a step, over this server's limit of 4,096.*at most 8",
+        ),
+        ({"batch_size": 32, "max_length": 256}, r"8,192 tokens .* use a batch of at most 16 at this max length"),
     ],
 )
 def test_config_rejects_bad_values_with_a_reason(overrides, message):
     with pytest.raises(ValueError, match=message):
         FinetuneConfig(**overrides)
+
+
+def test_all_examples_of_a_file_over_the_example_limit_is_refused_before_loading_a_model(tmp_path):
+    from model_zoo.hf.config import MAX_EXAMPLES
+    from model_zoo.hf.prepare import prepare
+
+    path = tmp_path / "many.csv"
+    path.write_text("text,label\n" + "".join(f"s{i},{i % 2}\n" for i in range(MAX_EXAMPLES + 1)), encoding="utf-8")
+    with pytest.raises(
+        ValueError, match="many.csv has 100,001 examples; one fine-tuning job here uses at most 100,000"
+    ):
+        prepare(FinetuneConfig(model="no-such-model", dataset=str(path), max_examples=None))
 
 
 def test_config_defaults_are_the_offline_pack_on_rotten_tomatoes():

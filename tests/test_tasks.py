@@ -124,6 +124,26 @@ def test_bad_task_settings_are_clear_errors():
         make_task("copy", colour="red")
 
 
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: make_task("copy", max_len=10**5), "max_len=100,000 is over this server's limit of 512"),
+        (lambda: make_task("sort", n_symbols=10**6), "n_symbols=1,000,000 is over this server's limit of 1,000"),
+        (lambda: make_task("reverse", n_heldout=10**7), "n_heldout=10,000,000 is over this server's limit of 10,000"),
+        (lambda: EnglishIdentityTask(max_words=10**5), "max_words=100,000 is over this server's limit of 512"),
+        (lambda: EnglishIdentityTask(n_heldout=0), "n_heldout=0 must be a whole number from 1 to 10,000"),
+    ],
+)
+def test_settings_that_would_hang_a_shared_server_are_refused_with_the_limit(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_the_longest_allowed_toy_task_builds_a_model_config():
+    task = make_task("copy", max_len=512)
+    assert task.model_config().max_len == 513  # room for <bos>/<eos> on the target side
+
+
 def test_english_task_reads_short_review_sentences():
     task = EnglishIdentityTask(max_words=8, vocab_size=300)
     assert len(task.vocab) == 304 and task.vocab.tokenizer == "words"

@@ -79,6 +79,8 @@ def test_reported_learning_rate_follows_the_lambdalr_schedule():
         ("betas", (0.9, 1.5), "betas"),
         ("label_smoothing", 1.0, "label_smoothing"),
         ("device", "tpu", "device"),
+        ("steps", 10**7, "steps=10,000,000 is over this server's limit of 100,000"),
+        ("batch_size", 10**6, "batch_size=1,000,000 is over this server's limit of 4,096"),
     ],
 )
 def test_bad_train_settings_are_clear_errors(field, value, message):
@@ -95,6 +97,15 @@ def test_a_model_of_another_vocabulary_is_refused():
     model, _ = tiny()
     with pytest.raises(ValueError, match="model_config"):
         train(model, make_task("copy"), TrainConfig(steps=1))
+
+
+def test_a_batch_of_too_many_tokens_is_refused_before_training():
+    task = make_task("copy", max_len=40)  # 4,096 sequences of up to 40 + 40 tokens (+ <bos>/<eos>)
+    model = Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32, n_encoder_layers=1, n_decoder_layers=1))
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(ValueError, match="331,776 tokens a step, over this server's limit of 131,072"):
+        train(model, task, TrainConfig(steps=1, batch_size=4096))
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
 
 
 def test_should_stop_ends_the_run_cleanly_with_an_evaluation():

@@ -188,11 +188,48 @@ def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
         (dict(dropout=1.5), r"dropout=1.5 must be in \[0, 1\)"),
         (dict(activation="tanh"), "activation='tanh' is not one of"),
         (dict(pad_id=99), "pad_id=99 must be a token id below"),
+        (dict(n_encoder_layers=200), "n_encoder_layers=200 is over this server's limit of 24"),
+        (dict(n_decoder_layers=200), "n_decoder_layers=200 is over this server's limit of 24"),
+        (dict(d_model=65_536), "d_model=65,536 is over this server's limit of 4,096"),
+        (dict(d_ff=10**6), "d_ff=1,000,000 is over this server's limit of 16,384"),
+        (dict(src_vocab_size=10**6), "src_vocab_size=1,000,000 is over this server's limit of 100,000"),
+        (dict(max_len=10**5), "max_len=100,000 is over this server's limit of 8,192"),
+        (
+            dict(d_model=1024, d_ff=8192, n_encoder_layers=12, n_decoder_layers=12, src_vocab_size=50_000),
+            "would have 605M parameters, over this server's limit of 300M",
+        ),
     ],
 )
 def test_bad_config_explains_itself(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TransformerConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        dict(tie_embeddings=True),
+        dict(norm_first=True, n_encoder_layers=3, n_decoder_layers=1, d_model=32, d_ff=50, src_vocab_size=7),
+    ],
+)
+def test_parameter_count_from_the_config_matches_the_built_model(kwargs):
+    config = TransformerConfig(**kwargs)
+    assert config.n_parameters() == Transformer(config).num_parameters()
+
+
+def test_the_papers_big_model_is_within_the_limits():
+    big = TransformerConfig(  # Table 3, "big": 37,000 shared BPE tokens (one table each side here)
+        src_vocab_size=37_000,
+        tgt_vocab_size=37_000,
+        d_model=1024,
+        n_heads=16,
+        d_ff=4096,
+        tie_embeddings=True,
+        n_encoder_layers=6,
+        n_decoder_layers=6,
+    )
+    assert 200e6 < big.n_parameters() < 300e6
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,23 @@ from model_zoo.hf.data import ROTTEN_TOMATOES, TEXT2TEXT_PREFIX
 
 LOOPS = ("trainer", "custom")
 
+# Limits for a shared teaching server (a free Space: 2 CPUs and 16 GB for a whole class), checked
+# when a config is made, so the app and the command line refuse the same things before any work.
+# Memory grows with batch_size × max_length, and faster at long lengths (attention is length²).
+# Peak memory of MiniLM training (bench/bench_finetune_memory.py, two AdamW steps, full-length rows):
+#   batch × length   8×64   32×64   32×128   8×512   32×256   16×512   64×256   32×512
+#   tokens            512    2048     4096    4096     8192     8192    16384    16384
+#   peak GB           1.1     1.5      2.3     3.7      4.5      6.3      8.2     11.8
+# 4,096 tokens keeps one job under ~4 GB at any length, so the app's two training slots and the
+# app itself (~1 GB with models loaded) fit 16 GB. The default, 32 × 64, uses half of it.
+MAX_TOKENS_PER_BATCH = 4096
+MAX_BATCH_SIZE = 256  # also the evaluation batch (no gradients: 64 × 512 peaks at 1.2 GB)
+MAX_LENGTH = 512  # BERT-family models have 512 positions
+MAX_EPOCHS = 20
+MAX_STEPS = 100_000
+MAX_EXAMPLES = 100_000  # about 100 minutes an epoch for MiniLM on two cores (17 examples/s)
+MAX_NEW_TOKENS = 64  # a text-to-text label is a word or two
+
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -89,6 +106,25 @@ class FinetuneConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        limits = [
+            ("epochs", self.epochs, MAX_EPOCHS),
+            ("max_steps", self.max_steps or 0, MAX_STEPS),
+            ("batch_size", self.batch_size, MAX_BATCH_SIZE),
+            ("eval_batch_size", self.eval_batch_size, MAX_BATCH_SIZE),
+            ("max_length", self.max_length, MAX_LENGTH),
+            ("max_examples", self.max_examples or 0, MAX_EXAMPLES),
+            ("max_new_tokens", self.max_new_tokens, MAX_NEW_TOKENS),
+        ]
+        for name, value, limit in limits:
+            if value > limit:
+                raise ValueError(f"{name}={value:,} is over this server's limit of {limit:,}: use a smaller value.")
+        tokens = self.batch_size * self.max_length
+        if tokens > MAX_TOKENS_PER_BATCH:
+            raise ValueError(
+                f"batch_size={self.batch_size} × max_length={self.max_length} is {tokens:,} tokens a step, over "
+                f"this server's limit of {MAX_TOKENS_PER_BATCH:,} (memory grows with both): use a batch of at most "
+                f"{MAX_TOKENS_PER_BATCH // self.max_length} at this max length, or a shorter max length."
+            )
 
     @classmethod
     def from_dict(cls, d: dict) -> FinetuneConfig:

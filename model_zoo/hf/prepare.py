@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from model_zoo.hf import compare
-from model_zoo.hf.config import FinetuneConfig
+from model_zoo.hf.config import MAX_EXAMPLES, FinetuneConfig
 from model_zoo.hf.data import load_labeled_data, split, subsample, tokenize
 from model_zoo.hf.models import load_config, load_pretrained, task_of
 from model_zoo.run_folder import LABELS_FILE
@@ -29,6 +29,11 @@ class Prepared:
 
 def prepare(config: FinetuneConfig, resume_from: str | Path | None = None) -> Prepared:
     data = load_labeled_data(config.dataset, config.text_column, config.label_column, config.data_source)
+    if config.max_examples is None and len(data.dataset) > MAX_EXAMPLES:
+        raise ValueError(
+            f"{data.source} has {len(data.dataset):,} examples; one fine-tuning job here uses at most "
+            f"{MAX_EXAMPLES:,}: set max_examples (a few thousand are enough to see a model learn)."
+        )
     data = subsample(data, config.max_examples, config.seed)
     raw = split(data, config.test_size, config.seed)
     if resume_from is not None:

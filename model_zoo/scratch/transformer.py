@@ -31,6 +31,16 @@ from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
 
 MODEL_TYPE = "workbench-scratch-transformer"
 
+# Limits for a shared teaching server (a free Space: 2 CPUs and 16 GB for a whole class), checked when
+# a config is made, before anything is built. Each is well past what a lesson needs: the paper's
+# big model (d_model 1024, d_ff 4096, 6 + 6 layers, 213M parameters) fits.
+MAX_LAYERS = 24  # per stack: BERT-large's depth; 200 layers would take minutes a step on a CPU
+MAX_D_MODEL = 4096
+MAX_D_FF = 16384
+MAX_VOCAB_SIZE = 100_000  # GPT-2's 50,257 and BERT's 30,522 fit twice over
+MAX_POSITIONS = 8192  # max_len: the positional-encoding table is max_len × d_model numbers
+MAX_PARAMETERS = 300_000_000  # 1.2 GB of float32 weights, ~5 GB with gradients and Adam's moments
+
 
 @dataclass(frozen=True)
 class TransformerConfig:
@@ -62,6 +72,20 @@ class TransformerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} must be at least 1: the model needs an encoder and a decoder.")
+        for name, limit in (
+            ("n_encoder_layers", MAX_LAYERS),
+            ("n_decoder_layers", MAX_LAYERS),
+            ("d_model", MAX_D_MODEL),
+            ("d_ff", MAX_D_FF),
+            ("src_vocab_size", MAX_VOCAB_SIZE),
+            ("tgt_vocab_size", MAX_VOCAB_SIZE),
+            ("max_len", MAX_POSITIONS),
+        ):
+            if getattr(self, name) > limit:
+                raise ValueError(
+                    f"{name}={getattr(self, name):,} is over this server's limit of {limit:,}: "
+                    "a model that large would take the shared machine's memory and time from everyone."
+                )
         if self.d_model % self.n_heads:
             raise ValueError(
                 f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}: each head gets "
@@ -80,6 +104,24 @@ class TransformerConfig:
                 raise ValueError(f"pad_id={self.pad_id} must be a token id below {name}={getattr(self, name)}.")
         if self.tie_embeddings and self.tgt_vocab_size < 1:
             raise ValueError("tie_embeddings needs a target vocabulary.")
+        if self.n_parameters() > MAX_PARAMETERS:
+            raise ValueError(
+                f"This model would have {self.n_parameters() / 1e6:,.0f}M parameters, over this server's "
+                f"limit of {MAX_PARAMETERS / 1e6:,.0f}M (the paper's big model has 213M): use a smaller "
+                "d_model, d_ff, vocabulary or fewer layers."
+            )
+
+    def n_parameters(self) -> int:
+        """How many parameters `Transformer(self)` has, counted from the config without building it."""
+        d, f = self.d_model, self.d_ff
+        attention = 4 * d * d + 4 * d  # W_Q, W_K, W_V, W_O and their biases
+        feed_forward = 2 * d * f + f + d
+        norm = 2 * d  # a LayerNorm's gain and bias
+        encoder = self.n_encoder_layers * (attention + feed_forward + 2 * norm) + norm
+        decoder = self.n_decoder_layers * (2 * attention + feed_forward + 3 * norm) + norm
+        embeddings = (self.src_vocab_size + self.tgt_vocab_size) * d
+        generator = self.tgt_vocab_size * (1 if self.tie_embeddings else d + 1)  # tied: only its bias is new
+        return embeddings + encoder + decoder + generator
 
     @classmethod
     def from_dict(cls, data: dict) -> TransformerConfig:

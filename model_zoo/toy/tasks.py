@@ -32,6 +32,12 @@ PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
+# Limits for a shared teaching server, checked when a task is made. A toy task's attention map is
+# readable up to a few dozen tokens; 512 is BERT's whole context. 10^5 would make every batch GBs.
+MAX_SEQUENCE_LEN = 512  # ToyTask.max_len, EnglishIdentityTask.max_words
+MAX_SYMBOLS = 1000  # ToyTask.n_symbols: the vocabulary of a toy task
+MAX_HELDOUT = 10_000  # held-out sequences, decoded in full at every evaluation
+
 
 # -- vocabulary -------------------------------------------------------------------------------
 class Vocab:
@@ -243,6 +249,13 @@ class ToyTask(Task):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < lo:
                 raise ValueError(f"{field}={value!r} must be a whole number of at least {lo}.")
+        for field, value, limit in (
+            ("n_symbols", n_symbols, MAX_SYMBOLS),
+            ("max_len", max_len, MAX_SEQUENCE_LEN),
+            ("n_heldout", n_heldout, MAX_HELDOUT),
+        ):
+            if value > limit:
+                raise ValueError(f"{field}={value:,} is over this server's limit of {limit:,}: use a smaller value.")
         if min_len > max_len:
             raise ValueError(f"min_len={min_len} is larger than max_len={max_len}.")
         self.n_symbols, self.min_len, self.max_len = n_symbols, min_len, max_len
@@ -390,6 +403,10 @@ class EnglishIdentityTask(Task):
     ):
         if not isinstance(max_words, int) or max_words < 2:
             raise ValueError(f"max_words={max_words!r} must be a whole number of at least 2.")
+        if max_words > MAX_SEQUENCE_LEN:
+            raise ValueError(f"max_words={max_words:,} is over this server's limit of {MAX_SEQUENCE_LEN}: use fewer.")
+        if not isinstance(n_heldout, int) or not 1 <= n_heldout <= MAX_HELDOUT:
+            raise ValueError(f"n_heldout={n_heldout!r} must be a whole number from 1 to {MAX_HELDOUT:,}.")
         if not isinstance(vocab_size, int) or vocab_size < 10:
             raise ValueError(f"vocab_size={vocab_size!r} must be a whole number of at least 10.")
         if not 0.0 < heldout_fraction < 0.5:

@@ -6,6 +6,13 @@ from dataclasses import asdict, dataclass, fields
 
 SCHEDULES = ("noam", "cosine")
 
+# Limits for a shared teaching server (a free Space: 2 CPUs for a whole class), so a typo cannot hold
+# a training slot for days. The toy tasks are solved in ~500 steps of 64; the paper trained its base
+# model 100,000 steps with batches of ~25,000 tokens (about 1,000 sentences).
+MAX_STEPS = 100_000  # over an hour of a small model on two cores; 10^7 steps would be months
+MAX_BATCH_SIZE = 4096  # sequences a step; 10^6 would need tens of GB for one batch
+MAX_TOKENS_PER_BATCH = 131_072  # batch_size × (source + target length), checked by `train` (it knows the task)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -39,6 +46,12 @@ class TrainConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a whole number of at least 1.")
+        for name, limit in (("steps", MAX_STEPS), ("batch_size", MAX_BATCH_SIZE)):
+            if getattr(self, name) > limit:
+                raise ValueError(
+                    f"{name}={getattr(self, name):,} is over this server's limit of {limit:,}: "
+                    "it would hold the shared machine for everyone. Use a smaller value."
+                )
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ValueError(f"warmup={self.warmup!r} must be a whole number of steps, 0 or more.")
         if not (isinstance(self.lr, int | float) and 0 < self.lr <= 1):

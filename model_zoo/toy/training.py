@@ -24,7 +24,7 @@ from model_zoo import distributed, run_folder
 from model_zoo.toy import runs
 from model_zoo.toy.decoding import greedy_decode
 from model_zoo.toy.tasks import EOS_ID, Task
-from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.train_config import MAX_TOKENS_PER_BATCH, TrainConfig
 
 
 class TrainingDiverged(RuntimeError):
@@ -198,6 +198,13 @@ def train(
             f"The task's vocabulary has {len(task.vocab)} tokens but the model was built for "
             f"{model.cfg.src_vocab_size} (source) and {model.cfg.tgt_vocab_size} (target): build it with "
             "Transformer(task.model_config())."
+        )
+    tokens = cfg.batch_size * (task.max_source_len + task.max_target_len + 1)  # + 1: <bos> or <eos>
+    if tokens > MAX_TOKENS_PER_BATCH:
+        raise ValueError(
+            f"batch_size={cfg.batch_size:,} sequences of up to {task.max_source_len} + {task.max_target_len} tokens "
+            f"are {tokens:,} tokens a step, over this server's limit of {MAX_TOKENS_PER_BATCH:,}: "
+            "use a smaller batch or shorter sequences."
         )
     dist_info = distributed.join(cfg.device)
     try:
