@@ -92,7 +92,7 @@ def capture_probe_attention(
         snapshots = runs.AttentionSnapshots(task.name, list(source), [BOS_ID, *target])
     src = torch.tensor([snapshots.source_ids], device=model.device)  # (1, S)
     tgt_in = torch.tensor([snapshots.target_ids], device=model.device)  # (1, T)
-    with eval_mode(model), torch.no_grad():
+    with eval_mode(model):
         attentions = model(src, tgt_in, return_attention=True).attentions
     snapshots.add(step, {kind: torch.cat(layers) for kind, layers in attentions.items()})  # (L, H, Tq, Tk)
     return snapshots
