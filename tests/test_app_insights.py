@@ -118,3 +118,87 @@ def test_inspect_shows_picked_heads_the_mean_and_the_rollout(reverse_run):
     assert "Rollout (Abnar & Zuidema 2020)" in captions and "blurs heads that disagree" in captions
     at.selectbox(key="inspect_group_kind").set_value("cross").run()
     assert any("Rollout follows one sequence" in i.value for i in at.info)
+
+
+def test_step_through_shows_the_logit_lens_and_the_beam_tree(reverse_run):
+    import torch
+
+    from model_zoo.toy.decoding import beam_search
+    from model_zoo.toy.runs import load_run
+
+    at = open_page("decode", {"run": "reverse-demo", "text": "3 1 4"})
+    assert at.selectbox(key="decode_model").value == "reverse-demo (saved)"
+    assert at.text_input(key="decode_text").value == "3 1 4"
+    at.button(key="decode_end").click().run()
+    assert not at.exception and not at.error
+    assert any("logit lens" in h.value for h in at.subheader)
+
+    at.slider(key="decode_beam_width").set_value(2).run()
+    at.toggle(key="decode_beam_normalise").set_value(False).run()
+    assert not at.exception
+    table = at.dataframe[-1].value
+    run = load_run(reverse_run)
+    source = torch.tensor([run.vocab.stoi[t] for t in ["3", "1", "4"]])
+    best = beam_search(run.model, source, beam_width=2, length_penalty=0.0)[0]
+    winner = table.loc[table["raw_rank"] == 1].iloc[0]
+    assert winner["log_prob"] == pytest.approx(best.log_prob, abs=1e-5)
+    assert winner["output"] == (run.vocab.to_text(best.token_ids) or "(empty)")
+    assert "by the **raw** log-probability" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.fixture(scope="module")
+def copy_run(weights) -> Path:
+    """A tiny copy run of the same architecture as `reverse_run`."""
+    import torch
+
+    from model_zoo import Transformer
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.training import train
+
+    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
+    torch.manual_seed(1)
+    model = Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32))
+    train(model, task, TrainConfig(steps=10, eval_every=10, batch_size=16), checkpoint_dir=weights / "copy-demo")
+    return weights / "copy-demo"
+
+
+@pytest.fixture(scope="module")
+def finetune_run(weights) -> Path:
+    from hf_tiny import tiny_bert_dir, tiny_config
+
+    from model_zoo.hf.finetune import finetune
+
+    finetune(tiny_config(tiny_bert_dir(), epochs=1, max_steps=2), weights / "tiny-bert")
+    return weights / "tiny-bert"
+
+
+def test_compare_ranks_the_heads_fine_tuning_moved_most(finetune_run):
+    from model_zoo.hf.attention_change import finetune_attention_change
+    from model_zoo.hf.compare import load_comparison
+    from model_zoo.hf.inference import load_before, load_finetuned
+
+    at = open_page("compare")
+    at.slider(key="cmp_change_n").set_value(3).run()
+    at.button(key="cmp_change_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    shown = at.dataframe[-1].value
+    expected = finetune_attention_change(
+        load_before(finetune_run), load_finetuned(finetune_run), load_comparison(finetune_run)["texts"], 3
+    )
+    assert shown["layer_head"].tolist() == expected["layer_head"].head(5).tolist()
+    assert shown["js_distance"].tolist() == pytest.approx(expected["js_distance"].head(5).tolist(), abs=1e-6)
+    assert any("over 3 held-out sentences" in c.value for c in at.caption)
+    at.selectbox(key="cmp_diff_head").set_value(1).run()
+    assert not at.exception and any("after − before" in c.value for c in at.caption)
+
+
+def test_compare_shows_how_far_two_scratch_runs_and_two_snapshots_differ(reverse_run, copy_run):
+    at = open_page("compare")
+    at.selectbox(key="cmp_run_a").set_value("reverse-demo (saved)").run()
+    at.selectbox(key="cmp_run_b").set_value("copy-demo (saved)").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("Mean Jensen-Shannon distance (base 2) over 32 held-out" in c.value for c in at.caption)
+    at.selectbox(key="cmp_snap_from").set_value(0).run()
+    at.selectbox(key="cmp_snap_to").set_value(30).run()
+    assert not at.exception

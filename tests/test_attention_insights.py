@@ -149,3 +149,22 @@ def test_training_saves_the_probes_attention_at_every_evaluation_and_resume_adds
     torch.testing.assert_close(snapshots.maps[-1]["cross"], torch.cat(final["cross"]).cpu())  # (L, H, T, S)
     resume_run(tmp_path / "rev", steps=30)
     assert load_attention_snapshots(tmp_path / "rev").steps == [0, 10, 20, 30]
+
+
+def test_fine_tuning_attention_change_is_zero_against_itself_and_positive_after_training():
+    from hf_tiny import trained_run
+
+    from model_zoo.hf.attention_change import finetune_attention_change
+    from model_zoo.hf.inference import load_before, load_finetuned
+
+    run = trained_run("bert")[0].run_dir
+    before, after = load_before(run), load_finetuned(run)
+    texts = ["the film was good", "a dull and tired plot", "very witty", "rotten acting"]
+    unchanged = finetune_attention_change(after, after, texts)
+    assert unchanged["js_distance"].max() == pytest.approx(0.0, abs=1e-6)
+    assert len(unchanged) == 2 * 2 and set(unchanged["inputs"]) == {4}  # 2 layers × 2 heads, encoder only
+    moved = finetune_attention_change(before, after, texts, n=2)
+    assert set(moved["inputs"]) == {2}
+    assert moved["js_distance"].iloc[0] > 0 and moved["rank"].tolist() == [1, 2, 3, 4]
+    with pytest.raises(ValueError, match="No held-out sentences"):
+        finetune_attention_change(before, after, ["", "  "])
