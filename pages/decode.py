@@ -192,10 +192,13 @@ if kind == "scratch run":
     except ValueError as err:
         show_error(err)
     else:
-        from model_zoo.views.decoding import beam_hypotheses_table, beam_tree_frame
+        from model_zoo.views.decoding import beam_hypotheses_table, beam_length_bias, beam_tree_frame
 
         nodes = beam_tree_frame(tree, picked.run.vocab)
-        chart_with_download(charts.beam_tree_chart(nodes), nodes, "beam-tree", "decode_dl_beam", fixed=True)
+        step_width = max(44, min(80, 760 // (int(nodes["step"].max()) + 1)))  # the whole tree in the page's width
+        chart_with_download(
+            charts.beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
+        )
         table = beam_hypotheses_table(tree, picked.run.vocab, alpha)
         st.dataframe(table, hide_index=True)
         raw_best, normalised_best = table.loc[table["raw_rank"].idxmin()], table.loc[table["normalised_rank"].idxmin()]
@@ -212,6 +215,17 @@ if kind == "scratch run":
             "a length penalty (the switch above) takes that advantage away. The search keeps the same candidates "
             "either way (it compares prefixes of equal length); only the ranking of the finished ones changes."
         )
+        if picked.run.task and st.button("Measure it on held-out examples", key="decode_beam_bias"):
+            with st.spinner("One beam search per example…"):
+                bias = beam_length_bias(
+                    picked.run.model, picked.run.make_task(), 32, beam_width, alpha if normalise else 0.6
+                )
+            st.dataframe(bias, hide_index=True)
+            st.caption(
+                f"{int(bias['examples'].iloc[0])} held-out examples of the run's task, each searched once and ranked "
+                "both ways. A well-trained model is so sure of its <eos> that both agree; a model early in training "
+                "(train one for ~60 steps) shows the raw ranking cutting outputs short."
+            )
 
 decode_link = view_to_url("decode", DECODE_VIEW) if kind == "scratch run" else None
 if decode_link:

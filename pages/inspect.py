@@ -377,14 +377,15 @@ with tabs[10]:
             picks = [(int(p.split()[0][1:]), int(p.split()[1][1:])) for p in picked_heads]
             picked_frame = attention.selected_heads(seen.attentions, kind_g, picks, q, k)
             chart_with_download(
-                charts.selected_heads_chart(picked_frame),
+                charts.selected_heads_chart(picked_frame, cell=26),
                 picked_frame,
                 f"{run.name}-{kind_g}-picked-heads",
                 "inspect_dl_picked",
+                fixed=True,
             )
             st.caption(attention.AGGREGATION_CAVEATS["heads"])
+        mean_layer = st.selectbox("layer of the mean", range(n_layers_g), key="inspect_group_mean_layer")
         m1, m2 = st.columns(2)
-        mean_layer = m1.selectbox("layer of the mean", range(n_layers_g), key="inspect_group_mean_layer")
         mean_frame = attention.attention_map(seen.attentions, kind_g, mean_layer, q, k, head=None)
         chart_with_download(
             charts.attention_heatmap(mean_frame, cell=24),
@@ -399,7 +400,6 @@ with tabs[10]:
             m2.info("Rollout follows one sequence through its own layers: pick encoder or decoder self-attention.")
         else:
             rollout_frame = attention.rollout_map(seen.attentions, kind_g, q)
-            m2.markdown("&nbsp;")  # line the map up with the mean's
             chart_with_download(
                 charts.attention_heatmap(
                     rollout_frame,

@@ -6,7 +6,7 @@ import torch
 
 from model_zoo import Transformer
 from model_zoo.toy.decoding import DecodingSession, beam_search, beam_search_tree, length_normalisation, logit_lens
-from model_zoo.toy.tasks import BOS_ID, make_task
+from model_zoo.toy.tasks import BOS_ID, EOS_ID, make_task
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -64,3 +64,22 @@ def test_beam_tree_contains_the_returned_hypotheses_with_their_scores(random_mod
         assert len(at_step) <= 2 * 3  # the 2K best extensions are looked at
         assert all(tree.nodes[n.parent].status == "kept" for n in at_step)  # only alive beams grow
     assert any(n.status == "pruned" for n in tree.nodes)
+
+
+def test_length_normalisation_never_picks_a_shorter_winner_and_the_bias_table_counts_right(random_model):
+    from model_zoo.views.decoding import beam_length_bias
+
+    model, task = random_model
+    frame = beam_length_bias(model, task, n=6, beam_width=3, length_penalty=1.0)
+    too_short = {"raw": 0, "normalised": 0}
+    for source, target in task.heldout_pairs()[:6]:
+        src = torch.tensor(source)
+        raw = beam_search(model, src, beam_width=3, length_penalty=0.0)[0].token_ids
+        normalised = beam_search(model, src, beam_width=3, length_penalty=1.0)[0].token_ids
+        # dividing a negative log-prob by a penalty that grows with length can only favour longer outputs
+        assert len(normalised) >= len(raw)
+        too_short["raw"] += len([t for t in raw if t != EOS_ID]) < len(target)
+        too_short["normalised"] += len([t for t in normalised if t != EOS_ID]) < len(target)
+    assert frame["ranking"].tolist() == ["raw log-prob", "normalised (alpha 1)"]
+    assert frame["too_short"].tolist() == pytest.approx([too_short["raw"] / 6, too_short["normalised"] / 6])
+    assert frame["examples"].tolist() == [6, 6]

@@ -109,3 +109,40 @@ def beam_hypotheses_table(tree: BeamTree, vocab: Vocab, length_penalty: float | 
     frame["normalised_rank"] = frame["normalised_score"].rank(ascending=False, method="first").astype(int)
     columns = ["output", "length", "log_prob", "raw_rank", "normalised_score", "normalised_rank", "status"]
     return frame.sort_values("normalised_rank")[columns].reset_index(drop=True)
+
+
+def beam_length_bias(model, task, n: int = 32, beam_width: int = 4, length_penalty: float = 0.6) -> pd.DataFrame:
+    """Does beam search cut outputs short? One beam search per held-out example (the first `n` of
+    `task`), its finished hypotheses ranked two ways: by raw log-probability and with length
+    normalisation (`length_penalty` = alpha). A row per ranking: ranking, too_short (share of
+    outputs shorter than the target), length_ratio (mean output length / target length),
+    exact_match, examples."""
+    import torch
+
+    from model_zoo.toy.decoding import beam_search_tree
+    from model_zoo.toy.tasks import EOS_ID
+
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be a whole number of at least 1.")
+    pairs = task.heldout_pairs()[:n]
+    outputs: dict[str, list[tuple[list[int], list[int]]]] = {"raw": [], "normalised": []}
+    for source, target in pairs:
+        hypotheses, tree = beam_search_tree(
+            model, torch.tensor(source), beam_width=beam_width, length_penalty=length_penalty
+        )
+        ended = [node for node in tree.nodes if node.status in ("finished", "cut")]
+        outputs["raw"].append((tree.path(max(ended, key=lambda node: node.log_prob).id), target))
+        outputs["normalised"].append((hypotheses[0].token_ids, target))
+    rows = []
+    for name, label in (("raw", "raw log-prob"), ("normalised", f"normalised (alpha {length_penalty:g})")):
+        written = [(ids[: ids.index(EOS_ID)] if EOS_ID in ids else ids, target) for ids, target in outputs[name]]
+        rows.append(
+            {
+                "ranking": label,
+                "too_short": sum(len(out) < len(target) for out, target in written) / len(written),
+                "length_ratio": sum(len(out) / len(target) for out, target in written) / len(written),
+                "exact_match": sum(out == target for out, target in written) / len(written),
+                "examples": len(written),
+            }
+        )
+    return pd.DataFrame(rows)
