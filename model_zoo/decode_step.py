@@ -25,3 +25,8 @@ class DecodeStep:
     cross_attention: torch.Tensor | None  # (L, H, S): attention over the source tokens
     source_tokens: list[str]
     finished: bool  # True once <eos> was chosen or the length cap was reached
+    # The logit lens (scratch runs): the top next tokens read from each decoder block's output through
+    # the final norm and the output layer, (L, k) block by block; the last block's row is the model's
+    # own top-k (without temperature). None where the model does not offer it.
+    lens_tokens: list[list[str]] | None = None
+    lens_probs: list[list[float]] | None = None

@@ -8,6 +8,7 @@ Face's file names for the model:
     vocab.json                              labels.json
     history.json, train_config.json         history.json, finetune_config.json
     trainer_state.safetensors/.json         metrics.json, comparison.json
+    attention_snapshots.safetensors
     run.json {"kind": "scratch", ...}       run.json {"kind": "finetune", ...}
 
 This module owns those names, the rule for run names, the path resolvers, the one answer to
@@ -43,6 +44,7 @@ VOCAB_FILE = "vocab.json"
 TRAIN_CONFIG_FILE = "train_config.json"
 STATE_TENSORS_FILE = "trainer_state.safetensors"
 STATE_FILE = "trainer_state.json"
+ATTENTION_SNAPSHOTS_FILE = "attention_snapshots.safetensors"  # a probe's attention at each evaluation
 # fine-tuning runs
 LABELS_FILE = "labels.json"
 FINETUNE_CONFIG_FILE = "finetune_config.json"

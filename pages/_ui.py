@@ -5,6 +5,7 @@ in `model_zoo`."""
 from __future__ import annotations
 
 import inspect
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -356,3 +357,168 @@ def fixed_size(chart):
     import altair as alt
 
     return chart.properties(autosize=alt.AutoSizeParams(type="pad", contains="padding"))
+
+
+# -- insights: figures that leave the app --------------------------------------------------------------
+def download_figure(chart, frame, name: str, key: str, where=None) -> None:
+    """PNG, SVG and CSV download buttons for a chart and its table, in one row under it. The files
+    are made when a button is pressed (`model_zoo.views.export`), not on every rerun."""
+
+    from model_zoo.views.export import chart_to_png, chart_to_svg, frame_to_csv
+
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-") or "figure"
+    row = (where or st).container(horizontal=True, gap="small")
+    common = dict(on_click="ignore", type="tertiary", icon=":material/download:")
+    row.download_button("PNG", lambda: chart_to_png(chart), f"{stem}.png", "image/png", key=f"{key}_png", **common)
+    row.download_button("SVG", lambda: chart_to_svg(chart), f"{stem}.svg", "image/svg+xml", key=f"{key}_svg", **common)
+    if frame is not None:
+        row.download_button("CSV", lambda: frame_to_csv(frame), f"{stem}.csv", "text/csv", key=f"{key}_csv", **common)
+
+
+def chart_with_download(chart, frame, name: str, key: str, where=None, fixed: bool = False) -> None:
+    """Draw an altair chart (at its declared size when `fixed`), the download buttons under it."""
+    where = where or st
+    if fixed:
+        where.altair_chart(fixed_size(chart), width="content")
+    else:
+        where.altair_chart(chart)
+    download_figure(chart, frame, name, key, where)
+
+
+# -- insights: a link that opens the same view -------------------------------------------------------
+VIEW_PARAMS = ("run", "text", "kind", "layer", "head", "step")  # the only things a generated link holds
+_URL_WRITTEN = "workbench_url_view"  # {page: the view parameters this session last wrote into the URL}
+_PLACE_SUFFIX = re.compile(r" \((yours|example|class|saved)\)( — unreadable)?$")  # how run pickers label runs
+MEAN_OF_HEADS = "mean of heads"  # the head pickers' option for the heads' mean
+
+
+def _widget_value(param: str, text: str):
+    """A URL parameter's text as the widget's value (ValueError when it cannot be one)."""
+    if param == "run":  # the picker's label of the run of that name this student can open (theirs first)
+        return next((c.label for c in visible_runs("scratch") if c.info.name == text), f"{text} (saved)")
+    if param in ("layer", "step"):
+        return int(text)
+    if param == "head":
+        return MEAN_OF_HEADS if text == "mean" else int(text)
+    return text
+
+
+def _param_text(param: str, value) -> str:
+    """A widget's value as the URL shows it: run names without the picker's suffix, "mean" for the mean."""
+    if param == "run":
+        return _PLACE_SUFFIX.sub("", str(value))
+    if param == "head" and value == MEAN_OF_HEADS:
+        return "mean"
+    return str(value)
+
+
+def view_from_url(page: str, widgets: dict[str, str | list[str]]) -> None:
+    """Open the view a link describes: call at the top of a page, before its widgets. `widgets` maps
+    each URL parameter (one of VIEW_PARAMS) to the widget key(s) it sets. A parameter only counts
+    when the URL changed since this session last wrote it (a link was opened, or edited by hand);
+    values a widget cannot take are left to the widget, which then shows its default."""
+    params = {p: st.query_params[p] for p in widgets if p in st.query_params}
+    if not params or params == st.session_state.get(_URL_WRITTEN, {}).get(page):
+        return
+    for param, text in params.items():
+        try:
+            value = _widget_value(param, text)
+        except ValueError:
+            continue  # "layer=one": ignored, the widget keeps its default
+        for key in [widgets[param]] if isinstance(widgets[param], str) else widgets[param]:
+            st.session_state[key] = value
+
+
+def view_to_url(page: str, widgets: dict[str, str | list[str]]) -> str:
+    """Write the page's current choices into the URL (call at the end of the page) and return the
+    link's query string. Only the view parameters are written or removed; any other parameter of
+    the URL is left alone and never copied into the returned link. With several widget keys, the
+    first one's value counts."""
+    view = {}
+    for param, keys in widgets.items():
+        if param not in VIEW_PARAMS:
+            raise ValueError(f"{param!r} is not a view parameter ({VIEW_PARAMS}): it must not go into a link.")
+        key = keys if isinstance(keys, str) else keys[0]
+        if st.session_state.get(key) is not None:
+            view[param] = _param_text(param, st.session_state[key])
+    for param in widgets:
+        if param in view:
+            if st.query_params.get(param) != view[param]:
+                st.query_params[param] = view[param]
+        elif param in st.query_params:
+            del st.query_params[param]
+    st.session_state.setdefault(_URL_WRITTEN, {})[page] = view
+    from urllib.parse import urlencode
+
+    return "?" + urlencode(view)
+
+
+# -- insights: attention forming during training -------------------------------------------------------
+def attention_over_training(run, key: str) -> None:
+    """The probe's attention at each evaluation of a run's training (`attention_snapshots.safetensors`):
+    a step slider tied to the loss curve, the snap step marked, and the map at the chosen step.
+    For the Train and Inspect pages; `run` is a `runs.Run`."""
+    from model_zoo.toy.runs import load_attention_snapshots
+    from model_zoo.views import attention, charts, dynamics
+
+    try:
+        snapshots = load_attention_snapshots(run.path)
+        shares = attention.alignment_shares(snapshots) if snapshots is not None else None
+    except ValueError as err:
+        show_error(err)
+        return
+    if snapshots is None or not snapshots.steps:
+        st.info(
+            "This run has no attention snapshots (it was trained before they were recorded). "
+            "Train it again: every evaluation keeps the attention of one held-out example."
+        )
+        return
+    snap = attention.snap_step(shares)
+    steps = snapshots.steps
+    n_source = len(snapshots.source_ids)
+    if snap is None:
+        st.markdown(
+            f"No cross-attention head has put {attention.SNAP_THRESHOLD:.0%} of its weight on the right source "
+            f"token yet (uniform attention gives about {1 / n_source:.0%}): the attention has **not snapped**."
+        )
+    else:
+        st.markdown(
+            f"The attention **snapped at step {snap.step}**: the first evaluation at which a cross-attention head "
+            f"(layer {snap.layer}, head {snap.head}) put {snap.share:.0%} of its weight on the source token each "
+            f"output position must write (threshold {snap.threshold:.0%}; uniform attention gives about "
+            f"{1 / n_source:.0%})."
+        )
+    step_key = f"{key}_step"
+    if st.session_state.get(step_key) not in steps:
+        st.session_state[step_key] = snap.step if snap is not None else steps[-1]
+    step = st.select_slider(
+        "training step", steps, key=step_key, help="The snapshots are taken at every evaluation (eval_every)."
+    )
+    loss = dynamics.metric_frame(run.history, ["loss"]) if run.history else None
+    if loss is not None and not loss.empty:
+        chart_with_download(
+            charts.training_snapshot_chart(loss, shares, step, snap),
+            shares,
+            f"{run.name}-attention-over-training",
+            f"{key}_curve",
+        )
+    view = attention.snapshot_attention(snapshots, run.vocab, step)
+    c1, c2, c3 = st.columns(3)
+    kinds = attention.available_kinds(view.attentions)
+    kind_key, layer_key, head_key = f"{key}_kind", f"{key}_layer", f"{key}_head"
+    if snap is not None and kind_key not in st.session_state:
+        st.session_state.update({kind_key: "cross", layer_key: snap.layer, head_key: snap.head})
+    kind = c1.selectbox("kind", kinds, format_func=attention.KIND_TITLES.get, key=kind_key)
+    layer = c2.selectbox("layer", range(attention.num_layers(view.attentions, kind)), key=layer_key)
+    head = c3.selectbox("head", [MEAN_OF_HEADS, *range(attention.num_heads(view.attentions, kind))], key=head_key)
+    queries, keys = view.axes(kind)
+    frame = attention.attention_map(
+        view.attentions, kind, layer, queries, keys, head=None if head == MEAN_OF_HEADS else head
+    )
+    shown = "heads averaged" if head == MEAN_OF_HEADS else f"head {head}"
+    chart = charts.attention_heatmap(frame, title=f"step {step}: {attention.KIND_TITLES[kind]}, layer {layer}, {shown}")
+    chart_with_download(chart, frame, f"{run.name}-step{step}-{kind}-L{layer}-H{head}", f"{key}_map", fixed=True)
+    st.caption(
+        f"The probe is one held-out example ({' '.join(view.source_tokens)}); the decoder reads the right answer "
+        "(teacher forcing), as in training, so the map shows where the model looks, not what it wrote."
+    )

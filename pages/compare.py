@@ -7,6 +7,8 @@ from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
 from model_zoo.views import attention, charts, dynamics
 from pages._ui import (
+    chart_with_download,
+    download_figure,
     ensure_app,
     example_text,
     finetune_run_picker,
@@ -53,11 +55,23 @@ with tabs[0]:
                         ),
                         width="content",
                     )
+                    before_frame = confusion_frame(comparison["before"]["confusion"], names)
+                    download_figure(
+                        charts.confusion_chart(before_frame, "before"),
+                        before_frame,
+                        "confusion-before",
+                        "cmp_dl_cb",
+                        c1,
+                    )
                 c2.altair_chart(
                     fixed_size(
                         charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")
                     ),
                     width="content",
+                )
+                after_frame = confusion_frame(comparison["after"]["confusion"], names)
+                download_figure(
+                    charts.confusion_chart(after_frame, "after"), after_frame, "confusion-after", "cmp_dl_ca", c2
                 )
             changed = comparison.get("changed", [])
             st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
@@ -119,6 +133,99 @@ with tabs[0]:
                         head=None if head == "mean of heads" else head,
                     )
                     col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
+                    download_figure(
+                        charts.attention_heatmap(frame, title=role, cell=20),
+                        frame,
+                        f"attention-{role}",
+                        f"cmp_dl_{role}",
+                        col,
+                    )
+
+# -- insights: what fine-tuning changed in the attention -----------------------------------------------------
+with tabs[0]:
+    if path is not None and comparison is not None:
+        from model_zoo.hf.attention_change import DEFAULT_SENTENCES, finetune_attention_change
+
+        st.markdown("**What fine-tuning changed in the attention**")
+        held_out = comparison.get("texts", [])
+        n_sentences = st.slider(
+            "held-out sentences to compare on",
+            1,
+            max(1, min(64, len(held_out))),
+            min(DEFAULT_SENTENCES, max(1, len(held_out))),
+            key="cmp_change_n",
+        )
+        change_key = ("cmp_change", str(path), n_sentences)
+        if st.button("Measure how far each head moved", key="cmp_change_run") and held_out:
+            try:
+                with st.spinner(f"Running both models on {n_sentences} sentences…"):
+                    st.session_state["cmp_change"] = (
+                        change_key,
+                        finetune_attention_change(
+                            load_finetuned_run(path, before=True), load_finetuned_run(path), held_out, n_sentences
+                        ),
+                    )
+            except Exception as err:  # a damaged run folder or an unreachable base model: say which
+                show_error(err, "Check that the run's base model is available offline.")
+        if not held_out:
+            st.caption("This run saved no held-out sentences: fine-tune it again to compare the attention.")
+        measured = st.session_state.get("cmp_change")
+        if measured is not None and measured[0] == change_key:
+            change = measured[1]
+            chart_with_download(
+                charts.attention_change_chart(change), change, "attention-change-finetune", "cmp_dl_change", fixed=True
+            )
+            st.dataframe(change.head(5)[["rank", "kind", "layer_head", "js_distance"]], hide_index=True)
+            st.caption(
+                f"Mean Jensen-Shannon distance (base 2: 0 = the same weights, 1 = no overlap) between each head's "
+                f"attention rows before and after, over {int(change['inputs'].iloc[0])} held-out sentences. "
+                "The table lists the five heads that moved most."
+            )
+        difference_sentence = st.text_input(
+            "difference map for a sentence", "a gorgeous, witty, seductive movie.", key="cmp_diff_text"
+        )
+        try:
+            from model_zoo.hf.compare import attention_before_after
+
+            pair = attention_before_after(
+                load_finetuned_run(path, before=True), load_finetuned_run(path), difference_sentence
+            )
+        except Exception as err:
+            show_error(err)
+        else:
+            d1, d2, d3 = st.columns(3)
+            diff_kind = d1.selectbox(
+                "kind",
+                attention.available_kinds(pair["after"].attentions),
+                format_func=attention.KIND_TITLES.get,
+                key="cmp_diff_kind",
+            )
+            diff_layer = d2.selectbox(
+                "layer", range(attention.num_layers(pair["after"].attentions, diff_kind)), key="cmp_diff_layer"
+            )
+            diff_head = d3.selectbox(
+                "head",
+                ["mean of heads", *range(attention.num_heads(pair["after"].attentions, diff_kind))],
+                key="cmp_diff_head",
+            )
+            dq, dk = attention.attention_axes(diff_kind, pair["after"].source_tokens, pair["after"].target_tokens)
+            diff = attention.attention_difference(
+                pair["before"].attentions,
+                pair["after"].attentions,
+                diff_kind,
+                diff_layer,
+                dq,
+                dk,
+                head=None if diff_head == "mean of heads" else diff_head,
+            )
+            chart_with_download(
+                charts.attention_difference_chart(diff, cell=20),
+                diff,
+                "attention-difference",
+                "cmp_dl_diff",
+                fixed=True,
+            )
+            st.caption("after − before: blue cells gained weight with fine-tuning, red cells lost it.")
 
 # -- two scratch runs ----------------------------------------------------------------------------------
 with tabs[1]:
@@ -141,6 +248,7 @@ with tabs[1]:
             ]
             if a.label != b.label:
                 st.altair_chart(charts.stability_chart(histories, metrics=present))
+                download_figure(charts.stability_chart(histories, metrics=present), None, "two-runs", "cmp_dl_runs")
         else:
             st.caption("One of the runs has no training history.")
         text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
@@ -157,6 +265,74 @@ with tabs[1]:
                     f"**{picked.label}:** `{result.text or '(nothing)'}`"
                     + (f"  \n(unknown words: {', '.join(result.unknown_words)})" if result.unknown_words else "")
                 )
+
+# -- insights: how far the attention moved between two scratch runs or two snapshots -----------------------
+with tabs[1]:
+    if a is not None and b is not None:
+        st.markdown("**How far each head's attention moved**")
+        if a.run.model.cfg != b.run.model.cfg:
+            st.info(
+                "The two runs have different architectures: pick two runs of the same architecture to compare heads."
+            )
+        else:
+            n_pairs = st.slider("held-out examples of the first run's task", 1, 64, 32, key="cmp_scratch_change_n")
+            try:
+                scratch_change = attention.scratch_attention_change(
+                    a.run.model, b.run.model, a.run.make_task(), n_pairs
+                )
+            except ValueError as err:
+                show_error(err)
+            else:
+                chart_with_download(
+                    charts.attention_change_chart(scratch_change),
+                    scratch_change,
+                    "attention-change-runs",
+                    "cmp_dl_scratch_change",
+                    fixed=True,
+                )
+                st.caption(
+                    f"Mean Jensen-Shannon distance (base 2) over {int(scratch_change['inputs'].iloc[0])} held-out "
+                    "examples, each model reading the right answer (teacher forcing)."
+                )
+        from model_zoo.toy.runs import load_attention_snapshots
+
+        try:
+            snapshots = load_attention_snapshots(a.run.path)
+        except ValueError as err:
+            show_error(err)
+            snapshots = None
+        if snapshots is not None and len(snapshots.steps) > 1:
+            st.markdown(f"**{a.label}: the probe's attention between two training steps**")
+            s1, s2, s3 = st.columns(3)
+            step_from = s1.selectbox("from step", snapshots.steps, key="cmp_snap_from")
+            step_to = s2.selectbox("to step", snapshots.steps, index=len(snapshots.steps) - 1, key="cmp_snap_to")
+            early = attention.snapshot_attention(snapshots, a.run.vocab, step_from)
+            late = attention.snapshot_attention(snapshots, a.run.vocab, step_to)
+            snap_change = attention.attention_change([(early.attentions, late.attentions)])
+            chart_with_download(
+                charts.attention_change_chart(snap_change),
+                snap_change,
+                f"{a.run.name}-steps-{step_from}-{step_to}",
+                "cmp_dl_snap_change",
+                fixed=True,
+            )
+            snap_layer = s3.selectbox(
+                "cross-attention layer", range(a.run.model.cfg.n_decoder_layers), key="cmp_snap_layer"
+            )
+            sq, sk = late.axes("cross")
+            snap_diff = attention.attention_difference(
+                early.attentions, late.attentions, "cross", snap_layer, sq, sk, head=None
+            )
+            chart_with_download(
+                charts.attention_difference_chart(
+                    snap_diff,
+                    title=f"cross-attention layer {snap_layer}, heads averaged: step {step_to} − step {step_from}",
+                ),
+                snap_diff,
+                f"{a.run.name}-difference-{step_from}-{step_to}",
+                "cmp_dl_snap_diff",
+                fixed=True,
+            )
 
 # -- scratch vs nn.Transformer ------------------------------------------------------------------------------
 with tabs[2]:

@@ -7,6 +7,8 @@ import streamlit as st
 from model_zoo.views import charts
 from model_zoo.views.attention import step_tables
 from pages._ui import (
+    chart_with_download,
+    download_figure,
     ensure_app,
     example_text,
     finetune_run_picker,
@@ -14,11 +16,15 @@ from pages._ui import (
     load_finetuned_run,
     scratch_model_picker,
     show_error,
+    view_from_url,
+    view_to_url,
 )
 
 STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 
 ensure_app()
+DECODE_VIEW = {"run": "decode_model", "text": "decode_text"}  # a link that opens the same view
+view_from_url("decode", DECODE_VIEW)
 st.title("Step-through decoding")
 st.caption(
     "The decoder writes one token at a time: it scores every token of the vocabulary, one is chosen "
@@ -127,11 +133,15 @@ if steps:
             delta_arrow="off",
         )
         st.altair_chart(fixed_size(charts.top_tokens_chart(top)), width="content")
+        download_figure(charts.top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
     with right:
         if cross is not None:
             st.altair_chart(fixed_size(charts.follow_token_chart(cross)), width="content")
+            download_figure(
+                charts.follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross"
+            )
             st.caption("Where the decoder looked in the source while choosing this token: one row per layer and head.")
     st.dataframe(
         [
@@ -140,3 +150,83 @@ if steps:
         ],
         hide_index=True,
     )
+
+
+# -- insights: the logit lens ------------------------------------------------------------------------------
+if steps and steps[-1].lens_tokens is not None:
+    from model_zoo.views.decoding import lens_frame
+
+    st.subheader("What each decoder block would say (logit lens)")
+    lens = lens_frame(steps)
+    chart_with_download(charts.logit_lens_chart(lens), lens, "logit-lens", "decode_dl_lens", fixed=True)
+    st.caption(
+        "Each block's output read as if it were the last: through the final LayerNorm and the output layer. The "
+        "top row is the model's own output (before temperature); lower rows show how early the decoder knew. "
+        "A lens, not the truth: earlier blocks were never trained to be read this way."
+    )
+
+# -- insights: beam search as a tree -------------------------------------------------------------------------
+if kind == "scratch run":
+    import torch
+
+    from model_zoo.toy.decoding import beam_search_tree, encode_source
+
+    st.subheader("Beam search as a tree")
+    t1, t2, t3 = st.columns(3)
+    beam_width = t1.slider("beam width", 1, 6, 3, key="decode_beam_width")
+    normalise = t2.toggle(
+        "length normalisation",
+        value=True,
+        key="decode_beam_normalise",
+        help="On: rank finished hypotheses by log-prob / ((5 + length) / 6) ** alpha (GNMT). Off: by raw log-prob.",
+    )
+    alpha = t3.slider("alpha", 0.1, 2.0, 0.6, 0.1, key="decode_beam_alpha", disabled=not normalise)
+    try:
+        source_ids, _ = encode_source(picked.run.vocab, text)
+        hypotheses, tree = beam_search_tree(
+            picked.run.model,
+            torch.tensor(source_ids),
+            beam_width=beam_width,
+            length_penalty=alpha if normalise else 0.0,
+        )
+    except ValueError as err:
+        show_error(err)
+    else:
+        from model_zoo.views.decoding import beam_hypotheses_table, beam_length_bias, beam_tree_frame
+
+        nodes = beam_tree_frame(tree, picked.run.vocab)
+        step_width = max(44, min(80, 760 // (int(nodes["step"].max()) + 1)))  # the whole tree in the page's width
+        chart_with_download(
+            charts.beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
+        )
+        table = beam_hypotheses_table(tree, picked.run.vocab, alpha)
+        st.dataframe(table, hide_index=True)
+        raw_best, normalised_best = table.loc[table["raw_rank"].idxmin()], table.loc[table["normalised_rank"].idxmin()]
+        st.markdown(
+            f"Ranked by raw log-probability the winner is `{raw_best['output']}` ({raw_best['length']} tokens); "
+            f"with length normalisation (alpha {alpha}) it is `{normalised_best['output']}` "
+            f"({normalised_best['length']} tokens). Beam search is currently ranking "
+            + ("**with** length normalisation." if normalise else "by the **raw** log-probability.")
+        )
+        st.caption(
+            "Why beam search likes short outputs: a hypothesis's log-probability is a sum of one negative number per "
+            "token, so every extra token lowers it. A copy must be as long as its input, but a hypothesis that ends "
+            "early with a slightly unlikely <eos> has fewer terms to pay and can outrank the right answer. Dividing by "
+            "a length penalty (the switch above) takes that advantage away. The search keeps the same candidates "
+            "either way (it compares prefixes of equal length); only the ranking of the finished ones changes."
+        )
+        if picked.run.task and st.button("Measure it on held-out examples", key="decode_beam_bias"):
+            with st.spinner("One beam search per example…"):
+                bias = beam_length_bias(
+                    picked.run.model, picked.run.make_task(), 32, beam_width, alpha if normalise else 0.6
+                )
+            st.dataframe(bias, hide_index=True)
+            st.caption(
+                f"{int(bias['examples'].iloc[0])} held-out examples of the run's task, each searched once and ranked "
+                "both ways. A well-trained model is so sure of its <eos> that both agree; a model early in training "
+                "(train one for ~60 steps) shows the raw ranking cutting outputs short."
+            )
+
+decode_link = view_to_url("decode", DECODE_VIEW) if kind == "scratch run" else None
+if decode_link:
+    st.caption(f"A link to this view (run and source): `{decode_link}`")

@@ -9,7 +9,10 @@ from model_zoo.jobs.work import stability_spec
 from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
 from pages._ui import (
+    attention_over_training,
+    chart_with_download,
     default_of,
+    download_figure,
     ensure_app,
     example_text,
     fixed_size,
@@ -19,9 +22,21 @@ from pages._ui import (
     scratch_model_picker,
     show_error,
     student,
+    view_from_url,
+    view_to_url,
 )
 
 ensure_app()
+# -- a link that opens the same view: URL parameter -> widget key(s) ---------------------------------
+INSPECT_VIEW = {
+    "run": "inspect_model",
+    "text": "inspect_text",
+    "kind": ["inspect_kind", "inspect_training_kind"],
+    "layer": ["inspect_layer", "inspect_training_layer"],
+    "head": ["inspect_head", "inspect_training_head"],
+    "step": "inspect_training_step",
+}
+view_from_url("inspect", INSPECT_VIEW)
 st.title("Inspect")
 picked = scratch_model_picker("inspect_model")
 run = picked.run
@@ -42,6 +57,8 @@ tabs = st.tabs(
         "Gradient check",
         "Training dynamics",
         "Stable vs broken",
+        "Attention over training",
+        "Heads together",
     ]
 )
 
@@ -77,6 +94,7 @@ with tabs[0]:
             seen.attentions, kind, layer, queries, keys, head=None if head == "mean of heads" else head
         )
         st.altair_chart(fixed_size(charts.attention_heatmap(frame)), width="content")
+        download_figure(charts.attention_heatmap(frame), frame, f"{run.name}-{kind}-L{layer}-H{head}", "inspect_dl_map")
 
 with tabs[1]:
     if seen is not None:
@@ -93,6 +111,13 @@ with tabs[1]:
         q, k = attention.attention_axes(kind_all, seen.source_tokens, seen.target_tokens)
         st.altair_chart(
             charts.attention_heads_chart(attention.attention_heads(seen.attentions, kind_all, layer_all, q, k))
+        )
+        heads_frame = attention.attention_heads(seen.attentions, kind_all, layer_all, q, k)
+        download_figure(
+            charts.attention_heads_chart(heads_frame),
+            heads_frame,
+            f"{run.name}-{kind_all}-L{layer_all}-heads",
+            "inspect_dl_heads",
         )
     else:
         st.info("Type a valid input on the Attention tab.")
@@ -125,6 +150,13 @@ with tabs[2]:
             ),
             width="content",
         )
+        follow_frame = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)
+        download_figure(
+            charts.follow_token_chart(follow_frame),
+            follow_frame,
+            f"{run.name}-{kind_f}-token{position}",
+            "inspect_dl_follow",
+        )
     else:
         st.info("Type a valid input on the Attention tab.")
 
@@ -147,6 +179,14 @@ with tabs[3]:
             charts.positional_similarity_chart(positions.positional_similarity_frame(model.cfg.d_model, n_positions))
         ),
         width="content",
+    )
+    pe_frame = positions.positional_encoding_frame(model.cfg.d_model, n_positions)
+    download_figure(
+        charts.positional_encoding_chart(pe_frame, width=380), pe_frame, "positional-encoding", "inspect_dl_pe", p1
+    )
+    sim_frame = positions.positional_similarity_frame(model.cfg.d_model, n_positions)
+    download_figure(
+        charts.positional_similarity_chart(sim_frame), sim_frame, "positional-similarity", "inspect_dl_sim", p2
     )
     st.caption(
         "Each position gets a unique pattern of sines and cosines; the dot product of two positions depends only "
@@ -171,6 +211,14 @@ with tabs[4]:
     )
     token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
     e2.altair_chart(charts.neighbours_chart(embeddings.nearest_neighbours(weight, token, vocab.itos, k=5), token))
+    projection = embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id])
+    download_figure(
+        charts.embedding_scatter(projection), projection, f"{run.name}-{which}-embeddings", "inspect_dl_emb", e1
+    )
+    neighbours = embeddings.nearest_neighbours(weight, token, vocab.itos, k=5)
+    download_figure(
+        charts.neighbours_chart(neighbours, token), neighbours, f"{run.name}-neighbours", "inspect_dl_nn", e2
+    )
 
 with tabs[5]:
     stats = weights.weight_stats(model)
@@ -179,6 +227,11 @@ with tabs[5]:
     w1.altair_chart(charts.weight_norms_chart(stats))
     name = w2.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
     w2.altair_chart(charts.weight_histogram_chart(weights.weight_histogram(model, name), name))
+    download_figure(charts.weight_norms_chart(stats), stats, f"{run.name}-weight-norms", "inspect_dl_norms", w1)
+    histogram = weights.weight_histogram(model, name)
+    download_figure(
+        charts.weight_histogram_chart(histogram, name), histogram, f"{run.name}-{name}", "inspect_dl_hist", w2
+    )
 
 # -- gradients ----------------------------------------------------------------------------------
 with tabs[6]:
@@ -219,12 +272,18 @@ with tabs[7]:
         )
         wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match")
         st.altair_chart(charts.metric_chart(dynamics.metric_frame(run.history, wanted)))
+        metrics_frame = dynamics.metric_frame(run.history, wanted)
+        download_figure(charts.metric_chart(metrics_frame), metrics_frame, f"{run.name}-training", "inspect_dl_metrics")
         for key, title in (
             ("grad_norm_per_layer", "gradient norm per layer group"),
             ("update_ratio_per_layer", "update / weight per layer group (≈1e-3 is healthy)"),
         ):
             try:
                 st.altair_chart(charts.per_layer_chart(dynamics.per_layer_frame(run.history, key), title))
+                layer_frame = dynamics.per_layer_frame(run.history, key)
+                download_figure(
+                    charts.per_layer_chart(layer_frame, title), layer_frame, f"{run.name}-{key}", f"inspect_dl_{key}"
+                )
             except ValueError:
                 st.caption(f"No {title} in this run's history.")
 
@@ -256,6 +315,9 @@ with tabs[8]:
         job_panel(job, "inspect_stability")
         if job.result is not None:
             st.altair_chart(charts.stability_chart(job.result.histories()))
+            download_figure(
+                charts.stability_chart(job.result.histories()), None, "stable-vs-broken", "inspect_dl_stability"
+            )
             for role, line in job.result.verdicts().items():
                 (st.success if role == "stable" else st.warning)(f"**{role}**: {line}")
         if job.active != st.session_state.get("inspect_stability_active", False):
@@ -265,3 +327,82 @@ with tabs[8]:
 
     jobs_now = my_jobs("stability")
     st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(stability_view)()
+
+
+# -- insights: attention forming during training ---------------------------------------------------------
+with tabs[9]:
+    st.caption(
+        "Every evaluation during training keeps the attention of one held-out example. Move the step and watch the "
+        "cross-attention go from uniform to the task's alignment: a diagonal for copy, an anti-diagonal for reverse."
+    )
+    attention_over_training(run, "inspect_training")
+
+# -- insights: heads side by side and aggregated ------------------------------------------------------------
+with tabs[10]:
+    if seen is None:
+        st.info("Type a valid input on the Attention tab.")
+    else:
+        g1, g2 = st.columns([1, 3])
+        kind_g = g1.selectbox(
+            "kind",
+            attention.available_kinds(seen.attentions),
+            format_func=attention.KIND_TITLES.get,
+            key="inspect_group_kind",
+        )
+        n_layers_g, n_heads_g = (
+            attention.num_layers(seen.attentions, kind_g),
+            attention.num_heads(seen.attentions, kind_g),
+        )
+        every_head = [f"L{layer} H{head}" for layer in range(n_layers_g) for head in range(n_heads_g)]
+        picked_heads = g2.multiselect(
+            "heads to show together (any layers)",
+            every_head,
+            default=every_head[:: max(1, n_heads_g)][:4],
+            key="inspect_group_heads",
+        )
+        q, k = attention.attention_axes(kind_g, seen.source_tokens, seen.target_tokens)
+        if picked_heads:
+            picks = [(int(p.split()[0][1:]), int(p.split()[1][1:])) for p in picked_heads]
+            picked_frame = attention.selected_heads(seen.attentions, kind_g, picks, q, k)
+            chart_with_download(
+                charts.selected_heads_chart(picked_frame, cell=26),
+                picked_frame,
+                f"{run.name}-{kind_g}-picked-heads",
+                "inspect_dl_picked",
+                fixed=True,
+            )
+            st.caption(attention.AGGREGATION_CAVEATS["heads"])
+        mean_layer = st.selectbox("layer of the mean", range(n_layers_g), key="inspect_group_mean_layer")
+        m1, m2 = st.columns(2)
+        mean_frame = attention.attention_map(seen.attentions, kind_g, mean_layer, q, k, head=None)
+        chart_with_download(
+            charts.attention_heatmap(mean_frame, cell=24),
+            mean_frame,
+            f"{run.name}-{kind_g}-L{mean_layer}-mean",
+            "inspect_dl_mean",
+            m1,
+            fixed=True,
+        )
+        m1.caption(attention.AGGREGATION_CAVEATS["mean"])
+        if kind_g == "cross":
+            m2.info("Rollout follows one sequence through its own layers: pick encoder or decoder self-attention.")
+        else:
+            rollout_frame = attention.rollout_map(seen.attentions, kind_g, q)
+            chart_with_download(
+                charts.attention_heatmap(
+                    rollout_frame,
+                    title=f"{attention.KIND_TITLES[kind_g]}: rollout through {n_layers_g} layers",
+                    cell=24,
+                ),
+                rollout_frame,
+                f"{run.name}-{kind_g}-rollout",
+                "inspect_dl_rollout",
+                m2,
+                fixed=True,
+            )
+            m2.caption(attention.AGGREGATION_CAVEATS["rollout"])
+
+# -- insights: the link to this view -------------------------------------------------------------------------
+inspect_link = view_to_url("inspect", INSPECT_VIEW)
+with tabs[0]:
+    st.caption(f"A link to this view (run, input, kind, layer, head and training step): `{inspect_link}`")

@@ -123,9 +123,13 @@ def tiny_config(model: Path, **overrides):
     return FinetuneConfig(**settings)
 
 
-@functools.cache
 def trained_run(kind: str = "bert", loop: str = "custom"):
     """One fine-tuned tiny run per (model, loop), shared by the tests that only read it."""
+    return _trained_run(kind, loop)  # one cache key however it is called (`trained_run("bert")` too)
+
+
+@functools.cache
+def _trained_run(kind: str, loop: str):
     from model_zoo.hf.finetune import finetune
 
     model = tiny_bert_dir() if kind == "bert" else tiny_t5_dir()

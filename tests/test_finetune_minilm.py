@@ -21,6 +21,7 @@ def test_short_finetune_of_minilm_beats_the_model_before_it(tmp_path):
         batch_size=16,
         learning_rate=3e-4,
         max_length=64,
+        test_size=0.2,
         eval_each_epoch=False,
     )
     result = finetune(config, tmp_path / "ft-minilm")

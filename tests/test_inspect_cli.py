@@ -105,3 +105,66 @@ def test_python_dash_m_model_zoo_plot_attention_runs_as_a_program(run_dir, tmp_p
     )
     assert result.returncode == 0, result.stderr
     assert out.read_bytes().startswith(PNG_MAGIC)
+
+
+# -- insights: figures as PNG, SVG or CSV, snapshots, the beam tree ---------------------------------------
+@pytest.mark.parametrize("fmt", ["png", "svg", "csv"])
+def test_plot_attention_writes_the_format_asked_for(run_dir, tmp_path, fmt):
+    out = tmp_path / f"attention.{fmt}"
+    args = ["plot-attention", str(run_dir), "3 5 7", "--target", "3 5 7", "--head", "0", "--format", fmt]
+    assert main([*args, "--out", str(out)]) == 0
+    data = out.read_bytes()
+    if fmt == "png":
+        assert data.startswith(PNG_MAGIC)
+    elif fmt == "svg":
+        assert data.startswith(b"<svg")
+    else:
+        import pandas as pd
+
+        frame = pd.read_csv(out)
+        assert len(frame) == 4 * 3  # decoder rows <bos> 3 5 7, source keys 3 5 7
+        assert frame.groupby("query_pos")["weight"].sum().tolist() == pytest.approx([1.0] * 4, abs=1e-5)
+
+
+def test_plot_attention_at_a_training_step_draws_the_probes_snapshot(run_dir, tmp_path, capsys):
+    from model_zoo.toy.runs import load_attention_snapshots
+
+    snapshots = load_attention_snapshots(run_dir)
+    out = tmp_path / "step.csv"
+    assert main(["plot-attention", str(run_dir), "--step", "30", "--head", "1", "--layer", "1", "--out", str(out)]) == 0
+    import pandas as pd
+
+    frame = pd.read_csv(out)
+    expected = snapshots.maps[snapshots.steps.index(30)]["cross"][1, 1]  # (T, S) of layer 1, head 1
+    assert frame["weight"].tolist() == pytest.approx(expected.flatten().tolist(), abs=1e-6)
+    assert main(["plot-attention", str(run_dir), "--step", "7", "--out", str(out)]) == 1
+    assert "No snapshot at step 7; the run has snapshots at steps [0, 30]" in capsys.readouterr().err
+    assert main(["plot-attention", str(run_dir), "3 5", "--step", "30", "--out", str(out)]) == 1
+    assert "leave out the text" in capsys.readouterr().err
+
+
+def test_attention_snapshots_prints_each_step_and_the_snap(run_dir, tmp_path, capsys):
+    from model_zoo.toy.runs import load_attention_snapshots
+    from model_zoo.views.attention import alignment_shares, snap_step
+
+    shares = alignment_shares(load_attention_snapshots(run_dir))
+    out = tmp_path / "snap.svg"
+    assert main(["attention-snapshots", str(run_dir), "--threshold", "0.15", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    best_at_30 = shares[shares["step"] == 30]["share"].max()
+    assert "    30  " in printed and f"{best_at_30:.3f}" in printed
+    snap = snap_step(shares, 0.15)
+    assert (f"snapped at step {snap.step}" if snap else "not snapped") in printed
+    assert out.read_bytes().startswith(b"<svg")
+
+
+def test_decode_writes_the_beam_tree(run_dir, tmp_path, capsys):
+    out = tmp_path / "tree.csv"
+    assert main(["decode", str(run_dir), "3 5 7", "--beam", "2", "--tree", str(out)]) == 0
+    import pandas as pd
+
+    nodes = pd.read_csv(out)
+    assert nodes["status"].iloc[0] == "kept" and nodes["token"].iloc[0] == "<bos>"
+    assert nodes["returned"].max() >= 1 and set(nodes["status"]) <= {"kept", "finished", "pruned", "cut"}
+    assert main(["decode", str(run_dir), "3 5 7", "--tree", str(out)]) == 1
+    assert "add --beam" in capsys.readouterr().err

@@ -45,6 +45,9 @@ def register(subparsers) -> None:
     p.add_argument("text", help='the input, e.g. "3 5 7 9"')
     p.add_argument("--beam", type=int, metavar="WIDTH", help="beam search of this width")
     p.add_argument("--length-penalty", type=float, default=0.6)
+    p.add_argument(
+        "--tree", metavar="FILE", help="with --beam: write the search's tree as .png or .svg, or its nodes as .csv"
+    )
     p.add_argument("--sample", action="store_true", help="sample instead of greedy")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
@@ -149,6 +152,22 @@ def cmd_decode(args: argparse.Namespace) -> int:
         say("note: stopped at the length cap before <eos>", note=True)
     for text, score in result.candidates[1:]:
         say(f"  also ({score:.3f}): {text}", note=True)
+    if args.tree:
+        if args.beam is None:
+            raise ValueError("--tree draws a beam search: add --beam WIDTH.")
+        import torch
+
+        from model_zoo.toy.decoding import beam_search_tree, encode_source
+        from model_zoo.views.charts import beam_tree_chart
+        from model_zoo.views.decoding import beam_tree_frame
+        from model_zoo.views.export import save_figure
+
+        ids, _ = encode_source(run.vocab, args.text)
+        _, tree = beam_search_tree(
+            run.model, torch.tensor(ids), beam_width=args.beam, length_penalty=args.length_penalty
+        )
+        nodes = beam_tree_frame(tree, run.vocab)
+        say(f"wrote {save_figure(beam_tree_chart(nodes), nodes, args.tree)}", note=True)
     return 0
 
 

@@ -3,6 +3,8 @@ and a step API for the app's step-through view."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -148,11 +150,13 @@ def beam_search(
     use_cache: bool = True,
     bos_id: int = BOS_ID,
     eos_id: int = EOS_ID,
+    tree: BeamTree | None = None,
 ) -> list[Hypothesis]:
     """Keep the `beam_width` most likely prefixes at each step; one source sentence, src (S,) or
     (1, S). Returns at most `beam_width` hypotheses, best first (score = log-prob / length
     normalisation).
-    Stops once `beam_width` hypotheses ended with <eos>, or at the length cap."""
+    Stops once `beam_width` hypotheses ended with <eos>, or at the length cap. Pass an empty
+    `BeamTree` as `tree` to have every candidate recorded (`beam_search_tree` does)."""
     if not isinstance(beam_width, int) or beam_width < 1:
         raise ValueError(f"beam_width={beam_width!r} must be a whole number of at least 1.")
     if length_penalty < 0:
@@ -165,6 +169,20 @@ def beam_search(
 
     def finish(ids: list[int], log_prob: float) -> Hypothesis:
         return Hypothesis(ids, log_prob, log_prob / length_normalisation(len(ids), length_penalty))
+
+    def record(parent: int, step: int, token: int, log_prob: float, rank: int, status: str) -> int:
+        if tree is None:
+            return -1
+        length = step  # tokens generated, this one included
+        normalised = log_prob / length_normalisation(length, length_penalty)
+        tree.nodes.append(BeamNode(len(tree.nodes), parent, step, token, log_prob, normalised, rank, status))
+        return len(tree.nodes) - 1
+
+    if tree is not None:
+        tree.nodes[:] = [BeamNode(0, None, 0, bos_id, 0.0, 0.0, 0, "kept")]
+        tree.beam_width, tree.length_penalty = beam_width, length_penalty
+    alive_nodes = [0]  # the tree's node of each alive beam
+    finished_nodes: list[int] = []  # the tree's node of each finished hypothesis, in `finished` order
 
     with eval_mode(model):
         encoded = model.encode(src, src_mask)  # memory (1, S, D)
@@ -181,21 +199,25 @@ def beam_search(
             #    K of them end with <eos>.
             total = (scores[:, None] + log_probs).view(-1)  # (K * V,)
             top_scores, top_index = total.topk(min(2 * beam_width, total.numel()))
-            keep_beam, keep_token, keep_score = [], [], []
+            keep_beam, keep_token, keep_score, keep_nodes = [], [], [], []
+            step = tokens.size(1)  # tokens generated once this step's is added
             for rank, (score, index) in enumerate(zip(top_scores.tolist(), top_index.tolist(), strict=True)):
                 beam, token = divmod(index, V)
-                if token == eos_id:
+                full = len(keep_beam) == beam_width  # the candidates after this are pruned
+                if token == eos_id and rank < beam_width and not full:
                     # 2) An <eos> among the best `beam_width` candidates ends a hypothesis.
-                    if rank < beam_width:
-                        finished.append(finish([*tokens[beam, 1:].tolist(), eos_id], score))
-                else:
+                    finished.append(finish([*tokens[beam, 1:].tolist(), eos_id], score))
+                    finished_nodes.append(record(alive_nodes[beam], step, token, score, rank, "finished"))
+                elif token != eos_id and not full:
                     keep_beam.append(beam)
                     keep_token.append(token)
                     keep_score.append(score)
-                if len(keep_beam) == beam_width:
-                    break
+                    keep_nodes.append(record(alive_nodes[beam], step, token, score, rank, "kept"))
+                else:
+                    record(alive_nodes[beam], step, token, score, rank, "pruned")
             if len(finished) >= beam_width:
                 break
+            alive_nodes = keep_nodes
             # 3) The survivors, with their caches moved along.
             index = torch.tensor(keep_beam, device=device)
             if cache is not None:
@@ -204,7 +226,86 @@ def beam_search(
             scores = torch.tensor(keep_score, device=device)
         else:  # the length cap: the alive beams count as hypotheses too
             finished += [finish(row[1:].tolist(), s) for row, s in zip(tokens, scores.tolist(), strict=True)]
-    return sorted(finished, key=lambda h: h.score, reverse=True)[:beam_width]
+            finished_nodes += alive_nodes
+            if tree is not None:
+                for node in alive_nodes:
+                    tree.nodes[node].status = "cut"
+    order = sorted(range(len(finished)), key=lambda i: finished[i].score, reverse=True)[:beam_width]
+    if tree is not None:
+        tree.returned = [finished_nodes[i] for i in order]
+    return [finished[i] for i in order]
+
+
+@dataclass
+class BeamNode:
+    """One candidate of a beam search: a prefix extended by one token, and what became of it."""
+
+    id: int
+    parent: int | None  # None for the root (<bos>)
+    step: int  # tokens generated, this one included (0 for the root)
+    token_id: int
+    log_prob: float  # the whole prefix's log-probability
+    score: float  # log_prob / length normalisation: what the finished hypotheses are ranked by
+    rank: int  # its place among this step's candidates, by log-probability (0 = best)
+    status: str  # "kept" (an alive beam), "finished" (ended with <eos>), "pruned", "cut" (the length cap)
+
+
+@dataclass
+class BeamTree:
+    """Every candidate a beam search looked at (`beam_search(..., tree=BeamTree())`): the best
+    2 × beam_width extensions of the alive beams at each step, kept, finished or pruned."""
+
+    nodes: list[BeamNode] = field(default_factory=list)
+    returned: list[int] = field(default_factory=list)  # node of each returned hypothesis, best first
+    beam_width: int = 0
+    length_penalty: float = 0.0
+
+    def path(self, node: int) -> list[int]:
+        """The token ids from the root to `node` (<bos> left out)."""
+        ids = []
+        while node is not None and self.nodes[node].parent is not None:
+            ids.append(self.nodes[node].token_id)
+            node = self.nodes[node].parent
+        return ids[::-1]
+
+
+def beam_search_tree(model, src: Tensor, **kwargs) -> tuple[list[Hypothesis], BeamTree]:
+    """`beam_search` (same arguments) and the tree of every candidate it kept, finished or pruned."""
+    tree = BeamTree()
+    return beam_search(model, src, tree=tree, **kwargs), tree
+
+
+# -- the logit lens: what each decoder block would say -------------------------------------------
+@contextmanager
+def _decoder_block_outputs(model) -> Iterator[list[Tensor]]:
+    """Collect each decoder block's output (B, t, D) during the forward passes inside the block."""
+    outputs: list[Tensor] = []
+    handles = [
+        layer.register_forward_hook(lambda module, inputs, output: outputs.append(output[0]))
+        for layer in model.decoder.layers
+    ]
+    try:
+        yield outputs
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _read_through_output_layer(model, hidden: Tensor) -> Tensor:
+    """A decoder block's output (..., D) read as next-token logits (..., V): the final norm, then the
+    output layer, as the last block's output is."""
+    return model.generator(model.decoder.norm(hidden))
+
+
+def logit_lens(model, src: Tensor | list[int], tgt_in: Tensor | list[int]) -> Tensor:
+    """The logit lens (nostalgebraist 2020) of our decoder: for one source and decoder input (ids,
+    <bos> first), the next-token logits read from every decoder block's output through the final
+    norm and output layer, (L, T, V). The last block's equal the model's own logits."""
+    src = torch.as_tensor(src, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, S)
+    tgt_in = torch.as_tensor(tgt_in, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, T)
+    with eval_mode(model), _decoder_block_outputs(model) as outputs:
+        model(src, tgt_in)
+        return torch.stack([_read_through_output_layer(model, h[0]) for h in outputs])  # (L, T, V)
 
 
 # -- text in, text out ----------------------------------------------------------------------------
@@ -349,8 +450,10 @@ class DecodingSession:
         self._rng_states.append(self._generator.get_state())
         fed = [BOS_ID, *self.token_ids]
         new = torch.tensor([fed[self._cache.length :]], dtype=torch.long, device=self.model.device)
-        with eval_mode(self.model):
+        with eval_mode(self.model), _decoder_block_outputs(self.model) as block_outputs:
             out = self.model.decode(new, self._encoded, return_attention=True, cache=self._cache)
+            lens = _read_through_output_layer(self.model, torch.stack([h[0, -1] for h in block_outputs]))  # (L, V)
+        lens_top = lens.softmax(-1).topk(min(self.show_top, lens.size(-1)))
         logits = out.logits[0, -1] / (self.temperature if self.strategy == "sample" else 1.0)  # (V,)
         if self.strategy == "sample":
             probs = _filter_top_k(logits[None], self.top_k)[0].softmax(-1)
@@ -370,6 +473,8 @@ class DecodingSession:
             cross_attention=torch.stack([w[0, :, -1] for w in out.attentions["cross"]]).cpu(),  # (L, H, S)
             source_tokens=self.source_tokens,
             finished=token_id == EOS_ID or position + 1 >= self.max_new_tokens,
+            lens_tokens=[[self.vocab.itos[i] for i in row] for row in lens_top.indices.tolist()],
+            lens_probs=lens_top.values.tolist(),
         )
         self.steps.append(step)
         return step

@@ -1,6 +1,7 @@
 """Scratch runs on disk: save a trained model with its vocabulary, history and settings, load it
 back, checkpoint and resume a training, and say what is wrong with a damaged run. The folder's
-layout, and the rule that a run reaches the disk whole, are `model_zoo.run_folder`'s.
+layout, and the rule that a run reaches the disk whole, are `model_zoo.run_folder`'s. A run also keeps
+a fixed probe's attention at each evaluation (`AttentionSnapshots`, attention_snapshots.safetensors).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 
 from model_zoo.run_folder import (
+    ATTENTION_SNAPSHOTS_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
     LABELS_FILE,
@@ -82,10 +84,20 @@ def save_run(
 
 
 def save_checkpoint(
-    path: Path, model, task: Task, train_config, history, optimizer, scheduler, generator, step: int
+    path: Path,
+    model,
+    task: Task,
+    train_config,
+    history,
+    optimizer,
+    scheduler,
+    generator,
+    step: int,
+    snapshots: AttentionSnapshots | None = None,
 ) -> None:
     """What `train` writes every `checkpoint_every` steps, replacing the last checkpoint in one
-    rename: the run plus the state to resume it (optimizer, schedule, data stream)."""
+    rename: the run plus the state to resume it (optimizer, schedule, data stream) and the probe's
+    attention snapshots so far."""
     from safetensors.torch import save
 
     tensors = {"generator_state": generator.get_state()}
@@ -103,6 +115,8 @@ def save_checkpoint(
         atomic_write_bytes(folder / STATE_TENSORS_FILE, state_bytes)
         atomic_write_json(folder / STATE_FILE, trainer_state)
         _write_run_files(folder, model, task, task.vocab, history, train_config, step)
+        if snapshots is not None:
+            save_attention_snapshots(folder, snapshots)
 
     write_run(path, write, replace=True)
 
@@ -208,3 +222,67 @@ def check_run(path: str | Path) -> str | None:
     except (ValueError, OSError, TypeError) as err:
         return str(err).replace(str(path) + "/", "")
     return None
+
+
+# -- attention snapshots: a fixed probe's attention at each evaluation ---------------------------------
+@dataclass
+class AttentionSnapshots:
+    """The attention of one fixed probe (a held-out example, teacher-forced) at each evaluation step
+    of a run, so a student can watch the maps form: `maps[i]` belongs to `steps[i]`."""
+
+    task: str  # the task's name: it says which alignment the maps should learn
+    source_ids: list[int]  # the probe's source
+    target_ids: list[int]  # the decoder's input: <bos> y1 .. yn, the right answer (teacher forcing)
+    steps: list[int] = field(default_factory=list)
+    maps: list[dict[str, torch.Tensor]] = field(default_factory=list)  # per step {kind: (L, H, Tq, Tk)}
+
+    def add(self, step: int, maps: dict[str, torch.Tensor]) -> None:
+        keep = sum(s < step for s in self.steps)  # a resumed run may reach a step again: the new maps win
+        del self.steps[keep:], self.maps[keep:]
+        self.steps.append(int(step))
+        self.maps.append({kind: weights.detach().float().cpu() for kind, weights in maps.items()})
+
+    def attentions(self, step: int) -> dict[str, list[torch.Tensor]]:
+        """The maps of `step` as the attention dict every view takes: {kind: [(1, H, Tq, Tk)] * L}."""
+        if step not in self.steps:
+            raise ValueError(f"No snapshot at step {step}; the run has snapshots at steps {self.steps}.")
+        maps = self.maps[self.steps.index(step)]
+        return {kind: [layer[None] for layer in weights] for kind, weights in maps.items()}
+
+
+def save_attention_snapshots(folder: str | Path, snapshots: AttentionSnapshots) -> Path:
+    """Write `attention_snapshots.safetensors` into a run folder: per kind one (N, L, H, Tq, Tk)
+    tensor over the N snapshot steps, the steps and the probe's ids; the task's name as metadata."""
+    from safetensors.torch import save
+
+    path = Path(folder) / ATTENTION_SNAPSHOTS_FILE
+    tensors = {
+        "steps": torch.tensor(snapshots.steps, dtype=torch.long),
+        "source_ids": torch.tensor(snapshots.source_ids, dtype=torch.long),
+        "target_ids": torch.tensor(snapshots.target_ids, dtype=torch.long),
+    }
+    if snapshots.maps:
+        for kind in snapshots.maps[0]:
+            tensors[kind] = torch.stack([m[kind] for m in snapshots.maps]).contiguous()  # (N, L, H, Tq, Tk)
+    atomic_write_bytes(path, save(tensors, metadata={"format": "pt", "task": snapshots.task}))
+    return path
+
+
+def load_attention_snapshots(folder: str | Path) -> AttentionSnapshots | None:
+    """The snapshots of a run folder, or None when it has none (a run trained before they existed).
+    A damaged file is a ValueError that names it."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(folder) / ATTENTION_SNAPSHOTS_FILE
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            task = (f.metadata() or {}).get("task", "")
+            tensors = {name: f.get_tensor(name) for name in f.keys()}  # noqa: SIM118 (safe_open is not a dict)
+        steps = tensors.pop("steps").tolist()
+        source_ids, target_ids = tensors.pop("source_ids").tolist(), tensors.pop("target_ids").tolist()
+    except (SafetensorError, OSError, KeyError) as err:
+        raise ValueError(f"{path} is not a readable attention snapshots file ({err}); train the run again.") from err
+    maps = [{kind: stacked[i] for kind, stacked in tensors.items()} for i in range(len(steps))]
+    return AttentionSnapshots(task, source_ids, target_ids, steps, maps)

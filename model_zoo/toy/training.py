@@ -23,8 +23,9 @@ from torch import Tensor, nn
 from model_zoo import distributed, run_folder
 from model_zoo.toy import runs
 from model_zoo.toy.decoding import greedy_decode
-from model_zoo.toy.tasks import EOS_ID, Task
+from model_zoo.toy.tasks import BOS_ID, EOS_ID, Task
 from model_zoo.toy.train_config import MAX_TOKENS_PER_BATCH, TrainConfig
+from model_zoo.utils import eval_mode
 
 
 class TrainingDiverged(RuntimeError):
@@ -76,6 +77,25 @@ def evaluate(model, task: Task, batch_size: int = 256) -> dict:
             total += len(expected)
     n = len(task.heldout_pairs())
     return {"exact_match": exact / n, "heldout_token_accuracy": correct / total, "heldout_size": n}
+
+
+def capture_probe_attention(
+    model, task: Task, snapshots: runs.AttentionSnapshots | None, step: int
+) -> runs.AttentionSnapshots:
+    """Record the attention of the task's probe at `step` (a few KB) into `snapshots` (a new record
+    when None) and return it. The probe is fixed for a task: the first of the longest held-out
+    examples with the most distinct tokens, so an alignment such as copy's diagonal is unambiguous.
+    The decoder reads the right answer (teacher forcing), as in training."""
+    if snapshots is None:
+        pairs = task.heldout_pairs()
+        source, target = max(pairs, key=lambda pair: (len(pair[0]), len(set(pair[0]))))
+        snapshots = runs.AttentionSnapshots(task.name, list(source), [BOS_ID, *target])
+    src = torch.tensor([snapshots.source_ids], device=model.device)  # (1, S)
+    tgt_in = torch.tensor([snapshots.target_ids], device=model.device)  # (1, T)
+    with eval_mode(model):
+        attentions = model(src, tgt_in, return_attention=True).attentions
+    snapshots.add(step, {kind: torch.cat(layers) for kind, layers in attentions.items()})  # (L, H, Tq, Tk)
+    return snapshots
 
 
 # -- the NaN guard ------------------------------------------------------------------------------
@@ -240,6 +260,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
             run_folder.check_new_run(checkpoint_dir, overwrite=overwrite)
     elif resume:
         raise ValueError("resume=True needs the checkpoint_dir of the run to continue.")
+    snapshots = runs.load_attention_snapshots(checkpoint_dir) if resume else None
+    if start_step == 0:
+        snapshots = capture_probe_attention(model, task, snapshots, 0)  # the untrained maps
 
     # 2) DistributedDataParallel averages gradients over processes; rank 0's weights win at start.
     net = model
@@ -263,7 +286,9 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         bad = _first_non_finite_weight(groups)
         if bad is not None:  # never write bad weights over a good checkpoint
             raise _diverged(step, f"a weight of {bad!r}", bad, last_checkpoint)
-        runs.save_checkpoint(checkpoint_dir, model, task, cfg, history, optimizer, scheduler, generator, step)
+        runs.save_checkpoint(
+            checkpoint_dir, model, task, cfg, history, optimizer, scheduler, generator, step, snapshots
+        )
         last_checkpoint = (checkpoint_dir, step)
 
     def stop_requested() -> bool:
@@ -353,6 +378,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         solved = False
         if step % cfg.eval_every == 0 or step == cfg.steps or stop:
             metrics.update(evaluate(model, task))
+            snapshots = capture_probe_attention(model, task, snapshots, step)
             solved = cfg.stop_at_exact_match is not None and metrics["exact_match"] >= cfg.stop_at_exact_match
             metrics["elapsed_s"] = time.perf_counter() - start
         history.append(metrics)
@@ -365,6 +391,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
 
     if history and "exact_match" not in history[-1]:
         history[-1].update(evaluate(model, task))
+        snapshots = capture_probe_attention(model, task, snapshots, step)
     if history or checkpoint_dir is not None:
         save(step)
     return history

@@ -12,6 +12,7 @@ Shapes: B batch, S source length, T target length, H heads, D d_model, V vocabul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -366,3 +367,222 @@ def step_tables(step, head: int | None = None):
         "weight",
     ]
     return top, pd.DataFrame(rows, columns=columns)
+
+
+# -- insights: heads together, aggregated, and how attention moves --------------------------------
+AGGREGATION_CAVEATS = {
+    "heads": "Heads side by side hide nothing of those heads, but each map is one head's weights only: what "
+    "the head does with them (its value vectors) is not shown, and a strong weight on a token can still carry "
+    "little information.",
+    "mean": "The mean of the heads blurs heads that disagree into one soft map: a sharp diagonal in one head "
+    "and a uniform spread in three others look like a faint diagonal. It hides which head does what.",
+    "rollout": "Rollout (Abnar & Zuidema 2020) multiplies the head-averaged maps of every layer, each mixed "
+    "half-and-half with the identity for the residual connection: an estimate of how much each input token "
+    "flows into each position at the top. It assumes the residual and attention paths weigh the same and "
+    "that heads average, ignores the feed-forward layers and value vectors, and so hides every single "
+    "layer's and head's own pattern.",
+}
+
+
+def selected_heads(
+    attentions: Attentions,
+    kind: str,
+    picks: Sequence[tuple[int, int]],
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    batch_index: int = 0,
+) -> pd.DataFrame:
+    """Any heads across layers, stacked for one grid: `picks` lists (layer, head). Columns as
+    `attention_map`, plus layer_head ("L1 H2"), in the order picked."""
+    if not picks:
+        raise ValueError("Pick at least one (layer, head) to show.")
+    frames = []
+    for layer, head in picks:
+        weights = _layer_weights(attentions, kind, layer, batch_index)  # (H, Tq, Tk)
+        check_index("head", head, weights.size(0), f"{kind} layer {layer}")
+        frame = _matrix_frame(weights[head], kind, layer, head, query_tokens, key_tokens)
+        frame["layer_head"] = f"L{layer} H{head}"
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def attention_rollout(attentions: Attentions, kind: str = "encoder_self", batch_index: int = 0) -> Tensor:
+    """Attention rollout (Abnar & Zuidema 2020) of a self-attention stack: (L, T, T), entry l the
+    rollout up to and including layer l. Per layer A' = 0.5 A + 0.5 I with A the heads' mean and rows
+    renormalised; then R_0 = A'_0 and R_l = A'_l R_{l-1}. Rows are queries at the top, columns the
+    input tokens; each row sums to 1."""
+    if kind == "cross":
+        raise ValueError(
+            "Rollout needs square self-attention maps (encoder_self or decoder_self); cross-attention "
+            "mixes two sequences."
+        )
+    rolled = []
+    for layer in range(num_layers(attentions, kind)):
+        mean = _layer_weights(attentions, kind, layer, batch_index).mean(dim=0)  # (T, T)
+        mixed = 0.5 * mean + 0.5 * torch.eye(mean.size(0))
+        mixed = mixed / mixed.sum(dim=-1, keepdim=True)
+        rolled.append(mixed if not rolled else mixed @ rolled[-1])
+    return torch.stack(rolled)  # (L, T, T)
+
+
+def rollout_map(
+    attentions: Attentions, kind: str, tokens: Sequence[str], layer: int | None = None, batch_index: int = 0
+) -> pd.DataFrame:
+    """The rollout up to `layer` (default: the top) as one heatmap's table (the columns of
+    `attention_map`; the head column reads "rollout")."""
+    rolled = attention_rollout(attentions, kind, batch_index)
+    layer = rolled.size(0) - 1 if layer is None else layer
+    check_index("layer", layer, rolled.size(0), f"{kind} attention")
+    return _matrix_frame(rolled[layer], kind, layer, "rollout", tokens, tokens)
+
+
+def js_distance(p: Tensor, q: Tensor, dim: int = -1) -> Tensor:
+    """Jensen-Shannon distance between distributions along `dim`, in base 2: the square root of the
+    JS divergence, 0 for identical rows and 1 for rows with no overlap (disjoint one-hots)."""
+    p, q = p.double(), q.double()
+    m = 0.5 * (p + q)
+    divergence = 0.5 * (torch.xlogy(p, p / m).nansum(dim) + torch.xlogy(q, q / m).nansum(dim)) / math.log(2)
+    return divergence.clamp_min(0).sqrt().float()
+
+
+def attention_change(
+    pairs: Sequence[tuple[Attentions, Attentions]], kinds: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """How far each head's attention moved between two models (or two checkpoints) over the same
+    inputs: `pairs` holds (before, after) attention dicts, one pair an input, with the same tokens.
+    For every kind, layer and head: the Jensen-Shannon distance (base 2, 0..1) of each query row,
+    averaged over rows and inputs. Columns: kind, layer, head, layer_head, js_distance, rows,
+    inputs, rank (1 = moved most); sorted by rank."""
+    if not pairs:
+        raise ValueError("attention_change needs at least one (before, after) pair of attention maps.")
+    totals: dict[tuple[str, int, int], list[float]] = {}
+    for before, after in pairs:
+        for kind in kinds or available_kinds(after):
+            for layer in range(num_layers(after, kind)):
+                a = _layer_weights(before, kind, layer, 0)  # (H, Tq, Tk)
+                b = _layer_weights(after, kind, layer, 0)
+                if a.shape != b.shape:
+                    raise ValueError(
+                        f"{kind} layer {layer}: the maps have shapes {tuple(a.shape)} and {tuple(b.shape)}; "
+                        "compare models of the same architecture on the same tokens."
+                    )
+                distance = js_distance(a, b)  # (H, Tq)
+                for head in range(distance.size(0)):
+                    sums = totals.setdefault((kind, layer, head), [0.0, 0])
+                    sums[0] += float(distance[head].sum())
+                    sums[1] += distance.size(1)
+    rows = [
+        (kind, layer, head, f"L{layer} H{head}", total / count, count, len(pairs))
+        for (kind, layer, head), (total, count) in totals.items()
+    ]
+    frame = pd.DataFrame(rows, columns=["kind", "layer", "head", "layer_head", "js_distance", "rows", "inputs"])
+    frame = frame.sort_values("js_distance", ascending=False, kind="stable").reset_index(drop=True)
+    frame["rank"] = range(1, len(frame) + 1)
+    return frame
+
+
+def attention_difference(
+    before: Attentions,
+    after: Attentions,
+    kind: str,
+    layer: int,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    head: int | None = 0,
+) -> pd.DataFrame:
+    """after − before for one map (a head, or the heads' mean with `head=None`): the columns of
+    `attention_map` plus before, after and difference (= weight); positive = gained weight."""
+    old = attention_matrix(before, kind, layer, head)
+    new = attention_matrix(after, kind, layer, head)
+    if old.shape != new.shape:
+        raise ValueError(f"The two maps have shapes {tuple(old.shape)} and {tuple(new.shape)}: use the same tokens.")
+    frame = _matrix_frame(new - old, kind, layer, "mean" if head is None else head, query_tokens, key_tokens)
+    frame["before"] = old.flatten().tolist()
+    frame["after"] = new.flatten().tolist()
+    frame["difference"] = frame["weight"]
+    return frame
+
+
+def scratch_attention_change(model_a: Transformer, model_b: Transformer, task, n: int = 32) -> pd.DataFrame:
+    """`attention_change` of two scratch models of one architecture on the first `n` held-out pairs
+    of `task` (each model reads the right answer, teacher-forced). The "inputs" column says how many."""
+    from model_zoo.toy.tasks import BOS_ID
+
+    if model_a.cfg != model_b.cfg:
+        raise ValueError("The two runs have different architectures: their heads cannot be compared one to one.")
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be a whole number of at least 1.")
+    pairs = []
+    for source, target in task.heldout_pairs()[:n]:
+        tgt_in = [BOS_ID, *target]
+        pairs.append((scratch_attention(model_a, source, tgt_in), scratch_attention(model_b, source, tgt_in)))
+    return attention_change(pairs)
+
+
+# -- insights: attention forming during training (`toy.runs.AttentionSnapshots`) ---------------------
+SNAP_THRESHOLD = 0.5  # half a head's attention on the right source token: five times uniform over 10 tokens
+
+
+@dataclass
+class SnapPoint:
+    """The first snapshot step at which some cross-attention head found the task's alignment."""
+
+    step: int
+    layer: int
+    head: int
+    share: float  # that head's alignment share at that step
+    threshold: float
+
+
+def alignment_mask(source_ids: Sequence[int], target_ids: Sequence[int]) -> Tensor:
+    """(n, S) True where source position j holds the token decoder row i must write: the rows are
+    the decoder's input <bos> y1 .. y(n-1) predicting y1 .. yn (the last row, predicting <eos>, has
+    no source token). Copy's mask is the diagonal, reverse's the anti-diagonal, sort's a permutation
+    (repeated tokens mark every position that holds them)."""
+    source = torch.tensor(list(source_ids))
+    written = torch.tensor(list(target_ids)[1:])  # y1 .. yn
+    return written[:, None] == source[None, :]  # (n, S)
+
+
+def alignment_shares(snapshots) -> pd.DataFrame:
+    """Per snapshot step, layer and head: the share of the cross-attention (averaged over the rows
+    that write a source token) that falls on the source positions holding that token.
+    Uniform attention scores about 1/S; a perfect alignment 1. Columns: step, layer, head,
+    layer_head, share."""
+    mask = alignment_mask(snapshots.source_ids, snapshots.target_ids).float()  # (n, S)
+    rows_with_answer = mask.sum(-1) > 0  # rows whose token is somewhere in the source
+    if not bool(rows_with_answer.any()):
+        raise ValueError("No token of the probe's target appears in its source: there is no alignment to measure.")
+    rows = []
+    for step, maps in zip(snapshots.steps, snapshots.maps, strict=True):
+        cross = maps["cross"][:, :, : mask.size(0)]  # (L, H, n, S)
+        share = (cross * mask).sum(-1)[..., rows_with_answer].mean(-1)  # (L, H)
+        for layer in range(share.size(0)):
+            for head in range(share.size(1)):
+                rows.append((step, layer, head, f"L{layer} H{head}", float(share[layer, head])))
+    return pd.DataFrame(rows, columns=["step", "layer", "head", "layer_head", "share"])
+
+
+def snap_step(shares: pd.DataFrame, threshold: float = SNAP_THRESHOLD) -> SnapPoint | None:
+    """The first step (from `alignment_shares`) at which any head's share reaches `threshold`, with
+    that head; None when no head ever does."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold={threshold} must be in (0, 1].")
+    reached = shares[shares["share"] >= threshold]
+    if reached.empty:
+        return None
+    first = reached[reached["step"] == reached["step"].min()]
+    best = first.loc[first["share"].idxmax()]
+    return SnapPoint(int(best["step"]), int(best["layer"]), int(best["head"]), float(best["share"]), threshold)
+
+
+def snapshot_attention(snapshots, vocab, step: int) -> TextAttention:
+    """The probe's maps at `step` with their token labels, as `attention_for_text` returns them."""
+    target = [vocab.itos[i] for i in snapshots.target_ids]
+    return TextAttention(
+        attentions=snapshots.attentions(step),
+        source_tokens=[vocab.itos[i] for i in snapshots.source_ids],
+        target_tokens=target,
+        output_tokens=[*target[1:], "<eos>"],
+        unknown_words=[],
+    )

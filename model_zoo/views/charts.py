@@ -504,3 +504,254 @@ def _require(frame: pd.DataFrame, columns: list[str], made_by: str) -> None:
         raise ValueError(f"The table lacks columns {missing}: build it with {made_by}.")
     if frame.empty:
         raise ValueError(f"The table from {made_by} is empty: nothing to draw.")
+
+
+# -- insights ---------------------------------------------------------------------------------------
+SNAP_COLOR = "#d62728"
+STEP_COLOR = "#555555"
+BEAM_STATUS_COLORS = {"kept": "#1f77b4", "finished": "#2ca02c", "cut": "#ff7f0e", "pruned": "#bbbbbb"}
+
+
+def _step_rules(step: int | None, snap_step: int | None) -> list:
+    """Vertical rules: the chosen snapshot step (grey, dashed) and the snap step (red)."""
+    rules = []
+    if step is not None:
+        rules.append(
+            alt.Chart(pd.DataFrame({"step": [step]}))
+            .mark_rule(color=STEP_COLOR, strokeDash=[4, 3])
+            .encode(x="step:Q", tooltip=[alt.Tooltip("step:Q", title="shown step")])
+        )
+    if snap_step is not None:
+        rules.append(
+            alt.Chart(pd.DataFrame({"step": [snap_step], "label": ["snapped"]}))
+            .mark_rule(color=SNAP_COLOR, strokeWidth=2)
+            .encode(x="step:Q", tooltip=[alt.Tooltip("step:Q", title="snapped at step")])
+        )
+    return rules
+
+
+def training_snapshot_chart(
+    loss: pd.DataFrame, shares: pd.DataFrame, step: int | None = None, snap=None, threshold: float | None = None
+) -> alt.VConcatChart:
+    """Attention forming during training: the loss curve (from `dynamics.metric_frame(history,
+    ["loss"])`) above each cross-attention head's alignment share (from
+    `attention.alignment_shares`), both with the shown step (dashed) and the snap step (red)."""
+    _require(loss, ["step", "metric", "value"], "dynamics.metric_frame")
+    _require(shares, ["step", "layer_head", "share"], "attention.alignment_shares")
+    snap_step = snap.step if snap is not None else None
+    threshold = threshold if threshold is not None else (snap.threshold if snap is not None else None)
+    data = loss[loss["metric"] == "loss"]
+    use_log = bool((data["value"] > 0).all())
+    loss_line = (
+        alt.Chart(data)
+        .mark_line()
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y(
+                "value:Q",
+                title="loss" + (" (log)" if use_log else ""),
+                scale=alt.Scale(type="log" if use_log else "linear"),
+            ),
+            tooltip=["step:Q", alt.Tooltip("value:Q", format=".4g", title="loss")],
+        )
+    )
+    share_lines = (
+        alt.Chart(shares)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("step:Q", title="step"),
+            y=alt.Y("share:Q", title="alignment share", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("layer_head:N", title="cross-attention head"),
+            tooltip=["step:Q", "layer_head:N", alt.Tooltip("share:Q", format=".3f")],
+        )
+    )
+    layers = [share_lines, *_step_rules(step, snap_step)]
+    if threshold is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"threshold": [threshold]}))
+            .mark_rule(color=SNAP_COLOR, strokeDash=[2, 2], opacity=0.6)
+            .encode(y="threshold:Q")
+        )
+    title = f"snapped at step {snap_step}" if snap_step is not None else "not snapped yet"
+    return alt.vconcat(
+        alt.layer(loss_line, *_step_rules(step, snap_step)).properties(width=420, height=140, title="loss"),
+        alt.layer(*layers).properties(
+            width=420, height=180, title=f"share of cross-attention on the right source token ({title})"
+        ),
+    )
+
+
+def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
+    """Heads picked across layers (from `attention.selected_heads`), side by side in picking order."""
+    _require(frame, ["layer_head", "query", "key", "weight"], "attention.selected_heads")
+    n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    order = list(dict.fromkeys(frame["layer_head"]))
+    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(**_attention_encodings(frame))
+        .properties(width=cell * n_k, height=cell * n_q)
+        .facet(facet=alt.Facet("layer_head:N", sort=order, title="layer, head"), columns=columns)
+        .properties(title=f"{kind}: the heads picked")
+    )
+
+
+def attention_difference_chart(frame: pd.DataFrame, title: str | None = None, cell: int = 24) -> alt.Chart:
+    """after − before of one map (from `attention.attention_difference`): red = lost weight, blue =
+    gained, white = unchanged; the scale is symmetric."""
+    _require(
+        frame,
+        ["query", "query_pos", "key", "key_pos", "difference", "before", "after"],
+        "attention.attention_difference",
+    )
+    queries, keys = _ordered(frame, "query", "query_pos"), _ordered(frame, "key", "key_pos")
+    extent = max(0.05, float(frame["difference"].abs().max()))
+    return (
+        alt.Chart(frame)
+        .mark_rect()
+        .encode(
+            x=alt.X("key:N", sort=keys, title="key (attended to)", axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y("query:N", sort=queries, title="query (attending)"),
+            color=alt.Color(
+                "difference:Q", scale=alt.Scale(scheme="redblue", domain=[-extent, extent]), title="after − before"
+            ),
+            tooltip=[
+                "query_token:N",
+                "key_token:N",
+                alt.Tooltip("before:Q", format=".3f"),
+                alt.Tooltip("after:Q", format=".3f"),
+                alt.Tooltip("difference:Q", format="+.3f"),
+            ],
+        )
+        .properties(
+            width=cell * len(keys),
+            height=cell * len(queries),
+            title=title or f"{_attention_title(frame)}: after − before",
+        )
+    )
+
+
+def attention_change_chart(frame: pd.DataFrame, cell: int = 34) -> alt.FacetChart:
+    """How far each head moved (from `attention.attention_change`): layer down, head across, one
+    panel per attention kind, the mean Jensen-Shannon distance (0 = unchanged, 1 = disjoint) as
+    colour and number."""
+    _require(frame, ["kind", "layer", "head", "js_distance", "rank"], "attention.attention_change")
+    data = frame.assign(kind_title=frame["kind"].map(lambda k: KIND_TITLES.get(k, k)))
+    n_layers, n_heads = data["layer"].nunique(), data["head"].nunique()
+    base = alt.Chart().encode(x=alt.X("head:O", title="head"), y=alt.Y("layer:O", title="layer"))
+    cells = base.mark_rect().encode(
+        color=alt.Color("js_distance:Q", scale=alt.Scale(scheme="oranges", domain=[0, 1]), title="JS distance"),
+        tooltip=["kind:N", "layer:O", "head:O", alt.Tooltip("js_distance:Q", format=".3f"), "rank:Q"],
+    )
+    numbers = base.mark_text(fontSize=10).encode(
+        text=alt.Text("js_distance:Q", format=".2f"),
+        color=alt.condition("datum.js_distance > 0.5", alt.value("white"), alt.value("black")),
+    )
+    inputs = int(frame["inputs"].iloc[0]) if "inputs" in frame else None
+    return (
+        alt.layer(cells, numbers, data=data)
+        .properties(width=cell * n_heads, height=cell * n_layers)
+        .facet(column=alt.Column("kind_title:N", title=None, sort=list(KIND_TITLES.values())))
+        .properties(
+            title="How far each head's attention moved (mean Jensen-Shannon distance, base 2)"
+            + (f" over {inputs} inputs" if inputs else "")
+        )
+    )
+
+
+def logit_lens_chart(frame: pd.DataFrame, cell: int = 44) -> alt.LayerChart:
+    """The logit lens step by step (from `views.decoding.lens_frame`): a column per generated token,
+    a row per decoder block, each cell the most likely next token read from that block's output,
+    coloured by its probability."""
+    _require(frame, ["step", "chosen", "block", "block_label", "rank", "token", "probability"], "decoding.lens_frame")
+    top = frame[frame["rank"] == 1].assign(column=lambda f: f["step"].astype(str) + ": " + f["chosen"].astype(str))
+    columns = list(dict.fromkeys(top.sort_values("step")["column"]))
+    blocks = top.sort_values("block", ascending=False)["block_label"].drop_duplicates().tolist()
+    base = alt.Chart(top).encode(
+        x=alt.X("column:N", sort=columns, title="step: token chosen", axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("block_label:N", sort=blocks, title=None),
+    )
+    cells = base.mark_rect().encode(
+        color=alt.Color("probability:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="probability"),
+        tooltip=["step:Q", "block_label:N", "token:N", alt.Tooltip("probability:Q", format=".3f")],
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text="token:N", color=alt.condition("datum.probability > 0.6", alt.value("white"), alt.value("black"))
+    )
+    return (cells + text).properties(
+        width=cell * len(columns), height=34 * len(blocks), title="Logit lens: each block's most likely next token"
+    )
+
+
+def beam_tree_chart(frame: pd.DataFrame, step_width: int = 80, slot_height: int = 30) -> alt.LayerChart:
+    """A beam search's tree (from `views.decoding.beam_tree_frame`): a column per step, its
+    candidates best on top, an edge to each one's parent; colour says kept, finished (<eos>),
+    pruned or cut (length cap); the returned hypotheses are ringed and numbered."""
+    _require(
+        frame, ["step", "slot", "parent_step", "parent_slot", "token", "status", "score"], "decoding.beam_tree_frame"
+    )
+    statuses = [s for s in BEAM_STATUS_COLORS if s in set(frame["status"])]
+    color = alt.Color(
+        "status:N",
+        scale=alt.Scale(domain=statuses, range=[BEAM_STATUS_COLORS[s] for s in statuses]),
+        title="candidate",
+    )
+    y_scale = alt.Scale(reverse=True, domain=[-0.5, float(frame["slot"].max()) + 0.5])
+    x_scale = alt.Scale(domain=[-0.5, float(frame["step"].max()) + 0.5])
+    tooltip = [
+        "prefix:N",
+        "status:N",
+        alt.Tooltip("log_prob:Q", format=".3f", title="log-prob"),
+        alt.Tooltip("score:Q", format=".3f", title="score (normalised)"),
+        "rank:Q",
+    ]
+    edges = (
+        alt.Chart(frame.dropna(subset=["parent_step"]))
+        .mark_rule(opacity=0.5)
+        .encode(
+            x=alt.X("parent_step:Q", scale=x_scale, title="step (tokens generated)", axis=alt.Axis(tickMinStep=1)),
+            x2="step:Q",
+            y=alt.Y("parent_slot:Q", scale=y_scale, title="candidates, most likely on top", axis=None),
+            y2="slot:Q",
+            color=color,
+        )
+    )
+    nodes = (
+        alt.Chart(frame)
+        .mark_circle(size=560, opacity=0.9)
+        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), color=color, tooltip=tooltip)
+    )
+    labels = (
+        alt.Chart(frame)
+        .mark_text(fontSize=9, color="white", fontWeight="bold")
+        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), text="token:N", tooltip=tooltip)
+    )
+    scores = (
+        alt.Chart(frame[frame["step"] > 0])
+        .mark_text(fontSize=8, dy=14, color="#333333")
+        .encode(
+            x=alt.X("step:Q", scale=x_scale),
+            y=alt.Y("slot:Q", scale=y_scale),
+            text=alt.Text("log_prob:Q", format=".2f"),
+        )
+    )
+    returned = frame[frame["returned"] > 0]
+    rings = (
+        alt.Chart(returned)
+        .mark_point(size=900, shape="circle", filled=False, color="black", strokeWidth=2)
+        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale))
+    )
+    places = (
+        alt.Chart(returned)
+        .mark_text(fontSize=11, dx=20, fontWeight="bold")
+        .encode(
+            x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), text=alt.Text("returned:Q", format="d")
+        )
+    )
+    n_steps, n_slots = int(frame["step"].max()) + 1, int(frame["slot"].max()) + 1
+    return alt.layer(edges, nodes, labels, scores, rings, places).properties(
+        width=step_width * n_steps,
+        height=slot_height * max(n_slots, 4) + 20,
+        title="Beam search: every candidate (number under a node: its log-probability; ringed: returned, 1 = best)",
+    )
