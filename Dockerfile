@@ -24,7 +24,10 @@ COPY --chown=user . .
 USER user
 ENV HOME=/home/user \
     WORKBENCH_WEIGHTS_DIR=/home/user/app/weights \
-    WORKBENCH_MAX_TRAININGS=2
+    WORKBENCH_WORKERS=2
+# The starter runs (copy, reverse, sort, english, a fine-tuned MiniLM), made by the project's own
+# code at build time, so a class can open them the moment the Space starts. A few minutes.
+RUN python -m model_zoo starter-runs
 
 EXPOSE 8501
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \

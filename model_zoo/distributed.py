@@ -82,6 +82,20 @@ def resolve_device(setting: str | None = "auto", found: Processes | None = None)
     return device
 
 
+def available_cores() -> int:
+    """CPU cores this process may use: its affinity, capped by a container's CPU quota (cgroup v2
+    `cpu.max`; a Space's 2 vCPU on a host with many more cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as limits:
+            quota, period = limits.read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
 def device_description() -> str:
     """ "CUDA: NVIDIA H100 80GB HBM3" or "CPU (2 threads)": what the app tells the user."""
     if torch.cuda.is_available():

@@ -4,7 +4,9 @@ in `model_zoo`."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +204,16 @@ def job_queue():
 
     queue = JobQueue(on_finish=tidy)
     queue.warm_up()
+    if os.environ.get("WORKBENCH_STARTER_RUNS", "1") != "0":  # the examples a class opens in its first minute
+        from model_zoo.classroom.starter import starter_specs
+
+        for spec in starter_specs(weights_root()):
+            with contextlib.suppress(Exception):  # another server on this folder may be making it
+                queue.submit(f"{STARTER_OWNER}{spec.name}", spec)
     return queue
+
+
+STARTER_OWNER = "examples:"  # the queue's owner of the starter runs' jobs
 
 
 def my_jobs(kind: str | None = None) -> list:
@@ -326,6 +337,11 @@ def sidebar() -> None:
         st.caption(
             f"Runs on **{device_description()}** · jobs running: {counts['running']}, waiting: {counts['queued']}"
         )
+        starting = [j for j in job_queue().jobs() if j.owner.startswith(STARTER_OWNER) and j.active]
+        if starting:
+            st.caption(
+                f"Example runs being made: {', '.join(j.name for j in starting)} (they appear below when ready)."
+            )
         mine = [j for j in my_jobs() if j.active]
         if mine:
             st.markdown("**Your jobs**: " + ", ".join(f"`{j.name}` ({j.status})" for j in mine))

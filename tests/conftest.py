@@ -11,6 +11,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # OpenMP threads that spin while waiting make torch 100x slower when another process (a DDP
 # worker, a Streamlit server under test) holds a core: let them sleep instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The app makes its starter runs (minutes of training) when it starts: not in every test's weights
+# folder. tests/test_starter.py makes them, shorter.
+os.environ.setdefault("WORKBENCH_STARTER_RUNS", "0")
 
 
 import pytest  # noqa: E402  (after the environment above, which torch reads when it loads)

@@ -17,6 +17,7 @@ ALLOWED = {
     "views": {"leaves", "scratch", "toy", "views"},
     "hf": {"leaves", "hf", "views"},
     "jobs": {"leaves", "scratch", "toy", "views", "hf", "jobs"},
+    "classroom": {"leaves", "scratch", "toy", "views", "hf", "jobs", "classroom"},
 }
 
 

@@ -54,6 +54,15 @@ def register(subparsers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_decode)
 
+    p = subparsers.add_parser(
+        "starter-runs",
+        help="make the example runs every student can open (copy, reverse, sort, english, a fine-tuned MiniLM)",
+        description="Train the starter runs with every default and fixed seeds into weights/_examples/, "
+        "the missing ones only unless --all. A few minutes on 2 cores.",
+    )
+    p.add_argument("--all", action="store_true", help="make every starter run again")
+    p.set_defaults(func=cmd_starter_runs)
+
     p = subparsers.add_parser("runs", help="list saved runs (scratch and fine-tuned)")
     p.add_argument("--root", help="folder of runs (default: weights/)")
     p.set_defaults(func=cmd_runs)
@@ -189,4 +198,16 @@ def cmd_runs(args: argparse.Namespace) -> int:
         )
         step = r.step if r.step is not None else "-"
         say(f"{r.name:<24} {r.kind:<9} {str(r.task or '-')[:16]:<16} {step:>6}  {metrics}")
+    return 0
+
+
+def cmd_starter_runs(args: argparse.Namespace) -> int:
+    from model_zoo.classroom.starter import STARTERS, examples_folder, make_starter_runs, missing_starters
+
+    names = list(STARTERS) if args.all else missing_starters()
+    if not names:
+        say(f"every starter run is in {examples_folder()}")
+        return 0
+    made = make_starter_runs(names=names, on_line=lambda line: say(line, note=True))
+    say(f"made {len(made)} starter run(s) in {examples_folder()}: {', '.join(p.name for p in made)}")
     return 0

@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from model_zoo.distributed import available_cores
 from model_zoo.jobs.work import JobSpec
 from model_zoo.run_folder import reserve
 
@@ -234,7 +235,7 @@ class JobQueue:
         return None
 
     def _start(self, job: Job, worker: _Worker, running: int) -> None:
-        threads = max(1, (os.cpu_count() or 1) // running)  # alone: every core; shared: its share
+        threads = max(1, available_cores() // running)  # alone: every core; shared: its share
         try:
             worker.send((job.spec, threads))
         except OSError as err:
@@ -319,9 +320,9 @@ class _Worker:
 
 def _default_workers() -> int:
     try:
-        return int(os.environ.get("WORKBENCH_WORKERS", "0")) or os.cpu_count() or 1
+        return int(os.environ.get("WORKBENCH_WORKERS", "0")) or available_cores()
     except ValueError:
-        return os.cpu_count() or 1
+        return available_cores()
 
 
 def _death_message(exitcode: int | None) -> str:

@@ -104,6 +104,11 @@ def run_job(spec: JobSpec, conn, stop, threads: int) -> None:
         conn.close()
 
 
+def run_spec(spec: JobSpec, report: Callable[[dict], None] | None = None, should_stop=None):
+    """Do `spec` here, in this process (the command line's starter runs); returns its summary."""
+    return _WORK[spec.kind](spec, report or (lambda metrics: None), should_stop or (lambda: False))
+
+
 def _train(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
     settings = spec.settings
     task = make_task(settings["task"], **settings["task_kwargs"])
