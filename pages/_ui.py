@@ -134,10 +134,18 @@ def cached_task(name: str, **kwargs):
 
 
 def live_training_charts(
-    history: list[dict], metrics=("loss", "token_accuracy", "lr", "grad_norm"), key: str = ""
+    history: list[dict],
+    metrics=("loss", "token_accuracy", "lr", "grad_norm"),
+    key: str = "",
+    vocab_size: int | None = None,
+    n_symbols: int | None = None,
+    unit: str = "tokens",
 ) -> None:
-    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`)."""
-    from model_zoo.views.charts import metric_chart
+    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`), each at
+    least 200 px tall with its computed "what to look for" line. `vocab_size` / `n_symbols` / `unit`
+    let the loss be read against a uniform guess (`captions.metric_caption`)."""
+    from model_zoo.views.captions import metric_caption
+    from model_zoo.views.charts import MIN_HEIGHT, metric_chart
     from model_zoo.views.dynamics import metric_frame
 
     if not history:
@@ -148,7 +156,8 @@ def live_training_charts(
     for i in range(0, len(present), 2):
         cols = st.columns(2)
         for col, metric in zip(cols, present[i : i + 2], strict=False):
-            col.altair_chart(metric_chart(frame, metric, height=160), key=f"{key}_{metric}_{i}" if key else None)
+            col.altair_chart(metric_chart(frame, metric, height=MIN_HEIGHT), key=f"{key}_{metric}_{i}" if key else None)
+            col.caption(f"**What to look for:** {metric_caption(history, metric, vocab_size, n_symbols, unit)}")
 
 
 @st.cache_resource(show_spinner="Loading the fine-tuned model…", max_entries=6)

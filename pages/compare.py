@@ -5,16 +5,33 @@ import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
-from model_zoo.views import attention, charts, dynamics
+from model_zoo.views import attention, captions, charts, dynamics
+from pages._concepts import HELP, explain
 from pages._ui import (
     ensure_app,
     example_text,
     finetune_run_picker,
     fixed_size,
     load_finetuned_run,
+    saved_runs,
     scratch_model_picker,
+    session_models,
     show_error,
 )
+
+SUMMARY_NAMES = {
+    "steps": "steps",
+    "first_loss": "first loss",
+    "final_loss": "final loss",
+    "max_grad_norm": "largest gradient norm",
+    "exact_match": "held-out exact match",
+    "non_finite": "NaN or inf seen",
+}
+
+
+def look_for(text: str, where=st) -> None:
+    where.caption(f"**What to look for:** {text}")
+
 
 ensure_app()
 st.title("Compare")
@@ -40,25 +57,26 @@ with tabs[0]:
             cols = st.columns(len(after) + 1)
             for col, key in zip(cols, after, strict=False):
                 col.metric(
-                    key.replace("_", " "), f"{after[key]:.3f}", f"{after[key] - before.get(key, 0):+.3f} vs before"
+                    captions.metric_name(key),
+                    f"{after[key]:.3f}",
+                    f"{after[key] - before.get(key, 0):+.3f} vs before",
+                    help=HELP["macro_f1"] if key == "macro_f1" else None,
                 )
-            cols[-1].metric("held-out examples", metrics.get("test_examples", "—"))
+            cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])
+            if before and after:
+                look_for(captions.before_after_caption(before, after))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
-                if "confusion" in comparison.get("before", {}):
-                    c1.altair_chart(
-                        fixed_size(
-                            charts.confusion_chart(confusion_frame(comparison["before"]["confusion"], names), "before")
-                        ),
-                        width="content",
-                    )
-                c2.altair_chart(
-                    fixed_size(
-                        charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")
-                    ),
-                    width="content",
-                )
+                for col, role in ((c1, "before"), (c2, "after")):
+                    matrix = comparison.get(role, {}).get("confusion")
+                    if matrix is not None:
+                        col.altair_chart(
+                            fixed_size(charts.confusion_chart(confusion_frame(matrix, names), role)), width="content"
+                        )
+                        look_for(captions.confusion_caption(matrix, names), col)
+            explain("before_after")
+            explain("metrics")
             changed = comparison.get("changed", [])
             st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
             if changed:
@@ -100,12 +118,16 @@ with tabs[0]:
                 kind = "encoder_self"
                 a1, a2 = st.columns(2)
                 layer = a1.selectbox(
-                    "layer", range(attention.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer"
+                    "layer",
+                    range(attention.num_layers(views["after"].attentions, kind)),
+                    key="cmp_attn_layer",
+                    help=HELP["layer"],
                 )
                 head = a2.selectbox(
                     "head",
                     ["mean of heads", *range(attention.num_heads(views["after"].attentions, kind))],
                     key="cmp_attn_head",
+                    help=HELP["head"],
                 )
                 v1, v2 = st.columns(2)
                 for col, role in ((v1, "before"), (v2, "after")):
@@ -119,9 +141,16 @@ with tabs[0]:
                         head=None if head == "mean of heads" else head,
                     )
                     col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
+                    look_for(captions.attention_caption(frame), col)
+                explain("finetuned_attention")
 
 # -- two scratch runs ----------------------------------------------------------------------------------
 with tabs[1]:
+    # The second picker starts on another run than the first (the pickers list this session's runs, then saved ones).
+    listed = [f"{name} (this session)" for name in session_models()]
+    listed += [f"{r.name} (saved)" for r in saved_runs("scratch") if f"{r.name} (this session)" not in listed]
+    if len(listed) > 1 and "cmp_run_b" not in st.session_state:
+        st.session_state["cmp_run_b"] = listed[1]
     left, right = st.columns(2)
     with left:
         a = scratch_model_picker("cmp_run_a", "first run", required=False)
@@ -131,16 +160,21 @@ with tabs[1]:
         st.info("Train a run on the **Train** page (two, to compare them).")
     else:
         histories = {a.label: a.run.history, b.label: b.run.history}
-        if a.run.history and b.run.history:
-            rows = [{"run": name, **dynamics.history_summary(h)} for name, h in histories.items()]
+        if a.label == b.label:
+            st.info("Both pickers show the same run: choose another second run to compare.")
+        elif a.run.history and b.run.history:
+            rows = [
+                {"run": name, **{SUMMARY_NAMES.get(k, k): v for k, v in dynamics.history_summary(h).items()}}
+                for name, h in histories.items()
+            ]
             st.dataframe(rows, hide_index=True)
             present = [
                 m
                 for m in ("loss", "token_accuracy", "exact_match")
                 if all(m in dynamics.history_frame(h) for h in histories.values())
             ]
-            if a.label != b.label:
-                st.altair_chart(charts.stability_chart(histories, metrics=present))
+            st.altair_chart(charts.stability_chart(histories, metrics=present, legend_title="run"))
+            look_for(captions.runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
         text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
@@ -165,15 +199,16 @@ with tabs[2]:
         "Same weights, so the logits should agree to float precision; the times say what hand-written "
         "attention costs (or saves)."
     )
+    explain("parity")
     s1, s2, s3, s4 = st.columns(4)
-    d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model")
-    n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads")
-    n_layers = s3.number_input("blocks (each side)", 1, 6, 2, key="cmp_layers")
-    norm_first = s4.checkbox("pre-norm", key="cmp_norm_first")
+    d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model", help=HELP["d_model"])
+    n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads", help=HELP["heads"])
+    n_layers = s3.number_input("blocks (each side)", 1, 6, 2, key="cmp_layers", help=HELP["blocks"])
+    norm_first = s4.checkbox("pre-norm", key="cmp_norm_first", help=HELP["norm"])
     s5, s6, s7 = st.columns(3)
-    batch = s5.number_input("batch", 1, 128, 16, key="cmp_batch")
-    length = s6.number_input("length", 1, 256, 32, key="cmp_length")
-    iters = s7.number_input("timed passes", 1, 100, 10, key="cmp_iters")
+    batch = s5.number_input("batch", 1, 128, 16, key="cmp_batch", help=HELP["batch_size"])
+    length = s6.number_input("length", 1, 256, 32, key="cmp_length", help=HELP["source_length"])
+    iters = s7.number_input("timed passes", 1, 100, 10, key="cmp_iters", help=HELP["timed_passes"])
     if st.button("Compare", key="cmp_speed", type="primary"):
         try:
             with st.spinner("Running both…"):
@@ -194,12 +229,15 @@ with tabs[2]:
         r1, r2, r3 = st.columns(3)
         r1.metric("max |scratch − nn.Transformer|", f"{result['max_abs_diff']:.2e}")
         r2.metric("nn.Transformer forward", f"{result['torch_ms']:.1f} ms")
+        ratio = result["scratch_over_torch_time"]
         r3.metric(
             "scratch forward",
             f"{result['scratch_ms']:.1f} ms",
-            f"{result['scratch_over_torch_time']:.2f}× the time",
+            f"{ratio:.2f}× the time ({'faster' if ratio < 1 else 'slower' if ratio > 1 else 'the same'})",
             delta_color="off",
+            delta_arrow="off",
         )
         (st.success if result["max_abs_diff"] < 1e-4 else st.error)(
             f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters)."
         )
+        look_for(captions.speed_caption(ratio))

@@ -5,8 +5,9 @@ versus broken demonstration. Each view is a `model_zoo.views.attention` table dr
 import streamlit as st
 
 from model_zoo.jobs.background import Busy, start_job
-from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
+from model_zoo.views import attention, captions, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
+from pages._concepts import HELP, explain
 from pages._ui import (
     ensure_app,
     example_text,
@@ -17,6 +18,13 @@ from pages._ui import (
 )
 
 ensure_app()
+
+
+def look_for(text: str, where=st) -> None:
+    """The computed "what to look for" line under a chart."""
+    where.caption(f"**What to look for:** {text}")
+
+
 st.title("Inspect")
 picked = scratch_model_picker("inspect_model")
 run = picked.run
@@ -63,15 +71,21 @@ with tabs[0]:
         st.markdown(f"Output: `{seen.output_text or '(nothing)'}`")
         a1, a2, a3 = st.columns(3)
         kinds = attention.available_kinds(seen.attentions)
-        kind = a1.selectbox("kind", kinds, format_func=attention.KIND_TITLES.get, key="inspect_kind")
-        layer = a2.selectbox("layer", range(attention.num_layers(seen.attentions, kind)), key="inspect_layer")
+        kind = a1.selectbox("kind", kinds, format_func=attention.KIND_TITLES.get, key="inspect_kind", help=HELP["kind"])
+        layer = a2.selectbox(
+            "layer", range(attention.num_layers(seen.attentions, kind)), key="inspect_layer", help=HELP["layer"]
+        )
         heads = attention.num_heads(seen.attentions, kind)
-        head = a3.selectbox("head", ["mean of heads", *range(heads)], key="inspect_head")
+        head = a3.selectbox("head", ["mean of heads", *range(heads)], key="inspect_head", help=HELP["head"])
         queries, keys = attention.attention_axes(kind, seen.source_tokens, seen.target_tokens)
         frame = attention.attention_map(
             seen.attentions, kind, layer, queries, keys, head=None if head == "mean of heads" else head
         )
         st.altair_chart(fixed_size(charts.attention_heatmap(frame)), width="content")
+        look_for(captions.attention_caption(frame))
+        explain("attention_maps")
+        explain("attention")
+        explain("masks")
 
 with tabs[1]:
     if seen is not None:
@@ -86,9 +100,10 @@ with tabs[1]:
             "layer", range(attention.num_layers(seen.attentions, kind_all)), key="inspect_heads_layer"
         )
         q, k = attention.attention_axes(kind_all, seen.source_tokens, seen.target_tokens)
-        st.altair_chart(
-            charts.attention_heads_chart(attention.attention_heads(seen.attentions, kind_all, layer_all, q, k))
-        )
+        every_head = attention.attention_heads(seen.attentions, kind_all, layer_all, q, k)
+        st.altair_chart(fixed_size(charts.attention_heads_chart(every_head)), width="content")
+        look_for(captions.heads_caption(every_head))
+        explain("multi_head")
     else:
         st.info("Type a valid input on the Attention tab.")
 
@@ -107,6 +122,7 @@ with tabs[2]:
             key="inspect_follow_direction",
             horizontal=True,
             format_func={"from": "where it looks (its row)", "to": "who looks at it (its column)"}.get,
+            help=HELP["follow"],
         )
         q, k = attention.attention_axes(kind_f, seen.source_tokens, seen.target_tokens)
         tokens = q if direction == "from" else k
@@ -114,12 +130,10 @@ with tabs[2]:
             "token", range(len(tokens)), format_func=lambda i: f"{i}: {tokens[i]}", key="inspect_follow_token"
         )
         position = min(position, len(tokens) - 1)
-        st.altair_chart(
-            fixed_size(
-                charts.follow_token_chart(attention.follow_token(seen.attentions, kind_f, position, q, k, direction))
-            ),
-            width="content",
-        )
+        followed = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)
+        st.altair_chart(fixed_size(charts.follow_token_chart(followed)), width="content")
+        look_for(captions.follow_caption(followed))
+        explain("stacking")
     else:
         st.info("Type a valid input on the Attention tab.")
 
@@ -132,21 +146,16 @@ with tabs[3]:
     p1.altair_chart(
         fixed_size(
             charts.positional_encoding_chart(
-                positions.positional_encoding_frame(model.cfg.d_model, n_positions), width=380
+                positions.positional_encoding_frame(model.cfg.d_model, n_positions), width=300
             )
         ),
         width="content",
     )
-    p2.altair_chart(
-        fixed_size(
-            charts.positional_similarity_chart(positions.positional_similarity_frame(model.cfg.d_model, n_positions))
-        ),
-        width="content",
-    )
-    st.caption(
-        "Each position gets a unique pattern of sines and cosines; the dot product of two positions depends only "
-        "on their distance, which is what lets attention find relative positions."
-    )
+    look_for(captions.positional_caption(model.cfg.d_model, n_positions), p1)
+    similarity = positions.positional_similarity_frame(model.cfg.d_model, n_positions)
+    p2.altair_chart(fixed_size(charts.positional_similarity_chart(similarity, size=300)), width="content")
+    look_for(captions.positional_similarity_caption(similarity), p2)
+    explain("positional_encoding")
 
 with tabs[4]:
     which = st.radio(
@@ -155,25 +164,31 @@ with tabs[4]:
         key="inspect_embed_which",
         horizontal=True,
         format_func={"src": "encoder input", "tgt": "decoder input"}.get,
+        help=HELP["pca_table"],
     )
     weight = embeddings.embedding_table(model, which)
     e1, e2 = st.columns(2)
-    e1.altair_chart(
-        fixed_size(
-            charts.embedding_scatter(embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id]))
-        ),
-        width="content",
-    )
+    projection = embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id])
+    e1.altair_chart(fixed_size(charts.embedding_scatter(projection, size=320)), width="content")
+    look_for(captions.embedding_caption(projection, model.cfg.d_model), e1)
     token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
-    e2.altair_chart(charts.neighbours_chart(embeddings.nearest_neighbours(weight, token, vocab.itos, k=5), token))
+    neighbours = embeddings.nearest_neighbours(weight, token, vocab.itos, k=5)
+    e2.altair_chart(fixed_size(charts.neighbours_chart(neighbours, token)), width="content")
+    look_for(captions.neighbours_caption(neighbours, token), e2)
+    explain("pca")
+    explain("embeddings")
 
 with tabs[5]:
     stats = weights.weight_stats(model)
-    st.dataframe(stats, hide_index=True)
-    w1, w2 = st.columns(2)
-    w1.altair_chart(charts.weight_norms_chart(stats))
-    name = w2.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
-    w2.altair_chart(charts.weight_histogram_chart(weights.weight_histogram(model, name), name))
+    st.altair_chart(charts.weight_norms_chart(stats))
+    look_for(captions.weights_caption(stats))
+    w1, w2 = st.columns([2, 3])
+    name = w1.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
+    histogram = weights.weight_histogram(model, name)
+    w1.altair_chart(fixed_size(charts.weight_histogram_chart(histogram, name)), width="content")
+    look_for(captions.histogram_caption(histogram), w1)
+    w2.dataframe(stats, hide_index=True, height=360)
+    explain("weights")
 
 # -- gradients ----------------------------------------------------------------------------------
 with tabs[6]:
@@ -193,6 +208,8 @@ with tabs[6]:
             "Every component passed." if passed else "Some components failed: see the messages."
         )
         st.dataframe(rows, hide_index=True)
+        look_for(captions.gradcheck_caption(rows))
+    explain("gradcheck")
 
 # -- training ---------------------------------------------------------------------------------------
 with tabs[7]:
@@ -212,30 +229,44 @@ with tabs[7]:
             "held-out exact match",
             "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
         )
+        explain("dynamics")
         wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match")
-        st.altair_chart(charts.metric_chart(dynamics.metric_frame(run.history, wanted)))
+        curves = dynamics.metric_frame(run.history, wanted)
+        symbols = len(vocab.symbols)
+        for metric in [m for m in wanted if m in set(curves["metric"])]:
+            st.altair_chart(charts.metric_chart(curves, metric))
+            look_for(captions.metric_caption(run.history, metric, vocab_size=len(vocab), n_symbols=symbols))
         for key, title in (
             ("grad_norm_per_layer", "gradient norm per layer group"),
             ("update_ratio_per_layer", "update / weight per layer group (≈1e-3 is healthy)"),
         ):
             try:
-                st.altair_chart(charts.per_layer_chart(dynamics.per_layer_frame(run.history, key), title))
+                per_layer = dynamics.per_layer_frame(run.history, key)
             except ValueError:
                 st.caption(f"No {title} in this run's history.")
+            else:
+                st.altair_chart(charts.per_layer_chart(per_layer, title))
+                look_for(captions.per_layer_caption(per_layer, key))
+        explain("loss")
+        explain("optimizer")
 
 STABILITY_JOB = "inspect_stability_job"
 with tabs[8]:
     from model_zoo.views.stability import BROKEN_RECIPES, RECIPES, stability_demo
 
     st.caption("The same task, the same initial weights, two recipes. Watch the loss and the gradient norm.")
+    explain("stability")
     k1, k2 = st.columns(2)
     broken = k1.selectbox(
         "broken recipe",
         list(BROKEN_RECIPES),
         key="inspect_broken",
         format_func=lambda n: f"{n}: {RECIPES[n].description}",
+        help=HELP["broken_recipe"],
     )
-    demo_steps = k2.number_input("steps each", 10, 2000, 200, step=10, key="inspect_demo_steps")
+    demo_steps = k2.number_input(
+        "steps each", 10, 2000, 200, step=10, key="inspect_demo_steps", help=HELP["demo_steps"]
+    )
     if st.button("Train both", key="inspect_stability_start"):
         current = st.session_state.get(STABILITY_JOB)
         if current is not None and current.running:
@@ -269,6 +300,7 @@ with tabs[8]:
         elif job.result is not None:
             result = job.result
             st.altair_chart(charts.stability_chart(result.histories()))
+            look_for(captions.stability_caption(result.histories()))
             for role, line in result.verdicts().items():
                 (st.success if role == "stable" else st.warning)(f"**{role}**: {line}")
         if not job.running and st.session_state.get("inspect_stability_drawn") is not job:

@@ -375,9 +375,15 @@ def gradcheck_caption(rows: Sequence[Mapping]) -> str:
 
 # -- training ------------------------------------------------------------------------------------------
 def metric_caption(
-    history: Sequence[Mapping], metric: str, vocab_size: int | None = None, n_symbols: int | None = None
+    history: Sequence[Mapping],
+    metric: str,
+    vocab_size: int | None = None,
+    n_symbols: int | None = None,
+    unit: str = "tokens",
 ) -> str:
-    """What to look for in one metric's curve over a run's steps."""
+    """What to look for in one metric's curve over a run's steps. `vocab_size`: how many outputs
+    the model chooses from (`unit` says what they are: "tokens", "labels"); `n_symbols`: how many
+    of them the task's outputs really use (the toy tasks' symbols)."""
     values = [(e["step"], e[metric]) for e in history if _finite(e.get(metric))]
     if metric == "max_update_ratio":
         values = [
@@ -387,7 +393,7 @@ def metric_caption(
         return f"No {metric_name(metric)} recorded yet."
     steps, ys = zip(*values, strict=True)
     if metric == "loss":
-        return loss_caption(history, vocab_size, n_symbols)
+        return loss_caption(history, vocab_size, n_symbols, unit)
     if metric in ("token_accuracy", "exact_match", "accuracy"):
         first_full = next((s for s, v in values if v >= 0.99), None)
         reached = f"; it first reached 99% at step {first_full}" if first_full is not None else ""
@@ -417,7 +423,9 @@ def metric_caption(
     return f"{metric_name(metric).capitalize()} goes from {ys[0]:.3g} to {ys[-1]:.3g} over {steps[-1]} steps."
 
 
-def loss_caption(history: Sequence[Mapping], vocab_size: int | None = None, n_symbols: int | None = None) -> str:
+def loss_caption(
+    history: Sequence[Mapping], vocab_size: int | None = None, n_symbols: int | None = None, unit: str = "tokens"
+) -> str:
     """The loss curve read against ln(k), the loss of a uniform guess among k tokens."""
     losses = [e["loss"] for e in history if _finite(e.get("loss"))]
     if not losses:
@@ -427,7 +435,7 @@ def loss_caption(history: Sequence[Mapping], vocab_size: int | None = None, n_sy
     sentences = []
     if vocab_size:
         sentences.append(
-            f"It starts at {first:.2f}; a fresh model guessing uniformly among the {vocab_size} tokens scores "
+            f"It starts at {first:.2f}; a fresh model guessing uniformly among the {vocab_size} {unit} scores "
             f"ln {vocab_size} = {math.log(vocab_size):.2f}"
             + (
                 " (it starts above that: a fresh model is confidently wrong)."
@@ -437,12 +445,12 @@ def loss_caption(history: Sequence[Mapping], vocab_size: int | None = None, n_sy
         )
     else:
         sentences.append(
-            f"It starts at {first:.2f} (≈ ln {math.exp(first):.0f}: a uniform guess among that many tokens)."
+            f"It starts at {first:.2f} (≈ ln {math.exp(first):.0f}: a uniform guess among that many {unit})."
         )
     tail = losses[len(losses) * 3 // 4 :]
     flat = len(tail) >= 4 and (max(tail) - min(tail)) < 0.05 * max(abs(last), 1e-9) + 0.02
     if last < 0.1:
-        sentences.append(f"Now {last:.3f}: the model is nearly certain of every next token.")
+        sentences.append(f"Now {last:.3f}: the model is nearly certain of every right answer.")
     elif n_symbols and abs(guess_k - n_symbols) / n_symbols < 0.2:
         sentences.append(
             f"The loss {'plateaued' if flat else 'sits'} at {last:.2f} ≈ ln {n_symbols} = {math.log(n_symbols):.2f}: "
@@ -450,10 +458,10 @@ def loss_caption(history: Sequence[Mapping], vocab_size: int | None = None, n_sy
         )
     else:
         sentences.append(
-            f"Now {last:.2f} ≈ ln {guess_k:.1f}: as unsure as a guess among {guess_k:.1f} tokens"
+            f"Now {last:.2f} ≈ ln {guess_k:.1f}: as unsure as a guess among {guess_k:.1f} {unit}"
             + (" and flat: it has stopped improving." if flat else ".")
         )
-    return " ".join(sentences) + " The loss is cross-entropy: −log of the probability given to the right token."
+    return " ".join(sentences) + " The loss is cross-entropy: −log of the probability given to the right answer."
 
 
 def update_ratio_caption(ratios: Sequence[float]) -> str:

@@ -33,6 +33,9 @@ PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#0
 MIN_HEIGHT = 200  # px of plot area: readable on a classroom projector at 1280 x 720
 MAX_TOKENS = 40  # every token label is drawn up to this many tokens a side
 LABEL_FONT = 12
+# A chart stretched to its column fits that width, and grows downwards for its legend: Streamlit's
+# default ("fit" both ways) takes a legend's height out of the plot, down to a few pixels.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
 TITLE_FONT = 14
 
 
@@ -180,7 +183,7 @@ def positional_encoding_chart(frame: pd.DataFrame, width: int = 340, height: int
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("dimension:O", axis=alt.Axis(title="dimension", labelOverlap=True, labelAngle=0)),
+            x=alt.X("dimension:O", axis=alt.Axis(title="dimension", labelOverlap=True, labelAngle=0, labelFlush=True)),
             y=alt.Y("position:O", axis=alt.Axis(title="position", labelOverlap=True)),
             color=_heat_color("value", "value (sin or cos)", domain=(-1, 1), scheme=DIVERGING_SCHEME),
             tooltip=["position:O", "dimension:O", alt.Tooltip("value:Q", format=".3f")],
@@ -198,7 +201,7 @@ def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Cha
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("position_b:O", axis=alt.Axis(title="position", labelOverlap=True, labelAngle=0)),
+            x=alt.X("position_b:O", axis=alt.Axis(title="position", labelOverlap=True, labelAngle=0, labelFlush=True)),
             y=alt.Y("position_a:O", axis=alt.Axis(title="position", labelOverlap=True)),
             color=_heat_color("similarity", "dot product", domain=None),
             tooltip=["position_a:O", "position_b:O", alt.Tooltip("similarity:Q", format=".3f")],
@@ -350,7 +353,12 @@ def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
             ),
             tooltip=["group:N", "part:N", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("parameters:Q", format=",")],
         )
-        .properties(title="Weight norms by block", width=340, height=max(MIN_HEIGHT, 14 * len(grouped)))
+        .properties(
+            title="Weight norms by block",
+            width=340,
+            height=max(MIN_HEIGHT, 14 * len(grouped)),
+            autosize=FIT_WIDTH,
+        )
     )
 
 
@@ -416,7 +424,7 @@ def metric_chart(
             )
             .properties(height=max(MIN_HEIGHT, height), width=420, title=metric_name(m))
         )
-    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    return charts[0].properties(autosize=FIT_WIDTH) if len(charts) == 1 else alt.vconcat(*charts)
 
 
 def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = True) -> alt.Chart:
@@ -442,7 +450,7 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
             strokeDash=alt.StrokeDash("group:N", sort=order, legend=None),
             tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
         )
-        .properties(width=420, height=260, title=metric_name(title) if title else "per layer group")
+        .properties(width=420, height=260, title=metric_name(title) if title else "per layer group", autosize=FIT_WIDTH)
     )
 
 
