@@ -452,22 +452,22 @@ def figure_1_dot(n_encoder: int = 2, n_decoder: int = 2, norm_first: bool = Fals
     return f"""
 digraph figure1 {{
   rankdir=BT; newrank=true; nodesep=0.3; ranksep=0.28;
-  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=11, fillcolor="#f0f0f0", color="#888888"];
+  node [shape=box, style="rounded,filled", fontname="Helvetica", fontsize=14, fillcolor="#f0f0f0", color="#888888"];
   edge [color="#555555", arrowsize=0.6];
-  src [label="source tokens (B, S)", shape=plaintext, style=""];
-  tgt [label="target so far, shifted right: <bos> y1 .. (B, T)", shape=plaintext, style=""];
+  src [label="source tokens (B, S)", shape=plaintext, style="", fontsize=14];
+  tgt [label="target so far: <bos> y1 .. (B, T)", shape=plaintext, style="", fontsize=14];
   src_emb [label="Embeddings × √D\\nlayers.Embeddings", fillcolor="#fde7d0"];
   tgt_emb [label="Embeddings × √D\\nlayers.Embeddings", fillcolor="#fde7d0"];
   src_pe [label="+ PositionalEncoding\\nlayers.PositionalEncoding", fillcolor="#fff3c4"];
   tgt_pe [label="+ PositionalEncoding\\nlayers.PositionalEncoding", fillcolor="#fff3c4"];
   subgraph cluster_enc {{
-    label="EncoderBlock × {n_encoder}  (layers.Encoder, {norm})"; fontname="Helvetica"; fontsize=11;
+    label="EncoderBlock × {n_encoder}  (layers.Encoder, {norm})"; fontname="Helvetica"; fontsize=14;
     style="rounded"; color="#0072b2";
     enc_att [label="MultiHeadAttention (self)\\n+ residual, LayerNorm", fillcolor="#d6eaf8"];
     enc_ff [label="FeedForward\\n+ residual, LayerNorm", fillcolor="#d5f5e3"];
   }}
   subgraph cluster_dec {{
-    label="DecoderBlock × {n_decoder}  (layers.Decoder, {norm})"; fontname="Helvetica"; fontsize=11;
+    label="DecoderBlock × {n_decoder}  (layers.Decoder, {norm})"; fontname="Helvetica"; fontsize=14;
     style="rounded"; color="#d55e00";
     dec_self [label="MultiHeadAttention (masked self)\\n+ residual, LayerNorm", fillcolor="#d6eaf8"];
     dec_cross [label="MultiHeadAttention (cross: keys, values\\nfrom the encoder) + residual, LayerNorm", fillcolor="#d6eaf8"];
@@ -477,7 +477,7 @@ digraph figure1 {{
   softmax [label="Softmax\\nnext-token probabilities (B, T, V)", fillcolor="#e8daef"];
   src -> src_emb -> src_pe -> enc_att -> enc_ff;
   tgt -> tgt_emb -> tgt_pe -> dec_self -> dec_cross -> dec_ff -> linear -> softmax;
-  enc_ff -> dec_cross [label=" memory (B, S, D)", fontsize=10, fontname="Helvetica", color="#0072b2"];
+  enc_ff -> dec_cross [label=" memory (B, S, D)", fontsize=13, fontname="Helvetica", color="#0072b2"];
 }}
 """
 

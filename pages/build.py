@@ -43,7 +43,7 @@ with right:
     )
     dropout = st.slider("dropout", 0.0, 0.5, defaults.dropout, 0.05, key="build_dropout", help=HELP["dropout"])
     activation = st.selectbox("activation", ["relu", "gelu"], key="build_activation", help=HELP["activation"])
-    tie = st.checkbox("tie target embedding and output layer", key="build_tie", help=HELP["tie"])
+    tie = st.checkbox("tie embeddings", key="build_tie", help=HELP["tie"])
 
 try:
     cfg = TransformerConfig(
@@ -68,19 +68,19 @@ st.session_state["build_config"] = asdict(cfg)
 model = Transformer(cfg)
 
 st.subheader("Figure 1, as this app builds it")
-fig, words = st.columns([3, 2])
-with fig:
-    figure_1(cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.norm_first)
-with words:
-    st.markdown(
-        "Read it bottom-up. The **source** tokens become vectors (embeddings plus positional encoding) and go "
-        "through the encoder blocks; the **target so far** goes through the decoder blocks, whose cross-attention "
-        "reads the encoder's output; a linear layer and a softmax give the next token's probabilities. Each box "
-        "names the class in `model_zoo/scratch/` that computes it."
-    )
-    for key in ("attention", "multi_head", "masks", "feed_forward", "residual_norm"):
+st.markdown(
+    "Read it bottom-up. The **source** tokens become vectors (embeddings plus positional encoding) and go "
+    "through the encoder blocks; the **target so far** goes through the decoder blocks, whose cross-attention "
+    "reads the encoder's output; a linear layer and a softmax give the next token's probabilities. Each box "
+    "names the class in `model_zoo/scratch/` that computes it; open a box's idea below."
+)
+figure_1(cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.norm_first)
+ideas_left, ideas_right = st.columns(2)
+with ideas_left:
+    for key in ("embeddings", "positional_encoding", "attention", "multi_head", "masks"):
         explain(key)
-    for key in ("encoder_block", "stacking", "embeddings", "positional_encoding", "output_softmax"):
+with ideas_right:
+    for key in ("feed_forward", "residual_norm", "encoder_block", "stacking", "output_softmax"):
         explain(key)
 
 st.subheader("Parameters")

@@ -182,12 +182,12 @@ with tabs[5]:
     stats = weights.weight_stats(model)
     st.altair_chart(charts.weight_norms_chart(stats))
     look_for(captions.weights_caption(stats))
-    w1, w2 = st.columns([2, 3])
+    w1, w2 = st.columns(2)
     name = w1.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
     histogram = weights.weight_histogram(model, name)
     w1.altair_chart(fixed_size(charts.weight_histogram_chart(histogram, name)), width="content")
     look_for(captions.histogram_caption(histogram), w1)
-    w2.dataframe(stats, hide_index=True, height=360)
+    w2.dataframe(stats, hide_index=True, height=420)
     explain("weights")
 
 # -- gradients ----------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ TRAIN_FIRST = (
     "training*: it takes about 20 seconds. Then come back: the answer will be computed from your model."
 )
 FINETUNE_FIRST = (
-    "You have no fine-tuning run yet. Go to **Fine-tune**, keep the offline MiniLM and rotten tomatoes, set "
-    "*examples* to 400, and press *Fine-tune* (a minute or two on a laptop). Then come back."
+    "You have no fine-tuning run yet. Go to **Fine-tune**, keep the offline MiniLM, rotten tomatoes and the "
+    "defaults, and press *Fine-tune* (a few minutes on a laptop). Then come back."
 )
 
 

@@ -107,6 +107,8 @@ def attention_caption(frame: pd.DataFrame, tokens_of_keys: Sequence[str] | None 
     who = _who(frame)
     pattern = attention_pattern(w)
     sentences = [_pattern_sentence(who, pattern, keys)]
+    if pattern.name == "broad" and str(frame["head"].iloc[0]) == "mean":
+        sentences.append("A mean of heads blurs each head's own pattern: pick one head to see it.")
     if pattern.causal:
         sentences.append(
             "The upper triangle is zero: the causal mask, so a position never sees a later one "
@@ -238,7 +240,7 @@ def positional_similarity_caption(frame: pd.DataFrame) -> str:
 def embedding_caption(frame: pd.DataFrame, d_model: int | None = None) -> str:
     """What to look for in a PCA of an embedding table (`embeddings.embedding_projection`)."""
     variance = list(frame.attrs.get("explained_variance") or [])
-    width = f"{d_model}-dimensional " if d_model else ""
+    width = f" ({d_model} numbers each)" if d_model else ""
     if len(variance) >= 2:
         kept = (
             f"these two axes keep {variance[0]:.0%} + {variance[1]:.0%} = {variance[0] + variance[1]:.0%} of the spread"
@@ -254,7 +256,7 @@ def embedding_caption(frame: pd.DataFrame, d_model: int | None = None) -> str:
     gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e18
     a, b = np.unravel_index(int(gaps.argmin()), gaps.shape)
     return (
-        f"PCA (principal component analysis) flattens the {len(frame)} {width}token vectors onto the two directions "
+        f"PCA (principal component analysis) flattens the {len(frame)} token vectors{width} onto the two directions "
         f'along which they differ most; {kept} ("% of variance"), {faithful}. Closest pair in the picture: '
         f"{frame['token'].iloc[a]!r} and {frame['token'].iloc[b]!r}."
     )
@@ -416,7 +418,7 @@ def metric_caption(
         return (
             f"The gradient norm (how steep the loss is) has median {median:.2g}; largest {ys[peak]:.2g} at step {steps[peak]}"
             + (": a spike, 10× the usual, a sign of a too-high learning rate." if spikes else ", no spikes.")
-            + " Clipping caps it at 1 for the update."
+            + " Gradient clipping (when on) scales it down to at most 1 before the update."
         )
     if metric == "max_update_ratio":
         return update_ratio_caption(ys[len(ys) // 2 :] or ys)
@@ -617,11 +619,11 @@ def before_after_caption(before: Mapping[str, float], after: Mapping[str, float]
 
 def speed_caption(ratio: float) -> str:
     """The scratch model's forward time as a multiple of nn.Transformer's."""
-    if ratio < 0.95:
-        return f"The scratch model takes {ratio:.2f}× the time of nn.Transformer: faster on this size (fused attention without weights)."
-    if ratio > 1.05:
-        return f"The scratch model takes {ratio:.2f}× the time of nn.Transformer: slower, the cost of readable Python over fused kernels."
-    return f"The scratch model takes {ratio:.2f}× the time of nn.Transformer: the same speed."
+    verdict = "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about as fast"
+    return (
+        f"The scratch model takes {ratio:.2f}× the time of nn.Transformer: {verdict} at this size. Timings on a "
+        "busy CPU vary by 20% or more from one press to the next: compare again before reading much into it."
+    )
 
 
 # -- helpers ------------------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ def attention_heads_chart(frame: pd.DataFrame, columns: int | None = None, cell:
                 subtitle="keys (attended to) across, queries (attending) down",
                 anchor="start",
                 fontSize=TITLE_FONT,
+                limit=0,
             )
         )
     )
@@ -239,7 +240,7 @@ def embedding_scatter(
     return (points + labels).properties(
         width=size,
         height=max(MIN_HEIGHT, size),
-        title=alt.TitleParams(text=title, subtitle=subtitle or "", anchor="start", fontSize=TITLE_FONT),
+        title=alt.TitleParams(text=title, subtitle=subtitle or "", anchor="start", fontSize=TITLE_FONT, limit=0),
     )
 
 
@@ -303,7 +304,7 @@ def weight_histogram_chart(frame: pd.DataFrame, name: str | None = None) -> alt.
             y=alt.Y("count:Q", title="how many values"),
             tooltip=[alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"), "count:Q"],
         )
-        .properties(title=_title(title, 340), width=340, height=MIN_HEIGHT)
+        .properties(title=_title(title, 300), width=300, height=MIN_HEIGHT)
     )
 
 
@@ -528,7 +529,7 @@ def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(
             title=alt.TitleParams(
-                text=f"Top {len(frame)} next tokens", subtitle="orange: the token chosen", anchor="start"
+                text=f"Top {len(frame)} next tokens", subtitle="orange: the token chosen", anchor="start", limit=0
             ),
             width=300,
             height=max(MIN_HEIGHT, 28 * len(frame)),
@@ -695,8 +696,9 @@ def _colors(n: int) -> list[str]:
 
 
 def _title(text: str, width: int) -> alt.TitleParams:
-    """A chart title wrapped to the plot's width (about 7 px a character), so it is never cut."""
-    per_line = max(24, int(width / 7))
+    """A chart title wrapped to the plot's width (about 7 px a character, at least 28 characters a
+    line), so it is never cut."""
+    per_line = max(28, int(width / 7))
     lines, line = [], ""
     for word in str(text).split():
         if line and len(line) + 1 + len(word) > per_line:
@@ -705,7 +707,8 @@ def _title(text: str, width: int) -> alt.TitleParams:
         else:
             line = f"{line} {word}".strip()
     lines.append(line)
-    return alt.TitleParams(text=lines if len(lines) > 1 else lines[0], anchor="start", fontSize=TITLE_FONT)
+    # limit 0: Vega would otherwise cut a title at the plot's width with "…" (a narrow heatmap's title).
+    return alt.TitleParams(text=lines if len(lines) > 1 else lines[0], anchor="start", fontSize=TITLE_FONT, limit=0)
 
 
 def _require(frame: pd.DataFrame, columns: list[str], made_by: str) -> None:
