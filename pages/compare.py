@@ -130,9 +130,10 @@ with tabs[0]:
                     help=HELP["head"],
                 )
                 v1, v2 = st.columns(2)
+                maps = {}
                 for col, role in ((v1, "before"), (v2, "after")):
                     view = views[role]
-                    frame = attention.attention_map(
+                    maps[role] = attention.attention_map(
                         view.attentions,
                         kind,
                         layer,
@@ -140,8 +141,14 @@ with tabs[0]:
                         view.source_tokens,
                         head=None if head == "mean of heads" else head,
                     )
-                    col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
-                    look_for(captions.attention_caption(frame), col)
+                    col.altair_chart(
+                        fixed_size(charts.attention_heatmap(maps[role], title=role, cell=20)), width="content"
+                    )
+                look_for(
+                    captions.attention_change_caption(maps["before"], maps["after"])
+                    + " After: "
+                    + captions.attention_caption(maps["after"])
+                )
                 explain("finetuned_attention")
 
 # -- two scratch runs ----------------------------------------------------------------------------------

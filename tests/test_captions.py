@@ -246,6 +246,21 @@ def test_before_after_caption_explains_why_macro_f1_jumps_more():
     assert "accuracy 0.50 → 0.80 (+0.30); macro-F1 0.34 → 0.79 (+0.45)." in text and "mostly one label" in text
 
 
+def test_before_after_caption_spots_a_model_that_fell_into_one_label():
+    text = captions.before_after_caption({"accuracy": 0.45, "macro_f1": 0.43}, {"accuracy": 0.58, "macro_f1": 0.37})
+    assert "Accuracy rose while macro-F1 fell" in text
+
+
+def test_attention_change_caption_measures_how_far_fine_tuning_moved_a_map():
+    before = sharpened(range(4), 4, 0.7)
+    after = before.copy()
+    after[2] = [0.15, 0.15, 0.45, 0.25]  # one query moved 0.25 away from its diagonal
+    text = captions.attention_change_caption(frame_of(before), frame_of(after))
+    assert "0.25 at most ('2' → '2': 0.70 → 0.45)" in text and "this map changed" in text
+    with pytest.raises(ValueError, match="different shapes"):
+        captions.attention_change_caption(frame_of(before), frame_of(before[:3]))
+
+
 def test_label_and_speed_captions():
     assert "coin toss" in captions.label_caption({"negative": 0.52, "positive": 0.48})
     assert "'positive' with 95% (confident" in captions.label_caption({"negative": 0.05, "positive": 0.95})

@@ -106,9 +106,13 @@ def attention_caption(frame: pd.DataFrame, tokens_of_keys: Sequence[str] | None 
     keys = _ordered_tokens(frame, "key_token", "key_pos") if tokens_of_keys is None else list(tokens_of_keys)
     who = _who(frame)
     pattern = attention_pattern(w)
-    sentences = [_pattern_sentence(who, pattern, keys)]
-    if pattern.name == "broad" and str(frame["head"].iloc[0]) == "mean":
-        sentences.append("A mean of heads blurs each head's own pattern: pick one head to see it.")
+    if pattern.name == "broad" and "head" in frame and str(frame["head"].iloc[0]) == "mean":
+        sentences = [
+            f"{who} spreads its weight: on average a query's largest weight is only {pattern.share:.0%}. "
+            "A mean of heads blurs each head's own pattern: pick one head to see it."
+        ]
+    else:
+        sentences = [_pattern_sentence(who, pattern, keys)]
     if pattern.causal:
         sentences.append(
             "The upper triangle is zero: the causal mask, so a position never sees a later one "
@@ -189,6 +193,24 @@ def strongest_head(
     found = head_patterns(attentions, kind)
     wanted = [f for f in found if names is None or f[2].name in names] or found
     return max(wanted, key=lambda f: f[2].share)
+
+
+def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
+    """How much one attention map changed (two tables from `attention.attention_map` over the same tokens)."""
+    a = _frame_matrix(before, "query_pos", "key_pos", "weight")
+    b = _frame_matrix(after, "query_pos", "key_pos", "weight")
+    if a.shape != b.shape:
+        raise ValueError(f"The maps have different shapes {a.shape} and {b.shape}: give both the same tokens.")
+    diff = np.abs(b - a)
+    i, j = np.unravel_index(int(diff.argmax()), diff.shape)
+    queries = _ordered_tokens(after, "query_token", "query_pos")
+    keys = _ordered_tokens(after, "key_token", "key_pos")
+    kept = "kept its pattern" if diff.max() < 0.1 else "changed"
+    return (
+        f"Fine-tuning moved these weights by {diff.mean():.3f} on average and {diff.max():.2f} at most "
+        f"({queries[i]!r} → {keys[j]!r}: {a[i, j]:.2f} → {b[i, j]:.2f}): this map {kept}. "
+        "Fine-tuning nudges a pretrained model; the last layers, nearest the classifier, change most."
+    )
 
 
 def follow_caption(frame: pd.DataFrame) -> str:
@@ -609,7 +631,13 @@ def before_after_caption(before: Mapping[str, float], after: Mapping[str, float]
         if k in before and k in after
     ]
     text = "; ".join(parts) + "."
-    if {"accuracy", "macro_f1"} <= set(before) and before["macro_f1"] < before["accuracy"] - 0.1:
+    both = {"accuracy", "macro_f1"} <= set(before) & set(after)
+    if both and after["accuracy"] > before["accuracy"] and after["macro_f1"] < before["macro_f1"]:
+        text += (
+            " Accuracy rose while macro-F1 fell: the model now answers mostly one label, which pays when that label "
+            "is the commoner one. More examples or another epoch usually fix it."
+        )
+    elif both and before["macro_f1"] < before["accuracy"] - 0.1:
         text += (
             " Before, macro-F1 was far below accuracy: the new head answered mostly one label, which accuracy hides "
             "and macro-F1 (the mean F1 of each label) does not."

@@ -83,7 +83,8 @@ def attention_heatmap(
     frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None
 ) -> alt.Chart | alt.LayerChart:
     """One attention map (from `attention.attention_map`): keys across, queries down, weight as
-    colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12).
+    colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12, cells of
+    26 px or more).
     Every token is labelled (up to 40 a side) and the plot is at least 200 px tall."""
     _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
@@ -93,7 +94,7 @@ def attention_heatmap(
     base = alt.Chart(frame)
     heat = base.mark_rect().encode(**_attention_encodings(frame))
     if annotate is None:
-        annotate = n_q <= 12 and n_k <= 12
+        annotate = n_q <= 12 and n_k <= 12 and side >= 26  # a number needs room: "0.54" at 10 px is 22 px wide
     if not annotate:
         return heat.properties(**size)
     text = base.mark_text(fontSize=10 if side < 30 else 11).encode(
@@ -153,7 +154,7 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
     pos = int(frame["token_pos"].iloc[0])
     kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
     side = _cell_size(max(len(others), len(rows)), cell)
-    width = side * len(others)
+    width = max(MIN_HEIGHT, side * len(others))  # a short source still gets a readable, square-ish plot
     return (
         alt.Chart(frame)
         .mark_rect()
