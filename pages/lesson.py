@@ -84,8 +84,7 @@ def reveal_first_loss(run, _) -> Reveal:
     vocab = len(run.vocab)
     guesses = [0.0, math.log(vocab), 100.0]
     return Reveal(
-        f"Your model's first loss was {first:.2f}; ln {vocab} = {math.log(vocab):.2f} is the loss of a uniform guess "
-        f"among the {vocab} tokens of its vocabulary. {captions.loss_caption(run.history, vocab, len(run.vocab.symbols))}",
+        f"Your model: {captions.loss_caption(run.history, vocab, len(run.vocab.symbols))}",
         min(range(3), key=lambda i: abs(guesses[i] - first)),
     )
 
@@ -226,7 +225,7 @@ STEPS = [
         "pages/build.py",
         "Build",
         "See the model of Figure 1 as this app builds it, and what each part costs.",
-        "In the default model, which part holds the most parameters?",
+        "In your model (the default one if you have none yet), which part holds the most parameters?",
         ["the embeddings and output layer", "the attention layers", "the feed-forward layers"],
         reveal_parameters,
         "feed_forward",

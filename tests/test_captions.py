@@ -94,6 +94,10 @@ def test_strongest_head_finds_the_diagonal_head_among_all_layers():
     layer1 = torch.tensor(np.stack([np.full((4, 4), 0.25), sharpened(range(4), 4, 0.9)]), dtype=torch.float32)[None]
     layer, head, pattern = captions.strongest_head({"cross": [layer0, layer1]}, "cross", ["diagonal"])
     assert (layer, head, pattern.name) == (1, 1, "diagonal")
+    sharper_but_no_line = torch.tensor(sharpened([2, 0, 3, 1], 4, 0.95), dtype=torch.float32)[None, None]
+    both = {"cross": [sharper_but_no_line, layer1]}
+    assert captions.strongest_head(both, "cross", ["diagonal", "sharp"])[:2] == (1, 1)  # the line comes first
+    assert captions.strongest_head(both, "cross")[2].name == "sharp"  # no preference: the largest share
     with pytest.raises(ValueError, match="No decoder_self attention"):
         captions.strongest_head({"cross": [layer0]}, "decoder_self")
 
@@ -141,6 +145,8 @@ def test_gradient_spikes_and_learning_rate_warmup_are_found():
     assert "largest 40 at step 7: a spike" in captions.metric_caption(run, "grad_norm")
     lr = captions.metric_caption(run, "lr")
     assert "peak" in lr and "step 4" in lr and "warmup" in lr
+    warming = history([1.0] * 5, lr=[1e-4 * s for s in range(1, 6)])
+    assert "still warming up: 0.0001 → 0.0005 over 5 steps" in captions.metric_caption(warming, "lr")
 
 
 def test_accuracy_caption_says_when_99_percent_was_reached():

@@ -78,7 +78,8 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
     run = load_run(weights / "lesson-copy")
     metrics = read_json(weights / "lesson-ft" / "metrics.json")
     expected = {  # a number each reveal must quote from the student's own runs
-        1: f"first loss was {run.history[0]['loss']:.2f}; ln {len(run.vocab)} = {math.log(len(run.vocab)):.2f}",
+        1: f"starts at {run.history[0]['loss']:.2f}; a fresh model guessing uniformly among the {len(run.vocab)} "
+        f"tokens scores ln {len(run.vocab)} = {math.log(len(run.vocab)):.2f}",
         4: "Your copy model's layer 0 head",
         5: "decoder self-attention heads have nothing above the diagonal",
         8: f"your model scored {metrics['before']['accuracy']:.0%}",

@@ -189,10 +189,15 @@ def head_patterns(attentions: Mapping[str, Sequence], kind: str) -> list[tuple[i
 def strongest_head(
     attentions: Mapping[str, Sequence], kind: str, names: Sequence[str] | None = None
 ) -> tuple[int, int, AttentionPattern]:
-    """The head whose pattern is clearest (largest share), among `names` when given."""
+    """The clearest head (largest share) of one attention kind. With `names`, in priority order:
+    the clearest head showing the first of those patterns any head shows (so a reverse model's
+    anti-diagonal wins over a sharper head with no line); every head when none does."""
     found = head_patterns(attentions, kind)
-    wanted = [f for f in found if names is None or f[2].name in names] or found
-    return max(wanted, key=lambda f: f[2].share)
+    for name in names or ():
+        showing = [f for f in found if f[2].name == name]
+        if showing:
+            return max(showing, key=lambda f: f[2].share)
+    return max(found, key=lambda f: f[2].share)
 
 
 def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
@@ -429,6 +434,11 @@ def metric_caption(
         return f"{metric_name(metric).capitalize()}: {ys[0]:.0%} → {ys[-1]:.0%}{reached}. It is the {what}."
     if metric in ("lr", "learning_rate"):
         peak = int(np.argmax(ys))
+        if peak == len(ys) - 1 and len(ys) > 1:
+            return (
+                f"The learning rate is still warming up: {ys[0]:.2g} → {ys[-1]:.2g} over {steps[-1]} steps. Warmup keeps "
+                "Adam's first, noisy steps small; the decay starts at the peak."
+            )
         return (
             f"The learning rate climbs to its peak {ys[peak]:.2g} at step {steps[peak]} (warmup: Adam's first steps are "
             f"noisy, so they are kept small), then decays to {ys[-1]:.2g}."
