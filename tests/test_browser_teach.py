@@ -68,8 +68,8 @@ def shoot(page, name: str) -> None:
 
 
 def looks_for(page, at_least: int = 1) -> None:
-    page.get_by_text("What to look for:").first.wait_for()
-    assert page.get_by_text("What to look for:").count() >= at_least
+    """Wait for at least this many computed "What to look for" lines (they draw one after another)."""
+    page.get_by_text("What to look for:").nth(at_least - 1).wait_for()
 
 
 def test_teaching_pages_at_1280x720(projector, server):  # noqa: F811
@@ -124,7 +124,7 @@ def test_teaching_pages_at_1280x720(projector, server):  # noqa: F811
     looks_for(page)
     shoot(page, "05_inspect_attention")
     page.get_by_role("tab", name="Training dynamics").click()
-    page.get_by_text("The learning rate climbs", exact=False).wait_for()
+    page.get_by_text("The learning rate is still warming up", exact=False).wait_for()  # 30 steps, warmup 50
     shoot(page, "06_inspect_dynamics")
 
     go(page, "Compare", "Before vs after fine-tuning")
