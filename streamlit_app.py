@@ -16,6 +16,7 @@ st.set_page_config(page_title="Transformer Workbench", page_icon="🔧", layout=
 HOME = st.Page("pages/home.py", title="Start here", icon=":material/home:", default=True)
 PAGES = [
     HOME,
+    st.Page("pages/lesson.py", title="Guided lesson", icon=":material/school:"),
     st.Page("pages/build.py", title="Build", icon=":material/construction:"),
     st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
     st.Page("pages/decode.py", title="Step-through decoding", icon=":material/footprint:"),

@@ -150,16 +150,20 @@ class PickedModel:
     run: object  # runs.Run: model, vocab, history, task ...
 
 
-def _pick(choices: list[RunChoice], label: str, key: str) -> RunChoice:
-    """A select box of runs; a damaged one is offered with its reason, so it is never a mystery."""
+def _pick(choices: list[RunChoice], label: str, key: str, start_at: int = 0) -> RunChoice:
+    """A select box of runs, first on the `start_at`-th; a damaged one is offered with its reason,
+    so it is never a mystery."""
     shown = {(c.label if c.info.readable else f"{c.label} — unreadable"): c for c in choices}
-    return shown[st.selectbox(label, list(shown), key=key)]
+    index = min(start_at, len(shown) - 1)
+    return shown[st.selectbox(label, list(shown), index=index, key=key)]
 
 
-def scratch_model_picker(key: str, label: str = "Model", required: bool = True) -> PickedModel | None:
-    """A select box of the scratch runs this student may open (theirs first, then the examples).
-    Returns the chosen run loaded, or (when `required`) stops the page with a hint when there is
-    none or it cannot be read."""
+def scratch_model_picker(
+    key: str, label: str = "Model", required: bool = True, start_at: int = 0
+) -> PickedModel | None:
+    """A select box of the scratch runs this student may open (theirs first, then the examples),
+    first on the `start_at`-th. Returns the chosen run loaded, or (when `required`) stops the page
+    with a hint when there is none or it cannot be read."""
     choices = visible_runs("scratch")
     if not choices:
         if required:
@@ -168,7 +172,7 @@ def scratch_model_picker(key: str, label: str = "Model", required: bool = True) 
             )
             st.stop()
         return None
-    choice = _pick(choices, label, key)
+    choice = _pick(choices, label, key, start_at)
     try:
         if not choice.info.readable:
             raise ValueError(f"The run {choice.info.name!r} cannot be read: {choice.info.error}.")
@@ -273,10 +277,18 @@ def cached_task(name: str, **kwargs):
 
 
 def live_training_charts(
-    history: list[dict], metrics=("loss", "token_accuracy", "lr", "grad_norm"), key: str = ""
+    history: list[dict],
+    metrics=("loss", "token_accuracy", "lr", "grad_norm"),
+    key: str = "",
+    vocab_size: int | None = None,
+    n_symbols: int | None = None,
+    unit: str = "tokens",
 ) -> None:
-    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`)."""
-    from model_zoo.views.charts import metric_chart
+    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`), each at
+    least 200 px tall with its computed "what to look for" line. `vocab_size` / `n_symbols` / `unit`
+    let the loss be read against a uniform guess (`captions.metric_caption`)."""
+    from model_zoo.views.captions import metric_caption
+    from model_zoo.views.charts import MIN_HEIGHT, metric_chart
     from model_zoo.views.dynamics import metric_frame
 
     if not history:
@@ -287,7 +299,8 @@ def live_training_charts(
     for i in range(0, len(present), 2):
         cols = st.columns(2)
         for col, metric in zip(cols, present[i : i + 2], strict=False):
-            col.altair_chart(metric_chart(frame, metric, height=160), key=f"{key}_{metric}_{i}" if key else None)
+            col.altair_chart(metric_chart(frame, metric, height=MIN_HEIGHT), key=f"{key}_{metric}_{i}" if key else None)
+            col.caption(f"**What to look for:** {metric_caption(history, metric, vocab_size, n_symbols, unit)}")
 
 
 @st.cache_resource(show_spinner="Loading the fine-tuned model…", max_entries=6)

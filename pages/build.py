@@ -8,10 +8,12 @@ import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.interop import parity_check
+from model_zoo.views.captions import parameter_caption, shapes_caption
 from model_zoo.views.charts import parameter_counts_chart
 from model_zoo.views.shapes import example_input, shape_trace
 from model_zoo.views.weights import parameter_counts
-from pages._ui import ensure_app, show_error
+from pages._concepts import HELP, explain, figure_1
+from pages._ui import ensure_app, fixed_size, show_error
 
 ensure_app()
 st.title("Build a Transformer")
@@ -22,18 +24,26 @@ st.caption(
 defaults = TransformerConfig()
 left, middle, right = st.columns(3)
 with left:
-    d_model = st.number_input("d_model (width)", 2, 1024, defaults.d_model, step=8, key="build_d_model")
-    n_heads = st.number_input("heads", 1, 32, defaults.n_heads, key="build_n_heads")
-    d_ff = st.number_input("d_ff (feed-forward width)", 1, 8192, defaults.d_ff, step=32, key="build_d_ff")
+    d_model = st.number_input(
+        "d_model (width)", 2, 1024, defaults.d_model, step=8, key="build_d_model", help=HELP["d_model"]
+    )
+    n_heads = st.number_input("heads", 1, 32, defaults.n_heads, key="build_n_heads", help=HELP["heads"])
+    d_ff = st.number_input(
+        "d_ff (feed-forward width)", 1, 8192, defaults.d_ff, step=32, key="build_d_ff", help=HELP["d_ff"]
+    )
 with middle:
-    n_enc = st.number_input("encoder blocks", 1, 12, defaults.n_encoder_layers, key="build_n_enc")
-    n_dec = st.number_input("decoder blocks", 1, 12, defaults.n_decoder_layers, key="build_n_dec")
-    norm = st.radio("LayerNorm", ["post-norm (the paper)", "pre-norm"], key="build_norm", horizontal=True)
+    n_enc = st.number_input("encoder blocks", 1, 12, defaults.n_encoder_layers, key="build_n_enc", help=HELP["blocks"])
+    n_dec = st.number_input("decoder blocks", 1, 12, defaults.n_decoder_layers, key="build_n_dec", help=HELP["blocks"])
+    norm = st.radio(
+        "LayerNorm", ["post-norm (the paper)", "pre-norm"], key="build_norm", horizontal=True, help=HELP["norm"]
+    )
 with right:
-    vocab = st.number_input("vocabulary size", 2, 50_000, defaults.src_vocab_size, key="build_vocab")
-    dropout = st.slider("dropout", 0.0, 0.5, defaults.dropout, 0.05, key="build_dropout")
-    activation = st.selectbox("activation", ["relu", "gelu"], key="build_activation")
-    tie = st.checkbox("tie target embedding and output layer", key="build_tie")
+    vocab = st.number_input(
+        "vocabulary size", 2, 50_000, defaults.src_vocab_size, key="build_vocab", help=HELP["vocab"]
+    )
+    dropout = st.slider("dropout", 0.0, 0.5, defaults.dropout, 0.05, key="build_dropout", help=HELP["dropout"])
+    activation = st.selectbox("activation", ["relu", "gelu"], key="build_activation", help=HELP["activation"])
+    tie = st.checkbox("tie embeddings", key="build_tie", help=HELP["tie"])
 
 try:
     cfg = TransformerConfig(
@@ -57,6 +67,22 @@ except ValueError as err:
 st.session_state["build_config"] = asdict(cfg)
 model = Transformer(cfg)
 
+st.subheader("Figure 1, as this app builds it")
+st.markdown(
+    "Read it bottom-up. The **source** tokens become vectors (embeddings plus positional encoding) and go "
+    "through the encoder blocks; the **target so far** goes through the decoder blocks, whose cross-attention "
+    "reads the encoder's output; a linear layer and a softmax give the next token's probabilities. Each box "
+    "names the class in `model_zoo/scratch/` that computes it; open a box's idea below."
+)
+figure_1(cfg.n_encoder_layers, cfg.n_decoder_layers, cfg.norm_first)
+ideas_left, ideas_right = st.columns(2)
+with ideas_left:
+    for key in ("embeddings", "positional_encoding", "attention", "multi_head", "masks"):
+        explain(key)
+with ideas_right:
+    for key in ("feed_forward", "residual_norm", "encoder_block", "stacking", "output_softmax"):
+        explain(key)
+
 st.subheader("Parameters")
 st.metric("total parameters", f"{model.num_parameters():,}")
 level = st.radio(
@@ -64,14 +90,15 @@ level = st.radio(
     ["group", "module"],
     key="build_count_level",
     horizontal=True,
-    help="group: embeddings, each block, norms, output layer; module: inside each block too",
+    help=HELP["count_level"],
 )
 counts = parameter_counts(model, level=level)
 c1, c2 = st.columns([1, 1])
 c1.dataframe(
     counts, hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")}
 )
-c2.altair_chart(parameter_counts_chart(counts))
+c2.altair_chart(fixed_size(parameter_counts_chart(counts)), width="content")
+st.caption(f"**What to look for:** {parameter_caption(parameter_counts(model, level='module'))}")
 
 st.subheader("Shapes, stage by stage")
 st.caption(
@@ -79,17 +106,29 @@ st.caption(
     "B batch, S source length, T target length, D d_model, H heads, V vocabulary."
 )
 s1, s2 = st.columns(2)
-src_len = s1.number_input("source length S", 1, cfg.max_len, 6, key="build_src_len")
-tgt_len = s2.number_input("target length T", 1, cfg.max_len, 5, key="build_tgt_len")
+src_len = s1.number_input("source length S", 1, cfg.max_len, 6, key="build_src_len", help=HELP["source_length"])
+tgt_len = s2.number_input("target length T", 1, cfg.max_len, 5, key="build_tgt_len", help=HELP["target_length"])
 src, tgt_in = example_input(cfg, int(src_len), int(tgt_len))
 st.caption(f"source ids {src[0].tolist()} · target input ids {tgt_in[0].tolist()}")
-st.dataframe(pd.DataFrame(shape_trace(model, src, tgt_in)), hide_index=True, width="stretch")
+trace = shape_trace(model, src, tgt_in)
+look_for = shapes_caption(trace)
+# The attention weights' shape with its letters: (B, H, queries, keys) of each kind.
+ATTENTION_LETTERS = {"self-attention": "(B, H, S, S)", "masked self-attention": "(B, H, T, T)"}
+for row in trace:
+    if row["attention weights"]:
+        kind = row["stage"].split(": ", 1)[-1]
+        letters = ATTENTION_LETTERS.get(kind) or ("(B, H, T, S)" if "cross" in kind else "")
+        row["attention weights"] = f"{row['attention weights']} = {letters}" if letters else row["attention weights"]
+st.dataframe(pd.DataFrame(trace), hide_index=True, width="stretch")
+st.caption(f"**What to look for:** {look_for}")
+explain("shapes")
 
 st.subheader("Same numbers as PyTorch?")
 st.caption(
     "A random `nn.Transformer` of this size is copied into the scratch model and both read the same batch "
     "(with source padding and the causal mask). The logits should agree to float precision."
 )
+explain("parity")
 if n_enc != n_dec:
     st.caption(f"`nn.Transformer` here uses {n_enc} blocks on both sides (the check builds equal stacks).")
 if st.button("Run the parity check", key="build_parity"):

@@ -5,18 +5,27 @@ import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
-from model_zoo.views import attention, charts, dynamics
+from model_zoo.views import attention, captions, charts, dynamics
+from pages._concepts import HELP, explain, look_for
 from pages._ui import (
     chart_with_download,
-    download_figure,
     ensure_app,
     example_text,
     finetune_run_picker,
-    fixed_size,
     load_finetuned_run,
     scratch_model_picker,
     show_error,
 )
+
+SUMMARY_NAMES = {
+    "steps": "steps",
+    "first_loss": "first loss",
+    "final_loss": "final loss",
+    "max_grad_norm": "largest gradient norm",
+    "exact_match": "held-out exact match",
+    "non_finite": "NaN or inf seen",
+}
+
 
 ensure_app()
 st.title("Compare")
@@ -42,37 +51,32 @@ with tabs[0]:
             cols = st.columns(len(after) + 1)
             for col, key in zip(cols, after, strict=False):
                 col.metric(
-                    key.replace("_", " "), f"{after[key]:.3f}", f"{after[key] - before.get(key, 0):+.3f} vs before"
+                    captions.metric_name(key),
+                    f"{after[key]:.3f}",
+                    f"{after[key] - before.get(key, 0):+.3f} vs before",
+                    help=HELP["macro_f1"] if key == "macro_f1" else None,
                 )
-            cols[-1].metric("held-out examples", metrics.get("test_examples", "—"))
+            cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])
+            if before and after:
+                look_for(captions.before_after_caption(before, after))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
-                if "confusion" in comparison.get("before", {}):
-                    c1.altair_chart(
-                        fixed_size(
-                            charts.confusion_chart(confusion_frame(comparison["before"]["confusion"], names), "before")
-                        ),
-                        width="content",
-                    )
-                    before_frame = confusion_frame(comparison["before"]["confusion"], names)
-                    download_figure(
-                        charts.confusion_chart(before_frame, "before"),
-                        before_frame,
-                        "confusion-before",
-                        "cmp_dl_cb",
-                        c1,
-                    )
-                c2.altair_chart(
-                    fixed_size(
-                        charts.confusion_chart(confusion_frame(comparison["after"]["confusion"], names), "after")
-                    ),
-                    width="content",
-                )
-                after_frame = confusion_frame(comparison["after"]["confusion"], names)
-                download_figure(
-                    charts.confusion_chart(after_frame, "after"), after_frame, "confusion-after", "cmp_dl_ca", c2
-                )
+                for col, role in ((c1, "before"), (c2, "after")):
+                    matrix = comparison.get(role, {}).get("confusion")
+                    if matrix is not None:
+                        matrix_frame = confusion_frame(matrix, names)
+                        chart_with_download(
+                            charts.confusion_chart(matrix_frame, role),
+                            matrix_frame,
+                            f"confusion-{role}",
+                            f"cmp_dl_c{role}",
+                            col,
+                            fixed=True,
+                        )
+                        look_for(captions.confusion_caption(matrix, names), col)
+            explain("before_after")
+            explain("metrics")
             changed = comparison.get("changed", [])
             st.markdown(f"**Changed predictions** ({len(changed)}; ✓ = now right, ✗ = was right, now wrong)")
             if changed:
@@ -114,17 +118,22 @@ with tabs[0]:
                 kind = "encoder_self"
                 a1, a2 = st.columns(2)
                 layer = a1.selectbox(
-                    "layer", range(attention.num_layers(views["after"].attentions, kind)), key="cmp_attn_layer"
+                    "layer",
+                    range(attention.num_layers(views["after"].attentions, kind)),
+                    key="cmp_attn_layer",
+                    help=HELP["layer"],
                 )
                 head = a2.selectbox(
                     "head",
                     ["mean of heads", *range(attention.num_heads(views["after"].attentions, kind))],
                     key="cmp_attn_head",
+                    help=HELP["head"],
                 )
                 v1, v2 = st.columns(2)
+                maps = {}
                 for col, role in ((v1, "before"), (v2, "after")):
                     view = views[role]
-                    frame = attention.attention_map(
+                    maps[role] = attention.attention_map(
                         view.attentions,
                         kind,
                         layer,
@@ -132,14 +141,20 @@ with tabs[0]:
                         view.source_tokens,
                         head=None if head == "mean of heads" else head,
                     )
-                    col.altair_chart(fixed_size(charts.attention_heatmap(frame, title=role, cell=20)), width="content")
-                    download_figure(
-                        charts.attention_heatmap(frame, title=role, cell=20),
-                        frame,
+                    chart_with_download(
+                        charts.attention_heatmap(maps[role], title=role, cell=20),
+                        maps[role],
                         f"attention-{role}",
                         f"cmp_dl_{role}",
                         col,
+                        fixed=True,
                     )
+                look_for(
+                    captions.attention_change_caption(maps["before"], maps["after"])
+                    + " After: "
+                    + captions.attention_caption(maps["after"])
+                )
+                explain("finetuned_attention")
 
 # -- insights: what fine-tuning changed in the attention -----------------------------------------------------
 with tabs[0]:
@@ -232,23 +247,29 @@ with tabs[1]:
     left, right = st.columns(2)
     with left:
         a = scratch_model_picker("cmp_run_a", "first run", required=False)
-    with right:
-        b = scratch_model_picker("cmp_run_b", "second run", required=False)
+    with right:  # it starts on another run than the first
+        b = scratch_model_picker("cmp_run_b", "second run", required=False, start_at=1)
     if a is None or b is None:
         st.info("Train a run on the **Train** page (two, to compare them).")
     else:
         histories = {a.label: a.run.history, b.label: b.run.history}
-        if a.run.history and b.run.history:
-            rows = [{"run": name, **dynamics.history_summary(h)} for name, h in histories.items()]
+        if a.label == b.label:
+            st.info("Both pickers show the same run: choose another second run to compare.")
+        elif a.run.history and b.run.history:
+            rows = [
+                {"run": name, **{SUMMARY_NAMES.get(k, k): v for k, v in dynamics.history_summary(h).items()}}
+                for name, h in histories.items()
+            ]
             st.dataframe(rows, hide_index=True)
             present = [
                 m
                 for m in ("loss", "token_accuracy", "exact_match")
                 if all(m in dynamics.history_frame(h) for h in histories.values())
             ]
-            if a.label != b.label:
-                st.altair_chart(charts.stability_chart(histories, metrics=present))
-                download_figure(charts.stability_chart(histories, metrics=present), None, "two-runs", "cmp_dl_runs")
+            chart_with_download(
+                charts.stability_chart(histories, metrics=present, legend_title="run"), None, "two-runs", "cmp_dl_runs"
+            )
+            look_for(captions.runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
         text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
@@ -341,15 +362,16 @@ with tabs[2]:
         "Same weights, so the logits should agree to float precision; the times say what hand-written "
         "attention costs (or saves)."
     )
+    explain("parity")
     s1, s2, s3, s4 = st.columns(4)
-    d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model")
-    n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads")
-    n_layers = s3.number_input("blocks (each side)", 1, 6, 2, key="cmp_layers")
-    norm_first = s4.checkbox("pre-norm", key="cmp_norm_first")
+    d_model = s1.selectbox("d_model", [32, 64, 128, 256, 512], index=1, key="cmp_d_model", help=HELP["d_model"])
+    n_heads = s2.selectbox("heads", [1, 2, 4, 8], index=2, key="cmp_heads", help=HELP["heads"])
+    n_layers = s3.number_input("blocks (each side)", 1, 6, 2, key="cmp_layers", help=HELP["blocks"])
+    norm_first = s4.checkbox("pre-norm", key="cmp_norm_first", help=HELP["norm"])
     s5, s6, s7 = st.columns(3)
-    batch = s5.number_input("batch", 1, 128, 16, key="cmp_batch")
-    length = s6.number_input("length", 1, 256, 32, key="cmp_length")
-    iters = s7.number_input("timed passes", 1, 100, 10, key="cmp_iters")
+    batch = s5.number_input("batch", 1, 128, 16, key="cmp_batch", help=HELP["batch_size"])
+    length = s6.number_input("length", 1, 256, 32, key="cmp_length", help=HELP["source_length"])
+    iters = s7.number_input("timed passes", 1, 100, 10, key="cmp_iters", help=HELP["timed_passes"])
     if st.button("Compare", key="cmp_speed", type="primary"):
         try:
             with st.spinner("Running both…"):
@@ -370,12 +392,15 @@ with tabs[2]:
         r1, r2, r3 = st.columns(3)
         r1.metric("max |scratch − nn.Transformer|", f"{result['max_abs_diff']:.2e}")
         r2.metric("nn.Transformer forward", f"{result['torch_ms']:.1f} ms")
+        ratio = result["scratch_over_torch_time"]
         r3.metric(
             "scratch forward",
             f"{result['scratch_ms']:.1f} ms",
-            f"{result['scratch_over_torch_time']:.2f}× the time",
+            f"{ratio:.2f}× the time ({'faster' if ratio < 1 else 'slower' if ratio > 1 else 'the same'})",
             delta_color="off",
+            delta_arrow="off",
         )
         (st.success if result["max_abs_diff"] < 1e-4 else st.error)(
             f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters)."
         )
+        look_for(captions.speed_caption(ratio))

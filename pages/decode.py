@@ -4,8 +4,9 @@ chosen and this step's cross-attention over the source. Scratch runs step throug
 
 import streamlit as st
 
-from model_zoo.views import charts
+from model_zoo.views import captions, charts
 from model_zoo.views.attention import step_tables
+from pages._concepts import HELP, explain
 from pages._ui import (
     chart_with_download,
     download_figure,
@@ -33,13 +34,28 @@ st.caption(
 
 kind = st.radio("model", ["scratch run", "text-to-text fine-tuning run (T5)"], key="decode_kind", horizontal=True)
 c1, c2, c3 = st.columns(3)
-show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top")
+show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top", help=HELP["show_top"])
 
 if kind == "scratch run":
     picked = scratch_model_picker("decode_model")
     text = st.text_input("source", value=example_text(picked.run), key="decode_text")
-    strategy = c1.radio("choose", ["greedy", "sample"], key="decode_strategy", horizontal=True)
-    temperature = c2.slider("temperature", 0.1, 3.0, 1.0, 0.1, key="decode_temperature", disabled=strategy != "sample")
+    strategy = c1.radio(
+        "choose",
+        ["greedy", "sample"],
+        key="decode_strategy",
+        horizontal=True,
+        help=HELP["strategy"] + " " + HELP["seed"],
+    )
+    temperature = c2.slider(
+        "temperature",
+        0.1,
+        3.0,
+        1.0,
+        0.1,
+        key="decode_temperature",
+        disabled=strategy != "sample",
+        help=HELP["temperature"],
+    )
     signature = ("scratch", picked.label, text, strategy, temperature, show_top)
 else:
     path = finetune_run_picker("decode_t5_run", task="text2text")
@@ -119,7 +135,10 @@ if steps:
     last = steps[-1]
     heads = last.cross_attention.size(1) if last.cross_attention is not None else 1
     head_choice = st.selectbox(
-        "cross-attention heads", ["every head", *[f"head {h}" for h in range(heads)]], key="decode_head"
+        "cross-attention heads",
+        ["every head", *[f"head {h}" for h in range(heads)]],
+        key="decode_head",
+        help=HELP["cross_heads"],
     )
     head = None if head_choice == "every head" else int(head_choice.split()[1])
     top, cross = step_tables(last, head)
@@ -134,6 +153,7 @@ if steps:
         )
         st.altair_chart(fixed_size(charts.top_tokens_chart(top)), width="content")
         download_figure(charts.top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top")
+        st.caption(f"**What to look for:** {captions.top_k_caption(top)}")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
     with right:
@@ -142,7 +162,10 @@ if steps:
             download_figure(
                 charts.follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross"
             )
-            st.caption("Where the decoder looked in the source while choosing this token: one row per layer and head.")
+            st.caption(
+                "Where the decoder looked in the source while choosing this token: one row per layer and head. "
+                f"**What to look for:** {captions.follow_caption(cross)}"
+            )
     st.dataframe(
         [
             {"step": s.position + 1, "token": s.token, "most likely": s.top_tokens[0], "p(most likely)": s.top_probs[0]}
@@ -230,3 +253,7 @@ if kind == "scratch run":
 decode_link = view_to_url("decode", DECODE_VIEW) if kind == "scratch run" else None
 if decode_link:
     st.caption(f"A link to this view (run and source): `{decode_link}`")
+st.divider()
+st.markdown("**The ideas on this page**")
+for concept in ("greedy", "sampling", "output_softmax", "masks", "decoding_ids"):
+    explain(concept)

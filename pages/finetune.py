@@ -19,11 +19,12 @@ from model_zoo.hf.data import (
 from model_zoo.hf.finetune import PHASES, run_name_for
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import finetune_spec
-from model_zoo.views import attention, charts
+from model_zoo.views import attention, captions, charts
+from pages._concepts import HELP, explain, look_for
 from pages._ui import (
+    chart_with_download,
     ensure_app,
     finetune_run_picker,
-    fixed_size,
     job_panel,
     job_queue,
     keep_choices,
@@ -107,6 +108,8 @@ try:
 except Exception as err:  # a hub name offline, a folder without a tokenizer: say which and go on
     show_error(err, "Pick the offline model, or check the name / folder.")
     st.stop()
+
+explain("pretrained")
 
 # -- 2. data ----------------------------------------------------------------------------------------
 st.subheader("2 · Data")
@@ -201,17 +204,31 @@ st.caption(
     f"{len(sample.tokens)} word pieces{f' (truncated at {FINETUNE_DEFAULTS.max_length})' if sample.truncated else ''}; "
     f"decoded back: “{sample.decoded}”"
 )
+st.caption(HELP["cls_sep"])
+explain("tokenization")
+explain("decoding_ids")
 
 # -- 4. training -------------------------------------------------------------------------------------
 st.subheader("4 · Train")
+explain("split")
+explain("trainer_vs_loop")
+explain("optimizer")
 d = FINETUNE_DEFAULTS
 f1, f2, f3, f4 = st.columns(4)
 max_examples = f1.number_input(
-    "examples (train + test)", 10, 20_000, d.max_examples or len(data.dataset), step=100, key="ft_max_examples"
+    "examples (train + test)",
+    10,
+    20_000,
+    d.max_examples or len(data.dataset),
+    step=100,
+    key="ft_max_examples",
+    help=HELP["max_examples"],
 )
-epochs = f2.number_input("epochs", 1, 10, d.epochs, key="ft_epochs")
-max_steps = f3.number_input("at most steps (0 = no cap)", 0, 100_000, d.max_steps or 0, key="ft_max_steps")
-batch_size = f4.number_input("batch size", 1, 256, d.batch_size, key="ft_batch_size")
+epochs = f2.number_input("epochs", 1, 10, d.epochs, key="ft_epochs", help=HELP["epochs"])
+max_steps = f3.number_input(
+    "at most steps (0 = no cap)", 0, 100_000, d.max_steps or 0, key="ft_max_steps", help=HELP["max_steps"]
+)
+batch_size = f4.number_input("batch size", 1, 256, d.batch_size, key="ft_batch_size", help=HELP["batch_size"])
 f5, f6, f7, f8 = st.columns(4)
 learning_rate = f5.number_input(
     "learning rate",
@@ -220,21 +237,24 @@ learning_rate = f5.number_input(
     d.learning_rate,
     format="%.6f",
     key="ft_lr",
-    help="MiniLM learns a new head fast at 2e-4; bert-base from the hub prefers about 3e-5.",
+    help=HELP["learning_rate"] + " MiniLM's default suits a new head; bert-base from the hub prefers about 3e-5.",
 )
-max_length = f6.number_input("max length (word pieces)", 8, 512, d.max_length, key="ft_max_length")
+max_length = f6.number_input(
+    "max length (word pieces)", 8, 512, d.max_length, key="ft_max_length", help=HELP["max_length"]
+)
 loop = f7.selectbox(
     "training loop",
     ["custom", "trainer"],
     index=["custom", "trainer"].index(d.loop),
     key="ft_loop",
     format_func={"custom": "plain PyTorch loop", "trainer": "Hugging Face Trainer"}.get,
+    help=HELP["loop"],
 )
 default_name = run_name_for(model_name, dataset_arg)
 if st.session_state.pop("ft_new_name", False) or not st.session_state.get("ft_run_name", "").strip():
     # never an empty name (switching the data source used to empty it)
     st.session_state["ft_run_name"] = default_name
-run_name = f8.text_input("run name", key="ft_run_name")
+run_name = f8.text_input("run name", key="ft_run_name", help=HELP["run_name"])
 
 spec = None
 try:
@@ -270,7 +290,12 @@ if st.button("Fine-tune", type="primary", key="ft_start", disabled=spec is None)
 
 
 def training_charts(metrics: list[dict]) -> None:
-    live_training_charts([m for m in metrics if m.get("kind") == "train"], metrics=("loss", "learning_rate"))
+    live_training_charts(
+        [m for m in metrics if m.get("kind") == "train"],
+        metrics=("loss", "learning_rate"),
+        vocab_size=len(data.label_names),
+        unit="labels",
+    )
 
 
 def live_view() -> None:
@@ -307,6 +332,7 @@ def show_outcome(result: dict) -> None:
         "macro-F1 after",
         f"{after.get('macro_f1', 0):.3f}",
         f"{after.get('macro_f1', 0) - before.get('macro_f1', 0):+.3f} vs before",
+        help=HELP["macro_f1"],
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
     if outcome.get("verdict"):
@@ -315,6 +341,8 @@ def show_outcome(result: dict) -> None:
         f"{'Stopped early; ' if result['stopped'] else ''}saved among your runs. "
         "Try it below, or see before and after on the **Compare** page."
     )
+    explain("metrics")
+    explain("checkpoints")
 
 
 jobs_now = my_jobs("finetune")
@@ -358,7 +386,9 @@ except ValueError as err:
 t1, t2 = st.columns(2)
 with t1:
     st.metric("label", prediction.label)
-    st.altair_chart(fixed_size(charts.label_probabilities_chart(prediction.probabilities)), width="content")
+    probabilities = charts.label_probabilities_chart(prediction.probabilities)
+    chart_with_download(probabilities, None, "label-probabilities", "ft_dl_probs", fixed=True)
+    look_for(captions.label_caption(prediction.probabilities))
     st.markdown("**word pieces:** " + " ".join(f"`{t}`" for t in view.source_tokens))
     if len(view.source_tokens) >= fm.max_length:
         st.warning(f"The text was cut at {fm.max_length} word pieces: the model saw only the beginning.")
@@ -377,4 +407,7 @@ with t2:
         view.source_tokens,
         head=None if head == "mean of heads" else head,
     )
-    st.altair_chart(fixed_size(charts.attention_heatmap(frame, cell=22)), width="content")
+    chart_with_download(charts.attention_heatmap(frame, cell=22), frame, "attention", "ft_dl_attention", fixed=True)
+    look_for(captions.attention_caption(frame))
+explain("inference")
+explain("finetuned_attention")

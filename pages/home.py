@@ -9,6 +9,24 @@ st.write(
     "Everything runs on a laptop CPU, offline."
 )
 
+st.info(
+    "**New here? Take the guided lesson**: ten steps from Build to Compare. At each step you predict what you "
+    "will see, then the app shows it, computed from *your own* trained model.",
+    icon=":material/school:",
+)
+st.page_link("pages/lesson.py", label="Start the guided lesson", icon=":material/school:")
+
+st.subheader("How to read the pages")
+st.markdown(
+    """
+- Under every chart a **What to look for** line says what this chart shows *for your data*: the pattern an
+  attention map has, where a loss curve stalls and why, how much a picture can be trusted.
+- Every :material/school: **what is it?** box explains one idea of the paper: in plain words, the formula, and the
+  file and function of `model_zoo` that computes it.
+- Hover the :material/help: next to a setting to learn what it is and what changes if you move it.
+"""
+)
+
 st.subheader("The path")
 st.markdown(
     """
@@ -29,6 +47,6 @@ st.markdown(
    model against `nn.Transformer`.
 """
 )
-st.info("New here? Start with **Train** → copy task → *Start training*: it learns in well under a minute.")
+st.caption("In a hurry? **Train** → copy task → *Start training*: it learns in well under a minute.")
 st.page_link("pages/build.py", label="Go to Build", icon=":material/construction:")
 st.page_link("pages/train.py", label="Go to Train", icon=":material/fitness_center:")

@@ -6,16 +6,15 @@ import streamlit as st
 
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import stability_spec
-from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
+from model_zoo.views import attention, captions, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
+from pages._concepts import HELP, explain, look_for
 from pages._ui import (
     attention_over_training,
     chart_with_download,
     default_of,
-    download_figure,
     ensure_app,
     example_text,
-    fixed_size,
     job_panel,
     job_queue,
     my_jobs,
@@ -85,16 +84,23 @@ with tabs[0]:
         st.markdown(f"Output: `{seen.output_text or '(nothing)'}`")
         a1, a2, a3 = st.columns(3)
         kinds = attention.available_kinds(seen.attentions)
-        kind = a1.selectbox("kind", kinds, format_func=attention.KIND_TITLES.get, key="inspect_kind")
-        layer = a2.selectbox("layer", range(attention.num_layers(seen.attentions, kind)), key="inspect_layer")
+        kind = a1.selectbox("kind", kinds, format_func=attention.KIND_TITLES.get, key="inspect_kind", help=HELP["kind"])
+        layer = a2.selectbox(
+            "layer", range(attention.num_layers(seen.attentions, kind)), key="inspect_layer", help=HELP["layer"]
+        )
         heads = attention.num_heads(seen.attentions, kind)
-        head = a3.selectbox("head", ["mean of heads", *range(heads)], key="inspect_head")
+        head = a3.selectbox("head", ["mean of heads", *range(heads)], key="inspect_head", help=HELP["head"])
         queries, keys = attention.attention_axes(kind, seen.source_tokens, seen.target_tokens)
         frame = attention.attention_map(
             seen.attentions, kind, layer, queries, keys, head=None if head == "mean of heads" else head
         )
-        st.altair_chart(fixed_size(charts.attention_heatmap(frame)), width="content")
-        download_figure(charts.attention_heatmap(frame), frame, f"{run.name}-{kind}-L{layer}-H{head}", "inspect_dl_map")
+        chart_with_download(
+            charts.attention_heatmap(frame), frame, f"{run.name}-{kind}-L{layer}-H{head}", "inspect_dl_map", fixed=True
+        )
+        look_for(captions.attention_caption(frame))
+        explain("attention_maps")
+        explain("attention")
+        explain("masks")
 
 with tabs[1]:
     if seen is not None:
@@ -109,16 +115,16 @@ with tabs[1]:
             "layer", range(attention.num_layers(seen.attentions, kind_all)), key="inspect_heads_layer"
         )
         q, k = attention.attention_axes(kind_all, seen.source_tokens, seen.target_tokens)
-        st.altair_chart(
-            charts.attention_heads_chart(attention.attention_heads(seen.attentions, kind_all, layer_all, q, k))
-        )
-        heads_frame = attention.attention_heads(seen.attentions, kind_all, layer_all, q, k)
-        download_figure(
-            charts.attention_heads_chart(heads_frame),
-            heads_frame,
+        every_head = attention.attention_heads(seen.attentions, kind_all, layer_all, q, k)
+        chart_with_download(
+            charts.attention_heads_chart(every_head),
+            every_head,
             f"{run.name}-{kind_all}-L{layer_all}-heads",
             "inspect_dl_heads",
+            fixed=True,
         )
+        look_for(captions.heads_caption(every_head))
+        explain("multi_head")
     else:
         st.info("Type a valid input on the Attention tab.")
 
@@ -137,6 +143,7 @@ with tabs[2]:
             key="inspect_follow_direction",
             horizontal=True,
             format_func={"from": "where it looks (its row)", "to": "who looks at it (its column)"}.get,
+            help=HELP["follow"],
         )
         q, k = attention.attention_axes(kind_f, seen.source_tokens, seen.target_tokens)
         tokens = q if direction == "from" else k
@@ -144,19 +151,16 @@ with tabs[2]:
             "token", range(len(tokens)), format_func=lambda i: f"{i}: {tokens[i]}", key="inspect_follow_token"
         )
         position = min(position, len(tokens) - 1)
-        st.altair_chart(
-            fixed_size(
-                charts.follow_token_chart(attention.follow_token(seen.attentions, kind_f, position, q, k, direction))
-            ),
-            width="content",
-        )
-        follow_frame = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)
-        download_figure(
-            charts.follow_token_chart(follow_frame),
-            follow_frame,
+        followed = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)
+        chart_with_download(
+            charts.follow_token_chart(followed),
+            followed,
             f"{run.name}-{kind_f}-token{position}",
             "inspect_dl_follow",
+            fixed=True,
         )
+        look_for(captions.follow_caption(followed))
+        explain("stacking")
     else:
         st.info("Type a valid input on the Attention tab.")
 
@@ -166,32 +170,27 @@ with tabs[3]:
         "positions", 8, min(200, model.cfg.max_len), min(50, model.cfg.max_len), key="inspect_pe_len"
     )
     p1, p2 = st.columns(2)
-    p1.altair_chart(
-        fixed_size(
-            charts.positional_encoding_chart(
-                positions.positional_encoding_frame(model.cfg.d_model, n_positions), width=380
-            )
-        ),
-        width="content",
+    encoding = positions.positional_encoding_frame(model.cfg.d_model, n_positions)
+    chart_with_download(
+        charts.positional_encoding_chart(encoding, width=300),
+        encoding,
+        "positional-encoding",
+        "inspect_dl_pe",
+        p1,
+        fixed=True,
     )
-    p2.altair_chart(
-        fixed_size(
-            charts.positional_similarity_chart(positions.positional_similarity_frame(model.cfg.d_model, n_positions))
-        ),
-        width="content",
+    look_for(captions.positional_caption(model.cfg.d_model, n_positions), p1)
+    similarity = positions.positional_similarity_frame(model.cfg.d_model, n_positions)
+    chart_with_download(
+        charts.positional_similarity_chart(similarity, size=300),
+        similarity,
+        "positional-similarity",
+        "inspect_dl_sim",
+        p2,
+        fixed=True,
     )
-    pe_frame = positions.positional_encoding_frame(model.cfg.d_model, n_positions)
-    download_figure(
-        charts.positional_encoding_chart(pe_frame, width=380), pe_frame, "positional-encoding", "inspect_dl_pe", p1
-    )
-    sim_frame = positions.positional_similarity_frame(model.cfg.d_model, n_positions)
-    download_figure(
-        charts.positional_similarity_chart(sim_frame), sim_frame, "positional-similarity", "inspect_dl_sim", p2
-    )
-    st.caption(
-        "Each position gets a unique pattern of sines and cosines; the dot product of two positions depends only "
-        "on their distance, which is what lets attention find relative positions."
-    )
+    look_for(captions.positional_similarity_caption(similarity), p2)
+    explain("positional_encoding")
 
 with tabs[4]:
     which = st.radio(
@@ -200,38 +199,52 @@ with tabs[4]:
         key="inspect_embed_which",
         horizontal=True,
         format_func={"src": "encoder input", "tgt": "decoder input"}.get,
+        help=HELP["pca_table"],
     )
     weight = embeddings.embedding_table(model, which)
     e1, e2 = st.columns(2)
-    e1.altair_chart(
-        fixed_size(
-            charts.embedding_scatter(embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id]))
-        ),
-        width="content",
-    )
-    token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
-    e2.altair_chart(charts.neighbours_chart(embeddings.nearest_neighbours(weight, token, vocab.itos, k=5), token))
     projection = embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id])
-    download_figure(
-        charts.embedding_scatter(projection), projection, f"{run.name}-{which}-embeddings", "inspect_dl_emb", e1
+    chart_with_download(
+        charts.embedding_scatter(projection, size=320),
+        projection,
+        f"{run.name}-{which}-embeddings",
+        "inspect_dl_emb",
+        e1,
+        fixed=True,
     )
+    look_for(captions.embedding_caption(projection, model.cfg.d_model), e1)
+    token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
     neighbours = embeddings.nearest_neighbours(weight, token, vocab.itos, k=5)
-    download_figure(
-        charts.neighbours_chart(neighbours, token), neighbours, f"{run.name}-neighbours", "inspect_dl_nn", e2
+    chart_with_download(
+        charts.neighbours_chart(neighbours, token),
+        neighbours,
+        f"{run.name}-neighbours",
+        "inspect_dl_nn",
+        e2,
+        fixed=True,
     )
+    look_for(captions.neighbours_caption(neighbours, token), e2)
+    explain("pca")
+    explain("embeddings")
 
 with tabs[5]:
     stats = weights.weight_stats(model)
-    st.dataframe(stats, hide_index=True)
+    chart_with_download(charts.weight_norms_chart(stats), stats, f"{run.name}-weight-norms", "inspect_dl_norms")
+    look_for(captions.weights_caption(stats))
     w1, w2 = st.columns(2)
-    w1.altair_chart(charts.weight_norms_chart(stats))
-    name = w2.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
-    w2.altair_chart(charts.weight_histogram_chart(weights.weight_histogram(model, name), name))
-    download_figure(charts.weight_norms_chart(stats), stats, f"{run.name}-weight-norms", "inspect_dl_norms", w1)
+    name = w1.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
     histogram = weights.weight_histogram(model, name)
-    download_figure(
-        charts.weight_histogram_chart(histogram, name), histogram, f"{run.name}-{name}", "inspect_dl_hist", w2
+    chart_with_download(
+        charts.weight_histogram_chart(histogram, name),
+        histogram,
+        f"{run.name}-{name}",
+        "inspect_dl_hist",
+        w1,
+        fixed=True,
     )
+    look_for(captions.histogram_caption(histogram), w1)
+    w2.dataframe(stats, hide_index=True, height=420)
+    explain("weights")
 
 # -- gradients ----------------------------------------------------------------------------------
 with tabs[6]:
@@ -251,6 +264,8 @@ with tabs[6]:
             "Every component passed." if passed else "Some components failed: see the messages."
         )
         st.dataframe(rows, hide_index=True)
+        look_for(captions.gradcheck_caption(rows))
+    explain("gradcheck")
 
 # -- training ---------------------------------------------------------------------------------------
 with tabs[7]:
@@ -270,36 +285,55 @@ with tabs[7]:
             "held-out exact match",
             "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
         )
+        explain("dynamics")
         wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match")
-        st.altair_chart(charts.metric_chart(dynamics.metric_frame(run.history, wanted)))
-        metrics_frame = dynamics.metric_frame(run.history, wanted)
-        download_figure(charts.metric_chart(metrics_frame), metrics_frame, f"{run.name}-training", "inspect_dl_metrics")
+        curves = dynamics.metric_frame(run.history, wanted)
+        symbols = len(vocab.symbols)
+        for metric in [m for m in wanted if m in set(curves["metric"])]:
+            chart_with_download(
+                charts.metric_chart(curves, metric),
+                curves[curves["metric"] == metric],
+                f"{run.name}-{metric}",
+                f"inspect_dl_{metric}",
+            )
+            look_for(captions.metric_caption(run.history, metric, vocab_size=len(vocab), n_symbols=symbols))
         for key, title in (
             ("grad_norm_per_layer", "gradient norm per layer group"),
             ("update_ratio_per_layer", "update / weight per layer group (≈1e-3 is healthy)"),
         ):
             try:
-                st.altair_chart(charts.per_layer_chart(dynamics.per_layer_frame(run.history, key), title))
-                layer_frame = dynamics.per_layer_frame(run.history, key)
-                download_figure(
-                    charts.per_layer_chart(layer_frame, title), layer_frame, f"{run.name}-{key}", f"inspect_dl_{key}"
-                )
+                per_layer = dynamics.per_layer_frame(run.history, key)
             except ValueError:
                 st.caption(f"No {title} in this run's history.")
+            else:
+                chart_with_download(
+                    charts.per_layer_chart(per_layer, title), per_layer, f"{run.name}-{key}", f"inspect_dl_{key}"
+                )
+                look_for(captions.per_layer_caption(per_layer, key))
+        explain("loss")
+        explain("optimizer")
 
 with tabs[8]:
     from model_zoo.views.stability import BROKEN_RECIPES, RECIPES, stability_demo
 
     st.caption("The same task, the same initial weights, two recipes. Watch the loss and the gradient norm.")
+    explain("stability")
     k1, k2 = st.columns(2)
     broken = k1.selectbox(
         "broken recipe",
         list(BROKEN_RECIPES),
         key="inspect_broken",
         format_func=lambda n: f"{n}: {RECIPES[n].description}",
+        help=HELP["broken_recipe"],
     )
     demo_steps = k2.number_input(
-        "steps each", 10, 2000, default_of(stability_demo, "steps"), step=10, key="inspect_demo_steps"
+        "steps each",
+        10,
+        2000,
+        default_of(stability_demo, "steps"),
+        step=10,
+        key="inspect_demo_steps",
+        help=HELP["demo_steps"],
     )
     if st.button("Train both", key="inspect_stability_start"):
         try:
@@ -314,10 +348,10 @@ with tabs[8]:
         job = jobs[-1]
         job_panel(job, "inspect_stability")
         if job.result is not None:
-            st.altair_chart(charts.stability_chart(job.result.histories()))
-            download_figure(
+            chart_with_download(
                 charts.stability_chart(job.result.histories()), None, "stable-vs-broken", "inspect_dl_stability"
             )
+            look_for(captions.stability_caption(job.result.histories()))
             for role, line in job.result.verdicts().items():
                 (st.success if role == "stable" else st.warning)(f"**{role}**: {line}")
         if job.active != st.session_state.get("inspect_stability_active", False):

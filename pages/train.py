@@ -12,7 +12,9 @@ from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import train_spec
 from model_zoo.toy.decoding import decode_text
 from model_zoo.toy.settings import SETTINGS, settings_for
+from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.train_config import SCHEDULES
+from pages._concepts import HELP, explain
 from pages._ui import (
     default_of,
     ensure_app,
@@ -42,7 +44,7 @@ TASKS = {
     "sort": "sort: output = input sorted (a permutation)",
     "english": "english: repeat a real review sentence word by word",
 }
-task_name = st.selectbox("task", list(SETTINGS), format_func=TASKS.get, key="train_task")
+task_name = st.selectbox("task", list(SETTINGS), format_func=TASKS.get, key="train_task", help=HELP["task"])
 defaults = settings_for(task_name)
 task_defaults = defaults.make_task().to_dict()
 model_defaults = TransformerConfig(**defaults.model) if defaults.model else TransformerConfig()
@@ -60,6 +62,7 @@ use_built = st.checkbox(
 )
 
 st.subheader("Task")
+explain("toy_data")
 t1, t2 = st.columns(2)
 if task_name == "english":
     max_words = t1.number_input("longest sentence (words)", 2, 30, task_defaults["max_words"], key=k + "max_words")
@@ -74,25 +77,55 @@ else:
 
 st.subheader("Model")
 m1, m2, m3, m4 = st.columns(4)
-d_model = m1.number_input("d_model", 2, 512, model_defaults.d_model, step=8, key=k + "d_model", disabled=use_built)
-n_heads = m2.number_input("heads", 1, 16, model_defaults.n_heads, key=k + "n_heads", disabled=use_built)
-n_layers = m3.number_input(
-    "blocks (each side)", 1, 6, model_defaults.n_encoder_layers, key=k + "n_layers", disabled=use_built
+d_model = m1.number_input(
+    "d_model", 2, 512, model_defaults.d_model, step=8, key=k + "d_model", disabled=use_built, help=HELP["d_model"]
 )
-norm_first = m4.checkbox("pre-norm", value=model_defaults.norm_first, key=k + "norm_first", disabled=use_built)
+n_heads = m2.number_input(
+    "heads", 1, 16, model_defaults.n_heads, key=k + "n_heads", disabled=use_built, help=HELP["heads"]
+)
+n_layers = m3.number_input(
+    "blocks (each side)",
+    1,
+    6,
+    model_defaults.n_encoder_layers,
+    key=k + "n_layers",
+    disabled=use_built,
+    help=HELP["blocks"],
+)
+norm_first = m4.checkbox(
+    "pre-norm", value=model_defaults.norm_first, key=k + "norm_first", disabled=use_built, help=HELP["norm"]
+)
 
 st.subheader("Training")
+explain("teacher_forcing")
+explain("optimizer")
 s1, s2, s3, s4 = st.columns(4)
-steps = s1.number_input("steps (at most)", 1, 20_000, train_defaults.steps, step=50, key=k + "steps")
-batch_size = s2.number_input("batch size", 1, 512, train_defaults.batch_size, key=k + "batch_size")
-lr = s3.number_input("peak learning rate", 1e-5, 1.0, train_defaults.lr, format="%.4f", key=k + "lr")
-warmup = s4.number_input("warmup steps", 0, 5000, train_defaults.warmup, key=k + "warmup")
-s5, s6, s7, s8 = st.columns(4)
-schedule = s5.selectbox("schedule", SCHEDULES, index=SCHEDULES.index(train_defaults.schedule), key=k + "schedule")
-label_smoothing = s6.number_input(
-    "label smoothing", 0.0, 0.9, train_defaults.label_smoothing, step=0.05, key=k + "label_smoothing"
+steps = s1.number_input(
+    "steps (at most)", 1, 20_000, train_defaults.steps, step=50, key=k + "steps", help=HELP["steps"]
 )
-eval_every = s7.number_input("evaluate every (steps)", 1, 5000, train_defaults.eval_every, key=k + "eval_every")
+batch_size = s2.number_input(
+    "batch size", 1, 512, train_defaults.batch_size, key=k + "batch_size", help=HELP["batch_size"]
+)
+lr = s3.number_input(
+    "peak learning rate", 1e-5, 1.0, train_defaults.lr, format="%.4f", key=k + "lr", help=HELP["learning_rate"]
+)
+warmup = s4.number_input("warmup steps", 0, 5000, train_defaults.warmup, key=k + "warmup", help=HELP["warmup"])
+s5, s6, s7, s8 = st.columns(4)
+schedule = s5.selectbox(
+    "schedule", SCHEDULES, index=SCHEDULES.index(train_defaults.schedule), key=k + "schedule", help=HELP["schedule"]
+)
+label_smoothing = s6.number_input(
+    "label smoothing",
+    0.0,
+    0.9,
+    train_defaults.label_smoothing,
+    step=0.05,
+    key=k + "label_smoothing",
+    help=HELP["label_smoothing"],
+)
+eval_every = s7.number_input(
+    "evaluate every (steps)", 1, 5000, train_defaults.eval_every, key=k + "eval_every", help=HELP["eval_every"]
+)
 stop_at = s8.number_input(
     "stop at exact match",
     0.0,
@@ -100,12 +133,12 @@ stop_at = s8.number_input(
     train_defaults.stop_at_exact_match or 0.0,
     step=0.01,
     key=k + "stop_at",
-    help="Training ends at the first evaluation that reaches this share of held-out sequences exactly right. 0: never.",
+    help=HELP["stop_at"],
 )
 if st.session_state.pop("train_new_name", False) or not st.session_state.get("train_run_name", "").strip():
     st.session_state["train_run_name"] = f"{task_name}-{time.strftime('%m%d-%H%M%S')}"
 r1, r2 = st.columns([3, 1])
-run_name = r1.text_input("run name (saved among your runs)", key="train_run_name")
+run_name = r1.text_input("run name (saved among your runs)", key="train_run_name", help=HELP["run_name"])
 overwrite = r2.checkbox("overwrite your run of that name", key="train_overwrite")
 
 spec = None
@@ -150,13 +183,19 @@ if st.button("Start training", type="primary", key="train_start", disabled=spec 
         show_error(err)
 
 
+def read_loss_against(job) -> dict:
+    """What the loss is read against (guessing among the vocabulary, or among the symbols)."""
+    vocab_size = job.spec.settings["model"]["tgt_vocab_size"]
+    return {"vocab_size": vocab_size, "n_symbols": vocab_size - len(SPECIALS)}
+
+
 def live_view() -> None:
     jobs = my_jobs("train")
     if not jobs:
         return
     job = jobs[-1]
     st.subheader(f"Run `{job.name}`")
-    job_panel(job, "train_job", charts=live_training_charts)
+    job_panel(job, "train_job", charts=lambda metrics: live_training_charts(metrics, **read_loss_against(job)))
     if job.status in ("done", "stopped"):
         result = job.result or {}
         em = result.get("exact_match")
@@ -176,6 +215,8 @@ def live_view() -> None:
 
 jobs_now = my_jobs("train")
 st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(live_view)()
+explain("loss")
+explain("checkpoints")
 
 st.divider()
 st.subheader("Decode your own input")
@@ -191,10 +232,18 @@ text = d1.text_input(
     key="train_decode_text",
     help="Toy tasks: symbols separated by spaces. English: a short sentence.",
 )
-strategy = d2.radio("strategy", ["greedy", "beam", "sample"], key="train_decode_strategy", horizontal=True)
+strategy = d2.radio(
+    "strategy", ["greedy", "beam", "sample"], key="train_decode_strategy", horizontal=True, help=HELP["strategy"]
+)
 o1, o2, o3 = st.columns(3)
 beam_width = o1.number_input(
-    "beam width", 1, 16, default_of(decode_text, "beam_width"), key="train_beam_width", disabled=strategy != "beam"
+    "beam width",
+    1,
+    16,
+    default_of(decode_text, "beam_width"),
+    key="train_beam_width",
+    disabled=strategy != "beam",
+    help=HELP["beam_width"],
 )
 temperature = o2.number_input(
     "temperature",
@@ -203,9 +252,12 @@ temperature = o2.number_input(
     default_of(decode_text, "temperature"),
     step=0.1,
     key="train_temperature",
+    help=HELP["temperature"],
     disabled=strategy != "sample",
 )
-top_k = o3.number_input("top-k (0 = all)", 0, 1000, 0, key="train_top_k", disabled=strategy != "sample")
+top_k = o3.number_input(
+    "top-k (0 = all)", 0, 1000, 0, key="train_top_k", disabled=strategy != "sample", help=HELP["top_k"]
+)
 if st.button("Decode", key="train_decode", type="primary"):
     try:
         result = decode_text(
@@ -229,3 +281,6 @@ if st.button("Decode", key="train_decode", type="primary"):
         st.caption(f"source as the model read it: {' '.join(result.source_tokens)}")
         if result.candidates:
             st.dataframe([{"hypothesis": t, "score": s} for t, s in result.candidates], hide_index=True)
+            st.caption(f"{HELP['beam_score']} {HELP['length_penalty']}")
+for concept in ("greedy", "beam", "sampling", "decoding_ids"):
+    explain(concept)

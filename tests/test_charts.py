@@ -1,6 +1,7 @@
 """Every chart builds a valid altair spec with the marks and encodings it promises, and the
 matplotlib exports write real PNG files."""
 
+import pandas as pd
 import pytest
 import torch
 
@@ -68,6 +69,12 @@ def _encodings(spec: dict) -> dict:
     return _encodings(spec["spec"])
 
 
+def _title(spec: dict) -> str:
+    title = spec["title"]
+    text = title["text"] if isinstance(title, dict) else title
+    return " ".join(text) if isinstance(text, list) else text
+
+
 def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(attentions):
     frame = attention.attention_map(attentions, "cross", 1, TGT, SRC, head=0)
     spec = charts.attention_heatmap(frame).to_dict()
@@ -75,13 +82,13 @@ def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(at
     enc = _encodings(spec)
     assert enc["x"]["field"] == "key" and enc["y"]["field"] == "query" and enc["color"]["field"] == "weight"
     assert enc["x"]["sort"] == ["0: a", "1: b", "2: c", "3: a"]
-    assert "cross-attention" in spec["title"] and "head 0" in spec["title"]
+    assert "cross-attention" in _title(spec) and "head 0" in _title(spec)
 
 
 def test_big_attention_maps_drop_the_numbers_in_the_cells(attentions):
     frame = attention.attention_map(attentions, "encoder_self", 0, SRC, SRC, head=None)
     assert _marks(charts.attention_heatmap(frame, annotate=False).to_dict()) == ["rect"]
-    assert "heads averaged" in charts.attention_heatmap(frame).to_dict()["title"]
+    assert "heads averaged" in _title(charts.attention_heatmap(frame).to_dict())
 
 
 def test_heads_grid_is_faceted_by_head(attentions):
@@ -143,7 +150,7 @@ def test_per_layer_chart_draws_a_log_line_per_group(key):
 def test_stability_chart_colours_each_recipe_and_skips_non_finite_points():
     broken = HISTORY[:4] + [{"step": 5, "loss": float("nan"), "grad_norm": float("inf")}]
     spec = charts.stability_chart({"stable": HISTORY, "broken": broken}).to_dict()
-    assert [p["title"] for p in spec["vconcat"]] == ["loss", "grad_norm", "max_update_ratio"]
+    assert [p["title"] for p in spec["vconcat"]] == ["loss", "gradient norm", "largest update / weight"]
     assert spec["vconcat"][0]["encoding"]["color"]["scale"]["domain"] == ["stable", "broken"]
     assert all(p["encoding"]["y"]["scale"]["type"] == "log" for p in spec["vconcat"])
 
@@ -178,3 +185,154 @@ def test_history_png_is_written(tmp_path):
     assert single.read_bytes().startswith(PNG_MAGIC)
     diverged_at_once = charts.save_history_png({"stable": HISTORY, "broken": []}, tmp_path / "d.png")
     assert diverged_at_once.read_bytes().startswith(PNG_MAGIC)
+
+
+# -- readable on a projector (1280 x 720) ------------------------------------------------------------
+def _walk(spec, key: str) -> list:
+    """Every value stored under `key` anywhere in a spec (dicts and lists, any depth)."""
+    found = []
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if k == key:
+                found.append(v)
+            found += _walk(v, key)
+    elif isinstance(spec, list):
+        for v in spec:
+            found += _walk(v, key)
+    return found
+
+
+def _axis_titles(spec) -> list[str]:
+    titles = [a.get("title") for a in _walk(spec, "axis") if isinstance(a, dict)]
+    titles += [e.get("title") for e in _walk(spec, "x") + _walk(spec, "y") if isinstance(e, dict)]
+    return [t for t in titles if isinstance(t, str)]
+
+
+def hand_made_attention(n: int, kind: str = "encoder_self") -> "pd.DataFrame":
+    tokens = [f"w{i}" for i in range(n)]
+    weights = torch.softmax(torch.randn(1, 1, n, n, generator=torch.Generator().manual_seed(n)), dim=-1)
+    return attention.attention_map({kind: [weights]}, kind, 0, tokens, tokens, head=0)
+
+
+def every_chart(model, attentions) -> dict:
+    """One spec of each chart the app draws, on small real data."""
+    stats = weights.weight_stats(model)
+    top = pd.DataFrame({"rank": [1, 2, 3], "token": ["a", "b", "c"], "probability": [0.2, 0.7, 0.1]})
+    top["chosen"] = [False, True, False]
+    from model_zoo.hf.compare import confusion_frame
+
+    return {
+        "attention": charts.attention_heatmap(hand_made_attention(5)),
+        "attention 40": charts.attention_heatmap(hand_made_attention(40)),
+        "heads": charts.attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)),
+        "follow": charts.follow_token_chart(attention.follow_token(attentions, "encoder_self", 1, SRC, SRC)),
+        "positional encoding": charts.positional_encoding_chart(positions.positional_encoding_frame(16, 20)),
+        "positional similarity": charts.positional_similarity_chart(positions.positional_similarity_frame(16, 20)),
+        "embeddings": charts.embedding_scatter(
+            embeddings.embedding_projection(embeddings.embedding_table(model, "tgt"), skip=[0])
+        ),
+        "neighbours": charts.neighbours_chart(embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)),
+        "histogram": charts.weight_histogram_chart(weights.weight_histogram(model, "generator.weight")),
+        "weight norms": charts.weight_norms_chart(stats),
+        "parameters": charts.parameter_counts_chart(weights.parameter_counts(model, level="module")),
+        "metrics": charts.metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy", "lr", "grad_norm"])),
+        "per layer": charts.per_layer_chart(dynamics.per_layer_frame(HISTORY, "update_ratio_per_layer"), "x"),
+        "stability": charts.stability_chart({"stable": HISTORY, "broken": HISTORY[:4]}),
+        "top-k": charts.top_tokens_chart(top),
+        "labels": charts.label_probabilities_chart({"negative": 0.3, "positive": 0.7}),
+        "confusion": charts.confusion_chart(confusion_frame([[5, 1], [2, 4]], ["negative", "positive"]), "after"),
+    }
+
+
+def test_every_chart_has_a_plot_at_least_200_px_tall(model, attentions):
+    for name, chart in every_chart(model, attentions).items():
+        heights = [h for h in _walk(chart.to_dict(), "height") if isinstance(h, int | float)]
+        assert heights and min(heights) >= charts.MIN_HEIGHT, (name, heights)
+
+
+def test_every_heatmap_uses_the_one_colour_blind_safe_palette(model, attentions):
+    schemes = set()
+    for chart in every_chart(model, attentions).values():
+        schemes |= set(_walk(chart.to_dict(), "scheme"))
+    assert schemes == {charts.SEQUENTIAL_SCHEME, charts.DIVERGING_SCHEME} == {"viridis", "blueorange"}
+
+
+def test_axis_titles_are_words_not_variable_names(model, attentions):
+    for name, chart in every_chart(model, attentions).items():
+        for title in _axis_titles(chart.to_dict()):
+            assert "_" not in title, (name, title)
+    spec = charts.metric_chart(dynamics.metric_frame(HISTORY, ["lr"])).to_dict()
+    assert spec["title"] == "learning rate" and spec["encoding"]["y"]["axis"]["title"] == "learning rate (log scale)"
+
+
+def test_legends_sit_below_the_plot_and_are_never_cut(model, attentions):
+    for name, chart in every_chart(model, attentions).items():
+        for legend in _walk(chart.to_dict(), "legend"):
+            if isinstance(legend, dict):
+                assert legend.get("orient") == "bottom", (name, legend)
+
+
+@pytest.mark.parametrize("n", [5, 12, 40])
+def test_every_token_is_labelled_up_to_40_tokens(n):
+    spec = charts.attention_heatmap(hand_made_attention(n)).to_dict()
+    enc = _encodings(spec)
+    for channel in ("x", "y"):
+        assert len(enc[channel]["sort"]) == n  # one label per token, in order
+        assert enc[channel]["axis"]["labelOverlap"] is False  # never thinned to every other label
+    assert spec["height"] >= 200 and spec["height"] / n >= 14  # a row per label, at least 14 px each
+
+
+def test_long_titles_wrap_to_the_plot_width_instead_of_being_cut():
+    spec = charts.attention_heatmap(hand_made_attention(4, kind="cross")).to_dict()
+    lines = spec["title"]["text"]
+    assert isinstance(lines, list) and len(lines) >= 2
+    assert all(len(line) <= max(28, spec["width"] / 7) for line in lines)
+    assert spec["title"]["limit"] == 0  # never cut with "…"
+
+
+def test_top_k_bars_are_sorted_by_probability():
+    top = pd.DataFrame({"rank": [1, 2, 3], "token": ["6", "<bos>", "7"], "probability": [0.1, 0.05, 0.85]})
+    top["chosen"] = [False, False, True]
+    enc = _encodings(charts.top_tokens_chart(top).to_dict())
+    assert enc["y"]["sort"] == ["7", "6", "<bos>"]
+    assert _encodings(charts.label_probabilities_chart({"a": 0.2, "b": 0.8}).to_dict())["y"]["sort"] == ["b", "a"]
+
+
+def test_embedding_scatter_names_a_readable_subset_of_a_large_vocabulary():
+    points = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
+    frame = pd.DataFrame({"token_id": range(500), "token": [f"w{i}" for i in range(500)]})
+    frame["x"], frame["y"] = points[:, 0].tolist(), points[:, 1].tolist()
+    spec = charts.embedding_scatter(frame, max_labels=30).to_dict()
+    labelled = [row for row in spec["datasets"][next(iter(spec["datasets"]))] if row["label"]]
+    assert len(labelled) == 30
+    assert "w0" in {row["token"] for row in labelled}  # the first (most frequent) id is named
+    assert "30 of 500 tokens named" in spec["title"]["subtitle"]
+
+
+def test_weight_norms_are_grouped_by_block_in_forward_order(model):
+    spec = charts.weight_norms_chart(weights.weight_stats(model)).to_dict()
+    enc = _encodings(spec)
+    assert enc["y"]["field"] == "group" and enc["yOffset"]["field"] == "part"
+    assert enc["y"]["sort"] == list(model.layer_groups())  # src_embed, tgt_embed, encoder.0, ...
+    rows = spec["datasets"][next(iter(spec["datasets"]))]
+    encoder_0 = {r["part"] for r in rows if r["group"] == "encoder.0"}
+    assert encoder_0 == {"self-attention", "feed-forward", "LayerNorm"}
+    decoder_0 = {r["part"] for r in rows if r["group"] == "decoder.0"}
+    assert "cross-attention" in decoder_0
+
+
+def test_parameter_counts_keep_the_table_order_and_full_labels(model):
+    counts = weights.parameter_counts(model, level="module")
+    enc = _encodings(charts.parameter_counts_chart(counts).to_dict())
+    assert enc["y"]["sort"] == [m for m in counts["module"] if m != "total"]
+    assert enc["y"]["axis"]["labelLimit"] == 0  # no label cut
+
+
+def test_runs_compared_on_accuracy_use_a_plain_axis_and_the_legend_title_given():
+    spec = charts.stability_chart(
+        {"run a": HISTORY, "run b": HISTORY[:5]}, metrics=["loss", "token_accuracy"], legend_title="run"
+    ).to_dict()
+    loss, accuracy = spec["vconcat"]
+    assert loss["encoding"]["y"]["scale"]["type"] == "log"
+    assert accuracy["encoding"]["y"]["scale"].get("type") != "log"
+    assert accuracy["encoding"]["color"]["title"] == "run" and accuracy["title"] == "token accuracy"

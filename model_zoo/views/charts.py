@@ -2,32 +2,79 @@
 (`st.altair_chart(chart)`) and matplotlib PNGs for the CLI.
 
 Each `*_chart` function takes the DataFrame of the `model_zoo.views` function it names and returns
-an altair chart; nothing is computed here that the table does not already hold.
+an altair chart; nothing is computed here that the table does not already hold, beyond what the
+picture needs (a sort order, which embedding points carry a label, a block's total norm).
+
+Drawn for a classroom projector at 1280 x 720: plot areas at least 200 px tall, every token labelled
+up to 40 tokens a side, legends below the plot (never cut at the right), titles in words, and one
+colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCHEME` for signed values).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from model_zoo.views.attention import KIND_TITLES
+from model_zoo.views.captions import metric_name
 
-HEATMAP_SCHEME = "blues"  # one hue, light = 0: attention weights are probabilities
-DIVERGING_SCHEME = "redblue"  # positional encoding values run from -1 to 1
-RECIPE_COLORS = {"stable": "#1f77b4", "broken": "#d62728"}
+# One palette for every heatmap, both colour-blind safe: viridis (dark = 0, bright = high) for
+# quantities from 0 up (attention weights, shares, similarities); blue-orange where the sign matters.
+SEQUENTIAL_SCHEME = "viridis"
+DIVERGING_SCHEME = "blueorange"  # positional encoding values run from -1 to 1
+HEATMAP_SCHEME = SEQUENTIAL_SCHEME  # the old name, kept for callers
+RECIPE_COLORS = {"stable": "#0072b2", "broken": "#d55e00"}  # Okabe-Ito blue and vermillion
+PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]  # Okabe-Ito
+MIN_HEIGHT = 200  # px of plot area: readable on a classroom projector at 1280 x 720
+MAX_TOKENS = 40  # every token label is drawn up to this many tokens a side
+LABEL_FONT = 12
+# A chart stretched to its column fits that width, and grows downwards for its legend: Streamlit's
+# default ("fit" both ways) takes a legend's height out of the plot, down to a few pixels.
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
+TITLE_FONT = 14
 
 
 # -- attention ----------------------------------------------------------------------------------
-def _attention_encodings(frame: pd.DataFrame) -> dict:
+def _token_axis(title: str | None, n: int, angle: int = 0) -> alt.Axis:
+    """An axis of token labels: every label drawn (never thinned out), none cut short."""
+    return alt.Axis(
+        title=title,
+        labelOverlap=False,
+        labelLimit=140,
+        labelAngle=angle,
+        labelFontSize=LABEL_FONT if n <= 20 else 10,
+        titleFontSize=LABEL_FONT,
+    )
+
+
+def _cell_size(n: int, cell: int) -> int:
+    """Pixels a cell: at least `cell`, enough for a 200 px plot, at least 14 px so labels up to
+    40 tokens fit one a cell; no more than a 560 px plot."""
+    wanted = max(cell, math.ceil(MIN_HEIGHT / max(n, 1)), 14)
+    return max(14, min(wanted, 560 // max(n, 1)))
+
+
+def _heat_color(field: str, title: str, domain=(0, 1), scheme: str = SEQUENTIAL_SCHEME) -> alt.Color:
+    return alt.Color(
+        f"{field}:Q",
+        scale=alt.Scale(scheme=scheme, domain=list(domain) if domain is not None else alt.Undefined),
+        title=title,
+        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=160, titleLimit=0, labelFontSize=11),
+    )
+
+
+def _attention_encodings(frame: pd.DataFrame, axis_titles: bool = True) -> dict:
     queries = _ordered(frame, "query", "query_pos")
     keys = _ordered(frame, "key", "key_pos")
     return dict(
-        x=alt.X("key:N", sort=keys, title="key (attended to)", axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("query:N", sort=queries, title="query (attending)"),
-        color=alt.Color("weight:Q", scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1]), title="weight"),
+        x=alt.X("key:N", sort=keys, axis=_token_axis("key (attended to)" if axis_titles else None, len(keys), -45)),
+        y=alt.Y("query:N", sort=queries, axis=_token_axis("query (attending)" if axis_titles else None, len(queries))),
+        color=_heat_color("weight", "attention weight (each row sums to 1)"),
         tooltip=["query_token:N", "key_token:N", "layer:O", "head:N", alt.Tooltip("weight:Q", format=".3f")],
     )
 
@@ -36,38 +83,61 @@ def attention_heatmap(
     frame: pd.DataFrame, title: str | None = None, cell: int = 28, annotate: bool | None = None
 ) -> alt.Chart | alt.LayerChart:
     """One attention map (from `attention.attention_map`): keys across, queries down, weight as
-    colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12)."""
+    colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12, cells of
+    26 px or more).
+    Every token is labelled (up to 40 a side) and the plot is at least 200 px tall."""
     _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
-    size = dict(width=cell * n_k, height=cell * n_q, title=title or _attention_title(frame))
+    side = _cell_size(max(n_q, n_k), cell)
+    width = side * n_k
+    size = dict(width=width, height=max(MIN_HEIGHT, side * n_q), title=_title(title or _attention_title(frame), width))
     base = alt.Chart(frame)
     heat = base.mark_rect().encode(**_attention_encodings(frame))
     if annotate is None:
-        annotate = n_q <= 12 and n_k <= 12
+        annotate = n_q <= 12 and n_k <= 12 and side >= 26  # a number needs room: "0.54" at 10 px is 22 px wide
     if not annotate:
         return heat.properties(**size)
-    text = base.mark_text(fontSize=9).encode(
+    text = base.mark_text(fontSize=10 if side < 30 else 11).encode(
         x=alt.X("key:N", sort=_ordered(frame, "key", "key_pos")),
         y=alt.Y("query:N", sort=_ordered(frame, "query", "query_pos")),
         text=alt.Text("weight:Q", format=".2f"),
-        color=alt.condition("datum.weight > 0.5", alt.value("white"), alt.value("black")),
+        color=alt.condition(
+            "datum.weight > 0.5", alt.value("black"), alt.value("white")
+        ),  # viridis is bright when high
     )
     return (heat + text).properties(**size)
 
 
-def attention_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
-    """Every head of a layer (from `attention.attention_heads`) as a grid of small heatmaps."""
+def attention_heads_chart(frame: pd.DataFrame, columns: int | None = None, cell: int = 18) -> alt.FacetChart:
+    """Every head of a layer (from `attention.attention_heads`) as a grid of small heatmaps, each
+    at least 200 px, every token labelled; as many columns as fit a 1280 px screen."""
     _require(frame, ["head", "query", "key", "weight"], "attention.attention_heads")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
-    chart = (
+    side = _cell_size(max(n_q, n_k), cell)
+    if columns is None:
+        columns = max(1, min(4, 760 // (side * n_k + 70)))
+    title = _attention_title(frame, heads=True)
+    return (
         alt.Chart(frame)
         .mark_rect()
-        .encode(**_attention_encodings(frame))
-        .properties(width=cell * n_k, height=cell * n_q)
-        .facet(facet=alt.Facet("head:O", title="head"), columns=columns)
-        .properties(title=_attention_title(frame, heads=True))
+        .encode(**_attention_encodings(frame, axis_titles=False))
+        .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
+        .facet(
+            facet=alt.Facet(
+                "head:O", title=None, header=alt.Header(labelExpr="'head ' + datum.label", labelFontSize=LABEL_FONT)
+            ),
+            columns=columns,
+        )
+        .properties(
+            title=alt.TitleParams(
+                text=title,
+                subtitle="keys (attended to) across, queries (attending) down",
+                anchor="start",
+                fontSize=TITLE_FONT,
+                limit=0,
+            )
+        )
     )
-    return chart
 
 
 def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
@@ -83,38 +153,46 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
     token = frame["token"].iloc[0]
     pos = int(frame["token_pos"].iloc[0])
     kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    side = _cell_size(max(len(others), len(rows)), cell)
+    width = max(MIN_HEIGHT, side * len(others))  # a short source still gets a readable, square-ish plot
     return (
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("other:N", sort=others, title="token", axis=alt.Axis(labelAngle=-45)),
-            y=alt.Y("layer_head:N", sort=rows, title="layer, head"),
-            color=alt.Color("weight:Q", scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=[0, 1])),
+            x=alt.X("other:N", sort=others, axis=_token_axis("token", len(others), -45)),
+            y=alt.Y(
+                "layer_head:N",
+                sort=rows,
+                axis=_token_axis("layer, head (L0 H1 = layer 0, head 1)", len(rows)),
+            ),
+            color=_heat_color("weight", "attention weight"),
             tooltip=["layer:O", "head:O", "other_token:N", alt.Tooltip("weight:Q", format=".3f")],
         )
         .properties(
-            width=cell * len(others),
-            height=cell * len(rows),
-            title=f"{kind}: token {pos} ({token!r}) in every layer and head",
+            width=width,
+            height=max(MIN_HEIGHT, side * len(rows)),
+            title=_title(f"{kind}: token {pos} ({token!r}) in every layer and head", max(width, 280)),
         )
     )
 
 
 # -- positional encoding ------------------------------------------------------------------------
-def positional_encoding_chart(frame: pd.DataFrame, width: int = 480, height: int = 300) -> alt.Chart:
+def positional_encoding_chart(frame: pd.DataFrame, width: int = 340, height: int = 300) -> alt.Chart:
     """The sinusoidal encoding (from `positions.positional_encoding_frame`): position down,
-    dimension across, value from -1 (red) to 1 (blue)."""
+    dimension across, value from -1 (blue) to 1 (orange)."""
     _require(frame, ["position", "dimension", "value"], "positions.positional_encoding_frame")
     return (
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("dimension:O", title="dimension", axis=alt.Axis(labelOverlap=True)),
-            y=alt.Y("position:O", title="position", axis=alt.Axis(labelOverlap=True)),
-            color=alt.Color("value:Q", scale=alt.Scale(scheme=DIVERGING_SCHEME, domain=[-1, 1])),
+            x=alt.X("dimension:O", axis=alt.Axis(title="dimension", labelOverlap=True, labelAngle=0, labelFlush=True)),
+            y=alt.Y("position:O", axis=alt.Axis(title="position", labelOverlap=True)),
+            color=_heat_color("value", "value (sin or cos)", domain=(-1, 1), scheme=DIVERGING_SCHEME),
             tooltip=["position:O", "dimension:O", alt.Tooltip("value:Q", format=".3f")],
         )
-        .properties(width=width, height=height, title="Positional encoding (Section 3.5)")
+        .properties(
+            width=width, height=max(MIN_HEIGHT, height), title=_title("Positional encoding (Section 3.5)", width)
+        )
     )
 
 
@@ -125,29 +203,66 @@ def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Cha
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("position_b:O", title="position", axis=alt.Axis(labelOverlap=True)),
-            y=alt.Y("position_a:O", title="position", axis=alt.Axis(labelOverlap=True)),
-            color=alt.Color("similarity:Q", scale=alt.Scale(scheme="viridis")),
+            x=alt.X("position_b:O", axis=alt.Axis(title="position", labelOverlap=True, labelAngle=0, labelFlush=True)),
+            y=alt.Y("position_a:O", axis=alt.Axis(title="position", labelOverlap=True)),
+            color=_heat_color("similarity", "dot product", domain=None),
             tooltip=["position_a:O", "position_b:O", alt.Tooltip("similarity:Q", format=".3f")],
         )
-        .properties(width=size, height=size, title="Similarity between positions (dot product)")
+        .properties(
+            width=size, height=max(MIN_HEIGHT, size), title=_title("Similarity between positions (dot product)", size)
+        )
     )
 
 
 # -- embeddings ---------------------------------------------------------------------------------
-def embedding_scatter(frame: pd.DataFrame, title: str = "Embeddings (PCA)", size: int = 360) -> alt.LayerChart:
-    """Tokens at their 2-D PCA coordinates (from `embeddings.embedding_projection`), labelled."""
+def embedding_scatter(
+    frame: pd.DataFrame, title: str = "Embeddings (PCA)", size: int = 360, max_labels: int = 30
+) -> alt.LayerChart:
+    """Tokens at their 2-D PCA coordinates (from `embeddings.embedding_projection`). Every token is
+    a point; at most `max_labels` carry their name: the first ids (for a word vocabulary, the most
+    frequent words) and the points farthest out, skipping any label that would sit on another."""
     _require(frame, ["token", "x", "y"], "embeddings.embedding_projection")
     variance = frame.attrs.get("explained_variance") or [None, None]
     axis_title = [
         f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])
     ]
-    base = alt.Chart(frame).encode(
+    data = frame.assign(label=_readable_subset(frame, max_labels))
+    base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=axis_title[0]), y=alt.Y("y:Q", title=axis_title[1]), tooltip=["token:N", "token_id:Q"]
     )
-    points = base.mark_circle(size=60, opacity=0.7)
-    labels = base.mark_text(align="left", dx=6, dy=-4, fontSize=11).encode(text="token:N")
-    return (points + labels).properties(width=size, height=size, title=title)
+    points = base.mark_circle(size=50, opacity=0.6, color=PALETTE[0])
+    labels = (
+        base.transform_filter("datum.label")
+        .mark_text(align="left", dx=6, dy=-4, fontSize=LABEL_FONT)
+        .encode(text="token:N")
+    )
+    shown = int(data["label"].sum())
+    subtitle = f"{shown} of {len(data)} tokens named (hover a point for the rest)" if shown < len(data) else None
+    return (points + labels).properties(
+        width=size,
+        height=max(MIN_HEIGHT, size),
+        title=alt.TitleParams(text=title, subtitle=subtitle or "", anchor="start", fontSize=TITLE_FONT, limit=0),
+    )
+
+
+def _readable_subset(frame: pd.DataFrame, max_labels: int) -> list[bool]:
+    """Which points get a label: ids in order (frequent words first) interleaved with the points
+    farthest from the centre, skipping one that lands within 4% of the plot of a label already kept."""
+    xy = frame[["x", "y"]].to_numpy(dtype=float)
+    span = np.ptp(xy, axis=0)
+    span[span == 0] = 1.0
+    unit = (xy - xy.min(axis=0)) / span
+    by_id = list(np.argsort(frame["token_id"].to_numpy())) if "token_id" in frame else list(range(len(frame)))
+    by_distance = list(np.argsort(-np.linalg.norm(unit - unit.mean(axis=0), axis=1)))
+    order = [i for pair in zip(by_id, by_distance, strict=True) for i in pair]
+    kept: list[int] = []
+    for i in dict.fromkeys(order):
+        if len(kept) >= max_labels:
+            break
+        if all(np.linalg.norm(unit[i] - unit[j]) > 0.04 for j in kept):
+            kept.append(int(i))
+    chosen = set(kept)
+    return [i in chosen for i in range(len(frame))]
 
 
 def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart:
@@ -155,13 +270,17 @@ def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart
     _require(frame, ["token", "cosine", "rank"], "embeddings.nearest_neighbours")
     return (
         alt.Chart(frame)
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(
             x=alt.X("cosine:Q", title="cosine similarity", scale=alt.Scale(domain=[-1, 1])),
-            y=alt.Y("token:N", sort=alt.EncodingSortField("rank"), title=None),
+            y=alt.Y("token:N", sort="-x", title=None, axis=alt.Axis(labelLimit=160, labelFontSize=LABEL_FONT)),
             tooltip=["rank:O", "token:N", alt.Tooltip("cosine:Q", format=".3f")],
         )
-        .properties(title=f"Nearest neighbours of {token!r}" if token else "Nearest neighbours")
+        .properties(
+            title=f"Nearest neighbours of {token!r}" if token else "Nearest neighbours",
+            width=300,
+            height=max(MIN_HEIGHT, 32 * len(frame)),
+        )
     )
 
 
@@ -179,65 +298,114 @@ def weight_histogram_chart(frame: pd.DataFrame, name: str | None = None) -> alt.
     title = str(frame["name"].iloc[0])
     return (
         alt.Chart(frame)
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(
             x=alt.X("bin_start:Q", bin="binned", title="value"),
             x2="bin_end:Q",
-            y=alt.Y("count:Q", title="count"),
+            y=alt.Y("count:Q", title="how many values"),
             tooltip=[alt.Tooltip("bin_start:Q", format=".3f"), alt.Tooltip("bin_end:Q", format=".3f"), "count:Q"],
         )
-        .properties(title=title, width=360, height=200)
+        .properties(title=_title(title, 300), width=300, height=MIN_HEIGHT)
     )
 
 
+WEIGHT_PARTS = (  # (what a parameter name contains, the part it belongs to), first match wins
+    ("cross_attn", "cross-attention"),
+    ("attn", "self-attention"),
+    ("attention", "self-attention"),
+    ("feed_forward", "feed-forward"),
+    ("intermediate", "feed-forward"),
+    ("norm", "LayerNorm"),
+    ("embed", "embedding"),
+    ("generator", "output layer"),
+    ("classifier", "output layer"),
+)
+
+
+def weight_part(name: str) -> str:
+    """The part of a block a parameter belongs to: self-attention, feed-forward, LayerNorm, ..."""
+    lowered = name.lower()
+    return next((part for key, part in WEIGHT_PARTS if key in lowered), "other")
+
+
 def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Each parameter's norm (from `weights.weight_stats`), coloured by group."""
+    """Weight norms grouped by block (from `weights.weight_stats`): a row per block (embeddings,
+    encoder.0, ..., the output layer, in forward order), a bar per part of it (self-attention,
+    cross-attention, feed-forward, LayerNorm), the part's norm √(Σ‖W‖²) over its matrices and biases."""
     _require(frame, ["name", "group", "norm", "std"], "weights.weight_stats")
+    data = frame.assign(part=frame["name"].map(weight_part), squared=frame["norm"] ** 2, count=frame.get("count", 0))
+    grouped = data.groupby(["group", "part"], sort=False).agg(squared=("squared", "sum"), parameters=("count", "sum"))
+    grouped = grouped.reset_index().assign(norm=lambda d: np.sqrt(d["squared"]))
+    groups = list(dict.fromkeys(frame["group"]))
+    parts = [p for p in dict.fromkeys(part for _, part in WEIGHT_PARTS) if p in set(grouped["part"])]
+    parts += sorted(set(grouped["part"]) - set(parts))
     return (
-        alt.Chart(frame)
+        alt.Chart(grouped)
         .mark_bar()
         .encode(
-            x=alt.X("norm:Q", title="Frobenius norm"),
-            y=alt.Y("name:N", sort=None, title=None),
-            color=alt.Color("group:N", sort=None, title="group"),
-            tooltip=[
-                "name:N",
-                "shape:N",
-                "count:Q",
-                alt.Tooltip("norm:Q", format=".3f"),
-                alt.Tooltip("mean:Q", format=".4f"),
-                alt.Tooltip("std:Q", format=".4f"),
-            ],
+            x=alt.X("norm:Q", title="weight norm (Frobenius)"),
+            y=alt.Y("group:N", sort=groups, title=None, axis=alt.Axis(labelLimit=200, labelFontSize=LABEL_FONT)),
+            yOffset=alt.YOffset("part:N", sort=parts),
+            color=alt.Color(
+                "part:N",
+                sort=parts,
+                scale=alt.Scale(domain=parts, range=_colors(len(parts))),
+                title="part",
+                legend=alt.Legend(orient="bottom", columns=3, labelLimit=0, titleLimit=0),
+            ),
+            tooltip=["group:N", "part:N", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("parameters:Q", format=",")],
         )
-        .properties(title="Weight norms", width=360)
+        .properties(
+            title="Weight norms by block",
+            width=340,
+            height=max(MIN_HEIGHT, 14 * len(grouped)),
+            autosize=FIT_WIDTH,
+        )
     )
 
 
 def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Parameters per module (from `weights.parameter_counts`), the "total" row left out."""
+    """Parameters per module (from `weights.parameter_counts`), the "total" row left out, in the
+    table's order."""
     _require(frame, ["module", "count", "share"], "weights.parameter_counts")
     frame = frame[frame["module"] != "total"]
     return (
         alt.Chart(frame)
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(
             x=alt.X("count:Q", title="parameters"),
-            y=alt.Y("module:N", sort=None, title=None),
+            y=alt.Y(
+                "module:N",
+                sort=frame["module"].tolist(),
+                title=None,
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=LABEL_FONT if len(frame) <= 20 else 10),
+            ),
             tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
-        .properties(title=f"Parameters per module ({int(frame['count'].sum()):,} in all)", width=360)
+        .properties(
+            title=f"Parameters per module ({int(frame['count'].sum()):,} in all)",
+            width=300,
+            height=max(MIN_HEIGHT, 18 * len(frame)),
+        )
     )
 
 
 # -- training dynamics --------------------------------------------------------------------------
-LOG_METRICS = {"loss", "lr", "grad_norm", "max_update_ratio"}  # quantities that span orders of magnitude
+LOG_METRICS = {"loss", "lr", "learning_rate", "grad_norm", "max_update_ratio"}  # span orders of magnitude
+
+
+def _y_axis(title: str, use_log: bool) -> tuple[alt.Axis, alt.Scale]:
+    """A y axis that never stacks labels: at most 5 ticks, short numbers (1e-3, 0.1, 10)."""
+    axis = alt.Axis(title=title, tickCount=5, labelOverlap="greedy", format="~g", titleLimit=0)
+    return axis, alt.Scale(type="log") if use_log else alt.Scale(zero=False)
 
 
 def metric_chart(
-    frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 180
+    frame: pd.DataFrame, metric: str | None = None, log: bool | None = None, height: int = 220
 ) -> alt.Chart:
     """A line per metric over steps (from `dynamics.metric_frame`); one `metric`, or all of the
-    table's metrics in separate rows. Loss, learning rate and gradient norm use a log scale."""
+    table's metrics in separate rows. Loss, learning rate and gradient norm use a log scale.
+    Titles are words ("learning rate", not `lr`)."""
     _require(frame, ["step", "metric", "value"], "dynamics.metric_frame")
     metrics = [metric] if metric else list(dict.fromkeys(frame["metric"]))
     charts = []
@@ -247,38 +415,44 @@ def metric_chart(
             raise ValueError(f"The table has no metric {m!r}; it has {sorted(frame['metric'].unique())}.")
         use_log = (m in LOG_METRICS) if log is None else log
         use_log = use_log and bool((data["value"] > 0).all())  # a log scale needs positive values
-        scale = alt.Scale(type="log") if use_log else alt.Scale(zero=False)
+        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
         charts.append(
             alt.Chart(data)
-            .mark_line(point=len(data) < 30)
+            .mark_line(point=len(data) < 30, color=PALETTE[0])
             .encode(
                 x=alt.X("step:Q", title="step"),
-                y=alt.Y("value:Q", title=m + (" (log)" if use_log else ""), scale=scale),
-                tooltip=["step:Q", alt.Tooltip("value:Q", format=".4g")],
+                y=alt.Y("value:Q", axis=axis, scale=scale),
+                tooltip=["step:Q", alt.Tooltip("value:Q", format=".4g", title=metric_name(m))],
             )
-            .properties(height=height, width=420, title=m)
+            .properties(height=max(MIN_HEIGHT, height), width=420, title=metric_name(m))
         )
-    return charts[0] if len(charts) == 1 else alt.vconcat(*charts)
+    return charts[0].properties(autosize=FIT_WIDTH) if len(charts) == 1 else alt.vconcat(*charts)
 
 
 def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = True) -> alt.Chart:
     """A line per layer group over steps (from `dynamics.per_layer_frame`), log scale: gradient
-    norms or update-to-weight ratios of every block side by side."""
+    norms or update-to-weight ratios of every block side by side; the legend below the plot."""
     _require(frame, ["step", "group", "value"], "dynamics.per_layer_frame")
     order = frame.attrs.get("group_order") or list(dict.fromkeys(frame["group"]))
     use_log = log and bool((frame["value"] > 0).all())
+    axis, scale = _y_axis(metric_name(title or "value") + (" (log scale)" if use_log else ""), use_log)
     return (
         alt.Chart(frame)
-        .mark_line()
+        .mark_line(strokeWidth=1.5)
         .encode(
             x=alt.X("step:Q", title="step"),
-            y=alt.Y(
-                "value:Q", title=title or "value", scale=alt.Scale(type="log") if use_log else alt.Scale(zero=False)
+            y=alt.Y("value:Q", axis=axis, scale=scale),
+            color=alt.Color(
+                "group:N",
+                sort=order,
+                title="layer group",
+                scale=alt.Scale(domain=order, range=_colors(len(order))),
+                legend=alt.Legend(orient="bottom", columns=5, labelLimit=0, titleLimit=0, symbolStrokeWidth=3),
             ),
-            color=alt.Color("group:N", sort=order, title="layer group"),
+            strokeDash=alt.StrokeDash("group:N", sort=order, legend=None),
             tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
         )
-        .properties(width=420, height=220, title=title or "per layer")
+        .properties(width=420, height=260, title=metric_name(title) if title else "per layer group", autosize=FIT_WIDTH)
     )
 
 
@@ -286,10 +460,11 @@ STABILITY_METRICS = ("loss", "grad_norm", "max_update_ratio")
 
 
 def stability_chart(
-    runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS
+    runs: Mapping[str, Sequence[Mapping]], metrics: Sequence[str] = STABILITY_METRICS, legend_title: str = "recipe"
 ) -> alt.VConcatChart:
-    """Stable versus broken training (`runs`: {recipe name: history}): one panel per metric, a
-    line per recipe, log scale, so the broken run's spikes and oversized updates stand out."""
+    """Stable versus broken training (`runs`: {recipe name: history}), or any runs side by side:
+    one panel per metric, a line per run; loss, gradient norm and update ratio on a log scale (so
+    the broken run's spikes stand out), accuracies on a plain one."""
     from model_zoo.views.dynamics import metric_frame
 
     frames = []
@@ -304,64 +479,79 @@ def stability_chart(
     data = pd.concat(frames, ignore_index=True)
     data = data[data["value"].map(lambda v: v == v and abs(v) != float("inf"))]  # NaN/inf cannot be plotted
     names = list(runs)
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    colors = [RECIPE_COLORS.get(n, palette[i % len(palette)]) for i, n in enumerate(names)]
+    colors = [RECIPE_COLORS.get(n, PALETTE[i % len(PALETTE)]) for i, n in enumerate(names)]
     panels = []
     for m in metrics:
         subset = data[data["metric"] == m]
         if subset.empty:
             continue
-        use_log = bool((subset["value"] > 0).all())
+        use_log = m in LOG_METRICS and bool((subset["value"] > 0).all())
+        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
         panels.append(
             alt.Chart(subset)
             .mark_line()
             .encode(
                 x=alt.X("step:Q", title="step"),
-                y=alt.Y(
-                    "value:Q",
-                    title=m + (" (log)" if use_log else ""),
-                    scale=alt.Scale(type="log") if use_log else alt.Scale(),
+                y=alt.Y("value:Q", axis=axis, scale=scale),
+                color=alt.Color(
+                    "recipe:N",
+                    scale=alt.Scale(domain=names, range=colors),
+                    title=legend_title,
+                    legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=0, titleLimit=0),
                 ),
-                color=alt.Color("recipe:N", scale=alt.Scale(domain=names, range=colors), title="recipe"),
-                tooltip=["recipe:N", "step:Q", alt.Tooltip("value:Q", format=".4g")],
+                tooltip=[alt.Tooltip("recipe:N", title=legend_title), "step:Q", alt.Tooltip("value:Q", format=".4g")],
             )
-            .properties(width=420, height=180, title=m)
+            .properties(width=420, height=MIN_HEIGHT, title=metric_name(m))
         )
     return alt.vconcat(*panels)
 
 
 # -- decoding and classification ------------------------------------------------------------------
 def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
-    """A decoding step's most likely next tokens (the first table of `attention.step_tables`), the
-    chosen one in red."""
+    """A decoding step's most likely next tokens (the first table of `attention.step_tables`),
+    most likely first, the chosen one in orange."""
     _require(frame, ["token", "probability", "chosen"], "attention.step_tables")
+    frame = frame.sort_values("probability", ascending=False, kind="stable")
     return (
         alt.Chart(frame)
         .mark_bar()
         .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("token:N", sort=None, title=None),
+            x=alt.X("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y(
+                "token:N",
+                sort=frame["token"].tolist(),
+                title=None,
+                axis=alt.Axis(labelOverlap=False, labelLimit=160, labelFontSize=LABEL_FONT),
+            ),
             color=alt.Color(
-                "chosen:N", scale=alt.Scale(domain=[True, False], range=["#d62728", "#1f77b4"]), legend=None
+                "chosen:N", scale=alt.Scale(domain=[True, False], range=[PALETTE[1], PALETTE[0]]), legend=None
             ),
             tooltip=["token:N", alt.Tooltip("probability:Q", format=".3f")],
         )
-        .properties(title=f"top {len(frame)} next tokens (red: chosen)", width=280, height=max(120, 24 * len(frame)))
+        .properties(
+            title=alt.TitleParams(
+                text=f"Top {len(frame)} next tokens", subtitle="orange: the token chosen", anchor="start", limit=0
+            ),
+            width=300,
+            height=max(MIN_HEIGHT, 28 * len(frame)),
+        )
     )
 
 
 def label_probabilities_chart(probabilities: Mapping[str, float]) -> alt.Chart:
-    """A classifier's probability for each label of one text (`hf.inference.Prediction.probabilities`)."""
+    """A classifier's probability for each label of one text (`hf.inference.Prediction.probabilities`),
+    most likely first."""
     frame = pd.DataFrame({"label": list(probabilities), "probability": list(probabilities.values())})
+    frame = frame.sort_values("probability", ascending=False, kind="stable")
     return (
         alt.Chart(frame)
-        .mark_bar()
+        .mark_bar(color=PALETTE[0])
         .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("label:N", title=None),
+            x=alt.X("probability:Q", title="probability", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("label:N", sort=frame["label"].tolist(), title=None, axis=alt.Axis(labelLimit=200)),
             tooltip=["label:N", alt.Tooltip("probability:Q", format=".3f")],
         )
-        .properties(height=30 * len(frame), width=300)
+        .properties(height=max(MIN_HEIGHT, 36 * len(frame)), width=300)
     )
 
 
@@ -370,14 +560,19 @@ def confusion_chart(frame: pd.DataFrame, title: str) -> alt.LayerChart:
     colour the share of the true class, the count in each cell."""
     _require(frame, ["true", "predicted", "count", "share"], "hf.compare.confusion_frame")
     names = list(dict.fromkeys(frame["true"]))
-    base = alt.Chart(frame).encode(x=alt.X("predicted:N", sort=names), y=alt.Y("true:N", sort=names))
+    side = max(60, math.ceil(MIN_HEIGHT / len(names)))
+    base = alt.Chart(frame).encode(
+        x=alt.X("predicted:N", sort=names, axis=_token_axis("predicted label", len(names), 0)),
+        y=alt.Y("true:N", sort=names, axis=_token_axis("true label", len(names))),
+    )
     cells = base.mark_rect().encode(
-        color=alt.Color("share:Q", scale=alt.Scale(scheme="blues", domain=[0, 1])),
+        color=_heat_color("share", "share of the true label's examples"),
         tooltip=["true:N", "predicted:N", "count:Q", alt.Tooltip("share:Q", format=".0%")],
     )
-    return (cells + base.mark_text().encode(text="count:Q")).properties(
-        title=title, width=60 * len(names), height=60 * len(names)
+    text = base.mark_text(fontSize=LABEL_FONT).encode(
+        text="count:Q", color=alt.condition("datum.share > 0.5", alt.value("black"), alt.value("white"))
     )
+    return (cells + text).properties(title=title, width=side * len(names), height=side * len(names))
 
 
 # -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
@@ -412,7 +607,7 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
         matrix = (
             data.pivot(index="query_pos", columns="key_pos", values="weight").sort_index().sort_index(axis=1).to_numpy()
         )
-        image = ax.imshow(matrix, cmap="Blues", vmin=0.0, vmax=1.0)
+        image = ax.imshow(matrix, cmap=SEQUENTIAL_SCHEME, vmin=0.0, vmax=1.0)
         ax.set_xticks(range(n_k), k_tokens, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(range(n_q), q_tokens, fontsize=8)
         ax.set_title(f"head {head}", fontsize=9)
@@ -426,7 +621,7 @@ def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None 
                         ha="center",
                         va="center",
                         fontsize=6,
-                        color="white" if matrix[i, j] > 0.5 else "black",
+                        color="black" if matrix[i, j] > 0.5 else "white",
                     )
     for index in range(len(heads), rows * cols):
         axes[index // cols][index % cols].axis("off")
@@ -458,7 +653,7 @@ def save_history_png(
                 data = wide[["step", metric]].dropna()
                 ax.plot(data["step"], data[metric], label=name, color=RECIPE_COLORS.get(name))
         ax.set_yscale("log")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(metric_name(metric))
         ax.grid(alpha=0.3)
         if len(runs) > 1 and ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
@@ -494,6 +689,27 @@ def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
         return f"{name}, layer {layer}, every head"
     head = frame["head"].iloc[0] if "head" in frame else "?"
     return f"{name}, layer {layer}, " + ("heads averaged" if head == "mean" else f"head {head}")
+
+
+def _colors(n: int) -> list[str]:
+    """n colours of the Okabe-Ito palette, repeating after seven."""
+    return [PALETTE[i % len(PALETTE)] for i in range(n)]
+
+
+def _title(text: str, width: int) -> alt.TitleParams:
+    """A chart title wrapped to the plot's width (about 7 px a character, at least 28 characters a
+    line), so it is never cut."""
+    per_line = max(28, int(width / 7))
+    lines, line = [], ""
+    for word in str(text).split():
+        if line and len(line) + 1 + len(word) > per_line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    # limit 0: Vega would otherwise cut a title at the plot's width with "…" (a narrow heatmap's title).
+    return alt.TitleParams(text=lines if len(lines) > 1 else lines[0], anchor="start", fontSize=TITLE_FONT, limit=0)
 
 
 def _require(frame: pd.DataFrame, columns: list[str], made_by: str) -> None:
