@@ -220,6 +220,9 @@ def job_queue():
 STARTER_OWNER = "examples:"  # the queue's owner of the starter runs' jobs
 
 
+LIVE_EVERY_S = 2.0  # how often a running job's panel redraws: each redraw costs the server and the browser
+
+
 def my_jobs(kind: str | None = None) -> list:
     """This student's jobs (of one kind), oldest first: they outlive the tab that started them."""
     return [j for j in job_queue().jobs(student()) if kind is None or j.spec.kind == kind]

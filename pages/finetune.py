@@ -22,6 +22,7 @@ from model_zoo.jobs.work import finetune_spec
 from model_zoo.views import attention, captions, charts
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
+    LIVE_EVERY_S,
     chart_with_download,
     ensure_app,
     finetune_run_picker,
@@ -346,7 +347,7 @@ def show_outcome(result: dict) -> None:
 
 
 jobs_now = my_jobs("finetune")
-st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(live_view)()
+st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(live_view)()
 
 # -- 5. try new text ---------------------------------------------------------------------------------
 st.divider()

@@ -16,6 +16,7 @@ from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.train_config import SCHEDULES
 from pages._concepts import HELP, explain
 from pages._ui import (
+    LIVE_EVERY_S,
     default_of,
     ensure_app,
     example_text,
@@ -214,7 +215,7 @@ def live_view() -> None:
 
 
 jobs_now = my_jobs("train")
-st.fragment(run_every=1.0 if jobs_now and jobs_now[-1].active else None)(live_view)()
+st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(live_view)()
 explain("loss")
 explain("checkpoints")
 

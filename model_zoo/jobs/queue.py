@@ -235,7 +235,11 @@ class JobQueue:
         return None
 
     def _start(self, job: Job, worker: _Worker, running: int) -> None:
-        threads = max(1, available_cores() // running)  # alone: every core; shared: its share
+        # A toy model's small matmuls gain little from a second thread and lose several times over
+        # when it competes with the server (and, on a laptop, the browser drawing the live charts):
+        # one core stays with them. Fine-tuning's large matmuls use every core the job may have.
+        cores = available_cores() - (1 if job.spec.kind != "finetune" else 0)
+        threads = max(1, cores // running)
         try:
             worker.send((job.spec, threads))
         except OSError as err:
