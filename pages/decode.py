@@ -9,6 +9,7 @@ from model_zoo.views.attention import step_tables
 from pages._concepts import HELP, explain
 from pages._ui import (
     chart_with_download,
+    default_of,
     download_figure,
     ensure_app,
     example_text,
@@ -190,20 +191,33 @@ if steps and steps[-1].lens_tokens is not None:
 
 # -- insights: beam search as a tree -------------------------------------------------------------------------
 if kind == "scratch run":
+    st.subheader("Beam search as a tree")
+    show_tree = st.toggle(
+        "show every hypothesis beam search kept and pruned", key="decode_beam_show",
+        help="Runs a beam search on the source above and draws it: each step's candidates, the ones kept, the ones cut.",
+    )  # fmt: skip
+if kind == "scratch run" and show_tree:
     import torch
 
-    from model_zoo.toy.decoding import beam_search_tree, encode_source
+    from model_zoo.toy.decoding import beam_search, beam_search_tree, encode_source
 
-    st.subheader("Beam search as a tree")
     t1, t2, t3 = st.columns(3)
-    beam_width = t1.slider("beam width", 1, 6, 3, key="decode_beam_width")
+    beam_width = t1.slider("beam width", 1, 6, default_of(beam_search, "beam_width"), key="decode_beam_width")
     normalise = t2.toggle(
         "length normalisation",
         value=True,
         key="decode_beam_normalise",
         help="On: rank finished hypotheses by log-prob / ((5 + length) / 6) ** alpha (GNMT). Off: by raw log-prob.",
     )
-    alpha = t3.slider("alpha", 0.1, 2.0, 0.6, 0.1, key="decode_beam_alpha", disabled=not normalise)
+    alpha = t3.slider(
+        "alpha",
+        0.1,
+        2.0,
+        default_of(beam_search, "length_penalty"),
+        0.1,
+        key="decode_beam_alpha",
+        disabled=not normalise,
+    )
     try:
         source_ids, _ = encode_source(picked.run.vocab, text)
         hypotheses, tree = beam_search_tree(

@@ -179,7 +179,7 @@ def test_decode_page_steps_forward_back_and_to_the_end(copy_run):
     first = texts(at.markdown)[1]
     assert first.count("`") == 2  # one token written
     assert texts(at.metric)  # the chosen token
-    assert len(at.get("vega_lite_chart")) == 4  # top-k bars, cross-attention rows, logit lens, beam tree
+    assert len(at.get("vega_lite_chart")) == 3  # top-k bars, cross-attention rows, logit lens
 
     at.button(key="decode_next").click().run()
     at.button(key="decode_back").click().run()

@@ -134,6 +134,7 @@ def test_step_through_shows_the_logit_lens_and_the_beam_tree(reverse_run):
     assert not at.exception and not at.error
     assert any("logit lens" in h.value for h in at.subheader)
 
+    at.toggle(key="decode_beam_show").set_value(True).run()  # the tree is drawn on request
     at.slider(key="decode_beam_width").set_value(2).run()
     at.toggle(key="decode_beam_normalise").set_value(False).run()
     assert not at.exception

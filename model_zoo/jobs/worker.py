@@ -5,6 +5,9 @@ exits: a fresh process for every job, so a job's memory goes back to the machine
 and a job the kernel kills takes nothing else with it. Started as a program of its own (not
 forked from the Streamlit server, whose threads and `__main__` a child must not inherit).
 
+A worker runs at a lower CPU priority than the server (`NICENESS`): on a 2-core Space the
+trainings take whatever CPU the pages leave, so clicks stay quick while a class trains.
+
 Messages are pickled over the process's stdin (from the queue: the spec, then perhaps "stop")
 and its original stdout (to the queue: "ready", ("metrics", dict)..., then ("done", summary) or
 ("failed", message)); anything the libraries print goes to stderr.
@@ -17,8 +20,11 @@ import sys
 import threading
 from multiprocessing.connection import Connection
 
+NICENESS = 10  # below the server: a student's click is answered before a training's next step
+
 
 def main() -> int:
+    os.nice(NICENESS)
     reports = Connection(os.dup(sys.stdout.fileno()), readable=False)
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the messages
     orders = Connection(os.dup(sys.stdin.fileno()), writable=False)

@@ -1,0 +1,281 @@
+"""A class on one server: N simulated students, each a Chromium browser context (Playwright)
+against one real `streamlit run`, doing what a class does in its first minutes. Prints JSON.
+
+    python bench/bench_classroom.py --students 5
+    python bench/bench_classroom.py --students 30 --stagger 1.0
+
+Each student, started `--stagger` seconds after the previous one:
+  1. opens the app;                                2. looks at a starter run on Inspect;
+  3. presses Train with every default;             4. steps through decoding (Next token x3);
+  5. opens Fine-tune;                              6. goes back to Train and waits for the run.
+Reported: per-interaction latency (p50, p95, max) of everything but the training itself, the time
+from each student's click to their trained run, how long jobs waited in the queue, the server's
+and its workers' peak resident memory, and errors (an exception on a page, a "busy" refusal, a
+run missing from its student's folder afterwards).
+
+Goals on 2 cores (issue 13), N = 30: no error, p95 of the non-training interactions <= 2 s while
+trainings run, every student's copy run done within 10 minutes, memory <= 4 GB.
+The starter runs the students look at are made first, shorter than the real ones (`--starter-steps`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import machine_info  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+IDLE = (
+    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
+)
+GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree_rss_mb(pid: int) -> float:
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+    except psutil.Error:
+        return 0.0
+
+
+class Student:
+    def __init__(self, number: int):
+        self.number = number
+        self.latencies: list[tuple[str, float]] = []
+        self.errors: list[str] = []
+        self.trained_s: float | None = None
+        self.waited_s: float | None = None
+
+    async def timed(self, what: str, action) -> None:
+        start = time.perf_counter()
+        await action()
+        self.latencies.append((what, time.perf_counter() - start))
+
+
+async def idle(page) -> None:
+    await page.wait_for_timeout(150)  # let a run that was just triggered start
+    await page.wait_for_function(IDLE)
+
+
+async def check(page, student: Student, where: str) -> None:
+    if await page.locator('[data-testid="stException"]').count():
+        student.errors.append(f"{where}: an exception on the page")
+    if await page.get_by_text("busy", exact=False).count():
+        student.errors.append(f"{where}: told the workbench is busy")
+
+
+async def go(page, title: str, ready: str) -> None:
+    await page.locator('[data-testid="stSidebarNav"] a', has_text=title).click()
+    await page.get_by_text(ready, exact=False).first.wait_for()
+    await idle(page)
+
+
+async def run_student(browser, url: str, student: Student, steps: int | None) -> None:
+    context = await browser.new_context(viewport={"width": 1280, "height": 720})
+    page = await context.new_page()
+    page.set_default_timeout(900_000)
+    try:
+
+        async def open_app():
+            await page.goto(url)
+            await page.get_by_role("heading", name="Transformer Workbench").wait_for()
+            await page.locator('[data-testid="stSidebar"]').get_by_text("Runs you can open").wait_for()
+            await idle(page)
+
+        await student.timed("open the app", open_app)
+        await student.timed("Inspect a starter run", lambda: go(page, "Inspect", "parameters ·"))
+        await check(page, student, "Inspect")
+        await student.timed("open Train", lambda: go(page, "Train", "Start training"))
+        if steps:  # the tests' short version
+            field = page.get_by_label("steps (at most)", exact=True)
+            await field.fill(str(steps))
+            await field.press("Tab")
+            await idle(page)
+
+        async def press_train():
+            await page.get_by_role("button", name="Start training").click()
+            await (
+                page.get_by_text("is waiting", exact=False)
+                .or_(page.get_by_text("is running", exact=False))
+                .or_(page.get_by_text("Training finished", exact=False))
+                .first.wait_for()
+            )
+
+        clicked = time.perf_counter()
+        await student.timed("press Start training", press_train)
+        await check(page, student, "Train")
+        await student.timed("open Step-through", lambda: go(page, "Step-through decoding", "Output so far"))
+        for n in range(1, 4):
+
+            async def next_token(n=n):
+                await page.get_by_role("button", name="Next token").click()
+                await page.get_by_text(f"step {n}: chosen token").wait_for()
+
+            await student.timed("Next token", next_token)
+        await check(page, student, "Step-through")
+        await student.timed("open Fine-tune", lambda: go(page, "Fine-tune", "1 · Model"))
+        await check(page, student, "Fine-tune")
+        await student.timed("back to Train", lambda: go(page, "Train", "Start training"))
+        await page.get_by_text("Training finished", exact=False).first.wait_for()
+        student.trained_s = time.perf_counter() - clicked
+        await check(page, student, "Train, at the end")
+    except Exception as err:  # a timeout or a page that never came: the student's run failed
+        student.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
+    finally:
+        await context.close()
+
+
+async def classroom(url: str, n: int, stagger: float, steps: int | None) -> list[Student]:
+    from playwright.async_api import async_playwright
+
+    students = [Student(i) for i in range(n)]
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+
+        async def later(student: Student):
+            await asyncio.sleep(student.number * stagger)
+            await run_student(browser, url, student, steps)
+
+        await asyncio.gather(*(later(s) for s in students))
+        await browser.close()
+    return students
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: int | None) -> dict:
+    from model_zoo.classroom.starter import make_starter_runs
+
+    weights = Path(tempfile.mkdtemp(prefix="bench_classroom_"))
+    make_starter_runs(weights, names=["copy", "reverse"], train_overrides={"steps": starter_steps})
+    env = {
+        **os.environ,
+        "WORKBENCH_WEIGHTS_DIR": str(weights),
+        "WORKBENCH_STARTER_RUNS": "0",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    if workers:
+        env["WORKBENCH_WORKERS"] = str(workers)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    peak = {"mb": 0.0}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(1.0):
+            peak["mb"] = max(peak["mb"], tree_rss_mb(server.pid))
+
+    start = time.perf_counter()
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
+                    break
+            except OSError:
+                if server.poll() is not None or time.perf_counter() - start > 120:
+                    raise RuntimeError("streamlit did not start") from None
+                time.sleep(0.1)
+        threading.Thread(target=sample, daemon=True).start()
+        students = asyncio.run(classroom(url, n, stagger, steps))
+    finally:
+        done.set()
+        server.terminate()
+        try:
+            _, log = server.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            _, log = server.communicate()
+    for student in students:  # every student's run is in their own folder
+        if not student.errors and not list(weights.glob("_students/*/copy-*/model.safetensors")):
+            student.errors.append("no trained run on disk")
+    runs_on_disk = len(list(weights.glob("_students/*/copy-*/model.safetensors")))
+    shutil.rmtree(weights, ignore_errors=True)
+    latencies = [s for student in students for _, s in student.latencies]
+    trained = [s.trained_s for s in students if s.trained_s is not None]
+    by_kind: dict[str, list[float]] = {}
+    for student in students:
+        for what, seconds in student.latencies:
+            by_kind.setdefault(what, []).append(seconds)
+    errors = [f"student {s.number}: {e}" for s in students for e in s.errors]
+    return {
+        "students": n,
+        "stagger_s": stagger,
+        "latency_s": {
+            "p50": round(statistics.median(latencies), 3) if latencies else None,
+            "p95": round(percentile(latencies, 0.95), 3),
+            "max": round(max(latencies), 3) if latencies else None,
+            "by_interaction_p95": {k: round(percentile(v, 0.95), 3) for k, v in by_kind.items()},
+        },
+        "trained_s": {
+            "first": round(min(trained), 1) if trained else None,
+            "median": round(statistics.median(trained), 1) if trained else None,
+            "last": round(max(trained), 1) if trained else None,
+            "done": len(trained),
+        },
+        "runs_on_disk": runs_on_disk,
+        "peak_rss_mb": round(peak["mb"], 1),
+        "errors": errors,
+        "server_log_tracebacks": log.count("Traceback"),
+        "meets": {
+            "no_errors": not errors,
+            "p95": percentile(latencies, 0.95) <= GOALS["p95_s"],
+            "all_trained_in_time": len(trained) == n and max(trained) <= GOALS["all_trained_within_s"],
+            "memory": peak["mb"] <= GOALS["memory_mb"],
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, nargs="+", default=[5], help="class sizes to try, one run each")
+    parser.add_argument("--stagger", type=float, default=1.0, help="seconds between two students' arrival")
+    parser.add_argument("--steps", type=int, default=None, help="override the training steps (default: the task's)")
+    parser.add_argument("--starter-steps", type=int, default=300, help="steps of the two starter runs made first")
+    parser.add_argument("--workers", type=int, default=None, help="WORKBENCH_WORKERS for the server")
+    args = parser.parse_args()
+    if shutil.which("chromium") is None:
+        print(json.dumps({"error": "chromium is not installed: apt-get install chromium"}))
+        return 1
+    results = [run(n, args.stagger, args.steps, args.starter_steps, args.workers) for n in args.students]
+    print(json.dumps({"benchmark": "classroom", "machine": machine_info(), "goals": GOALS, "runs": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
