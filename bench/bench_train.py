@@ -21,17 +21,19 @@ import time
 import warnings
 from pathlib import Path
 
-import torch
-from torch import nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import model_zoo  # noqa: E402, F401  (first: it sets OMP_WAIT_POLICY before torch loads, as the CLI and the app do)
+
+# isort: split
+import torch  # noqa: E402
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
+from torch import nn  # noqa: E402
 
 from model_zoo import Transformer  # noqa: E402
 from model_zoo.scratch.layers import sinusoidal_encoding  # noqa: E402
+from model_zoo.toy.settings import settings_for  # noqa: E402
 from model_zoo.toy.tasks import BOS_ID, EOS_ID, PAD_ID, make_task  # noqa: E402
-from model_zoo.toy.train_config import TrainConfig  # noqa: E402
 from model_zoo.toy.training import train  # noqa: E402
 
 TARGET = 0.99
@@ -39,11 +41,12 @@ TARGET = 0.99
 
 # -- ours -------------------------------------------------------------------------------------
 def run_ours(task, eval_every: int, seed: int) -> dict:
-    """The default TransformerConfig and TrainConfig (its `steps` set the cosine schedule's length),
+    """Copy's own settings (`model_zoo.toy.settings`: what the app's form and the CLI start from),
     stopping at the first evaluation that reaches the target."""
     torch.manual_seed(seed)
-    model = Transformer(task.model_config())
-    cfg = TrainConfig(eval_every=eval_every, stop_at_exact_match=TARGET, seed=seed, device="cpu")
+    settings = settings_for("copy")
+    model = Transformer(settings.model_config(task))
+    cfg = settings.train_config(eval_every=eval_every, stop_at_exact_match=TARGET, seed=seed, device="cpu")
     start = time.perf_counter()
     history = train(model, task, cfg)
     seconds = time.perf_counter() - start

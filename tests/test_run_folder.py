@@ -200,3 +200,24 @@ def test_killing_the_cli_at_random_moments_leaves_no_run_or_a_whole_one(weights_
             assert check_run(run) is None, check_run(run)
             assert main(["decode", "killed", "1 2"]) == 0
         assert not [p for p in weights_dir.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+
+
+def test_the_sidebar_and_the_pickers_mark_damaged_runs_and_every_page_still_draws(weights_dir):
+    from streamlit.testing.v1 import AppTest
+
+    expected = damage(weights_dir)
+    saved(weights_dir, "good")
+    at = AppTest.from_file(ROOT / "streamlit_app.py", default_timeout=120).run()
+    assert not at.exception, at.exception
+    sidebar = " ".join(str(m.value) for m in at.sidebar.markdown)
+    assert "`good`" in sidebar
+    for name in ("truncated", "not-json", "run-json-list"):
+        assert f"`{name}` · saved · **unreadable**" in sidebar, name
+    assert len(expected) >= 9
+    for name in ("build", "train", "decode", "inspect", "finetune", "compare"):
+        at.switch_page(f"pages/{name}.py").run()
+        assert not at.exception, (name, at.exception)
+    at.switch_page("pages/inspect.py").run()
+    at.selectbox(key="inspect_model").set_value("wrong-shapes (saved) — unreadable").run()
+    assert not at.exception
+    assert "don't belong together" in at.error[0].value

@@ -43,3 +43,6 @@ def quiet_libraries() -> None:
     transformers.utils.logging.disable_progress_bar()
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity_error()
+
+
+quiet_libraries()  # the app's server log and the command line show the workbench's words only
