@@ -17,6 +17,7 @@ from model_zoo.toy.train_config import SCHEDULES
 from pages._concepts import HELP, explain
 from pages._ui import (
     LIVE_EVERY_S,
+    attention_over_training,
     default_of,
     ensure_app,
     example_text,
@@ -24,6 +25,7 @@ from pages._ui import (
     job_queue,
     keep_choices,
     live_training_charts,
+    load_scratch_run,
     my_jobs,
     scratch_model_picker,
     show_error,
@@ -216,6 +218,12 @@ def live_view() -> None:
 
 jobs_now = my_jobs("train")
 st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(live_view)()
+if jobs_now and jobs_now[-1].status in ("done", "stopped"):
+    with st.expander("Watch the attention form during this training", expanded=True):
+        try:
+            attention_over_training(load_scratch_run(jobs_now[-1].spec.out), "train_training")
+        except (ValueError, FileNotFoundError, OSError) as err:
+            show_error(err)
 explain("loss")
 explain("checkpoints")
 
