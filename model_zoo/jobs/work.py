@@ -41,9 +41,10 @@ class JobSpec:
 
 
 # -- building specs (in the server) ---------------------------------------------------------------
-# Seconds a training step of the default copy model takes on one core of a 2-core laptop, per
-# parameter-token; the estimate scales it by the model's size and the batch's tokens.
-_SECONDS_PER_PARAMETER_TOKEN = 2.0e-11
+# Seconds of a training step per parameter-token (6 multiply-adds each, forward and backward), from
+# the default copy model on one core of a 2-core machine: ~45 ms a step; an evaluation (greedy
+# decoding of the held-out split) costs about four steps.
+_SECONDS_PER_PARAMETER_TOKEN = 7.8e-12
 _FINETUNE_SAMPLES_PER_S = 17.0  # MiniLM, batch 32, 64 word pieces, 2 cores (shared/NOTES.md)
 
 
@@ -55,7 +56,7 @@ def train_spec(
     tokens = config.batch_size * 2 * model.max_len / 4  # sequences are about a quarter of max_len, both sides
     step_s = max(0.004, _SECONDS_PER_PARAMETER_TOKEN * 6 * parameters * tokens)
     evaluations = math.ceil(config.steps / config.eval_every)
-    estimate = config.steps * step_s + evaluations * 40 * step_s + 2.0
+    estimate = config.steps * step_s + evaluations * 4 * step_s + 2.0
     settings = {"task": task, "task_kwargs": dict(task_kwargs), "model": asdict(model), "train": config.to_dict()}
     return JobSpec("train", name, settings, str(out), overwrite, config.steps, estimate)
 
