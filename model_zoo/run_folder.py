@@ -116,15 +116,30 @@ def is_run(path: str | Path) -> bool:
     return path.is_dir() and any((path / marker).exists() for marker in RUN_MARKERS)
 
 
-def run_kind(path: str | Path) -> str:
-    """ "scratch" or "finetune": the run.json's word when it has one, else the files say it (a
-    fine-tuning run has labels.json, a scratch run vocab.json)."""
+def run_kind(path: str | Path, info: dict | None = None) -> str:
+    """ "scratch" or "finetune": the run.json's word when it has one (`info`, when the caller has
+    read it already), else the files say it (a fine-tuning run has labels.json, a scratch run
+    vocab.json). The one place a run's kind is decided."""
     path = Path(path)
-    info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
+    if info is None:
+        info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     kind = info.get("kind") if isinstance(info, dict) else None
     if kind in (SCRATCH, FINETUNE):
         return kind
     return FINETUNE if (path / LABELS_FILE).exists() and not (path / VOCAB_FILE).exists() else SCRATCH
+
+
+def require_kind(path: str | Path, kind: str) -> None:
+    """A clear error when run folder `path` is not of `kind` (a fine-tuning run also needs its labels)."""
+    path = Path(path)
+    found = run_kind(path)
+    if kind == FINETUNE and (found != FINETUNE or not (path / LABELS_FILE).is_file()):
+        raise FileNotFoundError(
+            f"{path} is not a fine-tuning run: it has no {LABELS_FILE} (scratch runs have {VOCAB_FILE}); "
+            "make one with `python -m model_zoo finetune --out NAME`."
+        )
+    if kind == SCRATCH and found != SCRATCH:
+        raise ValueError(f"{path} is a fine-tuning run: load it with model_zoo's fine-tuning functions.")
 
 
 def check_new_run(path: str | Path, overwrite: bool = False) -> Path:
@@ -379,8 +394,7 @@ def _run_info(path: Path, check: Callable[[Path], str | None]) -> RunInfo:
     except (ValueError, OSError):
         info = {}
     info = info if isinstance(info, dict) else {}
-    kind = info.get("kind") if info.get("kind") in (SCRATCH, FINETUNE) else None
-    kind = kind or (FINETUNE if (path / LABELS_FILE).exists() and not (path / VOCAB_FILE).exists() else SCRATCH)
+    kind = run_kind(path, info)
     task = info.get("task")
     if kind == SCRATCH:
         task_name = task.get("name") if isinstance(task, dict) else None

@@ -63,3 +63,17 @@ def test_help_lists_the_finetune_options(capsys):
     with pytest.raises(SystemExit):
         main(["finetune", "--help"])
     assert "--text-column" in capsys.readouterr().out
+
+
+def test_finetune_refuses_to_write_over_an_existing_run_without_overwrite(weights_dir, capsys):
+    from model_zoo import Transformer
+    from model_zoo.toy.runs import check_run, save_run
+    from model_zoo.toy.tasks import make_task
+
+    copy = make_task("copy")
+    save_run(weights_dir / "taken", Transformer(copy.model_config()), copy)  # a scratch run
+    args = ["finetune", "--model", str(tiny_bert_dir()), "--dataset", str(tiny_csv()), "--text-column", "review",
+            "--label-column", "sentiment", "--max-steps", "1", "--out", "taken"]  # fmt: skip
+    assert main(args) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert check_run(weights_dir / "taken") is None and (weights_dir / "taken" / "vocab.json").is_file()  # untouched

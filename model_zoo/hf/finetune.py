@@ -44,8 +44,8 @@ from model_zoo.run_folder import (
     HISTORY_FILE,
     LABELS_FILE,
     RUN_FILE,
-    VOCAB_FILE,
     check_new_run,
+    require_kind,
     write_run,
 )
 from model_zoo.utils import atomic_write_json, read_json
@@ -122,8 +122,7 @@ def finetune(
     epoch0, before = 0, None
     if resume_from is not None:
         resume_from = Path(resume_from)
-        if not (resume_from / LABELS_FILE).is_file():
-            raise FileNotFoundError(f"{resume_from} is not a fine-tuning run (no {LABELS_FILE}) to resume from.")
+        require_kind(resume_from, FINETUNE)
         if (resume_from / HISTORY_FILE).is_file():
             emit_history = read_json(resume_from / HISTORY_FILE)
             epoch0 = int(max((e["epoch"] for e in emit_history["eval"]), default=0)) or int(
@@ -256,8 +255,5 @@ def run_name_for(model: str, dataset: str, when: float | None = None) -> str:
 def load_run_info(run: str | Path) -> dict:
     """`run.json` of a fine-tuning run folder, with a clear error for anything else."""
     run = Path(run)
-    if not (run / LABELS_FILE).is_file():
-        raise FileNotFoundError(
-            f"{run} is not a fine-tuning run: it has no {LABELS_FILE} (scratch runs have {VOCAB_FILE})."
-        )
+    require_kind(run, FINETUNE)
     return read_json(run / RUN_FILE) if (run / RUN_FILE).is_file() else {"kind": FINETUNE}

@@ -22,7 +22,7 @@ import torch
 from model_zoo.decode_step import DecodeStep
 from model_zoo.hf.data import TEXT2TEXT_PREFIX, label_words
 from model_zoo.hf.models import load_pretrained
-from model_zoo.run_folder import FINETUNE_CONFIG_FILE, LABELS_FILE, RUN_FILE
+from model_zoo.run_folder import FINETUNE, FINETUNE_CONFIG_FILE, LABELS_FILE, RUN_FILE, require_kind
 from model_zoo.utils import read_json
 
 
@@ -49,11 +49,7 @@ def _run_settings(run: Path) -> dict:
 def load_finetuned(run: str | Path, attention: bool = True, device: str | torch.device | None = None) -> FinetunedModel:
     """A saved fine-tuning run (`weights/<run>/`), with eager attention unless `attention=False`."""
     run = Path(run)
-    if not (run / LABELS_FILE).is_file():
-        raise FileNotFoundError(
-            f"{run} is not a fine-tuning run: it has no {LABELS_FILE} (train one with "
-            "`python -m model_zoo finetune --out ...`)."
-        )
+    require_kind(run, FINETUNE)
     label_names = read_json(run / LABELS_FILE)
     settings = _run_settings(run)
     tokenizer, model, task = load_pretrained(run, settings.get("task"), label_names, attention=attention)

@@ -16,7 +16,6 @@ from model_zoo.run_folder import (
     ATTENTION_SNAPSHOTS_FILE,
     CONFIG_FILE,
     HISTORY_FILE,
-    LABELS_FILE,
     RUN_FILE,
     SCRATCH,
     STATE_FILE,
@@ -25,6 +24,7 @@ from model_zoo.run_folder import (
     VOCAB_FILE,
     WEIGHTS_FILE,
     check_files,
+    require_kind,
     resolve_run_dir,
     run_kind,
     safetensors_header,
@@ -175,8 +175,7 @@ def load_run(run: str | Path, root: str | Path | None = None, map_location: str 
     path = resolve_run_dir(run, root)
     if not path.is_dir():
         raise FileNotFoundError(f"No run at {path}: `python -m model_zoo runs` lists the saved runs.")
-    if (path / LABELS_FILE).exists() and not (path / VOCAB_FILE).exists():
-        raise ValueError(f"{path} is a fine-tuning run: load it with model_zoo's fine-tuning functions.")
+    require_kind(path, SCRATCH)
     info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     model = Transformer.load(path, map_location=map_location)
     vocab = Vocab.load(path)
