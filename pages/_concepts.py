@@ -281,8 +281,8 @@ CONCEPTS: dict[str, Concept] = {
     ),
     "split": Concept(
         "Train / test split",
-        "20% of the examples are held out before training and never trained on; before and after are scored "
-        "on them. The split is stratified (each label keeps its share) and seeded, so the same settings always "
+        "A share of the examples (`test_size` in `FinetuneConfig`) is held out before training and never "
+        "trained on; before and after are scored on them. The split is stratified (each label keeps its share) and seeded, so the same settings always "
         "hold out the same sentences and two runs are compared fairly.",
         None,
         "model_zoo/hf/data.py: split",
@@ -406,10 +406,11 @@ HELP: dict[str, str] = {
     "max_length": "Max length: longer texts are cut to this many word pieces. Longer = more context, slower (attention "
     "grows with the square of the length).",
     "epochs": "Epochs: how many times training goes through every training example.",
-    "max_examples": "How many examples to use in all; 20% of them are held out for testing (the 80/20 split).",
+    "max_examples": "How many examples to use in all; a share of them is held out for testing (the line under the "
+    "form says how many).",
     "max_steps": "Stop after this many steps even if the epochs are not done (a time box); 0 = no cap.",
-    "split": "The 80/20 split: 20% of the examples are held out (stratified by label, seeded) and scored before and "
-    "after; the model never trains on them.",
+    "split": "The train/test split: a share of the examples is held out (stratified by label, seeded) and scored "
+    "before and after; the model never trains on them.",
     "loop": "Plain PyTorch loop: forward, loss, backward, clip, step, written out. Hugging Face Trainer: the same "
     "steps run by the library. Same optimizer, schedule and results.",
     "run_name": "The folder under weights/ where the run is saved; it appears in every page's model picker.",

@@ -273,11 +273,13 @@ try:
         max_examples=int(max_examples),
     )
     out = workspace().output(run_name)
-    n_train = round(min(int(max_examples), len(data.dataset)) * (1 - config.test_size))
+    n_total = min(int(max_examples), len(data.dataset))
+    n_train = round(n_total * (1 - config.test_size))
     spec = finetune_spec(out.name, out, config, n_train)
     st.caption(
         f"About {spec.estimate_s:.0f} s on this machine when it runs alone: {n_train:,} sentences to learn from, "
-        f"{spec.total_steps} steps, and the held-out sentences scored before and after."
+        f"{spec.total_steps} steps, and the {n_total - n_train:,} held-out sentences ({config.test_size:.0%}) "
+        "scored before and after."
     )
 except (ValueError, FileExistsError) as err:
     show_error(err, "Change the setting above.")

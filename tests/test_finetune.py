@@ -195,3 +195,34 @@ def test_training_only_the_top_blocks_leaves_the_embeddings_and_lower_blocks_as_
     assert any(changed)  # the top block learned
     with pytest.raises(ValueError, match="train_top_layers"):
         tiny_config(tiny_bert_dir(), train_top_layers=-1)
+
+
+@pytest.mark.parametrize("loop", ["custom", "trainer"])
+def test_batches_grouped_by_length_carry_less_padding_and_the_same_sentences(tmp_path, loop, monkeypatch):
+    from transformers import BertForSequenceClassification
+
+    seen = {True: [], False: []}
+    grouped = [True]
+    forward = BertForSequenceClassification.forward
+
+    def counting_forward(self, input_ids=None, attention_mask=None, **kwargs):
+        if self.training:
+            seen[grouped[0]].append((input_ids.numel(), int(attention_mask.sum())))
+        return forward(self, input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+    monkeypatch.setattr(BertForSequenceClassification, "forward", counting_forward)
+    data = tmp_path / "lengths.csv"  # sentences of 1 to 24 words: random batches are mostly padding
+    rows = [
+        f"{' '.join(['good' if i % 2 else 'bad'] * (1 + i * 7 % 24))},{'pos' if i % 2 else 'neg'}" for i in range(48)
+    ]
+    data.write_text("review,sentiment\n" + "\n".join(rows) + "\n")
+    for flag in (True, False):
+        grouped[0] = flag
+        config = tiny_config(
+            tiny_bert_dir(), dataset=str(data), loop=loop, epochs=1, batch_size=4, group_by_length=flag
+        )
+        finetune(config, tmp_path / f"{loop}-{flag}")
+    padded = {flag: sum(n for n, _ in batches) for flag, batches in seen.items()}
+    real = {flag: sum(r for _, r in batches) for flag, batches in seen.items()}
+    assert real[True] == real[False]  # the same sentences, in another order
+    assert padded[True] < padded[False]

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 from transformers import get_linear_schedule_with_warmup
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from model_zoo import distributed
 from model_zoo.hf.compare import METRIC_KEYS
@@ -35,6 +36,11 @@ def optimizer_for(model, config: FinetuneConfig) -> torch.optim.Optimizer:
     )
 
 
+def token_counts(dataset) -> list[int]:
+    """The number of tokens of each row (before padding)."""
+    return [len(ids) for ids in dataset["input_ids"]]
+
+
 def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_stop, epoch0: int = 0) -> dict:
     """Train `prep.model` for `config.epochs` (or `config.max_steps`); returns
     {"steps", "train_seconds", "samples", "stopped", "model"}."""
@@ -52,7 +58,13 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
     else:
         sampler = None
         generator = torch.Generator().manual_seed(config.seed)
-        loader = DataLoader(train, batch_size=config.batch_size, shuffle=True, generator=generator, collate_fn=collate)
+        if config.group_by_length:  # batches of similar lengths: less padding, the same sentences
+            order = LengthGroupedSampler(config.batch_size, lengths=token_counts(train), generator=generator)
+            loader = DataLoader(train, batch_size=config.batch_size, sampler=order, collate_fn=collate)
+        else:
+            loader = DataLoader(
+                train, batch_size=config.batch_size, shuffle=True, generator=generator, collate_fn=collate
+            )
         net = model
 
     per_epoch, total, warmup = schedule(len(train), config)

@@ -135,6 +135,7 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
         "use_cpu": device.type == "cpu",
         "dataloader_num_workers": 0,
         "remove_unused_columns": False,
+        "train_sampling_strategy": "group_by_length" if config.group_by_length else "random",
     }
     if processes.active and device.type == "cpu":
         common["ddp_backend"] = "gloo"
