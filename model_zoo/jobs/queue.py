@@ -223,8 +223,14 @@ class JobQueue:
             self._wake.clear()
 
     def _keep_spares(self) -> None:
+        """Keep a started worker for every free slot and every waiting job (one more when idle:
+        back-to-back jobs). Starting one costs seconds of CPU (torch's import), taken from the jobs
+        that run: a lone student's training does not pay for spares nobody is waiting for."""
         self._spares = [w for w in self._spares if w.alive()]
-        while not self._closed and len(self._spares) < self.workers + 1:  # one more: back-to-back jobs
+        running = sum(j.status == RUNNING for j in self._jobs)
+        waiting = sum(j.status == QUEUED for j in self._jobs)
+        wanted = self.workers + 1 if running == 0 else min(self.workers + 1, self.workers - running + waiting)
+        while not self._closed and len(self._spares) < wanted:
             self._spares.append(_Worker())
 
     def _ready_spare(self) -> _Worker | None:
