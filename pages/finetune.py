@@ -326,15 +326,19 @@ def show_outcome(result: dict) -> None:
     before, after, outcome = result["before"], result["after"], result.get("outcome", {})
     r1, r2, r3 = st.columns(3)
     baseline = outcome.get("majority_share")
+    over_baseline = after.get("accuracy", 0) - (baseline or 0)
     r1.metric(
         "accuracy after",
         f"{after.get('accuracy', 0):.1%}",
-        f"{after.get('accuracy', 0) - baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
+        f"{over_baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
+        delta_color="normal" if round(over_baseline, 3) else "off",  # no change is not shown as a gain
     )
+    f1_change = after.get("macro_f1", 0) - before.get("macro_f1", 0)
     r2.metric(
         "macro-F1 after",
         f"{after.get('macro_f1', 0):.3f}",
-        f"{after.get('macro_f1', 0) - before.get('macro_f1', 0):+.3f} vs before",
+        f"{f1_change:+.3f} vs before",
+        delta_color="normal" if round(f1_change, 3) else "off",
         help=HELP["macro_f1"],
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
