@@ -50,6 +50,12 @@ def default_of(function, parameter: str):
     return inspect.signature(function).parameters[parameter].default
 
 
+def change_colour(change: float, decimals: int) -> str:
+    """`st.metric`'s delta_color for a change shown to `decimals` places: one that rounds to zero is
+    grey, not a green gain."""
+    return "normal" if round(change, decimals) else "off"
+
+
 def show_error(err: BaseException, what_to_do: str = "") -> None:
     """An `st.error` with the library's message (never a traceback)."""
     st.error(error_message(err) + (f" {what_to_do}" if what_to_do else ""))

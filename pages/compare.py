@@ -8,6 +8,7 @@ from model_zoo.scratch.interop import speed_against_torch
 from model_zoo.views import attention, captions, charts, dynamics
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
+    change_colour,
     chart_with_download,
     ensure_app,
     example_text,
@@ -54,6 +55,7 @@ with tabs[0]:
                     captions.metric_name(key),
                     f"{after[key]:.3f}",
                     f"{after[key] - before.get(key, 0):+.3f} vs before",
+                    delta_color=change_colour(after[key] - before.get(key, 0), 3),
                     help=HELP["macro_f1"] if key == "macro_f1" else None,
                 )
             cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])

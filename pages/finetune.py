@@ -23,6 +23,7 @@ from model_zoo.views import attention, captions, charts
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
     LIVE_EVERY_S,
+    change_colour,
     chart_with_download,
     ensure_app,
     finetune_run_picker,
@@ -331,14 +332,14 @@ def show_outcome(result: dict) -> None:
         "accuracy after",
         f"{after.get('accuracy', 0):.1%}",
         f"{over_baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
-        delta_color="normal" if round(over_baseline, 3) else "off",  # no change is not shown as a gain
+        delta_color=change_colour(over_baseline, 3),
     )
     f1_change = after.get("macro_f1", 0) - before.get("macro_f1", 0)
     r2.metric(
         "macro-F1 after",
         f"{after.get('macro_f1', 0):.3f}",
         f"{f1_change:+.3f} vs before",
-        delta_color="normal" if round(f1_change, 3) else "off",
+        delta_color=change_colour(f1_change, 3),
         help=HELP["macro_f1"],
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")

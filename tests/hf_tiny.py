@@ -31,6 +31,9 @@ def root() -> Path:
 @functools.cache
 def tiny_bert_dir() -> Path:
     """A BERT body (no head, like MiniLM) and its WordPiece tokenizer, saved with save_pretrained."""
+    import model_zoo.hf  # noqa: F401  first: the app's own thread may be importing transformers (see model_zoo/hf)
+
+    # isort: split
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -54,6 +57,9 @@ def tiny_bert_dir() -> Path:
 @functools.cache
 def tiny_t5_dir() -> Path:
     """A T5 with a Unigram `T5Tokenizer` built from the same word list (no SentencePiece file)."""
+    import model_zoo.hf  # noqa: F401  first: the app's own thread may be importing transformers (see model_zoo/hf)
+
+    # isort: split
     import torch
     from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer
 

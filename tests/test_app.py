@@ -246,9 +246,19 @@ def test_inspect_page_trains_the_stable_and_broken_recipes(copy_run):
 
 
 # -- fine-tune ----------------------------------------------------------------------------------------------
+def assert_change_colours(metrics) -> None:
+    """Each "±x vs before" delta: grey when it shows no change, red when it fell, green when it rose."""
+    from streamlit.proto.Metric_pb2 import Metric as MetricProto
+
+    assert metrics
+    for metric in metrics:
+        change = float(metric.delta.split()[0])
+        colour = MetricProto.MetricColor.Name(metric.color)
+        assert colour == ("GRAY" if change == 0 else "GREEN" if change > 0 else "RED"), (metric.delta, colour)
+
+
 def test_finetune_page_shows_a_sample_fine_tunes_and_classifies_new_text(weights):
     from hf_tiny import tiny_bert_dir
-    from streamlit.proto.Metric_pb2 import Metric as MetricProto
 
     at = open_page("finetune")
     at.selectbox(key="ft_model_choice").set_value("another model: type a hub name or a local folder").run()
@@ -267,10 +277,7 @@ def test_finetune_page_shows_a_sample_fine_tunes_and_classifies_new_text(weights
     run_until(at, lambda at: at.success)
     assert "saved among your runs" in texts(at.success)[0]
     assert (weights / "_students" / at.query_params["student"] / "app-ft" / "labels.json").is_file()
-    f1 = next(m for m in at.metric if m.label == "macro-F1 after")
-    change = float(f1.delta.split()[0])  # "+0.000 vs before": no change is grey, a fall red, a gain green
-    colour = MetricProto.MetricColor.Name(f1.color)
-    assert colour == ("GRAY" if change == 0 else "GREEN" if change > 0 else "RED"), (f1.delta, colour)
+    assert_change_colours([m for m in at.metric if m.label == "macro-F1 after"])
 
     assert at.selectbox(key="ft_try_saved").value == "app-ft (yours)"
     assert not at.exception and not at.error
@@ -293,6 +300,7 @@ def test_compare_page_shows_before_after_two_runs_and_parity(finetune_runs, copy
     at.selectbox(key="cmp_ft_run").set_value("tiny-bert (saved)").run()
     assert not at.exception and not at.error, texts(at.error)
     assert "accuracy" in [m.label for m in at.metric]
+    assert_change_colours([m for m in at.metric if m.delta.endswith("vs before")])
     assert len(at.get("vega_lite_chart")) >= 4  # confusion before/after, attention before/after
 
     at.button(key="cmp_speed").click().run()

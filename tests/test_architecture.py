@@ -90,3 +90,28 @@ def test_there_is_no_import_circle():
 def test_the_library_never_imports_streamlit():
     hits = [name for name, path in all_modules().items() if "import streamlit" in path.read_text(encoding="utf-8")]
     assert not hits
+
+
+def top_level_imports(path: Path) -> list[str]:
+    """The modules `path` imports at its top level, in order (`from __future__` left out)."""
+    names = []
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module != "__future__":
+            names.append(node.module or "")
+    return names
+
+
+def test_every_hugging_face_module_imports_the_package_before_the_libraries():
+    # model_zoo/hf/__init__.py imports transformers, datasets and evaluate whole, in one thread;
+    # a module of the package that imports them must import the package first, or a second thread
+    # can run it against half-imported libraries (tests/test_hf_import_race.py).
+    libraries = {"transformers", "datasets", "evaluate"}
+    checked = []
+    for name, path in all_modules().items():
+        imports = top_level_imports(path)
+        if name.startswith("model_zoo.hf.") and any(m.split(".")[0] in libraries for m in imports):
+            checked.append(name)
+            assert imports[0] == "model_zoo.hf", f"{name}: its first import must be `import model_zoo.hf`"
+    assert len(checked) >= 4, checked  # data, models, loop, trainer at least

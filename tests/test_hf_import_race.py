@@ -3,7 +3,11 @@ interpreter doing what the app's threads do at start — the background import o
 session's Fine-tune page loading MiniLM's tokenizer, a second session loading a text-to-text model
 (Compare) and a third a local tokenizer — must all succeed. Before `model_zoo.hf` imported the
 Hugging Face libraries once, the second thread got "cannot import name 'AutoTokenizer' from
-'transformers'" every time on a 2-core machine."""
+'transformers'" every time on a 2-core machine. Before every module of `model_zoo.hf` that imports
+those libraries first imported the package, a page importing `model_zoo.hf.data` while the
+background thread was still inside `model_zoo/hf/__init__.py` got "cannot import name
+'DataCollatorForSeq2Seq'" (Python does not wait for a package another thread is importing when
+asked for a module in it)."""
 
 import os
 import subprocess
@@ -38,12 +42,32 @@ def text_to_text(folder):
     from model_zoo.hf.models import load_pretrained
     load_pretrained(folder)
 
+ready = threading.Event()
+
+def background():  # what streamlit_app.py's import thread does: the pages wait for `ready` only
+    importlib.import_module("pages._ui")
+    ready.set()
+    importlib.import_module("model_zoo.hf.finetune")
+
+def after_ready(delay, work, *args):
+    def run():
+        ready.wait()
+        time.sleep(delay)
+        try:
+            work(*args)
+        except Exception as err:
+            errors.append(f"{type(err).__name__}: {err}")
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
 step = float(sys.argv[1])
 threads = [
-    at(0.0, importlib.import_module, "pages._ui"),  # the app's background import
-    at(step, tokenizer, "minilm-l6"),  # session 1: Fine-tune
-    at(2 * step, text_to_text, sys.argv[2]),  # session 2: Compare, a T5 run
-    at(3 * step, tokenizer, sys.argv[3]),  # session 3: Fine-tune with a local model
+    at(0.0, background),
+    after_ready(0.0, importlib.import_module, "model_zoo.hf.data"),  # the Fine-tune page's first import
+    after_ready(step, tokenizer, "minilm-l6"),  # session 1: Fine-tune
+    after_ready(2 * step, text_to_text, sys.argv[2]),  # session 2: Compare, a T5 run
+    after_ready(3 * step, tokenizer, sys.argv[3]),  # session 3: Fine-tune with a local model
 ]
 for thread in threads:
     thread.join()

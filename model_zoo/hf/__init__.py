@@ -11,10 +11,17 @@ the module object it found before waiting: the plain module, which has none of t
 ("cannot import name 'AutoTokenizer' from 'transformers'"). Two threads that resolve different
 lazy names at once can also meet in a circular import, where Python gives one of them a
 half-initialised module. Streamlit runs every browser session in its own thread, so two students
-opening Fine-tune and Compare together hit both. A package's own import runs under Python's
-import lock for that package: the first thread runs this file to the end, and any other thread
-importing `model_zoo.hf` (or a module in it) waits until it has. The Trainer classes (seconds to
-import) are imported at the top of `model_zoo.hf.trainer`, under that module's own import lock.
+opening Fine-tune and Compare together hit both.
+
+A package's own import runs under Python's import lock for that package: the first thread runs
+this file to the end, and any other thread that imports `model_zoo.hf` waits until it has. But
+Python (3.11) does not wait for a package that another thread is still importing when asked for a
+module *in* it: `from model_zoo.hf.data import ...` on the Fine-tune page, while the app's
+background thread is inside this file, ran data.py at once, against half-imported libraries. So
+every module here that imports a Hugging Face library first imports this package
+(`import model_zoo.hf`, then `# isort: split`): that import waits (tests/test_architecture.py
+checks the rule, tests/test_hf_import_race.py the race). The Trainer classes (seconds to import)
+are imported at the top of `model_zoo.hf.trainer`, under that module's own import lock.
 """
 
 import datasets

@@ -10,6 +10,9 @@ Saved in the run folder for the Compare page:
 
 from __future__ import annotations
 
+import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
+
+# isort: split
 from functools import cache
 from pathlib import Path
 

@@ -14,6 +14,9 @@ that pads each batch to its own longest sentence.
 
 from __future__ import annotations
 
+import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
+
+# isort: split
 import atexit
 import csv
 import io

@@ -8,6 +8,9 @@ same dicts as the `Trainer` adapter (`model_zoo.hf.trainer`). Under torchrun the
 
 from __future__ import annotations
 
+import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
+
+# isort: split
 import time
 from collections.abc import Callable
 

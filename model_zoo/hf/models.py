@@ -14,6 +14,9 @@ a message that lists the offline models. Never `trust_remote_code`: a checkpoint
 
 from __future__ import annotations
 
+import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
+
+# isort: split
 import os
 import threading
 import urllib.error

@@ -7,6 +7,9 @@ this module's import lock, never half-way in two threads.
 
 from __future__ import annotations
 
+import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
+
+# isort: split
 import math
 import tempfile
 import time
