@@ -100,7 +100,7 @@ def output_dir(out: str | Path, root: str | Path | None = None) -> Path:
     root = Path(root or weights_root())
     text = str(out).strip()
     path = Path(text)
-    if len(path.parts) == 1 and not path.is_absolute():
+    if len(path.parts) <= 1 and not path.is_absolute():  # a bare name ('.' has no parts at all)
         return run_path(text, root)
     check_run_name(path.name)
     if path.parent.resolve() != root.resolve():

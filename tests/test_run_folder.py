@@ -5,6 +5,7 @@ unreadable with the reason — by the library and the command line, never with a
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -106,7 +107,7 @@ def test_the_cli_lists_good_and_unreadable_runs_and_refuses_bad_ones_in_one_line
 )
 def test_names_users_type_never_write_outside_the_weights_folder(name, weights_dir, tmp_path, capsys):
     before = set(tmp_path.rglob("*"))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(repr(name))):  # the message quotes what was typed
         output_dir(name)
     assert main(["train", "--out", name, "--steps", "1", "--no-progress", *TINY]) == 1
     assert "error:" in capsys.readouterr().err
