@@ -237,7 +237,16 @@ if kind == "scratch run" and show_tree:
             charts.beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
         )
         table = beam_hypotheses_table(tree, picked.run.vocab, alpha)
-        st.dataframe(table, hide_index=True)
+        st.dataframe(
+            table,
+            hide_index=True,
+            column_config={
+                "log_prob": "log-probability",
+                "raw_rank": "rank by log-probability",
+                "normalised_score": "length-normalised score",
+                "normalised_rank": "rank when normalised",
+            },
+        )
         raw_best, normalised_best = table.loc[table["raw_rank"].idxmin()], table.loc[table["normalised_rank"].idxmin()]
         st.markdown(
             f"Ranked by raw log-probability the winner is `{raw_best['output']}` ({raw_best['length']} tokens); "
