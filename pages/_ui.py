@@ -227,6 +227,16 @@ STARTER_OWNER = "examples:"  # the queue's owner of the starter runs' jobs
 
 
 LIVE_EVERY_S = 2.0  # how often a running job's panel redraws: each redraw costs the server and the browser
+# A waiting job's place changes slowly, and a class's waiting panels redrawing every 2 s cost the
+# server and the browsers more than they tell.
+WAITING_EVERY_S = 5.0
+
+
+def refresh_every(job) -> float | None:
+    """How often the panel of `job` redraws: often while it runs, less while it waits, not once it ended."""
+    if job is None or not job.active:
+        return None
+    return WAITING_EVERY_S if job.status == "queued" else LIVE_EVERY_S
 
 
 def my_jobs(kind: str | None = None) -> list:
@@ -238,6 +248,10 @@ def job_panel(job, key: str, charts=None) -> None:
     """Where a job stands: its place in the queue and expected start, or its progress and live
     charts (`charts(metrics)` draws them), with a button to cancel or stop it; then how it ended."""
     queue = job_queue()
+    was = st.session_state.get(f"{key}_status")
+    st.session_state[f"{key}_status"] = job.status
+    if was == "queued" and job.status == "running":
+        st.rerun()  # the whole page: its panel now redraws at a running job's rate
     if job.status == "queued":
         wait = queue.expected_start(job)
         place = queue.position(job)

@@ -22,7 +22,6 @@ from model_zoo.jobs.work import finetune_spec
 from model_zoo.views import attention, captions, charts
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
-    LIVE_EVERY_S,
     change_colour,
     chart_with_download,
     ensure_app,
@@ -33,6 +32,7 @@ from pages._ui import (
     live_training_charts,
     load_finetuned_run,
     my_jobs,
+    refresh_every,
     show_error,
     student,
     workspace,
@@ -354,7 +354,7 @@ def show_outcome(result: dict) -> None:
 
 
 jobs_now = my_jobs("finetune")
-st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(live_view)()
+st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(live_view)()
 
 # -- 5. try new text ---------------------------------------------------------------------------------
 st.divider()

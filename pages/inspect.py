@@ -10,7 +10,6 @@ from model_zoo.views import attention, captions, charts, dynamics, embeddings, p
 from model_zoo.views.attention import attention_for_text
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
-    LIVE_EVERY_S,
     attention_over_training,
     chart_with_download,
     default_of,
@@ -19,6 +18,7 @@ from pages._ui import (
     job_panel,
     job_queue,
     my_jobs,
+    refresh_every,
     scratch_model_picker,
     show_error,
     student,
@@ -361,7 +361,7 @@ with tabs[8]:
                 st.rerun()
 
     jobs_now = my_jobs("stability")
-    st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(stability_view)()
+    st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(stability_view)()
 
 
 # -- insights: attention forming during training ---------------------------------------------------------

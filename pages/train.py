@@ -16,7 +16,6 @@ from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.train_config import SCHEDULES
 from pages._concepts import HELP, explain
 from pages._ui import (
-    LIVE_EVERY_S,
     attention_over_training,
     default_of,
     ensure_app,
@@ -27,6 +26,7 @@ from pages._ui import (
     live_training_charts,
     load_scratch_run,
     my_jobs,
+    refresh_every,
     scratch_model_picker,
     show_error,
     student,
@@ -217,7 +217,7 @@ def live_view() -> None:
 
 
 jobs_now = my_jobs("train")
-st.fragment(run_every=LIVE_EVERY_S if jobs_now and jobs_now[-1].active else None)(live_view)()
+st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(live_view)()
 if jobs_now and jobs_now[-1].status in ("done", "stopped"):
     with st.expander("Watch the attention form during this training", expanded=True):
         try:

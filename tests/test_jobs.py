@@ -15,6 +15,7 @@ from model_zoo.run_folder import is_reserved
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
+from pages._ui import LIVE_EVERY_S, WAITING_EVERY_S, refresh_every
 
 TASK = {"n_symbols": 5, "max_len": 4, "n_heldout": 8}
 TINY = {"d_model": 16, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1, "d_ff": 32}
@@ -57,6 +58,8 @@ def test_jobs_beyond_the_workers_wait_in_order_with_their_place_and_expected_sta
     third = queue.submit("s-c", spec(tmp_path, "c"))
     wait(lambda: first.status == "running")
     assert (queue.position(second), queue.position(third)) == (1, 2)
+    # the pages redraw a running job's panel often, a waiting one's less, an ended one's never
+    assert (refresh_every(first), refresh_every(second), refresh_every(None)) == (LIVE_EVERY_S, WAITING_EVERY_S, None)
     assert 0 < queue.expected_start(second) < queue.expected_start(third)
     queue.cancel(third)
     assert third.status == "cancelled" and queue.position(second) == 1
@@ -97,3 +100,20 @@ def test_the_stability_demonstration_runs_as_a_job_and_reports_both_recipes(queu
     assert job.status == "done", job.error
     assert [m["step"] for m in job.metrics] == list(range(1, 9)) and job.progress() == 1.0
     assert set(job.result.histories()) == {"stable", "broken"}
+
+
+def test_no_spare_worker_starts_while_a_lone_job_runs(queue, tmp_path):
+    # Starting a worker imports torch: seconds of CPU taken from the job running. With nobody
+    # waiting, the queue waits for the job to end before it starts the next spare.
+    wait(lambda: len(queue._spares) == queue.workers + 1 and all(w.ready() for w in queue._spares))
+    job = queue.submit("s-lone", spec(tmp_path, "lone", steps=60))
+    wait(lambda: job.status == "running")
+    counts = []
+    while True:
+        with queue._lock:  # the job's end and the next spare's start happen under this lock
+            if not job.active:
+                break
+            counts.append(len(queue._spares))
+        time.sleep(0.02)
+    assert job.status == "done" and max(counts) == queue.workers  # one was taken, none started meanwhile
+    wait(lambda: len(queue._spares) == queue.workers + 1)  # and the queue is ready for the next two again
