@@ -138,8 +138,13 @@ stop_at = s8.number_input(
     key=k + "stop_at",
     help=HELP["stop_at"],
 )
-if st.session_state.pop("train_new_name", False) or not st.session_state.get("train_run_name", "").strip():
-    st.session_state["train_run_name"] = f"{task_name}-{time.strftime('%m%d-%H%M%S')}"
+typed = st.session_state.get("train_run_name", "").strip()
+made = st.session_state.get("train_made_name", "")  # the last name this page made up
+if st.session_state.pop("train_new_name", False) or not typed or (typed == made and not made.startswith(task_name)):
+    # a fresh default name: after a run, when empty, or for a new task (a name the student typed stays)
+    st.session_state["train_run_name"] = st.session_state["train_made_name"] = (
+        f"{task_name}-{time.strftime('%m%d-%H%M%S')}"
+    )
 r1, r2 = st.columns([3, 1])
 run_name = r1.text_input("run name (saved among your runs)", key="train_run_name", help=HELP["run_name"])
 overwrite = r2.checkbox("overwrite your run of that name", key="train_overwrite")

@@ -159,6 +159,16 @@ def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
     assert at.dataframe  # the beam's hypotheses
 
 
+def test_train_page_names_the_run_after_its_task_and_keeps_a_typed_name():
+    at = open_page("train")
+    assert at.text_input(key="train_run_name").value.startswith("copy-")
+    at.selectbox(key="train_task").set_value("reverse").run()
+    assert at.text_input(key="train_run_name").value.startswith("reverse-")
+    at.text_input(key="train_run_name").set_value("my-run").run()
+    at.selectbox(key="train_task").set_value("sort").run()
+    assert at.text_input(key="train_run_name").value == "my-run"
+
+
 def test_train_page_refuses_a_run_name_with_path_tricks():
     at = open_page("train")
     at.text_input(key="train_run_name").set_value("../escape").run()
