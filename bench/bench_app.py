@@ -153,15 +153,26 @@ def main() -> int:
             switch("Train")
             time.sleep(3)  # the queue's spare workers have started (they did while the pages loaded)
             for task in args.tasks:
-                page.get_by_test_id("stSelectbox").filter(has_text="task").first.click()
-                page.get_by_role("option").filter(has_text=re.compile(f"^{task}:")).click()
+                box = page.get_by_label("task", exact=True)
+                box.click()
+                if not page.get_by_role("option").first.is_visible():
+                    box.press("ArrowDown")  # focused but not open (after the page's rerun): open it from the keys
+                page.get_by_role("option", name=re.compile(f"^{task}:")).click()
                 page.wait_for_function(IDLE)
-                name = page.get_by_label("run name (saved among your runs)").input_value()
+                name = f"bench-app-{task}"  # a name of our own (the settings stay the defaults)
+                field = page.get_by_role("textbox", name="run name (saved among your runs)")
+                field.fill(name)
+                field.press("Tab")
+                page.wait_for_function(IDLE)
                 time.sleep(1)  # the spare workers are ready again (they restart once the queue is idle)
                 t0 = time.perf_counter()
                 page.get_by_role("button", name="Start training").click()
                 done = page.get_by_text(f"Saved as {name} among your runs", exact=False)
-                done.wait_for()
+                try:
+                    done.wait_for(timeout=120_000)
+                except Exception:
+                    page.screenshot(path=f"/tmp/bench_app_{task}_failed.png", full_page=True)
+                    raise
                 app_s = time.perf_counter() - t0
                 found = re.search(r"after (\d+) steps in (\d+) s.*get (\d+)%", done.first.inner_text())
                 results[f"{task}_in_app"] = {

@@ -82,6 +82,15 @@ def resolve_device(setting: str | None = "auto", found: Processes | None = None)
     return device
 
 
+def toy_threads(running: int = 1) -> int:
+    """Threads for training a toy model (`running` of them at once): its small matmuls gain little
+    from a second thread (copy: 11.2 s on one, 11.9 s on two) and lose several times over when they
+    compete with the app's server or the browser, so one core stays free. The app's queue and the
+    command line use the same number, so a run does the same arithmetic, and stops at the same
+    step, in both."""
+    return max(1, (available_cores() - 1) // running)
+
+
 def available_cores() -> int:
     """CPU cores this process may use: its affinity, capped by a container's CPU quota (cgroup v2
     `cpu.max`; a Space's 2 vCPU on a host with many more cores)."""

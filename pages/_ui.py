@@ -42,7 +42,9 @@ def keep_choices(prefix: str) -> None:
             kept[key] = st.session_state[key]
 
 
-_NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button")  # buttons and uploads cannot be set back
+# Buttons and uploads cannot be set back; a page's one-run flags ("make a new name next run", "was
+# the job active") must not come back either: a kept `train_new_name` renamed every run after the first.
+_NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button", "_new_name", "_was_active", "_status")
 
 
 def default_of(function, parameter: str):

@@ -158,6 +158,12 @@ def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
     assert "banana" in texts(at.warning)[0]
     assert at.dataframe  # the beam's hypotheses
 
+    # after a run the next one gets a fresh default name once; a name typed then stays
+    assert at.text_input(key="train_run_name").value != "app-copy"
+    at.text_input(key="train_run_name").set_value("second-copy").run()
+    at.run()
+    assert at.text_input(key="train_run_name").value == "second-copy"
+
 
 def test_train_page_names_the_run_after_its_task_and_keeps_a_typed_name():
     at = open_page("train")

@@ -69,3 +69,15 @@ def test_cli_errors_are_one_line_messages(tmp_path, weights_dir, capsys):
 
     assert main(["train", "--out", str(out), "--steps", "5", "--resume", "--no-progress"]) == 0
     assert "trained copy: 5 steps" in capsys.readouterr().out
+
+
+def test_the_same_settings_train_the_same_run(weights_dir):
+    # the first weights are drawn from the run's seed too, so two trainings with the same settings
+    # are equal (the app's queue and the CLI stop at the same step); another seed is another run
+    from safetensors.torch import load_file
+
+    for name, seed in (("a", "0"), ("b", "0"), ("c", "1")):
+        assert main(["train", "--out", name, "--steps", "4", "--seed", seed, "--no-progress", *TINY]) == 0
+    a, b, c = (load_file(weights_dir / name / "model.safetensors") for name in "abc")
+    assert all((a[k] == b[k]).all() for k in a)
+    assert any((a[k] != c[k]).any() for k in a)

@@ -4,6 +4,7 @@ the same functions)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from model_zoo.commands import say
@@ -71,8 +72,10 @@ def register(subparsers) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    import torch
     from tqdm import tqdm
 
+    from model_zoo.distributed import toy_threads
     from model_zoo.run_folder import check_new_run, clean_leftovers, output_dir
     from model_zoo.scratch.transformer import Transformer
     from model_zoo.toy.runs import load_run
@@ -80,6 +83,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from model_zoo.toy.training import train
 
     out = output_dir(args.task if args.out is None else args.out)
+    if "OMP_NUM_THREADS" not in os.environ:  # as the app's queue does (torchrun sets it per process)
+        torch.set_num_threads(toy_threads())
     train_fields = (
         "steps", "batch_size", "lr", "warmup", "schedule", "label_smoothing", "clip_grad_norm", "seed", "eval_every", "checkpoint_every",
         "stop_at_exact_match", "device",
@@ -103,8 +108,9 @@ def cmd_train(args: argparse.Namespace) -> int:
             model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
         if args.norm_first:
             model_overrides["norm_first"] = True
-        model = Transformer(settings.model_config(task, **model_overrides))
         cfg = settings.train_config(**train_overrides)
+        torch.manual_seed(cfg.seed)  # the first weights too: the same settings give the same run
+        model = Transformer(settings.model_config(task, **model_overrides))
 
     bar = tqdm(
         total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from model_zoo.distributed import available_cores
+from model_zoo.distributed import available_cores, toy_threads
 from model_zoo.jobs.work import JobSpec
 from model_zoo.run_folder import reserve
 
@@ -241,11 +241,8 @@ class JobQueue:
         return None
 
     def _start(self, job: Job, worker: _Worker, running: int) -> None:
-        # A toy model's small matmuls gain little from a second thread and lose several times over
-        # when it competes with the server (and, on a laptop, the browser drawing the live charts):
-        # one core stays with them. Fine-tuning's large matmuls use every core the job may have.
-        cores = available_cores() - (1 if job.spec.kind != "finetune" else 0)
-        threads = max(1, cores // running)
+        # Fine-tuning's large matmuls use every core the job may have; a toy model leaves one free.
+        threads = max(1, available_cores() // running) if job.spec.kind == "finetune" else toy_threads(running)
         try:
             worker.send((job.spec, threads))
         except OSError as err:

@@ -119,8 +119,9 @@ def run_spec(spec: JobSpec, report: Callable[[dict], None] | None = None, should
 def _train(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[[], bool]) -> dict:
     settings = spec.settings
     task = make_task(settings["task"], **settings["task_kwargs"])
-    model = Transformer(TransformerConfig(**settings["model"]))
     config = TrainConfig.from_dict(settings["train"])
+    torch.manual_seed(config.seed)  # the first weights too: the same settings give the same run
+    model = Transformer(TransformerConfig(**settings["model"]))
     history = train(model, task, config, report, should_stop, checkpoint_dir=spec.out, overwrite=spec.overwrite)
     last = history[-1] if history else {}
     return {
