@@ -20,12 +20,23 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import sys, threading, time, importlib
-start = time.perf_counter()
 errors = []
+ready = threading.Event()
 
-def at(delay, work, *args):
+def background():  # what streamlit_app.py's import thread does: the pages wait for `ready` only
+    try:
+        importlib.import_module("pages._ui")
+        ready.set()
+        importlib.import_module("model_zoo.hf.finetune")
+    except Exception as err:
+        errors.append(f"{type(err).__name__}: {err}")
+    finally:
+        ready.set()
+
+def after_ready(delay, work, *args):  # a session's thread: `delay` s after the pages may run
     def run():
-        time.sleep(max(0.0, delay - (time.perf_counter() - start)))
+        ready.wait()
+        time.sleep(delay)
         try:
             work(*args)
         except Exception as err:
@@ -42,28 +53,11 @@ def text_to_text(folder):
     from model_zoo.hf.models import load_pretrained
     load_pretrained(folder)
 
-ready = threading.Event()
-
-def background():  # what streamlit_app.py's import thread does: the pages wait for `ready` only
-    importlib.import_module("pages._ui")
-    ready.set()
-    importlib.import_module("model_zoo.hf.finetune")
-
-def after_ready(delay, work, *args):
-    def run():
-        ready.wait()
-        time.sleep(delay)
-        try:
-            work(*args)
-        except Exception as err:
-            errors.append(f"{type(err).__name__}: {err}")
-    thread = threading.Thread(target=run)
-    thread.start()
-    return thread
-
 step = float(sys.argv[1])
+loader = threading.Thread(target=background)
+loader.start()
 threads = [
-    at(0.0, background),
+    loader,
     after_ready(0.0, importlib.import_module, "model_zoo.hf.data"),  # the Fine-tune page's first import
     after_ready(step, tokenizer, "minilm-l6"),  # session 1: Fine-tune
     after_ready(2 * step, text_to_text, sys.argv[2]),  # session 2: Compare, a T5 run
