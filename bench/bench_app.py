@@ -24,18 +24,16 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from app_server import CHROMIUM_ARGS, IDLE, free_port, tree_rss_mb, wait_healthy  # noqa: E402  (beside this script)
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 # page title in the sidebar -> text only that page shows once it has rendered
 PAGES = {
     "Build": "Shapes, stage by stage",
@@ -47,25 +45,8 @@ PAGES = {
     "Start here": "The path",
 }
 # The app has finished its script run (and drawn what it sent) once this holds.
-IDLE = (
-    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
-)
 GOALS = {"cold_start_s": 5.0, "page_switch_s": 1.0, "solved_in_app_s": 20.0, "app_over_cli": 1.2,
          "finetune_accuracy": 0.80, "finetune_s": 90.0}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of the server and its children (the job queue's workers)."""
-    import psutil
-
-    process = psutil.Process(pid)
-    return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
 
 
 def cli_train(task: str, env: dict) -> dict:
@@ -122,20 +103,13 @@ def main() -> int:
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         try:
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.perf_counter() - start > 60:
-                        raise RuntimeError("streamlit did not start") from None
-                    time.sleep(0.05)
+            wait_healthy(server, url, start, limit_s=60, poll_s=0.05)
             results["server_healthy_s"] = time.perf_counter() - start
             page.goto(url)
             page.get_by_role("heading", name="Transformer Workbench").wait_for()
             page.wait_for_function(IDLE)
             results["cold_start_s"] = time.perf_counter() - start
-            results["rss_idle_mb"] = rss_mb(server.pid)
+            results["rss_idle_mb"] = tree_rss_mb(server.pid)
 
             # 2) Page switches: click in the sidebar, wait for the page's own text.
             def switch(title: str) -> float:
@@ -196,7 +170,7 @@ def main() -> int:
                 metrics_file = next(weights.glob("_students/*/ft-*/metrics.json"))
                 metrics = json.loads(metrics_file.read_text())
                 results["finetune_in_app"] = {"seconds": round(seconds, 2), **metrics}
-            results["rss_end_mb"] = rss_mb(server.pid)
+            results["rss_end_mb"] = tree_rss_mb(server.pid)
         finally:
             server.terminate()
             server.wait(10)

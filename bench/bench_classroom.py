@@ -25,43 +25,22 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from app_server import CHROMIUM_ARGS, IDLE, free_port, tree_rss_mb, wait_healthy  # noqa: E402
 from machine import machine_info  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-IDLE = (
-    "() => document.querySelector('[data-testid=\"stApp\"]')?.getAttribute('data-test-script-state') === 'notRunning'"
-)
 GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def tree_rss_mb(pid: int) -> float:
-    import psutil
-
-    try:
-        process = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
-    except psutil.Error:
-        return 0.0
 
 
 class Student:
@@ -203,14 +182,7 @@ def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: 
 
     start = time.perf_counter()
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=1):
-                    break
-            except OSError:
-                if server.poll() is not None or time.perf_counter() - start > 120:
-                    raise RuntimeError("streamlit did not start") from None
-                time.sleep(0.1)
+        wait_healthy(server, url, start, limit_s=120, poll_s=0.1)
         threading.Thread(target=sample, daemon=True).start()
         students = asyncio.run(classroom(url, n, stagger, steps))
     finally:
