@@ -24,6 +24,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -41,6 +42,15 @@ from app_server import CHROMIUM_ARGS, IDLE, free_port, tree_rss_mb, wait_healthy
 from machine import machine_info  # noqa: E402
 
 GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0}
+
+
+WAITED = re.compile(r"waited (\d+) (s|min) in the queue")
+
+
+def waited_s(text: str) -> float:
+    """The queue wait the Train page reports in its "Training finished" line (none shown: 0 s)."""
+    found = WAITED.search(text)
+    return 0.0 if found is None else float(found[1]) * (60 if found[2] == "min" else 1)
 
 
 class Student:
@@ -121,8 +131,10 @@ async def run_student(browser, url: str, student: Student, steps: int | None) ->
         await student.timed("open Fine-tune", lambda: go(page, "Fine-tune", "1 · Model"))
         await check(page, student, "Fine-tune")
         await student.timed("back to Train", lambda: go(page, "Train", "Start training"))
-        await page.get_by_text("Training finished", exact=False).first.wait_for()
+        finished = page.get_by_text("Training finished", exact=False).first
+        await finished.wait_for()
         student.trained_s = time.perf_counter() - clicked
+        student.waited_s = waited_s(await finished.inner_text())
         await check(page, student, "Train, at the end")
     except Exception as err:  # a timeout or a page that never came: the student's run failed
         student.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0][:200]}")
@@ -130,20 +142,108 @@ async def run_student(browser, url: str, student: Student, steps: int | None) ->
         await context.close()
 
 
-async def classroom(url: str, n: int, stagger: float, steps: int | None) -> list[Student]:
+async def run_student_ws(url: str, student: Student, steps: int | None) -> None:
+    """The same student as `run_student`, over Streamlit's websocket protocol (`st_client.py`):
+    the same clicks, waiting for the same texts, timed from the click to the end of the run."""
+    from st_client import StreamlitTab
+
+    tab = StreamlitTab(url)
+
+    def check_ws(where: str) -> None:
+        if tab.exceptions:
+            student.errors.append(f"{where}: an exception on the page: {tab.exceptions[-1]}")
+            tab.exceptions.clear()
+        if tab.has_text("busy"):
+            student.errors.append(f"{where}: told the workbench is busy")
+
+    async def go(title: str, ready: str) -> None:
+        await tab.goto(title)
+        await tab.wait_for_text(ready)
+
+    try:
+
+        async def open_app():
+            await tab.open()
+            await tab.wait_for_text("Runs you can open")
+
+        await student.timed("open the app", open_app)
+        await student.timed("Inspect a starter run", lambda: go("Inspect", "parameters ·"))
+        check_ws("Inspect")
+        await student.timed("open Train", lambda: go("Train", "Start training"))
+        if steps:  # the tests' short version
+            await tab.set_number("steps (at most)", steps)
+
+        async def press_train():
+            await tab.click("Start training")
+            await tab.wait_for_text("is waiting", "is running", "Training finished")
+
+        clicked = time.perf_counter()
+        await student.timed("press Start training", press_train)
+        check_ws("Train")
+        await student.timed("open Step-through", lambda: go("Step-through decoding", "Output so far"))
+        for n in range(1, 4):
+
+            async def next_token(n=n):
+                await tab.click("Next token")
+                await tab.wait_for_text(f"step {n}: chosen token")
+
+            await student.timed("Next token", next_token)
+        check_ws("Step-through")
+        await student.timed("open Fine-tune", lambda: go("Fine-tune", "1 · Model"))
+        check_ws("Fine-tune")
+        await student.timed("back to Train", lambda: go("Train", "Start training"))
+        await tab.wait_for_text("Training finished")
+        student.trained_s = time.perf_counter() - clicked
+        student.waited_s = waited_s(tab.text_with("Training finished"))
+        check_ws("Train, at the end")
+    except Exception as err:  # a timeout or a page that never came: the student's run failed
+        student.errors.append(f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}")
+    finally:
+        await tab.close()
+
+
+def client_of(number: int, client: str) -> str:
+    """Which client student `number` uses: all the same, or (client "mixed") browser, websocket, ..."""
+    if client == "mixed":
+        return "browser" if number % 2 == 0 else "websocket"
+    return client
+
+
+async def classroom(url: str, n: int, stagger: float, steps: int | None, client: str) -> list[Student]:
     from playwright.async_api import async_playwright
 
     students = [Student(i) for i in range(n)]
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        browser = None
+        if any(client_of(s.number, client) == "browser" for s in students):
+            browser = await p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
 
         async def later(student: Student):
             await asyncio.sleep(student.number * stagger)
-            await run_student(browser, url, student, steps)
+            if client_of(student.number, client) == "browser":
+                await run_student(browser, url, student, steps)
+            else:
+                await run_student_ws(url, student, steps)
 
         await asyncio.gather(*(later(s) for s in students))
-        await browser.close()
+        if browser is not None:
+            await browser.close()
     return students
+
+
+async def teacher_opens(url: str) -> float:
+    """The teacher opens the app before the class arrives (a Space is started ahead of the lesson):
+    the server imports PyTorch once. Returns the seconds until the sidebar lists the runs."""
+    from st_client import StreamlitTab
+
+    start = time.perf_counter()
+    tab = StreamlitTab(url)
+    try:
+        await tab.open()
+        await tab.wait_for_text("Runs you can open", timeout=300)
+    finally:
+        await tab.close()
+    return time.perf_counter() - start
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -151,7 +251,9 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: int | None) -> dict:
+def run(
+    n: int, stagger: float, steps: int | None, starter_steps: int, workers: int | None, client: str = "browser"
+) -> dict:
     from model_zoo.classroom.starter import make_starter_runs
 
     weights = Path(tempfile.mkdtemp(prefix="bench_classroom_"))
@@ -184,7 +286,8 @@ def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: 
     try:
         wait_healthy(server, url, start, limit_s=120, poll_s=0.1)
         threading.Thread(target=sample, daemon=True).start()
-        students = asyncio.run(classroom(url, n, stagger, steps))
+        cold_start = asyncio.run(teacher_opens(url))
+        students = asyncio.run(classroom(url, n, stagger, steps, client))
     finally:
         done.set()
         server.terminate()
@@ -200,6 +303,7 @@ def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: 
     shutil.rmtree(weights, ignore_errors=True)
     latencies = [s for student in students for _, s in student.latencies]
     trained = [s.trained_s for s in students if s.trained_s is not None]
+    waits = [s.waited_s for s in students if s.waited_s is not None]
     by_kind: dict[str, list[float]] = {}
     for student in students:
         for what, seconds in student.latencies:
@@ -207,7 +311,9 @@ def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: 
     errors = [f"student {s.number}: {e}" for s in students for e in s.errors]
     return {
         "students": n,
+        "client": client,
         "stagger_s": stagger,
+        "teacher_opens_the_app_s": round(cold_start, 2),
         "latency_s": {
             "p50": round(statistics.median(latencies), 3) if latencies else None,
             "p95": round(percentile(latencies, 0.95), 3),
@@ -219,6 +325,10 @@ def run(n: int, stagger: float, steps: int | None, starter_steps: int, workers: 
             "median": round(statistics.median(trained), 1) if trained else None,
             "last": round(max(trained), 1) if trained else None,
             "done": len(trained),
+        },
+        "queue_wait_s": {  # as the Train page reports it (whole seconds, or minutes over 90 s)
+            "median": statistics.median(waits) if waits else None,
+            "max": max(waits) if waits else None,
         },
         "runs_on_disk": runs_on_disk,
         "peak_rss_mb": round(peak["mb"], 1),
@@ -240,11 +350,17 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the training steps (default: the task's)")
     parser.add_argument("--starter-steps", type=int, default=300, help="steps of the two starter runs made first")
     parser.add_argument("--workers", type=int, default=None, help="WORKBENCH_WORKERS for the server")
+    parser.add_argument(
+        "--client", default="browser",
+        choices=["browser", "websocket", "mixed"],
+        help="each student a Chromium context, or Streamlit's websocket protocol (st_client.py; no "
+        "rendering: a class's browsers run on their own laptops), or the two in turn",
+    )  # fmt: skip
     args = parser.parse_args()
-    if shutil.which("chromium") is None:
+    if args.client != "websocket" and shutil.which("chromium") is None:
         print(json.dumps({"error": "chromium is not installed: apt-get install chromium"}))
         return 1
-    results = [run(n, args.stagger, args.steps, args.starter_steps, args.workers) for n in args.students]
+    results = [run(n, args.stagger, args.steps, args.starter_steps, args.workers, args.client) for n in args.students]
     print(json.dumps({"benchmark": "classroom", "machine": machine_info(), "goals": GOALS, "runs": results}, indent=2))
     return 0
 

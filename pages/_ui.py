@@ -259,13 +259,13 @@ def job_panel(job, key: str, charts=None) -> None:
         place = queue.position(job)
         st.info(
             f"**{job.name}** is waiting: {_ordinal(place)} in line, "
-            f"starting in about {_duration(wait)} ({queue.workers} jobs run at once on this server)."
+            f"starting in about {duration(wait)} ({queue.workers} jobs run at once on this server)."
         )
     elif job.active:
         last = next((m for m in reversed(job.metrics) if "step" in m), {})
         text = f"**{job.name}** is running: step {last.get('step', 0)} of {last.get('total_steps') or job.spec.total_steps}"
         if job.progress() > 0.05:
-            text += f", about {_duration(job.remaining())} left"
+            text += f", about {duration(job.remaining())} left"
         st.progress(job.progress(), text=text)
     if job.active:
         verb = "Cancel" if job.status == "queued" else "Stop"
@@ -287,7 +287,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     seconds = max(1, round(seconds))
     return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 

@@ -18,6 +18,7 @@ from pages._concepts import HELP, explain
 from pages._ui import (
     attention_over_training,
     default_of,
+    duration,
     ensure_app,
     example_text,
     job_panel,
@@ -210,6 +211,7 @@ def live_view() -> None:
         verb = "stopped early" if job.status == "stopped" else "finished"
         st.success(
             f"Training {verb} after {result.get('steps', 0)} steps in {result.get('elapsed_s', 0):.0f} s"
+            + (f" (it waited {duration(job.waited())} in the queue)" if job.waited() >= 1 else "")
             + (f": the saved weights get {em:.0%} of held-out sequences exactly right" if em is not None else "")
             + f". Saved as **{job.name}** among your runs: decode it below, or open it on Inspect."
         )

@@ -1,7 +1,10 @@
 """The classroom load test (bench/bench_classroom.py), small: three students against one real
 server, each opening the app, a starter run on Inspect, pressing Train, stepping through decoding,
-opening Fine-tune and waiting for their run. No exception, no "busy", every run in its student's
-own folder. Needs Debian's Chromium; about a minute on two cores."""
+opening Fine-tune and waiting for their run. Students 0 and 2 are Chromium tabs, student 1 speaks
+Streamlit's websocket protocol (bench/st_client.py, what the large load tests use): the same clicks
+and the same texts waited for, so both clients are shown to drive the same app to the same end.
+No exception, no "busy", every run in its student's own folder. Needs Debian's Chromium; about a
+minute on two cores."""
 
 import shutil
 import sys
@@ -15,10 +18,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Chromium is not installed: apt-get install chromium")
 @pytest.mark.timeout(600)
-def test_three_students_train_in_the_queue_without_an_error():
+def test_three_students_browser_and_websocket_train_in_the_queue_without_an_error():
     from bench_classroom import run
 
-    result = run(3, stagger=1.0, steps=30, starter_steps=30, workers=None)
+    result = run(3, stagger=1.0, steps=30, starter_steps=30, workers=None, client="mixed")
     assert result["errors"] == []
     assert result["trained_s"]["done"] == 3 and result["runs_on_disk"] == 3
     assert result["server_log_tracebacks"] == 0
+    assert result["queue_wait_s"]["max"] is not None  # each student read how long their job waited
+
+
+def test_the_queue_wait_is_read_from_the_train_page():
+    from bench_classroom import waited_s
+
+    assert waited_s("Training finished after 300 steps in 12 s (it waited 40 s in the queue): …") == 40
+    assert waited_s("Training finished after 300 steps in 12 s (it waited 3 min in the queue): …") == 180
+    assert waited_s("Training finished after 300 steps in 12 s: the saved weights …") == 0

@@ -5,7 +5,10 @@ name is reserved from the moment its job is queued."""
 
 import os
 import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,8 +68,12 @@ def test_jobs_beyond_the_workers_wait_in_order_with_their_place_and_expected_sta
     assert third.status == "cancelled" and queue.position(second) == 1
     queue.cancel(first)  # running: stops after its step, keeps what it learned
     wait(lambda: not second.active)
-    assert first.status == "stopped" and check_run(tmp_path / "a") is None
+    assert first.status == "stopped" and check_run(tmp_path / "a") is None, first.error
     assert second.status == "done" and second.started >= first.finished
+    # how long the second waited (the Train page says it): from its submission until the first stopped
+    assert second.waited() == pytest.approx(second.started - second.submitted)
+    assert second.waited() >= first.finished - second.submitted > 0
+    assert third.started is None and third.waited() == third.finished - third.submitted > 0
     assert not (tmp_path / "c").exists()
 
 
@@ -117,3 +124,13 @@ def test_no_spare_worker_starts_while_a_lone_job_runs(queue, tmp_path):
         time.sleep(0.02)
     assert job.status == "done" and max(counts) == queue.workers  # one was taken, none started meanwhile
     wait(lambda: len(queue._spares) == queue.workers + 1)  # and the queue is ready for the next two again
+
+
+def test_a_waiting_worker_has_done_what_the_first_training_step_would_import():
+    """PyTorch's first optimizer imports torch._dynamo (1.7 s on two cores): a worker does it before
+    it says "ready", so a student's job does not wait for it."""
+    code = (
+        "import sys; from model_zoo.jobs.work import warm_up; "
+        "assert 'torch._dynamo' not in sys.modules; warm_up(); assert 'torch._dynamo' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)

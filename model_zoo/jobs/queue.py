@@ -85,6 +85,10 @@ class Job:
             return 0.0
         return (self.finished or time.time()) - self.started
 
+    def waited(self) -> float:
+        """Seconds this job waited in the queue: until a worker took it, or it was cancelled (so far, while it waits)."""
+        return (self.started or self.finished or time.time()) - self.submitted
+
     def remaining(self) -> float:
         """Seconds this job still needs, by its estimate, corrected by its own pace once it runs."""
         if not self.active:

@@ -91,6 +91,13 @@ def _meta_model(config: TransformerConfig) -> Transformer:
 
 
 # -- running them (in the worker process) ----------------------------------------------------------
+def warm_up() -> None:
+    """What a job would otherwise pay for on its first step, done while the worker waits for one:
+    PyTorch's first optimizer imports `torch._dynamo` (1.7 s on two cores)."""
+    weight = torch.zeros(1, requires_grad=True)
+    torch.optim.AdamW([weight]).step()
+
+
 def run_job(spec: JobSpec, conn, stop, threads: int) -> None:
     """The worker process's entry point: do `spec`, sending ("metrics", dict) for each report and
     ("done", summary) or ("failed", message) at the end. If the server goes away (the pipe breaks),

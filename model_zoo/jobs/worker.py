@@ -1,6 +1,6 @@
 """One worker process: `python -m model_zoo.jobs.worker`, started by the queue ahead of time.
 
-It imports torch and the library (seconds), says "ready", waits for one `JobSpec`, runs it, and
+It imports torch and the library and warms them up (seconds), says "ready", waits for one `JobSpec`, runs it, and
 exits: a fresh process for every job, so a job's memory goes back to the machine when it ends
 and a job the kernel kills takes nothing else with it. Started as a program of its own (not
 forked from the Streamlit server, whose threads and `__main__` a child must not inherit).
@@ -29,8 +29,9 @@ def main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not corrupt the messages
     orders = Connection(os.dup(sys.stdin.fileno()), writable=False)
 
-    from model_zoo.jobs.work import run_job  # torch and the scratch library; Hugging Face loads with its job
+    from model_zoo.jobs.work import run_job, warm_up  # torch and the library; Hugging Face loads with its job
 
+    warm_up()
     reports.send("ready")
     try:
         spec, threads = orders.recv()
