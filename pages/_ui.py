@@ -42,9 +42,21 @@ def keep_choices(prefix: str) -> None:
             kept[key] = st.session_state[key]
 
 
-# Buttons and uploads cannot be set back; a page's one-run flags ("make a new name next run", "was
+# Buttons (download buttons: a chart's _png, _svg, _csv) and uploads cannot be set back; a page's one-run flags ("make a new name next run", "was
 # the job active") must not come back either: a kept `train_new_name` renamed every run after the first.
-_NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button", "_new_name", "_was_active", "_status")
+_NOT_KEPT = (
+    "_start",
+    "_stop",
+    "_decode",
+    "_upload",
+    "_button",
+    "_png",
+    "_svg",
+    "_csv",
+    "_new_name",
+    "_was_active",
+    "_status",
+)
 
 
 def default_of(function, parameter: str):
@@ -440,7 +452,7 @@ def chart_with_download(chart, frame, name: str, key: str, where=None, fixed: bo
 
 
 # -- insights: a link that opens the same view -------------------------------------------------------
-VIEW_PARAMS = ("run", "text", "kind", "layer", "head", "step")  # the only things a generated link holds
+VIEW_PARAMS = ("tab", "run", "text", "kind", "layer", "head", "step")  # the only things a generated link holds
 _URL_WRITTEN = "workbench_url_view"  # {page: the view parameters this session last wrote into the URL}
 _PLACE_SUFFIX = re.compile(r" \((yours|example|class|saved)\)( — unreadable)?$")  # how run pickers label runs
 MEAN_OF_HEADS = "mean of heads"  # the head pickers' option for the heads' mean

@@ -221,22 +221,45 @@ def test_decode_page_steps_through_a_text_to_text_run(finetune_runs):
 
 
 # -- inspect ---------------------------------------------------------------------------------------------
-def test_inspect_page_draws_every_view_and_runs_the_gradient_check(copy_run):
+INSPECT_TABS = ["Attention", "All heads", "Follow a token", "Positional encoding", "Embeddings", "Weights",
+                "Gradient check", "Training dynamics", "Stable vs broken", "Attention over training", "Heads together"]  # fmt: skip
+
+
+def open_tab(at: AppTest, tab: str) -> AppTest:
+    """Click one of Inspect's tabs: only the open one runs."""
+    at.session_state["inspect_tab"] = tab
+    return at.run()
+
+
+def test_inspect_page_draws_every_view_one_tab_at_a_time_and_runs_the_gradient_check(copy_run):
     at = open_page("inspect")
     at.selectbox(key="inspect_model").set_value("tiny-copy (saved)").run()
     assert not at.exception and not at.error, texts(at.error)
-    charts_before = len(at.get("vega_lite_chart"))
-    assert charts_before >= 9  # attention, heads, follow, PE ×2, embeddings ×2, weights ×2, dynamics
+    assert [t.label for t in at.tabs] == INSPECT_TABS
+    assert len(at.get("vega_lite_chart")) == 1  # only the open tab ran: the attention map
 
+    charts = {}
+    for tab in INSPECT_TABS:
+        open_tab(at, tab)
+        assert not at.exception and not at.error, (tab, texts(at.error))
+        charts[tab] = len(at.get("vega_lite_chart"))
+    assert sum(charts.values()) >= 9  # attention, heads, follow, PE ×2, embeddings ×2, weights ×2, dynamics
+    assert charts["Positional encoding"] == 2 and charts["Attention"] == 1
+
+    open_tab(at, "Attention")
     at.selectbox(key="inspect_kind").set_value("cross").run()
     at.selectbox(key="inspect_head").set_value(1).run()
+    open_tab(at, "Follow a token")
     at.radio(key="inspect_follow_direction").set_value("to").run()
     assert not at.exception
+    open_tab(at, "Attention")  # the choices made there are still there
+    assert (at.selectbox(key="inspect_kind").value, at.selectbox(key="inspect_head").value) == ("cross", 1)
 
     at.text_input(key="inspect_text").set_value("").run()
     assert "input is empty" in texts(at.error)[0]
 
-    at.button(key="inspect_gradcheck").click().run(timeout=TIMEOUT)
+    open_tab(at, "Gradient check")
+    at.button(key="inspect_gradcheck_button").click().run(timeout=TIMEOUT)
     assert "Every component passed." in texts(at.success)
 
 
@@ -254,7 +277,7 @@ def test_inspect_page_reports_a_corrupted_weights_file(weights, copy_run):
 
 
 def test_inspect_page_trains_the_stable_and_broken_recipes(copy_run):
-    at = open_page("inspect")
+    at = open_tab(open_page("inspect"), "Stable vs broken")
     at.number_input(key="inspect_demo_steps").set_value(10).run()
     at.button(key="inspect_stability_start").click().run()
     run_until(at, lambda at: any("**stable**" in s for s in texts(at.success)))

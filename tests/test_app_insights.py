@@ -60,17 +60,22 @@ def url(at: AppTest, name: str) -> str | None:
 
 
 def test_a_link_with_query_parameters_restores_the_inspect_view(reverse_run):
-    link = {"run": "reverse-demo", "text": "3 1 4", "kind": "cross", "layer": "1", "head": "1", "step": "20"}
+    view = {"run": "reverse-demo", "text": "3 1 4", "kind": "cross", "layer": "1", "head": "1", "step": "20"}
+    link = {"tab": "Attention over training", **view}
     at = open_page("inspect", link)
+    assert at.session_state["inspect_tab"] == "Attention over training"  # only that tab ran
     assert at.selectbox(key="inspect_model").value == "reverse-demo (saved)"
-    assert at.text_input(key="inspect_text").value == "3 1 4"
-    assert at.selectbox(key="inspect_kind").value == "cross"
-    assert at.selectbox(key="inspect_layer").value == 1
-    assert at.selectbox(key="inspect_head").value == 1
     assert at.select_slider(key="inspect_training_step").value == 20
     assert at.selectbox(key="inspect_training_layer").value == 1
     # the URL keeps the view; the link shown holds the view choices only
     assert {k: url(at, k) for k in link} == link
+    at.session_state["inspect_tab"] = "Attention"  # the student opens the Attention tab: the same view there
+    at.run()
+    assert at.text_input(key="inspect_text").value == "3 1 4"
+    assert at.selectbox(key="inspect_kind").value == "cross"
+    assert at.selectbox(key="inspect_layer").value == 1
+    assert at.selectbox(key="inspect_head").value == 1
+    assert {k: url(at, k) for k in view} == view and url(at, "tab") == "Attention"
 
 
 def test_a_changed_choice_goes_into_the_url_and_other_parameters_stay_out_of_the_link(reverse_run):
@@ -86,10 +91,14 @@ def test_a_changed_choice_goes_into_the_url_and_other_parameters_stay_out_of_the
 
 
 def test_a_bad_value_in_a_link_falls_back_to_the_default(reverse_run):
-    at = open_page("inspect", {"run": "reverse-demo", "layer": "7", "head": "two", "step": "999"})
+    at = open_page("inspect", {"run": "reverse-demo", "layer": "7", "head": "two", "step": "999", "tab": "Nope"})
     assert not at.error, [e.value for e in at.error]
+    assert at.session_state["inspect_tab"] == "Attention"
     assert at.selectbox(key="inspect_layer").value == 0
     assert at.selectbox(key="inspect_head").value == "mean of heads"
+    at.session_state["inspect_tab"] = "Attention over training"
+    at.run()
+    assert not at.error, [e.value for e in at.error]
     assert at.select_slider(key="inspect_training_step").value in (0, 10, 20, 30)
 
 
@@ -98,7 +107,7 @@ def test_inspect_shows_attention_over_training_with_the_libraries_snap_step(reve
     from model_zoo.views.attention import alignment_shares, snap_step
 
     snap = snap_step(alignment_shares(load_attention_snapshots(reverse_run)))
-    at = open_page("inspect", {"run": "reverse-demo"})
+    at = open_page("inspect", {"run": "reverse-demo", "tab": "Attention over training"})
     assert not at.error, [e.value for e in at.error]
     said = " ".join(m.value for m in at.markdown)
     assert (f"snapped at step {snap.step}" in said) if snap else ("not snapped" in said)
@@ -111,7 +120,7 @@ def test_inspect_shows_attention_over_training_with_the_libraries_snap_step(reve
 
 
 def test_inspect_shows_picked_heads_the_mean_and_the_rollout(reverse_run):
-    at = open_page("inspect", {"run": "reverse-demo"})
+    at = open_page("inspect", {"run": "reverse-demo", "tab": "Heads together"})
     at.selectbox(key="inspect_group_kind").set_value("encoder_self").run()
     at.multiselect(key="inspect_group_heads").set_value(["L0 H1", "L1 H0"]).run()
     assert not at.exception and not at.error
