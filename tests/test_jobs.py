@@ -18,7 +18,7 @@ from model_zoo.run_folder import is_reserved
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from pages._ui import LIVE_EVERY_S, WAITING_EVERY_S, refresh_every
+from pages._ui import LIVE_EVERY_S, WAITING_AT_MOST_EVERY_S, WAITING_EVERY_S, refresh_every
 
 TASK = {"n_symbols": 5, "max_len": 4, "n_heldout": 8}
 TINY = {"d_model": 16, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1, "d_ff": 32}
@@ -62,7 +62,8 @@ def test_jobs_beyond_the_workers_wait_in_order_with_their_place_and_expected_sta
     wait(lambda: first.status == "running")
     assert (queue.position(second), queue.position(third)) == (1, 2)
     # the pages redraw a running job's panel often, a waiting one's less, an ended one's never
-    assert (refresh_every(first), refresh_every(second), refresh_every(None)) == (LIVE_EVERY_S, WAITING_EVERY_S, None)
+    assert refresh_every(first, queue) == LIVE_EVERY_S and refresh_every(None) is None
+    assert refresh_every(second, queue) == max(WAITING_EVERY_S, queue.expected_start(second) / 6) < 20
     assert 0 < queue.expected_start(second) < queue.expected_start(third)
     queue.cancel(third)
     assert third.status == "cancelled" and queue.position(second) == 1
@@ -134,3 +135,16 @@ def test_a_waiting_worker_has_done_what_the_first_training_step_would_import():
         "assert 'torch._dynamo' not in sys.modules; warm_up(); assert 'torch._dynamo' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_a_long_wait_redraws_its_panel_less_often(queue, tmp_path):
+    from dataclasses import replace
+
+    first = queue.submit("s-a", spec(tmp_path, "a", steps=200))
+    long = queue.submit("s-b", replace(spec(tmp_path, "b"), estimate_s=600.0))
+    last = queue.submit("s-c", spec(tmp_path, "c"))
+    assert queue.expected_start(last) > 600
+    assert refresh_every(last, queue) == WAITING_AT_MOST_EVERY_S
+    for job in (last, long, first):
+        queue.cancel(job)
+    wait(lambda: not first.active)

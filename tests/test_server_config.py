@@ -2,8 +2,9 @@
 option in it is one Streamlit knows (a misspelt one is silently ignored), and the two that keep a
 class's server fast on two cores are set: no file watcher, no full garbage collection per run."""
 
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 CONFIG = Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml"
 

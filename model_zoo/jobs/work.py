@@ -8,6 +8,7 @@ the config dataclasses' dicts, the run folder it writes, and the estimate the qu
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -55,7 +56,7 @@ def train_spec(
     name: str, out, task: str, task_kwargs: dict, model: TransformerConfig, config: TrainConfig, overwrite: bool = False
 ) -> JobSpec:
     """A scratch training of `model` on task `task`, saved in `out`."""
-    parameters = sum(p.numel() for p in _meta_model(model).parameters())
+    parameters = _parameter_count(model)
     tokens = config.batch_size * 2 * model.max_len / 4  # sequences are about a quarter of max_len, both sides
     step_s = max(0.004, _SECONDS_PER_PARAMETER_TOKEN * 6 * parameters * tokens)
     evaluations = math.ceil(config.steps / config.eval_every)
@@ -85,9 +86,12 @@ def stability_spec(task: str, broken: str, steps: int) -> JobSpec:
     return JobSpec("stability", f"stability-{broken}", settings, None, False, 2 * steps, 0.03 * 2 * steps + 2)
 
 
-def _meta_model(config: TransformerConfig) -> Transformer:
-    with torch.device("meta"):  # shapes only
-        return Transformer(config)
+@functools.lru_cache(maxsize=256)
+def _parameter_count(config: TransformerConfig) -> int:
+    """Built on the meta device (shapes only), once per configuration: the Train page asks on every
+    run, for every student."""
+    with torch.device("meta"):
+        return sum(p.numel() for p in Transformer(config).parameters())
 
 
 # -- running them (in the worker process) ----------------------------------------------------------
