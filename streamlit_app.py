@@ -38,7 +38,10 @@ def library_loading() -> threading.Event:
     def load() -> None:
         try:
             importlib.import_module("pages._ui")
+            from model_zoo.distributed import use_server_threads
             from model_zoo.run_folder import clean_leftovers, weights_root
+
+            use_server_threads()  # the long work runs in the queue's workers
 
             clean_leftovers(weights_root())
         finally:

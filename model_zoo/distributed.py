@@ -91,6 +91,18 @@ def toy_threads(running: int = 1) -> int:
     return max(1, (available_cores() - 1) // running)
 
 
+SERVER_THREADS = 1
+
+
+def use_server_threads() -> None:
+    """One torch thread for the app's server process. Its torch work is many small computations
+    for many students (a decoding step, an attention map: milliseconds each) while the queue's
+    workers train on the cores; a second OpenMP thread only waits for a core a worker holds. A
+    decoding step and an attention map: 16-28 ms on one thread, 45 ms on two, with a class's
+    trainings running (2 cores)."""
+    torch.set_num_threads(SERVER_THREADS)
+
+
 def available_cores() -> int:
     """CPU cores this process may use: its affinity, capped by a container's CPU quota (cgroup v2
     `cpu.max`; a Space's 2 vCPU on a host with many more cores)."""

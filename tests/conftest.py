@@ -30,6 +30,17 @@ def weights_dir(tmp_path, monkeypatch):
     return folder
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """The app sets one torch thread for its server process when it starts
+    (`distributed.use_server_threads`), and AppTest runs the app in this process: each test gives
+    back the thread count it found."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Tiny models run fastest on one thread, and a second OpenMP thread competing with other
