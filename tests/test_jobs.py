@@ -18,7 +18,7 @@ from model_zoo.run_folder import is_reserved
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from pages._ui import LIVE_EVERY_S, WAITING_AT_MOST_EVERY_S, WAITING_EVERY_S, refresh_every
+from pages._ui import LIVE_EVERY_S, WAITING_AT_MOST_EVERY_S, refresh_every
 
 TASK = {"n_symbols": 5, "max_len": 4, "n_heldout": 8}
 TINY = {"d_model": 16, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1, "d_ff": 32}
@@ -63,7 +63,7 @@ def test_jobs_beyond_the_workers_wait_in_order_with_their_place_and_expected_sta
     assert (queue.position(second), queue.position(third)) == (1, 2)
     # the pages redraw a running job's panel often, a waiting one's less, an ended one's never
     assert refresh_every(first, queue) == LIVE_EVERY_S and refresh_every(None) is None
-    assert refresh_every(second, queue) == max(WAITING_EVERY_S, queue.expected_start(second) / 6) < 20
+    assert refresh_every(second, queue) == max(LIVE_EVERY_S, queue.expected_start(second) / 6) < 20
     assert 0 < queue.expected_start(second) < queue.expected_start(third)
     queue.cancel(third)
     assert third.status == "cancelled" and queue.position(second) == 1
