@@ -1,17 +1,24 @@
-"""A class on one server: N simulated students, each a Chromium browser context (Playwright)
-against one real `streamlit run`, doing what a class does in its first minutes. Prints JSON.
+"""A class on one server: N simulated students against one real `streamlit run`, doing what a
+class does in its first minutes. Prints JSON.
 
-    python bench/bench_classroom.py --students 5
-    python bench/bench_classroom.py --students 30 --stagger 1.0
+    python bench/bench_classroom.py --students 5 10 30 --client websocket
+    python bench/bench_classroom.py --students 5                      # Chromium contexts
 
-Each student, started `--stagger` seconds after the previous one:
+Each student is a Chromium context (Playwright) or, with `--client websocket`, a tab that speaks
+Streamlit's own websocket protocol without drawing anything (`st_client.py`): the same clicks and
+the same texts waited for (`--client mixed` alternates the two; tests/test_classroom.py runs it).
+The websocket client measures the server a class shares: a real class's browsers draw on their own
+laptops, while N Chromiums here would share the server's two cores.
+
+The teacher opens the app first (the server imports PyTorch once), then each student, started
+`--stagger` seconds after the previous one:
   1. opens the app;                                2. looks at a starter run on Inspect;
   3. presses Train with every default;             4. steps through decoding (Next token x3);
   5. opens Fine-tune;                              6. goes back to Train and waits for the run.
 Reported: per-interaction latency (p50, p95, max) of everything but the training itself, the time
-from each student's click to their trained run, how long jobs waited in the queue, the server's
-and its workers' peak resident memory, and errors (an exception on a page, a "busy" refusal, a
-run missing from its student's folder afterwards).
+from each student's click to their trained run, how long jobs waited in the queue (as the Train
+page says it), the server's and its workers' peak resident memory, and errors (an exception on a
+page, a "busy" refusal, a run missing from its student's folder afterwards).
 
 Goals on 2 cores (issue 13), N = 30: no error, p95 of the non-training interactions <= 2 s while
 trainings run, every student's copy run done within 10 minutes, memory <= 4 GB.
