@@ -42,21 +42,10 @@ def keep_choices(prefix: str) -> None:
             kept[key] = st.session_state[key]
 
 
-# Buttons (download buttons: a chart's _png, _svg, _csv) and uploads cannot be set back; a page's one-run flags ("make a new name next run", "was
-# the job active") must not come back either: a kept `train_new_name` renamed every run after the first.
-_NOT_KEPT = (
-    "_start",
-    "_stop",
-    "_decode",
-    "_upload",
-    "_button",
-    "_png",
-    "_svg",
-    "_csv",
-    "_new_name",
-    "_was_active",
-    "_status",
-)
+# Buttons (a chart's download buttons end in _png, _svg, _csv) and uploads cannot be set back; a
+# page's one-run flags ("make a new name next run", "was the job active") must not come back either:
+# a kept `train_new_name` renamed every run after the first.
+_NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button", "_png", "_svg", "_csv", "_new_name", "_was_active", "_status")  # fmt: skip
 
 
 def default_of(function, parameter: str):

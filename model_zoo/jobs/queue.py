@@ -86,7 +86,8 @@ class Job:
         return (self.finished or time.time()) - self.started
 
     def waited(self) -> float:
-        """Seconds this job waited in the queue: until a worker took it, or it was cancelled (so far, while it waits)."""
+        """Seconds this job waited in the queue: until a worker took it or it was cancelled (so far,
+        while it still waits)."""
         return (self.started or self.finished or time.time()) - self.submitted
 
     def remaining(self) -> float:

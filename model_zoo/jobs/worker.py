@@ -1,9 +1,10 @@
 """One worker process: `python -m model_zoo.jobs.worker`, started by the queue ahead of time.
 
-It imports torch and the library and warms them up (seconds), says "ready", waits for one `JobSpec`, runs it, and
-exits: a fresh process for every job, so a job's memory goes back to the machine when it ends
-and a job the kernel kills takes nothing else with it. Started as a program of its own (not
-forked from the Streamlit server, whose threads and `__main__` a child must not inherit).
+It imports torch and the library and warms them up (seconds), says "ready", waits for one
+`JobSpec`, runs it, and exits: a fresh process for every job, so a job's memory goes back to the
+machine when it ends and a job the kernel kills takes nothing else with it. Started as a program
+of its own (not forked from the Streamlit server, whose threads and `__main__` a child must not
+inherit).
 
 A worker runs at a lower CPU priority than the server (`NICENESS`): on a 2-core Space the
 trainings take whatever CPU the pages leave, so clicks stay quick while a class trains.
