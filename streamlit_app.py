@@ -38,10 +38,7 @@ def library_loading() -> threading.Event:
     def load() -> None:
         try:
             importlib.import_module("pages._ui")
-            from model_zoo.distributed import use_server_threads
             from model_zoo.run_folder import clean_leftovers, weights_root
-
-            use_server_threads()  # the long work runs in the queue's workers
 
             clean_leftovers(weights_root())
         finally:
@@ -50,6 +47,17 @@ def library_loading() -> threading.Event:
 
     threading.Thread(target=load, name="workbench-import", daemon=True).start()
     return ready
+
+
+@st.cache_resource(show_spinner=False)
+def server_threads() -> int:
+    """One torch thread for this process, set once, from a script run once the library is loaded
+    (never from the import thread, whose timing would change the threads of work already running):
+    the server's torch work is small, the long work runs in the queue's workers."""
+    from model_zoo.distributed import SERVER_THREADS, use_server_threads
+
+    use_server_threads()
+    return SERVER_THREADS
 
 
 loading = library_loading()
@@ -73,6 +81,8 @@ with st.sidebar:
 
 if page is not HOME:
     loading.wait()  # pages import torch: wait for the one import rather than race it from a second thread
+if loading.is_set():
+    server_threads()
 st.session_state["workbench_navigation"] = True  # pages._ui.APP_FLAG: see ensure_app()
 try:
     page.run()

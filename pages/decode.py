@@ -10,11 +10,9 @@ from pages._concepts import HELP, explain
 from pages._ui import (
     chart_with_download,
     default_of,
-    download_figure,
     ensure_app,
     example_text,
     finetune_run_picker,
-    fixed_size,
     load_finetuned_run,
     scratch_model_picker,
     show_error,
@@ -152,16 +150,16 @@ if steps:
             delta_color="off",
             delta_arrow="off",
         )
-        st.altair_chart(fixed_size(charts.top_tokens_chart(top)), width="content")
-        download_figure(charts.top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top")
+        chart_with_download(
+            charts.top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top", fixed=True
+        )
         st.caption(f"**What to look for:** {captions.top_k_caption(top)}")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
     with right:
         if cross is not None:
-            st.altair_chart(fixed_size(charts.follow_token_chart(cross)), width="content")
-            download_figure(
-                charts.follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross"
+            chart_with_download(
+                charts.follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross", fixed=True
             )
             st.caption(
                 "Where the decoder looked in the source while choosing this token: one row per layer and head. "
