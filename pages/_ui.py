@@ -316,11 +316,11 @@ def live_training_charts(
     n_symbols: int | None = None,
     unit: str = "tokens",
 ) -> None:
-    """Two charts a row of the metrics so far (altair, from `dynamics.metric_frame`), each at
+    """Two charts a row of the metrics so far (`charts.live_metric_spec`: redrawn in place as rows arrive), each at
     least 200 px tall with its computed "what to look for" line. `vocab_size` / `n_symbols` / `unit`
     let the loss be read against a uniform guess (`captions.metric_caption`)."""
     from model_zoo.views.captions import metric_caption
-    from model_zoo.views.charts import MIN_HEIGHT, metric_chart
+    from model_zoo.views.charts import live_metric_spec
     from model_zoo.views.dynamics import metric_frame
 
     if not history:
@@ -331,7 +331,9 @@ def live_training_charts(
     for i in range(0, len(present), 2):
         cols = st.columns(2)
         for col, metric in zip(cols, present[i : i + 2], strict=False):
-            col.altair_chart(metric_chart(frame, metric, height=MIN_HEIGHT), key=f"{key}_{metric}_{i}" if key else None)
+            rows = frame.loc[frame["metric"] == metric, ["step", "value"]]
+            log = None if bool((rows["value"] > 0).all()) else False  # a log scale needs positive values
+            col.vega_lite_chart(rows, live_metric_spec(metric, log), key=f"{key}_{metric}_{i}" if key else None)
             col.caption(f"**What to look for:** {metric_caption(history, metric, vocab_size, n_symbols, unit)}")
 
 

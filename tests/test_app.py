@@ -8,9 +8,11 @@ last-resort guard re-raise, so a bug shows up here as `at.exception`.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -140,6 +142,13 @@ def test_train_page_trains_saves_lists_and_decodes_a_run(weights):
 
     run_until(at, lambda at: at.success)
     assert "Training finished after 12 steps" in texts(at.success)[0]
+    live = {}  # the run's charts by title (other charts have titles with subtitles: dicts)
+    for chart in at.get("vega_lite_chart"):
+        title = json.loads(chart.proto.spec).get("title")
+        live.update({title: chart} if isinstance(title, str) else {})
+    assert {"loss", "token accuracy", "learning rate", "gradient norm"} <= set(live)  # the run's live charts
+    assert "data" not in json.loads(live["loss"].proto.spec)  # its rows travel beside the spec
+    assert len(pa.ipc.open_stream(live["loss"].proto.data.data).read_all()) == 12  # one a step
     mine = weights / "_students" / at.query_params["student"]
     assert (mine / "app-copy" / "model.safetensors").is_file()
     again = open_page(student=at.query_params["student"])  # the same link, opened again

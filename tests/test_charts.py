@@ -139,6 +139,21 @@ def test_metric_charts_use_a_log_scale_for_loss_and_grad_norm():
     assert spec["vconcat"][1]["encoding"]["y"]["scale"].get("type") != "log"
 
 
+@pytest.mark.parametrize("metric", ["loss", "token_accuracy", "lr", "grad_norm"])
+def test_live_metric_spec_is_metric_chart_without_its_data(metric):
+    frame = dynamics.metric_frame(HISTORY, [metric])
+    full = charts.metric_chart(frame, metric, height=charts.MIN_HEIGHT).to_dict()
+    live = charts.live_metric_spec(metric)
+    assert "data" not in live and "datasets" not in live  # the rows go beside it: the spec never changes
+    assert full["datasets"] and full["data"]["name"] in full["datasets"]
+    for key in ("encoding", "title", "height", "width", "autosize"):
+        assert live[key] == full[key], key
+    assert live["mark"] == {**full["mark"], "point": False}
+    live["title"] = "changed"  # each call gets its own copy
+    assert charts.live_metric_spec(metric)["title"] == full["title"]
+    assert charts.live_metric_spec("loss", log=False)["encoding"]["y"]["scale"].get("type") != "log"
+
+
 @pytest.mark.parametrize("key", ["grad_norm_per_layer", "update_ratio_per_layer"])
 def test_per_layer_chart_draws_a_log_line_per_group(key):
     spec = charts.per_layer_chart(dynamics.per_layer_frame(HISTORY, key), title=key).to_dict()

@@ -12,6 +12,8 @@ colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCH
 
 from __future__ import annotations
 
+import copy
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -427,6 +429,27 @@ def metric_chart(
             .properties(height=max(MIN_HEIGHT, height), width=420, title=metric_name(m))
         )
     return charts[0].properties(autosize=FIT_WIDTH) if len(charts) == 1 else alt.vconcat(*charts)
+
+
+def live_metric_spec(metric: str, log: bool | None = None, height: int = MIN_HEIGHT) -> dict:
+    """`metric_chart` of one metric as a Vega-Lite spec without its data, for a chart that grows
+    while a run trains: draw it with `st.vega_lite_chart(rows, spec)`, rows with columns step and
+    value. Altair names a chart's data by its content, so its spec changes with every new row and
+    the browser builds the chart again on each refresh; this spec stays the same (only the rows
+    change), so the browser updates the chart in place. `log` as in `metric_chart` (None: by the
+    metric; pass False when a value is not positive)."""
+    use_log = (metric in LOG_METRICS) if log is None else log
+    return copy.deepcopy(_live_metric_spec(metric, use_log, height))
+
+
+@functools.lru_cache(maxsize=64)
+def _live_metric_spec(metric: str, use_log: bool, height: int) -> dict:
+    sample = pd.DataFrame({"step": [1, 2], "metric": [metric, metric], "value": [1.0, 1.0]})
+    spec = metric_chart(sample, metric, log=use_log, height=height).to_dict()
+    spec.pop("datasets", None)
+    spec.pop("data", None)
+    spec["mark"]["point"] = False  # a live run has hundreds of steps
+    return spec
 
 
 def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = True) -> alt.Chart:
