@@ -1,7 +1,10 @@
 # Transformer Workbench as a Hugging Face Docker Space (the Streamlit SDK is deprecated there).
 # Free CPU Spaces: 2 vCPU, 16 GB. Build and run locally:
 #   docker build -t workbench . && docker run -p 8501:8501 workbench
-FROM python:3.11-slim
+# Where Docker Hub or PyTorch's index cannot be reached, both can be replaced (bench/docker_offline.sh):
+#   --build-arg PYTHON_IMAGE=<a local Python 3.11 image> --build-arg TORCH_PIP="--find-links <wheels>"
+ARG PYTHON_IMAGE=python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -16,7 +19,8 @@ WORKDIR /home/user/app
 
 COPY --chown=user requirements.txt requirements-offline.txt ./
 # torch first, from PyTorch's CPU index: PyPI's Linux wheel pulls several GB of CUDA libraries.
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
+ARG TORCH_PIP="--index-url https://download.pytorch.org/whl/cpu"
+RUN pip install torch==2.13.0 ${TORCH_PIP} \
  && pip install -r requirements.txt \
  && pip install --no-deps -r requirements-offline.txt
 

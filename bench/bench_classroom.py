@@ -48,6 +48,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from app_server import CHROMIUM_ARGS, IDLE, free_port, tree_rss_mb, wait_healthy  # noqa: E402
 from machine import machine_info  # noqa: E402
 
+from model_zoo.classroom.workspace import STUDENTS  # noqa: E402
+
 GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0}
 
 
@@ -258,41 +260,71 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
+OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def start_local(weights: Path, port: int, workers: int | None) -> subprocess.Popen:
+    """`streamlit run` here, on runs in `weights` (the starter runs made by `run`)."""
+    env = {**os.environ, **OFFLINE, "WORKBENCH_WEIGHTS_DIR": str(weights), "WORKBENCH_STARTER_RUNS": "0"}
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    if workers:
+        env["WORKBENCH_WORKERS"] = str(workers)
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def start_container(image: str, name: str, students: Path, port: int, workers: int | None) -> subprocess.Popen:
+    """The Space's image as a Space runs it (its own starter runs, its own command), with the
+    students' folder mounted from `students` so that their runs can be counted here."""
+    students.chmod(0o777)  # the container runs as user 1000
+    env = [f"--env={k}={v}" for k, v in OFFLINE.items()] + ([f"--env=WORKBENCH_WORKERS={workers}"] if workers else [])
+    return subprocess.Popen(
+        ["docker", "run", "--rm", f"--name={name}", f"--publish=127.0.0.1:{port}:8501", *env,
+         f"--volume={students}:/home/user/app/weights/{STUDENTS}", image],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def container_pid(name: str) -> int:
+    """The container's first process as this machine sees it (its memory is the server's)."""
+    out = subprocess.run(["docker", "inspect", "--format={{.State.Pid}}", name], capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
 def run(
-    n: int, stagger: float, steps: int | None, starter_steps: int, workers: int | None, client: str = "browser"
+    n: int,
+    stagger: float,
+    steps: int | None,
+    starter_steps: int,
+    workers: int | None,
+    client: str = "browser",
+    image: str | None = None,
 ) -> dict:
     from model_zoo.classroom.starter import make_starter_runs
 
     weights = Path(tempfile.mkdtemp(prefix="bench_classroom_"))
-    make_starter_runs(weights, names=["copy", "reverse"], train_overrides={"steps": starter_steps})
-    env = {
-        **os.environ,
-        "WORKBENCH_WEIGHTS_DIR": str(weights),
-        "WORKBENCH_STARTER_RUNS": "0",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-    }
-    if workers:
-        env["WORKBENCH_WORKERS"] = str(workers)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    name = f"bench-classroom-{port}"
+    if image:
+        (weights / STUDENTS).mkdir()
+        server = start_container(image, name, (weights / STUDENTS).resolve(), port, workers)
+    else:
+        make_starter_runs(weights, names=["copy", "reverse"], train_overrides={"steps": starter_steps})
+        server = start_local(weights, port, workers)
     peak = {"mb": 0.0}
     done = threading.Event()
 
-    def sample() -> None:
+    def sample(pid: int) -> None:
         while not done.wait(1.0):
-            peak["mb"] = max(peak["mb"], tree_rss_mb(server.pid))
+            peak["mb"] = max(peak["mb"], tree_rss_mb(pid))
 
     start = time.perf_counter()
     try:
         wait_healthy(server, url, start, limit_s=120, poll_s=0.1)
-        threading.Thread(target=sample, daemon=True).start()
+        threading.Thread(target=sample, args=(container_pid(name) if image else server.pid,), daemon=True).start()
         cold_start = asyncio.run(teacher_opens(url))
         students = asyncio.run(classroom(url, n, stagger, steps, client))
     finally:
@@ -303,10 +335,12 @@ def run(
         except subprocess.TimeoutExpired:
             server.kill()
             _, log = server.communicate()
+        if image:
+            subprocess.run(["docker", "rm", "--force", name], capture_output=True)
     for student in students:  # every student's run is in their own folder
-        if not student.errors and not list(weights.glob("_students/*/copy-*/model.safetensors")):
+        if not student.errors and not list(weights.glob(f"{STUDENTS}/*/copy-*/model.safetensors")):
             student.errors.append("no trained run on disk")
-    runs_on_disk = len(list(weights.glob("_students/*/copy-*/model.safetensors")))
+    runs_on_disk = len(list(weights.glob(f"{STUDENTS}/*/copy-*/model.safetensors")))
     shutil.rmtree(weights, ignore_errors=True)
     latencies = [s for student in students for _, s in student.latencies]
     trained = [s.trained_s for s in students if s.trained_s is not None]
@@ -319,6 +353,7 @@ def run(
     return {
         "students": n,
         "client": client,
+        "server": f"docker image {image}" if image else "streamlit run here",
         "stagger_s": stagger,
         "teacher_opens_the_app_s": round(cold_start, 2),
         "latency_s": {
@@ -363,11 +398,19 @@ def main() -> int:
         help="each student a Chromium context, or Streamlit's websocket protocol (st_client.py; no "
         "rendering: a class's browsers run on their own laptops), or the two in turn",
     )  # fmt: skip
+    parser.add_argument(
+        "--image", default=None,
+        help="run the server from this Docker image (bench/docker_offline.sh builds it) instead of here; "
+        "its own starter runs, the students' folder mounted to count their runs",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.client != "websocket" and shutil.which("chromium") is None:
         print(json.dumps({"error": "chromium is not installed: apt-get install chromium"}))
         return 1
-    results = [run(n, args.stagger, args.steps, args.starter_steps, args.workers, args.client) for n in args.students]
+    results = [
+        run(n, args.stagger, args.steps, args.starter_steps, args.workers, args.client, args.image)
+        for n in args.students
+    ]
     print(json.dumps({"benchmark": "classroom", "machine": machine_info(), "goals": GOALS, "runs": results}, indent=2))
     return 0
 
