@@ -41,3 +41,28 @@ def tree_rss_mb(pid: int) -> float:
         return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
     except psutil.Error:
         return 0.0
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by a process and its living children."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        times = [p.cpu_times() for p in [process, *process.children(recursive=True)]]
+    except psutil.Error:
+        return 0.0
+    return sum(t.user + t.system for t in times)
+
+
+def wait_quiet(pid: int, share: float = 0.05, window_s: float = 0.5, limit_s: float = 60.0) -> float:
+    """Wait until a process and its children (the server and the queue's workers) use less than
+    `share` of a core over `window_s`: the spare workers the queue starts after a job (each imports
+    torch, seconds of CPU) are ready. Returns the seconds waited; at most `limit_s`."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < limit_s:
+        before = tree_cpu_s(pid)
+        time.sleep(window_s)
+        if tree_cpu_s(pid) - before < share * window_s:
+            break
+    return time.perf_counter() - start
