@@ -3,6 +3,7 @@ class does in its first minutes. Prints JSON.
 
     python bench/bench_classroom.py --students 5 10 30 --client websocket
     python bench/bench_classroom.py --students 5                      # Chromium contexts
+    python bench/bench_classroom.py --students 30 --client websocket --image workbench  # the Space's image
 
 Each student is a Chromium context (Playwright) or, with `--client websocket`, a tab that speaks
 Streamlit's own websocket protocol without drawing anything (`st_client.py`): the same clicks and
