@@ -316,7 +316,7 @@ def live_training_charts(
     n_symbols: int | None = None,
     unit: str = "tokens",
 ) -> None:
-    """Two charts a row of the metrics so far (`charts.live_metric_spec`: redrawn in place as rows arrive), each at
+    """Two charts a row of the metrics so far (`charts.live_metric_spec`, the rows beside it), each at
     least 200 px tall with its computed "what to look for" line. `vocab_size` / `n_symbols` / `unit`
     let the loss be read against a uniform guess (`captions.metric_caption`)."""
     from model_zoo.views.captions import metric_caption

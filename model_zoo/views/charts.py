@@ -434,10 +434,9 @@ def metric_chart(
 def live_metric_spec(metric: str, log: bool | None = None, height: int = MIN_HEIGHT) -> dict:
     """`metric_chart` of one metric as a Vega-Lite spec without its data, for a chart that grows
     while a run trains: draw it with `st.vega_lite_chart(rows, spec)`, rows with columns step and
-    value. Altair names a chart's data by its content, so its spec changes with every new row and
-    the browser builds the chart again on each refresh; this spec stays the same (only the rows
-    change), so the browser updates the chart in place. `log` as in `metric_chart` (None: by the
-    metric; pass False when a value is not positive)."""
+    value. Built and checked by altair once per metric (cached), not on every refresh of every
+    running job (11% of a class's server at N = 30); the spec stays the same as rows arrive.
+    `log` as in `metric_chart` (None: by the metric; pass False when a value is not positive)."""
     use_log = (metric in LOG_METRICS) if log is None else log
     return copy.deepcopy(_live_metric_spec(metric, use_log, height))
 
