@@ -43,6 +43,11 @@ def make_run(folder: Path, mb: float = 0.0, age_s: float = 0.0) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def no_model_folders(monkeypatch):
+    monkeypatch.delenv("WORKBENCH_MODEL_FOLDERS", raising=False)
+
+
 @pytest.fixture
 def root(tmp_path) -> Path:
     root = tmp_path / "weights"
@@ -129,6 +134,18 @@ def test_a_hub_shaped_name_that_is_a_folder_of_the_server_is_refused(root, tmp_p
     monkeypatch.chdir(tmp_path)  # from_pretrained would read "org/model" as this folder
     with pytest.raises(ModelRefused):
         Workspace.of(ME, root).resolve_model("org/model")
+
+
+def test_a_model_folder_the_teacher_lists_may_be_typed_but_never_the_weights_folder_through_it(
+    root, tmp_path, monkeypatch
+):
+    model = make_run(tmp_path / "models" / "tiny-bert")
+    monkeypatch.setenv("WORKBENCH_MODEL_FOLDERS", str(tmp_path))  # the weights folder is inside it too
+    ws = Workspace.of(ME, root)
+    assert ws.resolve_model(str(model)) == str(model.resolve())
+    for text in (str(root / STUDENTS / OTHER / "theirs"), str(tmp_path / "models"), "/root"):
+        with pytest.raises(ModelRefused):
+            ws.resolve_model(text)
 
 
 # -- publish -----------------------------------------------------------------------------------------------

@@ -135,9 +135,11 @@ class Workspace:
 
     def resolve_model(self, text: str) -> str:
         """What a typed model in the app may be: an offline pack's name (returned as typed), a run
-        this student may open (its folder, through `open_run`), or a Hugging Face hub name ("org/name",
-        returned as typed, never a folder of the server). Anything else raises `ModelRefused` with one
-        message. The command line does not use this: there a local folder is the user's own."""
+        this student may open (its folder, through `open_run`), a model folder inside one of the
+        folders the teacher lists in `WORKBENCH_MODEL_FOLDERS` (outside the weights folder), or a
+        Hugging Face hub name ("org/name", returned as typed, never a folder of the server). Anything
+        else raises `ModelRefused` with one message. The command line does not use this: there a
+        local folder is the user's own."""
         from model_zoo.hf.models import OFFLINE_MODELS, OFFLINE_SUFFIX
 
         text = str(text).strip()
@@ -149,6 +151,9 @@ class Workspace:
             return str(self.open_run(text))
         except RunNotVisible:
             pass
+        folder = _teachers_model_folder(text, self.root)
+        if folder is not None:
+            return str(folder)
         # A hub name is looked up as a folder first by `from_pretrained` (relative to the server's
         # working folder): one that names an existing path is refused like any other path.
         if _HUB_NAME.fullmatch(text) and ".." not in text and not os.path.lexists(text):
@@ -166,6 +171,22 @@ class Workspace:
 
     def usage_mb(self) -> float:
         return folder_mb(self.own)
+
+
+def _teachers_model_folder(text: str, root: Path) -> Path | None:
+    """The model folder `text` names when it lies inside a folder of `WORKBENCH_MODEL_FOLDERS`
+    (paths joined by os.pathsep: models the teacher put on the server for the class) and outside the
+    weights folder, whose runs only `may_read` opens; else None."""
+    allowed = [Path(f).expanduser().resolve() for f in os.environ.get("WORKBENCH_MODEL_FOLDERS", "").split(os.pathsep) if f.strip()]  # fmt: skip
+    if not allowed or not os.path.isabs(text):
+        return None
+    try:
+        path = Path(text).resolve()
+    except (OSError, RuntimeError):
+        return None
+    if path.is_relative_to(root.resolve()) or not (path / "config.json").is_file():
+        return None
+    return path if any(path.is_relative_to(folder) and path != folder for folder in allowed) else None
 
 
 _HUB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?")  # "org/name"
@@ -240,6 +261,20 @@ def unpublish(name: str, root: str | Path | None = None) -> None:
 def class_runs(root: str | Path | None = None) -> list[RunInfo]:
     """The runs published to the class, newest first."""
     return list_runs(Path(root or weights_root()) / CLASS)
+
+
+def every_run(root: str | Path | None = None) -> list[tuple[str, RunInfo]]:
+    """Every run on the server with whose it is ("s-7kq2m9xd", "saved", "example", "class"): what
+    the teacher may publish. Never raises on a damaged run (it is listed with its error)."""
+    root = Path(root or weights_root())
+    found = [("saved", info) for info in list_runs(root)]
+    found += [("example", info) for info in list_runs(root / EXAMPLES)]
+    found += [("class", info) for info in list_runs(root / CLASS)]
+    students = root / STUDENTS
+    for folder in sorted(students.iterdir()) if students.is_dir() else []:
+        if folder.is_dir() and not folder.name.startswith("."):
+            found += [(folder.name, info) for info in list_runs(folder)]
+    return found
 
 
 def student_usage(root: str | Path | None = None) -> dict[str, float]:
