@@ -5,7 +5,8 @@ the class's student links. Decisions live in `model_zoo.classroom`; this page on
 import pandas as pd
 import streamlit as st
 
-from model_zoo.classroom import admission, workspace as classroom
+from model_zoo.classroom import admission
+from model_zoo.classroom import workspace as classroom
 from model_zoo.run_folder import weights_root
 from pages._ui import app_url, duration, ensure_app, job_queue, show_error, teacher_guard
 
@@ -131,7 +132,10 @@ if roster:
     base = app_url()
     st.dataframe(
         pd.DataFrame(
-            [{"name": e.get("label", ""), "link": f"{base}/?student={sid}", "student": sid} for sid, e in roster.items()]
+            [
+                {"name": e.get("label", ""), "link": f"{base}/?student={sid}", "student": sid}
+                for sid, e in roster.items()
+            ]
         ),
         hide_index=True,
     )

@@ -106,7 +106,9 @@ def test_the_teacher_sees_and_cancels_a_students_waiting_or_running_job(weights,
     out = weights / "_students" / BOB / "long-copy"
     task = {"n_symbols": 6, "max_len": 5}
     model = make_task("copy", **task).model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32)  # fmt: skip
-    spec = train_spec("long-copy", out, "copy", task, model, TrainConfig(steps=100_000, eval_every=50_000, batch_size=8))
+    spec = train_spec(
+        "long-copy", out, "copy", task, model, TrainConfig(steps=100_000, eval_every=50_000, batch_size=8)
+    )
     job = job_queue().submit(BOB, spec)
     at.run()
     rows = at.dataframe[0].value
@@ -139,3 +141,19 @@ def test_roster_links_are_whole_and_an_id_not_on_the_roster_may_look_but_not_tra
 
     ada = open_page("train", student=next(iter(roster)))
     assert ASK_TEACHER not in texts(ada.info)
+
+
+# -- the command line -------------------------------------------------------------------------------------
+def test_publish_and_unpublish_from_the_command_line(weights, capsys):
+    from model_zoo.cli import main
+
+    fake_run(weights / "_students" / ALICE / "alice-ft")
+    assert main(["publish", f"_students/{ALICE}/alice-ft", "--as", "best-ft"]) == 0
+    assert "published best-ft" in capsys.readouterr().out
+    assert (weights / "_class" / "best-ft" / "labels.json").is_file()
+    assert main(["publish", f"_students/{ALICE}/alice-ft", "--as", "best-ft"]) == 1  # one-line error, no traceback
+    assert "already has a run" in capsys.readouterr().err
+    assert main(["unpublish", "best-ft"]) == 0
+    assert not (weights / "_class" / "best-ft").exists()
+    assert main(["publish", "/etc"]) == 1
+    assert "not a run in the weights folder" in capsys.readouterr().err

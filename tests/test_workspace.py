@@ -14,8 +14,8 @@ import pytest
 from model_zoo.classroom.workspace import (
     CLASS,
     EXAMPLES,
-    STUDENTS,
     MODEL_REFUSED,
+    STUDENTS,
     ModelRefused,
     RunNotVisible,
     Workspace,
