@@ -9,7 +9,12 @@ Under the weights folder:
 
 A student (one browser session, or the same link opened again) has a `Workspace`: the runs they
 may read, and the one folder they may write, so nothing a student types can touch another's run.
+`Workspace.open_run` is the app's one gate: every link, picker and loader opens a run through it,
+and whatever it refuses gets the same message, so a refusal tells nothing about the server's
+folders; `Workspace.resolve_model` does the same for a model typed on the Fine-tune page.
 The underscore folders can never be run names (a run name starts with a letter or a digit).
+Publishing to the class (`publish`, `unpublish`) is the teacher's: the Teacher page asks for the
+passphrase (`classroom.admission`), the command line runs on the server itself.
 Disk quotas, one per student and one for all students, remove the oldest student runs first and
 say so.
 """
