@@ -64,6 +64,11 @@ def server_threads() -> int:
 loading = library_loading()
 loading.wait(0.2)  # a warm process (or the tests) has it already
 
+if loading.is_set():
+    from pages._ui import student
+
+    student()  # first: past the cap on new ids the page says why (here, not in the sidebar) and stops
+
 with st.sidebar:
     if not loading.is_set():
 

@@ -566,8 +566,14 @@ def view_from_url(page: str, widgets: dict[str, str | list[str]]) -> None:
 def _refuse_link(page: str, widgets: dict[str, str | list[str]], run: str) -> None:
     """A link to a run this student may not open: say so and open nothing else (the page stops, the
     address keeps the link) until the student chooses to open the page without it."""
+    from model_zoo.run_folder import check_run_name
+
+    try:
+        shown = f"`{check_run_name(run)}`"  # a run name is plain text; anything else is not echoed
+    except ValueError:
+        shown = "it names"
     st.warning(
-        f"This link opens the run **{run}**, which is not one you can open: it may be another student's "
+        f"This link opens the run {shown}, which is not one you can open: it may be another student's "
         "(each student's runs are their own), or it was removed. Nothing else was opened in its place. "
         "Ask whoever sent the link to publish the run to the class, or open this page with your own runs.",
         icon=":material/lock:",
@@ -594,7 +600,7 @@ def app_url() -> str:
 
 def view_to_url(page: str, widgets: dict[str, str | list[str]]) -> str:
     """Write the page's current choices into the URL (call at the end of the page) and return the
-    link's query string. Only the view parameters are written or removed; any other parameter of
+    link to this view. Only the view parameters are written or removed; any other parameter of
     the URL is left alone and never copied into the returned link, which is whole (the app's address,
     the page, the view) so it can be pasted into a slide. With several widget keys, the first one's
     value counts."""

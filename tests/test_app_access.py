@@ -163,3 +163,27 @@ except OSError as err:
     at.run()
     assert not at.exception, at.exception
     assert [m.value for m in at.markdown] == ["RunNotVisible"]
+
+
+# -- new workspaces per address ----------------------------------------------------------------------------------
+def test_past_the_cap_on_new_ids_the_page_says_why_and_a_students_own_link_still_works(weights, monkeypatch):
+    from streamlit.runtime.context import ContextProxy
+
+    from pages._ui import new_ids
+
+    monkeypatch.setattr(ContextProxy, "ip_address", property(lambda self: "198.51.100.9"))
+    monkeypatch.setenv("WORKBENCH_NEW_IDS_PER_HOUR", "2")
+    new_ids.clear()  # the server's count, made again with this cap
+    try:
+        for _ in range(2):
+            at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+            assert not at.exception and not at.error
+            assert url(at, "student").startswith("s-")
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()  # the third new id from that address
+        assert not at.exception
+        assert "Too many new workspaces" in texts(at.main.error)[0] and "?student=" in texts(at.main.error)[0]
+        assert "student" not in at.query_params
+        mine = open_page("train", student=ME)  # a link with an id makes no new one
+        assert not mine.error
+    finally:
+        new_ids.clear()
