@@ -187,3 +187,9 @@ def test_past_the_cap_on_new_ids_the_page_says_why_and_a_students_own_link_still
         assert not mine.error
     finally:
         new_ids.clear()
+
+
+def test_a_step_through_link_to_a_classmates_run_is_refused_too(runs):
+    at = open_page("decode", {"run": "their-copy"})
+    assert "not one you can open" in texts(at.warning)[0]
+    assert url(at, "run") == "their-copy"
