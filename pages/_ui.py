@@ -115,7 +115,7 @@ def admission_notice() -> None:
     from model_zoo.classroom.admission import queue_refusal
 
     refusal = queue_refusal(student(), weights_root())
-    if refusal:
+    if refusal and not st.session_state.get("teacher_signed_in"):  # the teacher makes a link for themselves
         st.info(refusal, icon=":material/badge:")
 
 
@@ -586,12 +586,17 @@ def _refuse_link(page: str, widgets: dict[str, str | list[str]], run: str) -> No
     st.stop()
 
 
+_PAGE_PATHS = {p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_")}  # their URL paths
+
+
 def app_url() -> str:
     """The app's address as the browser sees it ("https://host/base"), so a link can be pasted
     anywhere; from the Host header when the browser did not say, "http://localhost:PORT" at last."""
-    url = st.context.url
+    url = (st.context.url or "").rstrip("/")
     if url:
-        return url.rstrip("/")
+        # Streamlit leaves the page in it when the navigation is ours (seen on 1.67: ".../teacher")
+        base, _, last = url.rpartition("/")
+        return base if last in _PAGE_PATHS and "://" in base else url
     host = st.context.headers.get("Host") if st.context.headers else None
     if host:
         return f"http://{host}"

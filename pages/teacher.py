@@ -109,13 +109,7 @@ else:
 
 # -- links (roster mode) --------------------------------------------------------------------------------------
 st.subheader("Student links")
-if not admission.roster_mode(root):
-    st.caption(
-        "Open mode: anyone with the app's address gets a workspace (at most "
-        f"{admission.NewIdLimiter().per_hour} new ones an hour per network address). To let only your class "
-        "train, make each student's link below: that turns roster mode on, and a link not on the list may "
-        "look around but not train."
-    )
+mode = st.empty()  # filled once a click below may have turned roster mode on
 names = st.text_area("names, one a line (a name or a seat number: only you see it)", key="teacher_roster_names")
 if st.button("Make links", key="teacher_roster_button"):
     try:
@@ -123,6 +117,17 @@ if st.button("Make links", key="teacher_roster_button"):
         st.success("Links made: give each student theirs (it opens their own workspace).")
     except (ValueError, OSError) as err:
         show_error(err)
+if admission.roster_mode(root):
+    mode.caption(
+        "Roster mode: only the links below may train; any other link may look around and is told to ask you for theirs."
+    )
+else:
+    mode.caption(
+        "Open mode: anyone with the app's address gets a workspace (at most "
+        f"{admission.NewIdLimiter().per_hour} new ones an hour per network address). To let only your class "
+        "train, make each student's link below: that turns roster mode on, and a link not on the list may "
+        "look around but not train."
+    )
 try:
     roster = admission.read_roster(root)
 except ValueError as err:
