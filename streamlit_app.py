@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/teacher.py", title="Teacher", icon=":material/co_present:"),
 ]
 page = st.navigation(PAGES)
 
@@ -63,6 +64,11 @@ def server_threads() -> int:
 loading = library_loading()
 loading.wait(0.2)  # a warm process (or the tests) has it already
 
+if loading.is_set():
+    from pages._ui import student
+
+    student()  # first: past the cap on new ids the page says why (here, not in the sidebar) and stops
+
 with st.sidebar:
     if not loading.is_set():
 
@@ -83,6 +89,10 @@ if page is not HOME:
     loading.wait()  # pages import torch: wait for the one import rather than race it from a second thread
 if loading.is_set():
     server_threads()
+    if page is HOME:  # the other pages say it in their ensure_app()
+        from pages._ui import admission_notice
+
+        admission_notice()  # roster mode: a link not on the class's list may look, not train
 st.session_state["workbench_navigation"] = True  # pages._ui.APP_FLAG: see ensure_app()
 try:
     page.run()

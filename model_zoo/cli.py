@@ -12,6 +12,7 @@ COMMAND_MODULES = (
     "model_zoo.commands.scratch",  # train, decode, runs
     "model_zoo.commands.inspect",  # plot-attention, check-gradients
     "model_zoo.commands.finetune",  # finetune, predict
+    "model_zoo.commands.classroom",  # publish, unpublish
 )
 
 

@@ -24,10 +24,12 @@ def ensure_app() -> None:
 
     Until `st.navigation` has been called once in the server process, Streamlit serves a `pages/`
     folder the legacy way: a deep link such as `/train` on a fresh server runs the page alone.
-    Such a visit is sent through the app once; from then on the navigation owns every URL.
+    Such a visit is sent through the app once; from then on the navigation owns every URL. Then
+    the class's admission has its say (`admission_notice`).
     """
     if not st.session_state.get(APP_FLAG):
         st.switch_page("streamlit_app.py")
+    admission_notice()
 
 
 def keep_choices(prefix: str) -> None:
@@ -70,7 +72,9 @@ STUDENT_PARAM = "student"  # the URL keeps the student's id, so the same link br
 
 def student() -> str:
     """This browser session's student id: from the link (`?student=s-…`) when it has a valid one,
-    else a new one, written into the link so that reopening it brings the same runs and jobs back."""
+    else a new one, written into the link so that reopening it brings the same runs and jobs back.
+    New ids are limited per client address (`classroom.admission.NewIdLimiter`): past the limit the
+    page says why and what to do, and stops."""
     from model_zoo.classroom.workspace import check_student_id, new_student_id
 
     if "workbench_student" not in st.session_state:
@@ -78,6 +82,10 @@ def student() -> str:
         try:
             st.session_state["workbench_student"] = check_student_id(given)
         except ValueError:
+            address = st.context.ip_address
+            if not new_ids().allow(address):
+                st.error(new_ids().refusal(address))
+                st.stop()
             st.session_state["workbench_student"] = new_student_id()
     mine = st.session_state["workbench_student"]
     if st.query_params.get(STUDENT_PARAM) != mine:
@@ -85,11 +93,44 @@ def student() -> str:
     return mine
 
 
+@st.cache_resource(show_spinner=False)
+def new_ids():
+    """The server's one count of new student ids per client address."""
+    from model_zoo.classroom.admission import NewIdLimiter
+
+    return NewIdLimiter()
+
+
+@st.cache_resource(show_spinner=False)
+def teacher_guard():
+    """The server's one count of wrong teacher passphrases per client address."""
+    from model_zoo.classroom.admission import PassphraseGuard
+
+    return PassphraseGuard()
+
+
+def admission_notice() -> None:
+    """In roster mode, tell a student whose link is not on the class's list that they may look
+    around but not train (`classroom.admission.queue_refusal`)."""
+    from model_zoo.classroom.admission import queue_refusal
+
+    refusal = queue_refusal(student(), weights_root())
+    if refusal and not st.session_state.get("teacher_signed_in"):  # the teacher makes a link for themselves
+        st.info(refusal, icon=":material/badge:")
+
+
 def workspace():
     """The runs this student may open and the one folder they may write (`classroom.workspace`)."""
     from model_zoo.classroom.workspace import Workspace
 
     return Workspace.of(student(), weights_root())
+
+
+def open_run(name_or_path: str | Path) -> Path:
+    """The folder of a run this student may open (`Workspace.open_run`, the app's one gate): every
+    link, picker and loader of the pages opens runs through it. Raises `RunNotVisible` (an OSError)
+    otherwise."""
+    return workspace().open_run(name_or_path)
 
 
 def _mtime(path: Path) -> float:
@@ -149,7 +190,7 @@ def _load_scratch_run(path: str, mtime: float):
 
 
 def load_scratch_run(path: str | Path):
-    path = Path(path)
+    path = open_run(path)
     return _load_scratch_run(str(path), _mtime(path))
 
 
@@ -215,7 +256,7 @@ def job_queue():
             if notes and isinstance(job.result, dict):
                 job.result["notes"] = notes
 
-    queue = JobQueue(on_finish=tidy)
+    queue = _class_queue(JobQueue)(on_finish=tidy)
     queue.warm_up()
     if os.environ.get("WORKBENCH_STARTER_RUNS", "1") != "0":  # the examples a class opens in its first minute
         from model_zoo.classroom.starter import starter_specs
@@ -227,6 +268,23 @@ def job_queue():
 
 
 STARTER_OWNER = "examples:"  # the queue's owner of the starter runs' jobs
+
+
+def _class_queue(base):
+    """The queue class of the app: `base` (the library's `JobQueue`) that first asks the class's
+    admission whether the owner may queue (roster mode: only the teacher's links), with the reason
+    as its `Busy` message."""
+    from model_zoo.classroom.admission import queue_refusal
+    from model_zoo.jobs.queue import Busy
+
+    class ClassQueue(base):
+        def submit(self, owner: str, spec):
+            refusal = None if owner.startswith(STARTER_OWNER) else queue_refusal(owner, weights_root())
+            if refusal:
+                raise Busy(refusal)
+            return super().submit(owner, spec)
+
+    return ClassQueue
 
 
 LIVE_EVERY_S = 2.0  # how often a running job's panel redraws: each redraw costs the server and the browser
@@ -347,7 +405,7 @@ def _load_finetuned(path: str, mtime: float, before: bool = False):
 def load_finetuned_run(path: str | Path, before: bool = False):
     """A saved fine-tuning run as an `inference.FinetunedModel` (eager attention), once per process.
     `before=True`: its pretrained base with the same fresh head, as training started."""
-    path = Path(path)
+    path = open_run(path)
     return _load_finetuned(str(path), _mtime(path), before)
 
 
@@ -371,7 +429,11 @@ def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | No
     if not choice.info.readable:
         st.error(f"The run {choice.info.name!r} cannot be read: {choice.info.error}. Pick another run.")
         return None
-    return choice.path
+    try:
+        return open_run(choice.path)
+    except OSError as err:
+        show_error(err)
+        return None
 
 
 def sidebar() -> None:
@@ -456,9 +518,14 @@ MEAN_OF_HEADS = "mean of heads"  # the head pickers' option for the heads' mean
 
 
 def _widget_value(param: str, text: str):
-    """A URL parameter's text as the widget's value (ValueError when it cannot be one)."""
-    if param == "run":  # the picker's label of the run of that name this student can open (theirs first)
-        return next((c.label for c in visible_runs("scratch") if c.info.name == text), f"{text} (saved)")
+    """A URL parameter's text as the widget's value (ValueError when it cannot be one; `RunNotVisible`
+    when the link's run is not one this student may open)."""
+    if param == "run":  # the picker's label of the run this student can open under that name (theirs first)
+        path = open_run(text)
+        label = next((c.label for c in visible_runs("scratch") if c.path.resolve() == path), None)
+        if label is None:
+            raise ValueError(f"{text!r} is not a scratch run")
+        return label
     if param in ("layer", "step"):
         return int(text)
     if param == "head":
@@ -483,20 +550,65 @@ def view_from_url(page: str, widgets: dict[str, str | list[str]]) -> None:
     params = {p: st.query_params[p] for p in widgets if p in st.query_params}
     if not params or params == st.session_state.get(_URL_WRITTEN, {}).get(page):
         return
+    from model_zoo.classroom.workspace import RunNotVisible
+
     for param, text in params.items():
         try:
             value = _widget_value(param, text)
+        except RunNotVisible:
+            _refuse_link(page, widgets, text)
         except ValueError:
             continue  # "layer=one": ignored, the widget keeps its default
         for key in [widgets[param]] if isinstance(widgets[param], str) else widgets[param]:
             st.session_state[key] = value
 
 
+def _refuse_link(page: str, widgets: dict[str, str | list[str]], run: str) -> None:
+    """A link to a run this student may not open: say so and open nothing else (the page stops, the
+    address keeps the link) until the student chooses to open the page without it."""
+    from model_zoo.run_folder import check_run_name
+
+    try:
+        shown = f"`{check_run_name(run)}`"  # a run name is plain text; anything else is not echoed
+    except ValueError:
+        shown = "it names"
+    st.warning(
+        f"This link opens the run {shown}, which is not one you can open: it may be another student's "
+        "(each student's runs are their own), or it was removed. Nothing else was opened in its place. "
+        "Ask whoever sent the link to publish the run to the class, or open this page with your own runs.",
+        icon=":material/lock:",
+    )
+    if st.button("Open this page with my own runs", key=f"{page}_refused_link_button"):
+        for param in widgets:
+            if param in st.query_params:
+                del st.query_params[param]
+        st.rerun()
+    st.stop()
+
+
+_PAGE_PATHS = {p.stem for p in Path(__file__).parent.glob("*.py") if not p.stem.startswith("_")}  # their URL paths
+
+
+def app_url() -> str:
+    """The app's address as the browser sees it ("https://host/base"), so a link can be pasted
+    anywhere; from the Host header when the browser did not say, "http://localhost:PORT" at last."""
+    url = (st.context.url or "").rstrip("/")
+    if url:
+        # Streamlit leaves the page in it when the navigation is ours (seen on 1.67: ".../teacher")
+        base, _, last = url.rpartition("/")
+        return base if last in _PAGE_PATHS and "://" in base else url
+    host = st.context.headers.get("Host") if st.context.headers else None
+    if host:
+        return f"http://{host}"
+    return f"http://localhost:{st.get_option('server.port')}"
+
+
 def view_to_url(page: str, widgets: dict[str, str | list[str]]) -> str:
     """Write the page's current choices into the URL (call at the end of the page) and return the
-    link's query string. Only the view parameters are written or removed; any other parameter of
-    the URL is left alone and never copied into the returned link. With several widget keys, the
-    first one's value counts."""
+    link to this view. Only the view parameters are written or removed; any other parameter of
+    the URL is left alone and never copied into the returned link, which is whole (the app's address,
+    the page, the view) so it can be pasted into a slide. With several widget keys, the first one's
+    value counts."""
     view = {}
     for param, keys in widgets.items():
         if param not in VIEW_PARAMS:
@@ -513,7 +625,7 @@ def view_to_url(page: str, widgets: dict[str, str | list[str]]) -> str:
     st.session_state.setdefault(_URL_WRITTEN, {})[page] = view
     from urllib.parse import urlencode
 
-    return "?" + urlencode(view)
+    return f"{app_url()}/{page}?{urlencode(view)}"
 
 
 # -- insights: attention forming during training -------------------------------------------------------

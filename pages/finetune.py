@@ -90,13 +90,20 @@ choices = model_names()
 m1, m2 = st.columns([2, 3])
 picked = m1.selectbox("pretrained model", [*choices, CUSTOM], key="ft_model_choice")
 if picked == CUSTOM:
-    model_name = m2.text_input(
+    typed = m2.text_input(
         "hub name or local folder",
         key="ft_model_custom",
-        placeholder="google/bert_uncased_L-2_H-128_A-2, /path/to/model",
+        placeholder="google/bert_uncased_L-2_H-128_A-2, or one of your runs",
+        help="A Hugging Face hub name, an offline model, a fine-tuning run you can open (yours or the class's), "
+        "or a model folder your teacher put on the server. Other folders of the server cannot be opened.",
     )
-    if not model_name.strip():
-        st.info("Type a model name or a folder to go on.")
+    if not typed.strip():
+        st.info("Type a model name or the name of one of your runs to go on.")
+        st.stop()
+    try:
+        model_name = workspace().resolve_model(typed)  # the app's one gate: no other folder of the server
+    except (PermissionError, ValueError) as err:
+        show_error(err)
         st.stop()
 else:
     model_name = picked
@@ -107,8 +114,15 @@ else:
 model_name = model_name.strip()
 try:
     tokenizer = tokenizer_of(model_name)
-except Exception as err:  # a hub name offline, a folder without a tokenizer: say which and go on
-    show_error(err, "Pick the offline model, or check the name / folder.")
+except Exception as err:  # a hub name offline, a run without a tokenizer: say which and go on
+    if picked == CUSTOM and not Path(model_name).is_absolute():
+        # a typed hub name that did not load: the same message as a refused path, so that what the
+        # page says never depends on which folders the server has
+        from model_zoo.classroom.workspace import MODEL_REFUSED
+
+        st.error(MODEL_REFUSED)
+    else:
+        show_error(err, "Pick the offline model, or check the name / folder.")
     st.stop()
 
 explain("pretrained")

@@ -14,6 +14,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The app makes its starter runs (minutes of training) when it starts: not in every test's weights
 # folder. tests/test_starter.py makes them, shorter.
 os.environ.setdefault("WORKBENCH_STARTER_RUNS", "0")
+# The app opens a typed model folder only inside the folders its teacher lists: the tests' tiny
+# models (tests/hf_tiny.py) are made in temporary folders.
+os.environ.setdefault("WORKBENCH_MODEL_FOLDERS", __import__("tempfile").gettempdir())
 
 
 import pytest  # noqa: E402  (after the environment above, which torch reads when it loads)
