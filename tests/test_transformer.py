@@ -149,6 +149,46 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, tie):
         assert loaded.generator.weight is loaded.tgt_embed.lut.weight
 
 
+def test_shared_embeddings_are_one_matrix_three_ways_and_survive_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    config = TransformerConfig(**{**TINY.__dict__, "tgt_vocab_size": 13, "share_embeddings": True})
+    model = Transformer(config).eval()
+    assert model.src_embed.lut.weight is model.tgt_embed.lut.weight is model.generator.weight
+    with torch.no_grad():  # a training step on one name moves all three
+        model.src_embed.lut.weight[4] += 1.0
+    model.save(tmp_path / "run")
+    loaded = Transformer.load(tmp_path / "run").eval()
+    assert loaded.cfg == config
+    assert loaded.src_embed.lut.weight is loaded.tgt_embed.lut.weight is loaded.generator.weight
+    assert torch.equal(loaded.generator.weight, model.src_embed.lut.weight)
+    src, tgt_in = _batch()
+    assert torch.equal(model(src, tgt_in).logits, loaded(src, tgt_in).logits)
+
+
+def test_sharing_embeddings_saves_the_shared_matrix_once_under_the_source_name(tmp_path):
+    from safetensors import safe_open
+
+    config = TransformerConfig(**{**TINY.__dict__, "tgt_vocab_size": 13, "share_embeddings": True})
+    Transformer(config).save(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert "src_embed.lut.weight" in names
+    assert not names & {"tgt_embed.lut.weight", "generator.weight"}
+
+
+def test_sharing_embeddings_between_different_vocabularies_is_refused_with_the_two_sizes():
+    with pytest.raises(ValueError, match="src_vocab_size=13 and tgt_vocab_size=11.*share_embeddings=False"):
+        TransformerConfig(**{**TINY.__dict__, "share_embeddings": True})
+
+
+def test_a_config_saved_before_share_embeddings_existed_still_loads(tmp_path, model):
+    model.save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["share_embeddings"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert Transformer.load(tmp_path).cfg == model.cfg
+
+
 def test_loading_mismatched_weights_names_the_tensor_and_both_shapes(tmp_path, model):
     model.save(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -210,6 +250,8 @@ def test_bad_config_explains_itself(kwargs, message):
     [
         {},
         dict(tie_embeddings=True),
+        dict(share_embeddings=True),
+        dict(share_embeddings=True, tie_embeddings=True),
         dict(norm_first=True, n_encoder_layers=3, n_decoder_layers=1, d_model=32, d_ff=50, src_vocab_size=7),
     ],
 )

@@ -59,7 +59,9 @@ class TransformerConfig:
     norm_first: bool = False  # False: post-norm, the paper; True: pre-norm, easier to train deep
     activation: str = "relu"  # the paper's; "gelu" as in BERT and GPT
     max_len: int = 128  # longest sequence the positional encoding covers
-    tie_embeddings: bool = False  # share the target embedding with the output layer (Section 3.4)
+    tie_embeddings: bool = False  # share the target embedding with the output layer
+    share_embeddings: bool = False  # Section 3.4, the paper's: ONE matrix is the source embedding, the
+    # target embedding and the output layer; needs one vocabulary for both sides (the paper's 37,000 BPE tokens)
     pad_id: int = 0
     layer_norm_eps: float = 1e-5  # nn.LayerNorm's default, so parity with nn.Transformer holds
 
@@ -104,12 +106,24 @@ class TransformerConfig:
                 raise ValueError(f"pad_id={self.pad_id} must be a token id below {name}={getattr(self, name)}.")
         if self.tie_embeddings and self.tgt_vocab_size < 1:
             raise ValueError("tie_embeddings needs a target vocabulary.")
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                f"share_embeddings=True needs one vocabulary for source and target, but src_vocab_size="
+                f"{self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}: one matrix cannot hold both. "
+                "Use one shared vocabulary (the paper's has 37,000 tokens), or share_embeddings=False "
+                "(tie_embeddings=True still shares the target embedding with the output layer)."
+            )
         if self.n_parameters() > MAX_PARAMETERS:
             raise ValueError(
                 f"This model would have {self.n_parameters() / 1e6:,.0f}M parameters, over this server's "
                 f"limit of {MAX_PARAMETERS / 1e6:,.0f}M (the paper's big model has 213M): use a smaller "
                 "d_model, d_ff, vocabulary or fewer layers."
             )
+
+    @property
+    def output_tied(self) -> bool:
+        """Whether the output layer's matrix is the target embedding's (tied, or shared three ways)."""
+        return self.tie_embeddings or self.share_embeddings
 
     def n_parameters(self) -> int:
         """How many parameters `Transformer(self)` has, counted from the config without building it."""
@@ -119,9 +133,24 @@ class TransformerConfig:
         norm = 2 * d  # a LayerNorm's gain and bias
         encoder = self.n_encoder_layers * (attention + feed_forward + 2 * norm) + norm
         decoder = self.n_decoder_layers * (2 * attention + feed_forward + 3 * norm) + norm
-        embeddings = (self.src_vocab_size + self.tgt_vocab_size) * d
-        generator = self.tgt_vocab_size * (1 if self.tie_embeddings else d + 1)  # tied: only its bias is new
+        embeddings = (self.src_vocab_size + (0 if self.share_embeddings else self.tgt_vocab_size)) * d
+        generator = self.tgt_vocab_size * (1 if self.output_tied else d + 1)  # tied: only its bias is new
         return embeddings + encoder + decoder + generator
+
+    # -- the paper's models (Table 3), as `Transformer(cfg)` builds them ------------------------
+    @classmethod
+    def paper_base(cls, vocab_size: int = 37_000, **overrides) -> TransformerConfig:
+        """Table 3's "base": N=6, d_model=512, d_ff=2048, h=8, P_drop=0.1, one embedding matrix
+        shared three ways over a shared vocabulary (Section 3.4). 63.1M parameters at 37,000 tokens
+        against the paper's 65M (`model_zoo.scratch.paper` explains the gap). Build it on the meta
+        device (`with torch.device("meta"):`) to count or draw it without allocating 250 MB."""
+        return cls(**{**_paper_settings(vocab_size, 512, 8, 2048, 0.1), **overrides})
+
+    @classmethod
+    def paper_big(cls, vocab_size: int = 37_000, **overrides) -> TransformerConfig:
+        """Table 3's "big": N=6, d_model=1024, d_ff=4096, h=16, P_drop=0.3, embeddings shared three
+        ways. 214.3M parameters at 37,000 tokens against the paper's 213M."""
+        return cls(**{**_paper_settings(vocab_size, 1024, 16, 4096, 0.3), **overrides})
 
     @classmethod
     def from_dict(cls, data: dict) -> TransformerConfig:
@@ -130,6 +159,20 @@ class TransformerConfig:
         if unknown:
             raise ValueError(f"Unknown config field(s) {unknown}; known fields are {sorted(known)}.")
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _paper_settings(vocab_size: int, d_model: int, n_heads: int, d_ff: int, dropout: float) -> dict:
+    return dict(
+        src_vocab_size=vocab_size,
+        tgt_vocab_size=vocab_size,
+        d_model=d_model,
+        n_heads=n_heads,
+        n_encoder_layers=6,
+        n_decoder_layers=6,
+        d_ff=d_ff,
+        dropout=dropout,
+        share_embeddings=True,
+    )
 
 
 def _divisors(n: int) -> list[int]:
@@ -206,7 +249,9 @@ class Transformer(nn.Module):
         self.decoder = Decoder(cfg.n_decoder_layers, **block)
         self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab_size)
         self._init_weights()
-        if cfg.tie_embeddings:
+        if cfg.share_embeddings:
+            self.tgt_embed.lut.weight = self.src_embed.lut.weight
+        if cfg.output_tied:
             self.generator.weight = self.tgt_embed.lut.weight
 
     def _init_weights(self) -> None:
@@ -340,10 +385,13 @@ class Transformer(nn.Module):
 
     # -- safetensors on disk, the Hugging Face file names -------------------------------------
     def saved_state(self) -> dict[str, Tensor]:
-        """The tensors a saved run holds: the state dict, the tied output layer once."""
+        """The tensors a saved run holds: the state dict, each shared matrix once (safetensors
+        refuses two names for one tensor), under the name of its first owner."""
         state = self.state_dict()
-        if self.cfg.tie_embeddings:
+        if self.cfg.output_tied:
             del state["generator.weight"]  # the same tensor as tgt_embed.lut.weight
+        if self.cfg.share_embeddings:
+            del state["tgt_embed.lut.weight"]  # the same tensor as src_embed.lut.weight
         return state
 
     def _tensors_to_save(self) -> dict[str, Tensor]:
@@ -392,7 +440,8 @@ class Transformer(nn.Module):
         extra = sorted(set(tensors) - set(expected))
         if extra:
             raise ValueError(f"{weights_path} has tensor {extra[0]!r} that this config has no place for.")
-        model.load_state_dict(tensors, strict=not model.cfg.tie_embeddings)
+        # The shared matrices' other names are missing on purpose: loading the first fills them all.
+        model.load_state_dict(tensors, strict=not (model.cfg.output_tied or model.cfg.share_embeddings))
         return model.to(map_location)
 
     def config_json(self) -> str:
