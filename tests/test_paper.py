@@ -98,3 +98,27 @@ def test_figure_1_dot_is_one_graph_with_every_part_and_the_total():
     assert dot.startswith("digraph") and dot.rstrip().endswith("}")
     assert "63,121,544 parameters in all" in dot
     assert dot.count("[label=") == len(figure_1_parts()) + 1  # every box, and the memory edge
+
+
+def test_build_page_shows_the_papers_figure_1_counts_and_table_3(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/build.py").run()
+    assert not at.exception, at.exception
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "**63,121,544 parameters** at a vocabulary of 37,000, against the paper's 65 M" in captions
+    assert table_3_caption(table_3()) in captions
+    parts, rows = at.dataframe[-2].value, at.dataframe[-1].value
+    assert parts["parameters"].sum() == TransformerConfig.paper_base().n_parameters()
+    assert list(rows["paper (M)"].dropna()) == [r.paper_millions for r in TABLE_3 if r.paper_millions is not None]
+
+    at.radio(key="build_paper_size").set_value("big").run()
+    assert not at.exception, at.exception
+    assert at.dataframe[-2].value["parameters"].sum() == TransformerConfig.paper_big().n_parameters()
+    assert "against the paper's 213 M" in " ".join(str(c.value) for c in at.caption)
