@@ -1,10 +1,25 @@
-"""Forward+backward tokens/s of the scratch Transformer against `nn.Transformer` of the same size.
+"""Forward+backward tokens/s of the scratch Transformer against `nn.Transformer` of the same size,
+and how close each training step comes to the machine's own matrix-multiply peak. Prints JSON.
 
-Ratios are taken within one run (machines are noisy). Prints JSON.
+Machines are noisy (other work, turbo, thermal): each variant is timed in `--rounds` interleaved
+rounds (round 1: every variant, round 2: every variant, ...), so drift hits them all alike. The JSON
+gives each variant's median tokens/s and spread (min-max as a share of the median, and the IQR),
+the ratio to nn.Transformer taken round by round (median and min-max), and a `warnings` list when a
+spread exceeds 10%: then the figures did not hold still and the run should be repeated on a quieter
+machine.
 
-    python bench/bench_model.py                 # CPU, a small size
-    python bench/bench_model.py --device cuda   # GPU: d_model 512, 6+6 layers, 64 x 128 tokens, bf16
-    python bench/bench_model.py --compile       # also through torch.compile
+FLOPs of one training step (forward + backward = 3 × forward), stated in the JSON:
+    6 × (P_encoder × B·S + (P_decoder + P_output) × B·T)        every weight matrix, 2 FLOPs a multiply-add
+  + 3 × 4·B·D × (L_enc·S² + L_dec·(T² + T·S))                    attention's QKᵀ and AV: 2·2·B·Tq·Tk·D a layer
+Embedding lookups, softmax, LayerNorm and the optimizer are not counted (they are not matmuls); the
+causal mask is not halved (the kernels compute the full square). The peak is `torch.mm` of two
+1024 × 1024 float32 matrices on all threads (2·1024³ FLOPs; on CUDA 4096² in bf16, the dtype the
+steps run in), measured before and after the rounds in the same run; the best of the two is the peak.
+
+    python bench/bench_model.py                       # CPU, a small size, 5 rounds
+    python bench/bench_model.py --rounds 7 --iters 4  # more rounds, fewer steps each
+    python bench/bench_model.py --device cuda         # GPU: d_model 512, 6+6 layers, 64 x 128 tokens, bf16
+    python bench/bench_model.py --compile             # also through torch.compile
 """
 
 from __future__ import annotations
@@ -12,16 +27,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import model_zoo  # noqa: E402, F401  (first: it sets OMP_WAIT_POLICY before torch loads, as the CLI and the app do)
+
+# isort: split
+import torch  # noqa: E402
 from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
+from torch import nn  # noqa: E402
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
 from model_zoo.scratch.layers import sinusoidal_encoding  # noqa: E402
@@ -31,6 +49,7 @@ SIZES = {
     "cuda": dict(d_model=512, n_heads=8, layers=6, d_ff=2048, batch=64, length=128),
 }
 VOCAB = 1000
+SPREAD_WARNING = 0.10  # a spread (min-max over the median) above this: the machine did not hold still
 
 
 class TorchReference(nn.Module):
@@ -54,17 +73,74 @@ class TorchReference(nn.Module):
         return self.generator(self.core(x, y, tgt_mask=causal, tgt_is_causal=True))
 
 
-def tokens_per_second(step, n_tokens, device, warmup, iters) -> float:
-    for _ in range(warmup):
-        step()
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def seconds_per_call(fn, device: torch.device, iters: int) -> float:
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(iters):
-        step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return n_tokens * iters / (time.perf_counter() - start)
+        fn()
+    synchronize(device)
+    return (time.perf_counter() - start) / iters
+
+
+def matmul_peak(device: torch.device, repeats: int = 5) -> dict:
+    """The machine's own matrix-multiply FLOP/s: `torch.mm` on all threads, the best of `repeats`
+    timings of a few products each (1024² float32 on CPU; 4096² bf16 on CUDA, where 1024² is too
+    small to fill the card)."""
+    n, dtype = (4096, torch.bfloat16) if device.type == "cuda" else (1024, torch.float32)
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    seconds_per_call(lambda: torch.mm(a, b), device, 3)  # warm up: thread pool, allocator, kernels
+    best = min(seconds_per_call(lambda: torch.mm(a, b), device, 5) for _ in range(repeats))
+    return {
+        "n": n,
+        "dtype": str(dtype).replace("torch.", ""),
+        "threads": torch.get_num_threads(),
+        "flop_per_s": 2 * n**3 / best,
+    }
+
+
+def summarize(values: list[float]) -> dict:
+    """Median, min, max, IQR and the spread (max - min) / median of one variant's rounds."""
+    median = statistics.median(values)
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else (median,) * 3
+    return {
+        "median": median,
+        "min": min(values),
+        "max": max(values),
+        "iqr": q3 - q1,
+        "spread": (max(values) - min(values)) / median if median else math.inf,
+        "rounds": values,
+    }
+
+
+def step_flops(model: Transformer, batch: int, src_len: int, tgt_len: int) -> dict:
+    """FLOPs of one training step (forward + backward), by the formula in this file's docstring.
+    Parameters are counted on our model; nn.Transformer of the same size has the same matrices."""
+    cfg = model.cfg
+    encoder = sum(p.numel() for p in model.encoder.parameters())
+    decoder = sum(p.numel() for p in model.decoder.parameters())
+    output = sum(p.numel() for p in model.generator.parameters())
+    weights = 6 * (encoder * batch * src_len + (decoder + output) * batch * tgt_len)
+    forward_attention = (
+        4
+        * batch
+        * cfg.d_model
+        * (cfg.n_encoder_layers * src_len**2 + cfg.n_decoder_layers * (tgt_len**2 + tgt_len * src_len))
+    )
+    return {
+        "formula": "6 × (P_enc·B·S + (P_dec + P_out)·B·T) + 3 × 4·B·D·(L_enc·S² + L_dec·(T² + T·S))",
+        "P_enc": encoder,
+        "P_dec": decoder,
+        "P_out": output,
+        "weights": weights,
+        "attention": 3 * forward_attention,
+        "total": weights + 3 * forward_attention,
+    }
 
 
 def make_step(model, forward, src, tgt_in, tgt_out, device, bf16):
@@ -86,14 +162,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--compile", action="store_true", help="also time both models through torch.compile")
-    parser.add_argument("--iters", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of every variant (at least 5)")
+    parser.add_argument("--iters", type=int, default=None, help="training steps a variant a round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps a variant before the first round")
     parser.add_argument("--dropout", type=float, default=0.1)
+    parser.add_argument("--batch", type=int, help="sequences a step (default: the device's size)")
+    parser.add_argument("--length", type=int, help="source and target length (default: the device's size)")
     args = parser.parse_args()
+    if args.rounds < 5:
+        parser.error("--rounds must be at least 5: a median and its spread need several rounds")
 
     device = torch.device(args.device)
-    size = SIZES[args.device]
+    size = dict(SIZES[args.device])
+    size.update({k: v for k, v in (("batch", args.batch), ("length", args.length)) if v is not None})
     bf16 = device.type == "cuda"
-    iters = args.iters or (30 if device.type == "cuda" else 8)
+    iters = args.iters or (10 if device.type == "cuda" else 4)
     torch.manual_seed(0)
     B, T = size["batch"], size["length"]
     src = torch.randint(1, VOCAB, (B, T), device=device)
@@ -127,26 +210,75 @@ def main() -> None:
         variants["nn_transformer_compiled"] = (reference, lambda s, t: compiled_ref(s, t))
         variants["scratch_compiled"] = (ours, lambda s, t: compiled_ours(s, t).logits)
 
-    results = {}
-    # Interleave the variants twice and keep each one's best, so drift hits them all alike.
-    for _ in range(2):
-        for name, (model, forward) in variants.items():
-            step = make_step(model, forward, src, tgt_in, tgt_out, device, bf16)
-            tps = tokens_per_second(step, n_tokens, device, warmup=3, iters=iters)
-            results[name] = max(results.get(name, 0.0), tps)
+    peak_before = matmul_peak(device)
+    steps = {
+        name: make_step(model, forward, src, tgt_in, tgt_out, device, bf16)
+        for name, (model, forward) in variants.items()
+    }
+    for step in steps.values():  # warm up each once (and compile) before any round is timed
+        seconds_per_call(step, device, args.warmup)
+    per_round: dict[str, list[float]] = {name: [] for name in steps}
+    for _ in range(args.rounds):  # interleaved: every variant once a round
+        for name, step in steps.items():
+            per_round[name].append(n_tokens / seconds_per_call(step, device, iters))
+    peak_after = matmul_peak(device)
+    peak = max(peak_before["flop_per_s"], peak_after["flop_per_s"])
 
-    base = results["nn_transformer"]
+    flops = step_flops(ours, B, T, T)
+    tokens_per_s = {name: summarize(values) for name, values in per_round.items()}
+    baselines = {name: "nn_transformer_compiled" if "compiled" in name else "nn_transformer" for name in per_round}
+    ratios = {
+        name: summarize([v / b for v, b in zip(values, per_round[baselines[name]], strict=True)])
+        for name, values in per_round.items()
+        if name != baselines[name]
+    }
+    of_peak = {name: stats["median"] / n_tokens * flops["total"] / peak for name, stats in tokens_per_s.items()}
+    warnings = [
+        f"{name}: tokens/s spread {stats['spread']:.0%} over {args.rounds} rounds (> {SPREAD_WARNING:.0%}): "
+        "the machine did not hold still; repeat on a quieter one"
+        for name, stats in tokens_per_s.items()
+        if stats["spread"] > SPREAD_WARNING
+    ]
+    warnings += [
+        f"{name}: ratio to {baselines[name]} spread {stats['spread']:.0%} over {args.rounds} rounds "
+        f"(> {SPREAD_WARNING:.0%}): quote its median with the spread"
+        for name, stats in ratios.items()
+        if stats["spread"] > SPREAD_WARNING
+    ]
+    if abs(peak_after["flop_per_s"] - peak_before["flop_per_s"]) > SPREAD_WARNING * peak:
+        warnings.append(
+            f"the matmul peak moved from {peak_before['flop_per_s'] / 1e9:.1f} to "
+            f"{peak_after['flop_per_s'] / 1e9:.1f} GFLOP/s during the run"
+        )
+
+    def rounded(stats: dict, digits: int) -> dict:
+        out = {k: [round(x, digits) for x in v] if isinstance(v, list) else round(v, digits) for k, v in stats.items()}
+        return {**out, "spread": round(stats["spread"], 3)}
+
     report = {
-        "ratios_vs_nn_transformer": {k: round(v / base, 3) for k, v in results.items()},
-        "tokens_per_s": {k: round(v, 1) for k, v in results.items()},
-        "goals": {"cpu_fused": ">= 1.0", "gpu_fused_bf16": ">= 1.4", "gpu_compiled": ">= 2.0 eager, >= 1.2 compiled"},
-        "size": {**size, "dropout": args.dropout, "bf16_autocast": bf16, "iters": iters},
+        "ratios_vs_nn_transformer": {k: rounded(v, 3) for k, v in ratios.items()},
+        "tokens_per_s": {k: rounded(v, 1) for k, v in tokens_per_s.items()},
+        "fraction_of_matmul_peak": {k: round(v, 3) for k, v in of_peak.items()},
+        "achieved_gflop_per_s": {k: round(v * peak / 1e9, 2) for k, v in of_peak.items()},
+        "matmul_peak_gflop_per_s": {
+            "before": round(peak_before["flop_per_s"] / 1e9, 2),
+            "after": round(peak_after["flop_per_s"] / 1e9, 2),
+            "used": round(peak / 1e9, 2),
+            "n": peak_before["n"],
+            "dtype": peak_before["dtype"],
+            "threads": peak_before["threads"],
+        },
+        "step_flops": flops,
+        "warnings": warnings,
+        "goals": {
+            "cpu_fused": ">= 1.0 at the median",
+            "cpu_fraction_of_peak": ">= 0.70 for both",
+            "gpu_fused_bf16": ">= 1.4",
+            "gpu_compiled": ">= 2.0 eager, >= 1.2 compiled",
+        },
+        "size": {**size, "dropout": args.dropout, "bf16_autocast": bf16, "rounds": args.rounds, "iters": iters},
         "machine": machine_info(device=str(device)),
     }
-    if args.compile:
-        report["ratios_vs_nn_transformer_compiled"] = {
-            "scratch_compiled": round(results["scratch_compiled"] / results["nn_transformer_compiled"], 3)
-        }
     print(json.dumps(report, indent=2))
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.interop import parity_check
+from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
 from model_zoo.views.captions import parameter_caption, shapes_caption
 from model_zoo.views.charts import parameter_counts_chart
 from model_zoo.views.shapes import example_input, shape_trace
@@ -156,3 +157,32 @@ if saved and saved[0] == asdict(cfg):
         f"{'Parity holds' if ok else 'Parity fails'}: logits of shape {tuple(result['shape'])}, "
         f"{'pre' if result['norm_first'] else 'post'}-norm, {result['parameters']:,} parameters."
     )
+
+st.subheader("The paper's own model, to its own numbers")
+st.caption(
+    "Table 3 of the paper gives its base model 65 M parameters and its big model 213 M. Section 3.4 shares one "
+    "matrix between the source embedding, the target embedding and the output layer "
+    "(`TransformerConfig.paper_base()`, `share_embeddings=True`). Built on PyTorch's meta device: shapes only, "
+    "no memory, so even the big model is counted at once."
+)
+paper_size = st.radio(
+    "model", ["base", "big"], key="build_paper_size", horizontal=True, help="Table 3's two models (Section 6.1)"
+)
+paper_cfg = TransformerConfig.paper_base() if paper_size == "base" else TransformerConfig.paper_big()
+paper_parts = figure_1_parts(paper_cfg)
+st.graphviz_chart(figure_1_dot(paper_cfg))
+st.dataframe(pd.DataFrame([asdict(part) for part in paper_parts]), hide_index=True, width="stretch")
+st.caption(
+    f"**{sum(p.parameters for p in paper_parts):,} parameters** at a vocabulary of {paper_cfg.src_vocab_size:,}, "
+    f"against the paper's {next(r for r in TABLE_3 if r.row == paper_size).paper_millions} M. The output embedding and the output layer's "
+    "matrix add nothing: they are the input embedding's matrix."
+)
+st.markdown("**Table 3's architecture rows**, counted by this library (blank cells of the paper are the base's)")
+paper_rows = table_3()
+st.dataframe(
+    pd.DataFrame(paper_rows),
+    hide_index=True,
+    width="stretch",
+    column_config={"difference": st.column_config.NumberColumn(format="percent")},
+)
+st.caption(table_3_caption(paper_rows))

@@ -5,6 +5,9 @@ import torch
 from torch import nn
 
 from model_zoo.scratch.interop import (
+    decoder_only_from_torch,
+    decoder_only_parity_check,
+    decoder_only_reference_logits,
     from_torch,
     parity_check,
     speed_against_torch,
@@ -67,3 +70,28 @@ def test_speed_against_torch_runs_both_with_the_same_weights():
     result = speed_against_torch(d_model=16, n_heads=2, n_layers=1, d_ff=32, batch=2, length=5, iters=1)
     assert result["max_abs_diff"] < 1e-5
     assert result["torch_ms"] > 0 and result["scratch_ms"] > 0
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation", ["relu", "gelu"])
+def test_decoder_only_stack_equals_nn_transformer_encoder_under_a_causal_mask(norm_first, activation):
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(
+        32, 4, 48, dropout=0.0, activation=activation, batch_first=True, norm_first=norm_first
+    )
+    stack = nn.TransformerEncoder(layer, 3, norm=nn.LayerNorm(32), enable_nested_tensor=False).eval()
+    embed, generator = nn.Embedding(17, 32), nn.Linear(32, 17)
+    ours = decoder_only_from_torch(stack, embed, generator).eval()
+    assert ours.cfg.decoder_only and ours.cfg.n_decoder_layers == 3 and ours.cfg.norm_first is norm_first
+    tokens = torch.randint(1, 17, (4, 11))
+    with torch.no_grad():
+        reference = decoder_only_reference_logits(stack, embed, generator, tokens)
+        plain = ours(tokens).logits
+        explicit = ours(tokens, return_attention=True).logits  # the path that returns the weights
+    torch.testing.assert_close(plain, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(explicit, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_decoder_only_parity_check_reports_float_precision_agreement():
+    result = decoder_only_parity_check(d_model=16, n_heads=2, n_layers=2, d_ff=32, length=7)
+    assert result["max_abs_diff"] <= 1e-5 and result["shape"] == [3, 7, 20]

@@ -93,6 +93,32 @@ def test_train_config_round_trips_through_a_dict():
     assert cfg.betas == (0.8, 0.9) and TrainConfig.from_dict(cfg.to_dict()) == cfg
 
 
+def test_label_smoothed_loss_is_torchs_cross_entropy_with_padding_ignored():
+    model, task = tiny()
+    torch.manual_seed(1)
+    logits = torch.randn(3, 5, len(task.vocab))
+    tgt_out = torch.randint(1, len(task.vocab), (3, 5))
+    tgt_out[1, 3:] = model.cfg.pad_id
+    reference = torch.nn.CrossEntropyLoss(label_smoothing=0.1, ignore_index=model.cfg.pad_id)
+    smoothed = model.loss(logits, tgt_out, label_smoothing=0.1)
+    assert smoothed.item() == pytest.approx(reference(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1)).item())
+    assert smoothed.item() != pytest.approx(model.loss(logits, tgt_out).item())
+
+
+def test_label_smoothing_set_on_the_command_line_is_saved_in_train_config_json(weights_dir):
+    import json
+
+    from model_zoo.cli import main
+
+    out = weights_dir / "smoothed"
+    tiny_cli = ["--d-model", "16", "--heads", "2", "--layers", "1", "--d-ff", "32", "--batch-size", "8"]
+    assert (
+        main(["train", "--out", str(out), "--steps", "2", "--no-progress", "--label-smoothing", "0.1", *tiny_cli]) == 0
+    )
+    assert json.loads((out / "train_config.json").read_text())["label_smoothing"] == 0.1
+    assert load_run(out).train_config.label_smoothing == 0.1
+
+
 def test_a_model_of_another_vocabulary_is_refused():
     model, _ = tiny()
     with pytest.raises(ValueError, match="model_config"):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.scratch.layers import sinusoidal_encoding
+from model_zoo.scratch.layers import DecoderBlock, sinusoidal_encoding
+from model_zoo.scratch.transformer import DecoderOnlyTransformer, build_model
 
 TINY = TransformerConfig(
     src_vocab_size=13,
@@ -149,6 +150,46 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, tie):
         assert loaded.generator.weight is loaded.tgt_embed.lut.weight
 
 
+def test_shared_embeddings_are_one_matrix_three_ways_and_survive_save_and_load(tmp_path):
+    torch.manual_seed(0)
+    config = TransformerConfig(**{**TINY.__dict__, "tgt_vocab_size": 13, "share_embeddings": True})
+    model = Transformer(config).eval()
+    assert model.src_embed.lut.weight is model.tgt_embed.lut.weight is model.generator.weight
+    with torch.no_grad():  # a training step on one name moves all three
+        model.src_embed.lut.weight[4] += 1.0
+    model.save(tmp_path / "run")
+    loaded = Transformer.load(tmp_path / "run").eval()
+    assert loaded.cfg == config
+    assert loaded.src_embed.lut.weight is loaded.tgt_embed.lut.weight is loaded.generator.weight
+    assert torch.equal(loaded.generator.weight, model.src_embed.lut.weight)
+    src, tgt_in = _batch()
+    assert torch.equal(model(src, tgt_in).logits, loaded(src, tgt_in).logits)
+
+
+def test_sharing_embeddings_saves_the_shared_matrix_once_under_the_source_name(tmp_path):
+    from safetensors import safe_open
+
+    config = TransformerConfig(**{**TINY.__dict__, "tgt_vocab_size": 13, "share_embeddings": True})
+    Transformer(config).save(tmp_path)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        names = set(f.keys())
+    assert "src_embed.lut.weight" in names
+    assert not names & {"tgt_embed.lut.weight", "generator.weight"}
+
+
+def test_sharing_embeddings_between_different_vocabularies_is_refused_with_the_two_sizes():
+    with pytest.raises(ValueError, match="src_vocab_size=13 and tgt_vocab_size=11.*share_embeddings=False"):
+        TransformerConfig(**{**TINY.__dict__, "share_embeddings": True})
+
+
+def test_a_config_saved_before_share_embeddings_existed_still_loads(tmp_path, model):
+    model.save(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    del config["share_embeddings"]
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert Transformer.load(tmp_path).cfg == model.cfg
+
+
 def test_loading_mismatched_weights_names_the_tensor_and_both_shapes(tmp_path, model):
     model.save(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
@@ -184,7 +225,9 @@ def test_failed_save_keeps_the_previous_file(tmp_path, model, monkeypatch):
     [
         (dict(d_model=100, n_heads=3), "d_model=100 is not divisible by n_heads=3"),
         (dict(d_model=0), "d_model=0 must be a positive whole number"),
-        (dict(n_encoder_layers=0), "n_encoder_layers=0 must be at least 1"),
+        (dict(n_encoder_layers=-1), r"n_encoder_layers=-1 must be a whole number, 0 or more \(0: a decoder-only"),
+        (dict(n_decoder_layers=0), "n_decoder_layers=0 must be at least 1"),
+        (dict(n_encoder_layers=0, share_embeddings=True), "decoder-only model .* use tie_embeddings=True"),
         (dict(dropout=1.5), r"dropout=1.5 must be in \[0, 1\)"),
         (dict(activation="tanh"), "activation='tanh' is not one of"),
         (dict(pad_id=99), "pad_id=99 must be a token id below"),
@@ -210,12 +253,16 @@ def test_bad_config_explains_itself(kwargs, message):
     [
         {},
         dict(tie_embeddings=True),
+        dict(share_embeddings=True),
+        dict(share_embeddings=True, tie_embeddings=True),
+        dict(n_encoder_layers=0),
+        dict(n_encoder_layers=0, tie_embeddings=True, norm_first=True),
         dict(norm_first=True, n_encoder_layers=3, n_decoder_layers=1, d_model=32, d_ff=50, src_vocab_size=7),
     ],
 )
 def test_parameter_count_from_the_config_matches_the_built_model(kwargs):
     config = TransformerConfig(**kwargs)
-    assert config.n_parameters() == Transformer(config).num_parameters()
+    assert config.n_parameters() == build_model(config).num_parameters()
 
 
 def test_the_papers_big_model_is_within_the_limits():
@@ -259,3 +306,70 @@ def test_wrong_mask_shape_is_a_clear_error(model):
 def test_target_token_outside_vocabulary_is_named(model):
     with pytest.raises(ValueError, match="tgt_in holds token id 11"):
         model(torch.tensor([[3, 4]]), torch.tensor([[1, 11]]))
+
+
+# -- the decoder-only form (GPT's): the same blocks, the cross-attention absent -------------------------
+GPT_TINY = TransformerConfig(
+    src_vocab_size=11, tgt_vocab_size=11, d_model=16, n_heads=2, n_encoder_layers=0, n_decoder_layers=2, d_ff=32
+)
+
+
+def test_decoder_only_model_is_the_decoder_blocks_without_cross_attention():
+    model = build_model(GPT_TINY)
+    assert isinstance(model, DecoderOnlyTransformer)
+    assert not hasattr(model, "encoder") and not hasattr(model, "src_embed")
+    for block in model.decoder.layers:
+        assert type(block) is DecoderBlock and block.cross_attn is None and block.norm2 is None
+    assert not any("cross_attn" in name for name, _ in model.named_parameters())
+
+
+def test_decoder_only_logits_at_a_position_ignore_the_tokens_after_it():
+    torch.manual_seed(0)
+    model = DecoderOnlyTransformer(GPT_TINY).eval()
+    tokens = torch.tensor([[3, 4, 5, 6, 7]])
+    changed = torch.tensor([[3, 4, 5, 9, 10]])
+    with torch.no_grad():
+        a, b = model(tokens).logits, model(changed).logits
+    torch.testing.assert_close(a[:, :3], b[:, :3])
+    assert not torch.allclose(a[:, 3:], b[:, 3:])
+
+
+def test_decoder_only_kv_cache_gives_the_logits_of_the_whole_prefix():
+    torch.manual_seed(0)
+    model = DecoderOnlyTransformer(GPT_TINY).eval()
+    tokens = torch.tensor([[3, 4, 5, 6, 7], [8, 2, 9, 1, 4]])
+    cache = model.new_cache()
+    with torch.no_grad():
+        full = model(tokens).logits
+        steps = [model(tokens[:, i : i + 1], cache=cache).logits for i in range(tokens.size(1))]
+    torch.testing.assert_close(torch.cat(steps, dim=1), full, atol=1e-5, rtol=1e-5)
+    assert cache.length == 5
+
+
+def test_decoder_only_attention_is_causal_self_attention_only():
+    model = DecoderOnlyTransformer(GPT_TINY).eval()
+    out = model(torch.tensor([[3, 4, 5, 0]]), return_attention=True)  # the last token is padding
+    assert list(out.attentions) == ["decoder_self"] and len(out.attentions["decoder_self"]) == 2
+    weights = out.attentions["decoder_self"][0]  # (B, H, T, T)
+    assert weights.shape == (1, 2, 4, 4)
+    assert torch.all(weights[..., :3, :].triu(1) == 0) and torch.all(weights[..., 3] == 0)
+
+
+def test_decoder_only_model_saves_and_loads_as_itself(tmp_path):
+    torch.manual_seed(0)
+    model = DecoderOnlyTransformer(TransformerConfig(**{**GPT_TINY.__dict__, "tie_embeddings": True})).eval()
+    model.save(tmp_path)
+    loaded = Transformer.load(tmp_path).eval()
+    assert isinstance(loaded, DecoderOnlyTransformer) and loaded.cfg == model.cfg
+    assert loaded.generator.weight is loaded.tgt_embed.lut.weight
+    tokens = torch.tensor([[3, 4, 5]])
+    assert torch.equal(model(tokens).logits, loaded(tokens).logits)
+
+
+def test_each_class_refuses_the_other_familys_config_and_names_the_right_one():
+    with pytest.raises(ValueError, match=r"decoder-only model: build it with DecoderOnlyTransformer\(cfg\)"):
+        Transformer(GPT_TINY)
+    with pytest.raises(ValueError, match=r"needs n_encoder_layers=0, got 2"):
+        DecoderOnlyTransformer(TransformerConfig())
+    with pytest.raises(ValueError, match="has no encoder"):
+        DecoderOnlyTransformer(GPT_TINY).encode(torch.tensor([[3, 4]]))

@@ -22,7 +22,12 @@ def register(subparsers) -> None:
     g.add_argument("--lr", type=float, help="peak learning rate")
     g.add_argument("--warmup", type=int)
     g.add_argument("--schedule", choices=["noam", "cosine"])
-    g.add_argument("--label-smoothing", type=float)
+    g.add_argument(
+        "--label-smoothing",
+        type=float,
+        metavar="EPS",
+        help="ε_ls of Section 5.4 (the paper: 0.1): perplexity worse, accuracy and BLEU better",
+    )
     g.add_argument("--clip-grad-norm", type=float)
     g.add_argument("--seed", type=int)
     g.add_argument("--eval-every", type=int)

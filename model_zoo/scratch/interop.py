@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from model_zoo.scratch.attention import MultiHeadAttention
 from model_zoo.scratch.layers import sinusoidal_encoding
-from model_zoo.scratch.transformer import Transformer, TransformerConfig
+from model_zoo.scratch.transformer import DecoderOnlyTransformer, Transformer, TransformerConfig
 
 
 def mha_from_torch(m: nn.MultiheadAttention) -> MultiHeadAttention:
@@ -97,6 +97,89 @@ def from_torch(
         _copy_linear_norm(model.encoder.norm, core.encoder.norm)
         _copy_linear_norm(model.decoder.norm, core.decoder.norm)
     return model
+
+
+def decoder_only_from_torch(
+    stack: nn.TransformerEncoder, embed: nn.Embedding, generator: nn.Linear
+) -> DecoderOnlyTransformer:
+    """A scratch `DecoderOnlyTransformer` computing what `stack` (batch_first=True, with a final
+    `norm`) computes under a causal mask: an encoder layer under a causal mask is a decoder block
+    without cross-attention. Their LayerNorms after self-attention and feed-forward are our
+    `norm1` and `norm3` (`norm2` belongs to the absent cross-attention)."""
+    layers = stack.layers
+    first = layers[0]
+    if not first.self_attn.batch_first:
+        raise ValueError("decoder_only_from_torch needs nn.TransformerEncoderLayer(..., batch_first=True).")
+    if stack.norm is None:
+        raise ValueError("decoder_only_from_torch needs nn.TransformerEncoder(..., norm=nn.LayerNorm(d_model)).")
+    cfg = TransformerConfig(
+        src_vocab_size=embed.num_embeddings,
+        tgt_vocab_size=embed.num_embeddings,
+        d_model=first.self_attn.embed_dim,
+        n_heads=first.self_attn.num_heads,
+        n_encoder_layers=0,
+        n_decoder_layers=len(layers),
+        d_ff=first.linear1.out_features,
+        dropout=float(first.dropout.p),
+        norm_first=bool(first.norm_first),
+        activation=_activation_name(first),
+        layer_norm_eps=first.norm1.eps,
+        pad_id=embed.padding_idx if embed.padding_idx is not None else 0,
+    )
+    model = DecoderOnlyTransformer(cfg)
+    with torch.no_grad():
+        model.tgt_embed.lut.weight.copy_(embed.weight)
+        _copy_linear_norm(model.generator, generator)
+        for ours, theirs in zip(model.decoder.layers, layers, strict=True):
+            _copy_mha(ours.self_attn, theirs.self_attn)
+            _copy_linear_norm(ours.feed_forward.linear1, theirs.linear1)
+            _copy_linear_norm(ours.feed_forward.linear2, theirs.linear2)
+            _copy_linear_norm(ours.norm1, theirs.norm1)
+            _copy_linear_norm(ours.norm3, theirs.norm2)
+        _copy_linear_norm(model.decoder.norm, stack.norm)
+    return model
+
+
+def decoder_only_reference_logits(
+    stack: nn.TransformerEncoder, embed: nn.Embedding, generator: nn.Linear, tokens: Tensor
+) -> Tensor:
+    """PyTorch's computation of a decoder-only model: embeddings × √D + PE, `nn.TransformerEncoder`
+    with a causal mask, the output layer. (B, T, V)."""
+    d_model = embed.embedding_dim
+    T = tokens.size(1)
+    x = embed(tokens) * math.sqrt(d_model) + sinusoidal_encoding(T, d_model).to(tokens.device)
+    causal = nn.Transformer.generate_square_subsequent_mask(T, device=tokens.device)  # -inf above the diagonal
+    return generator(stack(x, mask=causal, is_causal=True))
+
+
+def decoder_only_parity_check(
+    d_model: int = 32,
+    n_heads: int = 4,
+    n_layers: int = 2,
+    d_ff: int = 64,
+    vocab_size: int = 20,
+    norm_first: bool = False,
+    batch: int = 3,
+    length: int = 9,
+    seed: int = 0,
+) -> dict:
+    """Build a random `nn.TransformerEncoder`, copy it into a scratch decoder-only model and compare
+    logits under the causal mask. Returns the max absolute difference."""
+    torch.manual_seed(seed)
+    layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout=0.0, batch_first=True, norm_first=norm_first)
+    stack = nn.TransformerEncoder(layer, n_layers, norm=nn.LayerNorm(d_model), enable_nested_tensor=False).eval()
+    embed, generator = nn.Embedding(vocab_size, d_model), nn.Linear(d_model, vocab_size)
+    ours = decoder_only_from_torch(stack, embed, generator).eval()
+    tokens = torch.randint(1, vocab_size, (batch, length))
+    with torch.no_grad():
+        reference = decoder_only_reference_logits(stack, embed, generator, tokens)
+        logits = ours(tokens).logits
+    return {
+        "max_abs_diff": float((logits - reference).abs().max()),
+        "shape": list(logits.shape),
+        "norm_first": norm_first,
+        "parameters": ours.num_parameters(),
+    }
 
 
 def torch_reference_logits(

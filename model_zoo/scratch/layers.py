@@ -110,27 +110,38 @@ class DecoderLayerCache:
 
 class DecoderBlock(nn.Module):
     """Implements Section 3.1's decoder layer: masked self-attention, cross-attention over the
-    encoder output, feed-forward; residual + LayerNorm around each (post- or pre-norm)."""
+    encoder output, feed-forward; residual + LayerNorm around each (post- or pre-norm).
+
+    With `cross_attention=False` the middle sub-layer is simply absent (no `cross_attn`, `norm2`,
+    `dropout2`): the block of a decoder-only model such as GPT, reading only the tokens before it."""
 
     def __init__(
-        self, d_model: int, n_heads: int, d_ff: int, dropout: float, activation: str, norm_first: bool, eps: float
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        activation: str,
+        norm_first: bool,
+        eps: float,
+        cross_attention: bool = True,
     ):
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout) if cross_attention else None
         self.feed_forward = FeedForward(d_model, d_ff, dropout, activation)
         self.norm1 = nn.LayerNorm(d_model, eps=eps)
-        self.norm2 = nn.LayerNorm(d_model, eps=eps)
+        self.norm2 = nn.LayerNorm(d_model, eps=eps) if cross_attention else None
         self.norm3 = nn.LayerNorm(d_model, eps=eps)
         self.dropout1 = nn.Dropout(dropout)
-        self.dropout2 = nn.Dropout(dropout)
+        self.dropout2 = nn.Dropout(dropout) if cross_attention else None
         self.dropout3 = nn.Dropout(dropout)
         self.norm_first = norm_first
 
     def forward(
         self,
         x: Tensor,
-        memory: Tensor,
+        memory: Tensor | None,
         self_mask: Tensor | None,
         memory_mask: Tensor | None,
         need_weights: bool = False,
@@ -138,22 +149,27 @@ class DecoderBlock(nn.Module):
     ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """x (B, T, D), memory (B, S, D) -> (B, T, D), self weights (B, H, T, T'), cross (B, H, T, S).
 
-        The look-ahead (causal) mask is always applied; `self_mask` adds target padding.
+        The look-ahead (causal) mask is always applied; `self_mask` adds target padding. Without
+        cross-attention `memory` is None and so are the cross weights.
         """
         self_cache = cache.self_attn if cache else None
         cross_cache = cache.cross_attn if cache else None
+        cross_w = None
         if self.norm_first:
             h = self.norm1(x)
             attn, self_w = self.self_attn(h, h, h, self_mask, need_weights, is_causal=True, cache=self_cache)
             x = x + self.dropout1(attn)
-            attn, cross_w = self.cross_attn(self.norm2(x), memory, memory, memory_mask, need_weights, cache=cross_cache)
-            x = x + self.dropout2(attn)
+            if self.cross_attn is not None:
+                h = self.norm2(x)
+                attn, cross_w = self.cross_attn(h, memory, memory, memory_mask, need_weights, cache=cross_cache)
+                x = x + self.dropout2(attn)
             x = x + self.dropout3(self.feed_forward(self.norm3(x)))
         else:
             attn, self_w = self.self_attn(x, x, x, self_mask, need_weights, is_causal=True, cache=self_cache)
             x = self.norm1(x + self.dropout1(attn))
-            attn, cross_w = self.cross_attn(x, memory, memory, memory_mask, need_weights, cache=cross_cache)
-            x = self.norm2(x + self.dropout2(attn))
+            if self.cross_attn is not None:
+                attn, cross_w = self.cross_attn(x, memory, memory, memory_mask, need_weights, cache=cross_cache)
+                x = self.norm2(x + self.dropout2(attn))
             x = self.norm3(x + self.dropout3(self.feed_forward(x)))
         return x, self_w, cross_w
 
@@ -178,17 +194,20 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """A stack of N decoder blocks ending in a LayerNorm, as `nn.TransformerDecoder` in
-    `nn.Transformer`."""
+    `nn.Transformer`; with `cross_attention=False`, a decoder-only model's stack (GPT's), which
+    computes what `nn.TransformerEncoder` computes under a causal mask."""
 
-    def __init__(self, n_layers: int, **block_kwargs):
+    def __init__(self, n_layers: int, cross_attention: bool = True, **block_kwargs):
         super().__init__()
-        self.layers = nn.ModuleList(DecoderBlock(**block_kwargs) for _ in range(n_layers))
+        self.layers = nn.ModuleList(
+            DecoderBlock(**block_kwargs, cross_attention=cross_attention) for _ in range(n_layers)
+        )
         self.norm = nn.LayerNorm(block_kwargs["d_model"], eps=block_kwargs["eps"])
 
     def forward(
         self,
         x: Tensor,
-        memory: Tensor,
+        memory: Tensor | None,
         self_mask: Tensor | None,
         memory_mask: Tensor | None,
         need_weights: bool = False,

@@ -52,14 +52,16 @@ class TransformerConfig:
     tgt_vocab_size: int = 16
     d_model: int = 64  # small enough to train in seconds, large enough for 4 heads of 16
     n_heads: int = 4
-    n_encoder_layers: int = 2
+    n_encoder_layers: int = 2  # 0: a decoder-only model (GPT's form), built by `DecoderOnlyTransformer`
     n_decoder_layers: int = 2
     d_ff: int = 256  # 4 × d_model, the paper's ratio
     dropout: float = 0.0  # toy tasks have unlimited fresh data: nothing to regularise against
     norm_first: bool = False  # False: post-norm, the paper; True: pre-norm, easier to train deep
     activation: str = "relu"  # the paper's; "gelu" as in BERT and GPT
     max_len: int = 128  # longest sequence the positional encoding covers
-    tie_embeddings: bool = False  # share the target embedding with the output layer (Section 3.4)
+    tie_embeddings: bool = False  # share the target embedding with the output layer
+    share_embeddings: bool = False  # Section 3.4, the paper's: ONE matrix is the source embedding, the
+    # target embedding and the output layer; needs one vocabulary for both sides (the paper's 37,000 BPE tokens)
     pad_id: int = 0
     layer_norm_eps: float = 1e-5  # nn.LayerNorm's default, so parity with nn.Transformer holds
 
@@ -68,10 +70,14 @@ class TransformerConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive whole number.")
-        for name in ("n_encoder_layers", "n_decoder_layers"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name}={value!r} must be at least 1: the model needs an encoder and a decoder.")
+        value = self.n_encoder_layers
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise ValueError(
+                f"n_encoder_layers={value!r} must be a whole number, 0 or more (0: a decoder-only model, as GPT)."
+            )
+        value = self.n_decoder_layers
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"n_decoder_layers={value!r} must be at least 1: the decoder is what predicts tokens.")
         for name, limit in (
             ("n_encoder_layers", MAX_LAYERS),
             ("n_decoder_layers", MAX_LAYERS),
@@ -104,6 +110,18 @@ class TransformerConfig:
                 raise ValueError(f"pad_id={self.pad_id} must be a token id below {name}={getattr(self, name)}.")
         if self.tie_embeddings and self.tgt_vocab_size < 1:
             raise ValueError("tie_embeddings needs a target vocabulary.")
+        if self.share_embeddings and self.decoder_only:
+            raise ValueError(
+                "share_embeddings=True shares the source embedding, but a decoder-only model (n_encoder_layers=0) "
+                "has none: use tie_embeddings=True to share its one embedding with the output layer (as GPT-2 does)."
+            )
+        if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
+            raise ValueError(
+                f"share_embeddings=True needs one vocabulary for source and target, but src_vocab_size="
+                f"{self.src_vocab_size} and tgt_vocab_size={self.tgt_vocab_size}: one matrix cannot hold both. "
+                "Use one shared vocabulary (the paper's has 37,000 tokens), or share_embeddings=False "
+                "(tie_embeddings=True still shares the target embedding with the output layer)."
+            )
         if self.n_parameters() > MAX_PARAMETERS:
             raise ValueError(
                 f"This model would have {self.n_parameters() / 1e6:,.0f}M parameters, over this server's "
@@ -111,17 +129,47 @@ class TransformerConfig:
                 "d_model, d_ff, vocabulary or fewer layers."
             )
 
+    @property
+    def decoder_only(self) -> bool:
+        """No encoder: decoder blocks without cross-attention (GPT's form); src_vocab_size is unused."""
+        return self.n_encoder_layers == 0
+
+    @property
+    def output_tied(self) -> bool:
+        """Whether the output layer's matrix is the target embedding's (tied, or shared three ways)."""
+        return self.tie_embeddings or self.share_embeddings
+
     def n_parameters(self) -> int:
         """How many parameters `Transformer(self)` has, counted from the config without building it."""
         d, f = self.d_model, self.d_ff
         attention = 4 * d * d + 4 * d  # W_Q, W_K, W_V, W_O and their biases
         feed_forward = 2 * d * f + f + d
         norm = 2 * d  # a LayerNorm's gain and bias
-        encoder = self.n_encoder_layers * (attention + feed_forward + 2 * norm) + norm
-        decoder = self.n_decoder_layers * (2 * attention + feed_forward + 3 * norm) + norm
-        embeddings = (self.src_vocab_size + self.tgt_vocab_size) * d
-        generator = self.tgt_vocab_size * (1 if self.tie_embeddings else d + 1)  # tied: only its bias is new
+        if self.decoder_only:  # no encoder, no cross-attention (and its LayerNorm), one embedding
+            encoder, cross = 0, 0
+            embeddings = self.tgt_vocab_size * d
+        else:
+            encoder = self.n_encoder_layers * (attention + feed_forward + 2 * norm) + norm
+            cross = attention + norm
+            embeddings = (self.src_vocab_size + (0 if self.share_embeddings else self.tgt_vocab_size)) * d
+        decoder = self.n_decoder_layers * (attention + cross + feed_forward + 2 * norm) + norm
+        generator = self.tgt_vocab_size * (1 if self.output_tied else d + 1)  # tied: only its bias is new
         return embeddings + encoder + decoder + generator
+
+    # -- the paper's models (Table 3), as `Transformer(cfg)` builds them ------------------------
+    @classmethod
+    def paper_base(cls, vocab_size: int = 37_000, **overrides) -> TransformerConfig:
+        """Table 3's "base": N=6, d_model=512, d_ff=2048, h=8, P_drop=0.1, one embedding matrix
+        shared three ways over a shared vocabulary (Section 3.4). 63.1M parameters at 37,000 tokens
+        against the paper's 65M (`model_zoo.scratch.paper` explains the gap). Build it on the meta
+        device (`with torch.device("meta"):`) to count or draw it without allocating 250 MB."""
+        return cls(**{**_paper_settings(vocab_size, 512, 8, 2048, 0.1), **overrides})
+
+    @classmethod
+    def paper_big(cls, vocab_size: int = 37_000, **overrides) -> TransformerConfig:
+        """Table 3's "big": N=6, d_model=1024, d_ff=4096, h=16, P_drop=0.3, embeddings shared three
+        ways. 214.3M parameters at 37,000 tokens against the paper's 213M."""
+        return cls(**{**_paper_settings(vocab_size, 1024, 16, 4096, 0.3), **overrides})
 
     @classmethod
     def from_dict(cls, data: dict) -> TransformerConfig:
@@ -130,6 +178,20 @@ class TransformerConfig:
         if unknown:
             raise ValueError(f"Unknown config field(s) {unknown}; known fields are {sorted(known)}.")
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _paper_settings(vocab_size: int, d_model: int, n_heads: int, d_ff: int, dropout: float) -> dict:
+    return dict(
+        src_vocab_size=vocab_size,
+        tgt_vocab_size=vocab_size,
+        d_model=d_model,
+        n_heads=n_heads,
+        n_encoder_layers=6,
+        n_decoder_layers=6,
+        d_ff=d_ff,
+        dropout=dropout,
+        share_embeddings=True,
+    )
 
 
 def _divisors(n: int) -> list[int]:
@@ -186,9 +248,19 @@ class Transformer(nn.Module):
     """Implements Figure 1: embeddings + positional encoding, N encoder blocks, N decoder blocks,
     and a final linear layer (the "generator") whose softmax predicts the next token."""
 
+    decoder_only = False  # which kind of config this class builds (`DecoderOnlyTransformer`: True)
+
     def __init__(self, cfg: TransformerConfig | None = None):
         super().__init__()
         cfg = cfg or TransformerConfig()
+        if cfg.decoder_only != self.decoder_only:
+            raise ValueError(
+                "n_encoder_layers=0 is a decoder-only model: build it with DecoderOnlyTransformer(cfg) "
+                "(or build_model(cfg))."
+                if cfg.decoder_only
+                else f"DecoderOnlyTransformer needs n_encoder_layers=0, got {cfg.n_encoder_layers}: "
+                "build an encoder-decoder with Transformer(cfg) (or build_model(cfg))."
+            )
         self.cfg = cfg
         block = dict(
             d_model=cfg.d_model,
@@ -199,14 +271,18 @@ class Transformer(nn.Module):
             norm_first=cfg.norm_first,
             eps=cfg.layer_norm_eps,
         )
-        self.src_embed = Embeddings(cfg.src_vocab_size, cfg.d_model)
+        if not cfg.decoder_only:
+            self.src_embed = Embeddings(cfg.src_vocab_size, cfg.d_model)
         self.tgt_embed = Embeddings(cfg.tgt_vocab_size, cfg.d_model)
         self.positional_encoding = PositionalEncoding(cfg.d_model, cfg.max_len, cfg.dropout)
-        self.encoder = Encoder(cfg.n_encoder_layers, **block)
-        self.decoder = Decoder(cfg.n_decoder_layers, **block)
+        if not cfg.decoder_only:
+            self.encoder = Encoder(cfg.n_encoder_layers, **block)
+        self.decoder = Decoder(cfg.n_decoder_layers, cross_attention=not cfg.decoder_only, **block)
         self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab_size)
         self._init_weights()
-        if cfg.tie_embeddings:
+        if cfg.share_embeddings:
+            self.tgt_embed.lut.weight = self.src_embed.lut.weight
+        if cfg.output_tied:
             self.generator.weight = self.tgt_embed.lut.weight
 
     def _init_weights(self) -> None:
@@ -340,10 +416,13 @@ class Transformer(nn.Module):
 
     # -- safetensors on disk, the Hugging Face file names -------------------------------------
     def saved_state(self) -> dict[str, Tensor]:
-        """The tensors a saved run holds: the state dict, the tied output layer once."""
+        """The tensors a saved run holds: the state dict, each shared matrix once (safetensors
+        refuses two names for one tensor), under the name of its first owner."""
         state = self.state_dict()
-        if self.cfg.tie_embeddings:
+        if self.cfg.output_tied:
             del state["generator.weight"]  # the same tensor as tgt_embed.lut.weight
+        if self.cfg.share_embeddings:
+            del state["tgt_embed.lut.weight"]  # the same tensor as src_embed.lut.weight
         return state
 
     def _tensors_to_save(self) -> dict[str, Tensor]:
@@ -370,7 +449,7 @@ class Transformer(nn.Module):
         config = read_json(directory / CONFIG_FILE)
         if not isinstance(config, dict) or config.get("model_type", MODEL_TYPE) != MODEL_TYPE:
             raise ValueError(f"{directory / CONFIG_FILE} is not a scratch Transformer config.")
-        model = cls(TransformerConfig.from_dict(config))
+        model = build_model(TransformerConfig.from_dict(config))
         weights_path = directory / WEIGHTS_FILE
         if not weights_path.is_file():
             raise FileNotFoundError(f"{weights_path} does not exist: the run has no saved weights.")
@@ -392,8 +471,57 @@ class Transformer(nn.Module):
         extra = sorted(set(tensors) - set(expected))
         if extra:
             raise ValueError(f"{weights_path} has tensor {extra[0]!r} that this config has no place for.")
-        model.load_state_dict(tensors, strict=not model.cfg.tie_embeddings)
+        # The shared matrices' other names are missing on purpose: loading the first fills them all.
+        model.load_state_dict(tensors, strict=not (model.cfg.output_tied or model.cfg.share_embeddings))
         return model.to(map_location)
 
     def config_json(self) -> str:
         return json.dumps(asdict(self.cfg), indent=2)
+
+
+class DecoderOnlyTransformer(Transformer):
+    """The paper's decoder alone, as GPT uses it: embeddings + positional encoding, N decoder blocks
+    whose cross-attention is simply absent (`Decoder(cross_attention=False)`: the same blocks), and
+    the output layer, trained to predict each next token. Its config has n_encoder_layers=0; its
+    parts keep the encoder-decoder's names (`tgt_embed`, `decoder`, `generator`), so counting,
+    saving, loading, the loss and the layer groups are `Transformer`'s."""
+
+    decoder_only = True
+
+    def encode(self, *args, **kwargs) -> EncoderOutput:
+        raise ValueError("A decoder-only model has no encoder: call model(tokens) on the text so far.")
+
+    def decode(self, *args, **kwargs) -> TransformerOutput:
+        raise ValueError("A decoder-only model reads no encoder output: call model(tokens) on the text so far.")
+
+    def forward(
+        self,
+        tokens: Tensor,
+        mask: Tensor | None = None,
+        return_attention: bool = False,
+        cache: DecoderCache | None = None,
+    ) -> TransformerOutput:
+        """tokens (B, T) -> logits (B, T, V), at each position the scores of the token after it.
+        The causal mask is always applied; `mask` (B, T) marks real tokens (default tokens != pad_id).
+        With a `cache`, `tokens` holds only the new tokens, placed after the `cache.length` before.
+        Attentions, when asked: {"decoder_self": [(B, H, T, T')] * L}."""
+        offset = cache.length if cache is not None else 0
+        self._check_tokens("tokens", tokens, self.cfg.tgt_vocab_size, offset)
+        if cache is None:
+            if mask is None:
+                mask = tokens != self.cfg.pad_id
+            self._check_mask("mask", mask, tokens)
+            self_mask = padding_mask(mask)  # (B, 1, 1, T), or None without padding
+        else:
+            self_mask = None  # generated tokens are never padding
+        x = self.positional_encoding(self.tgt_embed(tokens), offset=offset)  # (B, T, D)
+        layer_caches = cache.layers if cache is not None else None
+        h, self_attn, _ = self.decoder(x, None, self_mask, None, return_attention, layer_caches)
+        if cache is not None:
+            cache.length += tokens.size(1)
+        return TransformerOutput(self.generator(h), {"decoder_self": self_attn} if return_attention else None)
+
+
+def build_model(cfg: TransformerConfig) -> Transformer:
+    """The model a config describes: `DecoderOnlyTransformer` when n_encoder_layers=0, else `Transformer`."""
+    return (DecoderOnlyTransformer if cfg.decoder_only else Transformer)(cfg)
