@@ -261,7 +261,11 @@ def _folders_of_runs(folder: Path, prefix: str = "") -> list[Path]:
     return sorted(
         p
         for p in folder.iterdir()
-        if p.name.startswith(prefix) and not p.name.startswith(".") and p.is_dir() and not p.is_symlink() and not is_run(p)
+        if p.name.startswith(prefix)
+        and not p.name.startswith(".")
+        and p.is_dir()
+        and not p.is_symlink()
+        and not is_run(p)
     )
 
 
