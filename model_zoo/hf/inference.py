@@ -61,8 +61,9 @@ def readable_run(run: str | Path) -> Path:
     run = resolve_run_dir(run)
     if not run.is_dir():
         raise FileNotFoundError(f"No run at {run}: `python -m model_zoo runs` lists the saved runs.")
-    require_kind(run, FINETUNE)
     problem = check_files(run)
+    if problem is None or not (run / LABELS_FILE).is_file():
+        require_kind(run, FINETUNE)  # a scratch run, or no run at all: say so rather than what it lacks
     if problem is not None:
         raise ValueError(f"Run {run.name!r} cannot be read: {problem.rstrip('.')}.")
     return run

@@ -176,10 +176,10 @@ def load_run(run: str | Path, root: str | Path | None = None, map_location: str 
     path = resolve_run_dir(run, root)
     if not path.is_dir():
         raise FileNotFoundError(f"No run at {path}: `python -m model_zoo runs` lists the saved runs.")
-    require_kind(path, SCRATCH)
     problem = check_run(path)
     if problem is not None:
         raise ValueError(f"Run {path.name!r} cannot be read: {problem.rstrip('.')}.")
+    require_kind(path, SCRATCH)
     info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     model = Transformer.load(path, map_location=map_location)
     vocab = Vocab.load(path)
