@@ -223,3 +223,87 @@ def test_the_sidebar_and_the_pickers_mark_damaged_runs_and_every_page_still_draw
     at.selectbox(key="inspect_model").set_value("wrong-shapes (saved) — unreadable").run()
     assert not at.exception
     assert "don't belong together" in at.error[0].value
+
+
+STUDENT = "_students/s-abcdefgh"
+KILLED_SAVE = """
+import sys, time
+from pathlib import Path
+from model_zoo.run_folder import write_run
+
+def write(folder):
+    (folder / "model.safetensors").write_bytes(b"half a model")
+    Path(sys.argv[2]).touch()  # the save has begun: kill me now
+    time.sleep(600)
+
+write_run(Path(sys.argv[1]), write)
+"""
+
+
+def killed_mid_save(out: Path, tmp_path: Path) -> int:
+    """Start a save of run `out` in another process and SIGKILL it mid-write; returns its (dead) pid."""
+    started = tmp_path / f"started-{out.parent.name}"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(out), str(started)], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the save never began"
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    return process.pid
+
+
+def test_leftovers_of_killed_saves_are_tidied_in_every_folder_of_runs(weights_dir, tmp_path):
+    from model_zoo.run_folder import clean_all_leftovers
+
+    dead = [killed_mid_save(weights_dir / place / "run", tmp_path) for place in (STUDENT, "_examples", ".")]
+    class_run = saved(weights_dir / "_class", "published")
+    class_run.rename(weights_dir / "_class" / f".published.old-p{dead[0]}-0123abcd")  # killed between two renames
+    leftovers = [p for p in weights_dir.rglob(".*") if p.is_dir()]
+    assert len(leftovers) == 4, leftovers
+    done = clean_all_leftovers(weights_dir)
+    assert len(done) == 4 and not [p for p in weights_dir.rglob(".*") if p.is_dir()]
+    assert check_run(weights_dir / "_class" / "published") is None  # put back whole
+    assert not (weights_dir / STUDENT / "run").exists()  # nothing half-written appears either
+
+
+def test_tidying_keeps_the_temporary_folder_of_a_save_still_running(weights_dir):
+    import threading
+
+    from model_zoo.run_folder import clean_all_leftovers
+
+    writing, finish = threading.Event(), threading.Event()
+
+    def slow_write(folder: Path) -> None:
+        tiny_model().save(folder)
+        TASK.vocab.save(folder)
+        writing.set()
+        assert finish.wait(60)
+
+    for place in (weights_dir, weights_dir / STUDENT):  # another process's save (the CLI's), in each place
+        saving = threading.Thread(target=write_run, args=(place / "busy", slow_write))
+        writing.clear(), finish.clear()
+        saving.start()
+        assert writing.wait(60)
+        assert clean_all_leftovers(weights_dir) == []
+        assert clean_leftovers(place, older_than_s=0) == []  # the app's old start-up call: kept too
+        finish.set()
+        saving.join(60)
+        assert check_run(place / "busy") is None  # the save finished whole
+
+
+def test_a_second_train_to_the_same_out_is_refused_while_the_first_holds_it(weights_dir, capsys):
+    command = ["train", "--out", "same", "--steps", "2", "--eval-every", "2", "--no-progress", *TINY]
+    with reserve(weights_dir / "same"):  # the first training, still running
+        assert main(command) == 1
+        assert "Another job is already training a run called 'same'" in capsys.readouterr().err
+        assert not (weights_dir / "same").exists()
+    assert main(command) == 0 and check_run(weights_dir / "same") is None  # once it is free
+
+
+def test_making_a_starter_run_is_refused_while_another_job_makes_it(weights_dir):
+    from model_zoo.classroom.starter import examples_folder, make_starter_runs
+
+    with reserve(examples_folder(weights_dir) / "copy"), pytest.raises(FileExistsError, match="Another job"):
+        make_starter_runs(weights_dir, names=["copy"], train_overrides={"steps": 2, "eval_every": 2})
+    assert not (examples_folder(weights_dir) / "copy").exists()
