@@ -14,8 +14,10 @@ Face's file names for the model:
 This module owns those names, the rule for run names, the path resolvers, the one answer to
 "what kind of run is this folder", and how a run reaches the disk: whole or not at all
 (`write_run`: a temporary folder renamed into place) under a name reserved for one job at a time
-(`reserve`). The save and load of each kind live with their code (`model_zoo.toy.runs`,
-`model_zoo.hf.finetune`).
+(`reserve`), what a killed save leaves behind tidied in every folder of runs (`clean_all_leftovers`,
+which keeps a save still running), and whether a run can be read (`check_files`: every JSON file
+against its schema in `model_zoo.run_schema`; `read_run_file` is how loaders read them). The save and
+load of each kind live with their code (`model_zoo.toy.runs`, `model_zoo.hf.finetune`).
 """
 
 from __future__ import annotations

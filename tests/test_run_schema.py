@@ -146,3 +146,16 @@ def test_the_listing_check_accepts_every_run_the_project_saves(damaged):
     result, _ = trained_run("t5", "custom")
     assert check_files(result.run_dir) is None
     assert load_finetuned(result.run_dir, attention=False).task == "text2text"
+
+
+def test_the_compare_page_says_what_is_wrong_with_a_damaged_comparison(weights_dir):
+    from streamlit.testing.v1 import AppTest
+
+    run = finetune_run(weights_dir, "ft-damaged")
+    edit_json(run / "comparison.json", EDITS["ft-no-texts"])
+    at = AppTest.from_file(Path(__file__).resolve().parent.parent / "streamlit_app.py", default_timeout=180).run()
+    at.switch_page("pages/compare.py").run()
+    assert not at.exception, at.exception
+    errors = " ".join(str(e.value) for e in at.error)
+    assert "Something unexpected" not in errors
+    assert "'ft-damaged' cannot be read: comparison.json 'texts' is missing" in errors, errors

@@ -275,7 +275,8 @@ def load_pretrained(
         if Path(resolved).is_dir():
             raise
         raise _hub_error(str(name), err) from err
-    _check_loaded(str(name), model, loading, saved_run=_is_saved_run(resolved, label_names))
+    saved_run = _is_saved_run(resolved, label_names)
+    _check_loaded(str(name), model, loading, saved_run, new_head=task == "classification" and not saved_run)
     return tokenizer, model, task
 
 
@@ -291,16 +292,17 @@ def _is_saved_run(resolved: str, label_names: list[str] | None) -> bool:
         return True  # a damaged run is a saved run: strict
 
 
-def _check_loaded(name: str, model, loading: dict, saved_run: bool) -> None:
+def _check_loaded(name: str, model, loading: dict, saved_run: bool, new_head: bool) -> None:
     """Refuse a model some of whose tensors were initialised at random where they should have been
     read: any tensor of a saved run, and a base model's body tensor whose saved shape disagrees with
-    its config (`ignore_mismatched_sizes` would silently re-initialise it). Only a new head on a base
-    model may be new: a damaged run must never answer confidently with random weights."""
+    its config (`ignore_mismatched_sizes` would silently re-initialise it). Only a new classification
+    head on a base model may be new: a damaged run must never answer confidently with random weights."""
     prefix = getattr(model, "base_model_prefix", "") + "."
     mismatched = [(key, tuple(saved), tuple(wanted)) for key, saved, wanted in loading.get("mismatched_keys", ())]
     missing = sorted(loading.get("missing_keys", ()))
-    if not saved_run:
+    if new_head:
         mismatched = [m for m in mismatched if m[0].startswith(prefix)]  # the head may be new; the body not
+    if not saved_run:
         missing = []  # a base checkpoint may lack the head (and a pooler): those start new, as intended
     if mismatched:
         key, saved, wanted = sorted(mismatched)[0]
