@@ -154,8 +154,9 @@ def _finetune_config(value, kind: str) -> None:
 
 def _metrics(value, kind: str) -> None:
     metrics = _object(value, "")
-    for role in ("before", "after"):
-        _numbers(metrics.get(role, {}), f"{role!r}")
+    _numbers(metrics.get("before", {}), "'before'")
+    for key in ("accuracy", "macro_f1"):  # what every reader of a finished run shows
+        _number(_numbers(metrics.get("after"), "'after'").get(key), f"'after' {key!r}")
     if "test_examples" in metrics:
         _int(metrics["test_examples"], "'test_examples'")
 

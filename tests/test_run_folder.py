@@ -74,6 +74,9 @@ def damage(root: Path) -> dict[str, str]:
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "final_metrics": [1], "step": "three"}))
     expected["metrics-list"] = "run.json 'step' must be a whole number"  # every file has its schema
+    run = saved(root, "deep")
+    (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    expected["deep"] = "nested too deeply"  # not a RecursionError that takes the whole list down
     return expected
 
 
