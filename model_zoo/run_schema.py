@@ -49,10 +49,11 @@ def _list(value, where: str, of: Callable | None = None) -> list:
     return value
 
 
-def _int(value, where: str, minimum: int = 0) -> int:
+def _int(value, where: str, minimum: int | None = 0) -> int:
     _missing(value, where)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        _fail(where, f"must be a whole number of at least {minimum}, not {value!r}"[:200])
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        least = "" if minimum is None else f" of at least {minimum}"
+        _fail(where, f"must be a whole number{least}, not {value!r}"[:200])
     return value
 
 
@@ -145,7 +146,7 @@ def _finetune_config(value, kind: str) -> None:
         _optional(_text, config.get(key), f"{key!r}")
     for key in ("seed", "epochs", "batch_size", "max_length"):
         if key in config:
-            _int(config[key], f"{key!r}", minimum=0 if key == "seed" else 1)
+            _int(config[key], f"{key!r}", minimum=None if key == "seed" else 1)
     if config.get("max_examples") is not None:
         _int(config["max_examples"], "'max_examples'", 1)
     if "test_size" in config and not 0 < _number(config["test_size"], "'test_size'") < 1:
