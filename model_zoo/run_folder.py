@@ -410,6 +410,8 @@ def check_files(path: str | Path) -> str | None:
         if missing:
             return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
         tensors = safetensors_header(path / WEIGHTS_FILE)
+        for file in sorted(path.glob("*.safetensors")):  # a checkpoint's state, the attention snapshots
+            safetensors_header(file)
         if kind == FINETUNE:
             check_finetune_weights(read_json(path / CONFIG_FILE), read_json(path / LABELS_FILE), tensors)
     except (ValueError, OSError) as err:

@@ -111,10 +111,20 @@ def _run(value, kind: str) -> None:
 
 
 def _history(value, kind: str) -> None:
+    """Each entry a step's measurements, as the charts read them: numbers (a per-layer group of
+    numbers), a "kind" word, or null."""
+
     def entry(item, where: str) -> None:
         _int(_object(item, where).get("step"), f"{where} 'step'")
         if kind == "finetune":
             _number(item.get("epoch"), f"{where} 'epoch'")
+        for key, measured in item.items():
+            if isinstance(measured, dict):
+                for layer, number in measured.items():
+                    if number is not None:
+                        _number(number, f"{where} {key!r} {layer!r}")
+            elif measured is not None and key != "kind":
+                _number(measured, f"{where} {key!r}")
 
     if kind == "scratch":
         _list(value, "", entry)

@@ -159,3 +159,18 @@ def test_the_compare_page_says_what_is_wrong_with_a_damaged_comparison(weights_d
     errors = " ".join(str(e.value) for e in at.error)
     assert "Something unexpected" not in errors
     assert "'ft-damaged' cannot be read: comparison.json 'texts' is missing" in errors, errors
+
+
+def test_a_damaged_attention_snapshots_file_or_history_value_makes_the_run_unreadable(tmp_path):
+    from model_zoo.toy.training import train
+
+    run = tmp_path / "snapshots"
+    model = Transformer(TASK.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, TASK, TrainConfig(steps=4, warmup=0, eval_every=2, checkpoint_every=2), checkpoint_dir=run)
+    assert check_run(run) is None and (run / "attention_snapshots.safetensors").is_file()
+    snapshots = (run / "attention_snapshots.safetensors").read_bytes()
+    (run / "attention_snapshots.safetensors").write_bytes(snapshots[:-40])
+    assert "attention_snapshots.safetensors is truncated" in check_run(run)
+    (run / "attention_snapshots.safetensors").write_bytes(snapshots)
+    edit_json(run / "history.json", lambda h: [{**h[0], "loss": "low"}, *h[1:]])
+    assert check_run(run) == "history.json [0] 'loss' must be a number, not text"
