@@ -243,14 +243,20 @@ write_run(Path(sys.argv[1]), write)
 """
 
 
-def killed_mid_save(out: Path, tmp_path: Path) -> int:
-    """Start a save of run `out` in another process and SIGKILL it mid-write; returns its (dead) pid."""
+def saving_in_another_process(out: Path, tmp_path: Path) -> subprocess.Popen:
+    """A process (a CLI training, say) in the middle of saving run `out`, until it is killed."""
     started = tmp_path / f"started-{out.parent.name}"
     process = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(out), str(started)], cwd=ROOT)
     deadline = time.monotonic() + 120
     while not started.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert started.exists(), "the save never began"
+    return process
+
+
+def killed_mid_save(out: Path, tmp_path: Path) -> int:
+    """Start a save of run `out` in another process and SIGKILL it mid-write; returns its (dead) pid."""
+    process = saving_in_another_process(out, tmp_path)
     process.send_signal(signal.SIGKILL)
     process.wait(30)
     return process.pid
@@ -268,6 +274,22 @@ def test_leftovers_of_killed_saves_are_tidied_in_every_folder_of_runs(weights_di
     assert len(done) == 4 and not [p for p in weights_dir.rglob(".*") if p.is_dir()]
     assert check_run(weights_dir / "_class" / "published") is None  # put back whole
     assert not (weights_dir / STUDENT / "run").exists()  # nothing half-written appears either
+
+
+def test_tidying_keeps_the_save_of_another_live_process_and_removes_it_once_that_process_is_killed(
+    weights_dir, tmp_path
+):
+    from model_zoo.run_folder import clean_all_leftovers
+
+    process = saving_in_another_process(weights_dir / "cli-run", tmp_path)
+    try:
+        [temporary] = [p for p in weights_dir.iterdir() if p.name.startswith(".cli-run.tmp-")]
+        assert clean_all_leftovers(weights_dir) == [] and clean_leftovers(weights_dir, older_than_s=0) == []
+        assert temporary.is_dir()  # the app starting now must not pull the folder from under the save
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert len(clean_all_leftovers(weights_dir)) == 1 and not temporary.exists()
 
 
 def test_tidying_keeps_the_temporary_folder_of_a_save_still_running(weights_dir):
