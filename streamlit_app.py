@@ -39,9 +39,9 @@ def library_loading() -> threading.Event:
     def load() -> None:
         try:
             importlib.import_module("pages._ui")
-            from model_zoo.run_folder import clean_leftovers, weights_root
+            from model_zoo.run_folder import clean_all_leftovers
 
-            clean_leftovers(weights_root())
+            clean_all_leftovers()  # every folder of runs; a save still running elsewhere is kept
         finally:
             ready.set()
         importlib.import_module("model_zoo.hf.finetune")

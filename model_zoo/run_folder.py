@@ -14,8 +14,10 @@ Face's file names for the model:
 This module owns those names, the rule for run names, the path resolvers, the one answer to
 "what kind of run is this folder", and how a run reaches the disk: whole or not at all
 (`write_run`: a temporary folder renamed into place) under a name reserved for one job at a time
-(`reserve`). The save and load of each kind live with their code (`model_zoo.toy.runs`,
-`model_zoo.hf.finetune`).
+(`reserve`), what a killed save leaves behind tidied in every folder of runs (`clean_all_leftovers`,
+which keeps a save still running), and whether a run can be read (`check_files`: every JSON file
+against its schema in `model_zoo.run_schema`; `read_run_file` is how loaders read them). The save and
+load of each kind live with their code (`model_zoo.toy.runs`, `model_zoo.hf.finetune`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from model_zoo.run_schema import check_finetune_weights, check_json
 from model_zoo.utils import read_json
 
 CONFIG_FILE = "config.json"
@@ -54,8 +57,13 @@ COMPARISON_FILE = "comparison.json"
 SCRATCH, FINETUNE = "scratch", "finetune"
 RUN_MARKERS = (RUN_FILE, CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE, LABELS_FILE)
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-# Hidden companions of run NAME in its parent folder: never listed, never valid run names.
+# Hidden companions of run NAME in its parent folder: never listed, never valid run names. A
+# temporary or moved-aside folder carries its writer's process id (`.NAME.tmp-p4242-…`), so tidying
+# can tell a save still running (kept) from the leftover of a killed one (removed).
 _TMP, _OLD, _LOCK = ".{}.tmp-", ".{}.old-", ".{}.lock"
+_LEFTOVER = re.compile(r"^\.(.+)\.(tmp|old)-(?:p(\d+)-)?")
+LIVE_SAVE_MAX_S = 6 * 3600  # a save takes seconds; a "live" writer older than this is a reused process id
+SYMLINK_REFUSED = "it is a symbolic link: runs are plain folders inside the weights folder"
 _DEFAULT_ROOT = Path(__file__).resolve().parent.parent / "weights"
 
 
@@ -87,8 +95,10 @@ def resolve_run_dir(run: str | Path, root: str | Path | None = None) -> Path:
     (`copy`, looked up under `root`). The folder's name must be a valid run name."""
     path = Path(run)
     if len(path.parts) == 1 and not path.exists():
-        return run_path(str(run), root)
+        path = run_path(str(run), root)
     check_run_name(path.name)
+    if path.is_symlink():  # the listing's rule too (`_run_info`): one rule for every way in
+        raise ValueError(f"Run {path.name!r} cannot be opened: {SYMLINK_REFUSED}.")
     return path
 
 
@@ -170,13 +180,13 @@ def write_run(path: str | Path, write: Callable[[Path], None], *, replace: bool 
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists() and not replace:
         raise FileExistsError(f"A run already exists in {path}: choose another name or overwrite it.")
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=_TMP.format(path.name)))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f"{_TMP.format(path.name)}p{os.getpid()}-"))
     try:
         write(tmp)
         _fsync_folder(tmp)
         old = None
         if path.exists():
-            old = path.parent / f"{_OLD.format(path.name)}{uuid.uuid4().hex[:8]}"
+            old = path.parent / f"{_OLD.format(path.name)}p{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.rename(path, old)
         os.rename(tmp, path)
         _fsync_folder(path.parent)
@@ -201,28 +211,64 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def clean_leftovers(root: str | Path | None = None, older_than_s: float = 0.0) -> list[str]:
-    """Tidy what crashes leave in `root`: temporary folders of writes that never finished, and
-    runs moved aside by a replacement that did not finish (put back when their run is missing,
-    deleted otherwise). Returns what it did, in words. Leftovers younger than `older_than_s` are
-    kept (a write in progress in another process)."""
-    root = Path(root or weights_root())
+def clean_leftovers(folder: str | Path | None = None, older_than_s: float = 600.0) -> list[str]:
+    """Tidy what crashes left in one folder of runs: temporary folders of writes that never finished,
+    and runs moved aside by a replacement that did not finish (put back when their run is missing,
+    deleted otherwise). Returns what it did, in words.
+
+    A leftover whose writer is still alive (its process id is in its name) is a save in progress in
+    another process, and is kept; one whose writer is gone is tidied at once. A leftover without a
+    process id in its name is tidied once it is `older_than_s` old."""
+    folder = Path(folder or weights_root())
     done: list[str] = []
-    if not root.is_dir():
+    if not folder.is_dir():
         return done
     now = time.time()
-    for entry in sorted(root.iterdir()):
-        match = re.match(r"^\.(.+)\.(tmp|old)-", entry.name)
-        if not match or not entry.is_dir() or now - entry.stat().st_mtime < older_than_s:
+    for entry in sorted(folder.iterdir()):
+        match = _LEFTOVER.match(entry.name)
+        if not match or not entry.is_dir() or entry.is_symlink():
             continue
-        name, what = match.groups()
-        if what == "old" and not (root / name).exists():
-            os.rename(entry, root / name)
+        name, what, pid = match.groups()
+        try:
+            age = now - entry.stat().st_mtime
+        except OSError:
+            continue  # gone already: its writer finished
+        if (age < LIVE_SAVE_MAX_S and _alive(int(pid))) if pid else age < older_than_s:
+            continue
+        if what == "old" and not (folder / name).exists():
+            os.rename(entry, folder / name)
             done.append(f"restored {name} (a replacement of it was interrupted)")
         else:
             shutil.rmtree(entry, ignore_errors=True)
             done.append(f"removed an unfinished write of {name}")
     return done
+
+
+def clean_all_leftovers(root: str | Path | None = None, older_than_s: float = 600.0) -> list[str]:
+    """`clean_leftovers` in every folder of runs under `root` (default: the weights folder): the root
+    itself and the folders below it that hold runs (`_examples`, `_class`, each `_students/<id>`),
+    so what a killed save leaves in a student's folder never counts toward their quota for ever.
+    Returns what it did, each line starting with the folder."""
+    root = Path(root or weights_root())
+    folders = [root]
+    for place in _folders_of_runs(root, prefix="_"):  # _examples, _class, _students
+        folders += [place, *_folders_of_runs(place)]  # _students/<id>
+    return [f"{folder}: {line}" for folder in folders for line in clean_leftovers(folder, older_than_s)]
+
+
+def _folders_of_runs(folder: Path, prefix: str = "") -> list[Path]:
+    """The plain sub-folders of `folder` that are not runs (nor hidden), whose names start with `prefix`."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.name.startswith(prefix)
+        and not p.name.startswith(".")
+        and p.is_dir()
+        and not p.is_symlink()
+        and not is_run(p)
+    )
 
 
 @contextlib.contextmanager
@@ -287,7 +333,7 @@ def _alive(pid) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
@@ -312,7 +358,7 @@ def safetensors_header(path: str | Path) -> dict:
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise ValueError(f"{path.name} has a damaged header ({err}): save the run again.") from err
     tensors = {k: v for k, v in header.items() if k != "__metadata__"} if isinstance(header, dict) else None
-    if not tensors or not all(isinstance(v, dict) and "data_offsets" in v for v in tensors.values()):
+    if not tensors or not all(_tensor_entry(v) for v in tensors.values()):
         raise ValueError(f"{path.name} is not a safetensors file: save the run again.")
     end = 8 + n + max(v["data_offsets"][1] for v in tensors.values())
     if end > size:
@@ -320,29 +366,54 @@ def safetensors_header(path: str | Path) -> dict:
     return tensors
 
 
+def read_run_file(path: str | Path, name: str, kind: str | None = None):
+    """File `name` of run folder `path`, parsed and checked against its schema (`model_zoo.run_schema`):
+    what every loader reads a run's JSON with. A damaged file is a ValueError that names it."""
+    path = Path(path)
+    value = read_json(path / name)
+    check_json(name, value, kind or run_kind(path))
+    return value
+
+
+def _tensor_entry(entry) -> bool:
+    """A safetensors header's entry: {"dtype": str, "shape": [int...], "data_offsets": [begin, end]}."""
+
+    def ints(value) -> bool:
+        return isinstance(value, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in value)
+
+    return (
+        isinstance(entry, dict)
+        and isinstance(entry.get("dtype"), str)
+        and ints(entry.get("shape"))
+        and ints(entry.get("data_offsets"))
+        and len(entry["data_offsets"]) == 2
+    )
+
+
 def check_files(path: str | Path) -> str | None:
     """What is wrong with run folder `path` as far as its files can tell without loading the model
-    (None: nothing): each JSON file parses, the files its kind needs are there, the weights file is
-    whole. `model_zoo.toy.runs.check_run` adds the scratch model's shapes."""
+    (None: nothing): not a symbolic link, each JSON file parses and has its schema's shape
+    (`model_zoo.run_schema`), the files its kind needs are there, the weights file is whole, and a
+    fine-tuning run's config and labels fit its weights. `model_zoo.toy.runs.check_run` adds the
+    scratch model's shapes."""
     path = Path(path)
+    if path.is_symlink():
+        return SYMLINK_REFUSED
     try:
         kind = run_kind(path)
         for file in sorted(path.glob("*.json")):
-            read_json(file)
-        info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
-        if not isinstance(info, dict):
-            return f"{RUN_FILE} is not a JSON object"
+            read_run_file(path, file.name, kind)
         needed = (
             [CONFIG_FILE, WEIGHTS_FILE, VOCAB_FILE] if kind == SCRATCH else [CONFIG_FILE, WEIGHTS_FILE, LABELS_FILE]
         )
         missing = [f for f in needed if not (path / f).is_file()]
         if missing:
             return f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} missing"
-        safetensors_header(path / WEIGHTS_FILE)
+        tensors = safetensors_header(path / WEIGHTS_FILE)
+        for file in sorted(path.glob("*.safetensors")):  # a checkpoint's state, the attention snapshots
+            safetensors_header(file)
         if kind == FINETUNE:
-            labels = read_json(path / LABELS_FILE)
-            if not isinstance(labels, list) or len(labels) < 2:
-                return f"{LABELS_FILE} must list at least two labels"
+            check_finetune_weights(read_json(path / CONFIG_FILE), read_json(path / LABELS_FILE), tensors)
     except (ValueError, OSError) as err:
         return str(err).replace(str(path) + "/", "")
     return None
@@ -388,7 +459,7 @@ def _run_info(path: Path, check: Callable[[Path], str | None]) -> RunInfo:
     except ValueError:
         error = "its folder name is not a valid run name (letters, digits, '.', '_' or '-'): rename the folder"
     if path.is_symlink() and error is None:
-        error = "it is a symbolic link: runs are plain folders inside the weights folder"
+        error = SYMLINK_REFUSED
     try:
         info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     except (ValueError, OSError):

@@ -35,14 +35,23 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, (json.dumps(obj, indent=2) + "\n").encode("utf-8"))
 
 
+MAX_JSON_BYTES = 256 * 2**20  # a run's largest JSON file (a big tokenizer.json) is tens of MB
+
+
 def read_json(path: str | Path) -> Any:
+    """A JSON file, parsed; a damaged one (not JSON, absurdly large, or nested so deep that parsing it
+    would exhaust Python's stack) is a ValueError that names it, never a RecursionError."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist.")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise ValueError(f"{path} is too large to be a run's file ({path.stat().st_size:,} bytes); save the run again.")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not valid JSON ({err}); delete it or save the run again.") from err
+    except RecursionError:
+        raise ValueError(f"{path} is nested too deeply to be a run's file; delete it or save the run again.") from None
 
 
 def check_index(name: str, value: int, size: int, where: str) -> None:

@@ -168,3 +168,41 @@ def test_decode_writes_the_beam_tree(run_dir, tmp_path, capsys):
     assert nodes["returned"].max() >= 1 and set(nodes["status"]) <= {"kept", "finished", "pruned", "cut"}
     assert main(["decode", str(run_dir), "3 5 7", "--tree", str(out)]) == 1
     assert "add --beam" in capsys.readouterr().err
+
+
+def damaged_copy(run_dir: Path, root: Path, file: str, text: str) -> Path:
+    import shutil
+
+    copy = Path(shutil.copytree(run_dir, root / "damaged"))
+    (copy / file).write_text(text)
+    return copy
+
+
+@pytest.mark.parametrize("text", ["[1]", "[" * 100_000 + "]" * 100_000], ids=["a-list", "nested-100000-deep"])
+def test_decode_and_plot_attention_say_a_damaged_run_json_is_unreadable_without_a_traceback(
+    run_dir, tmp_path, capsys, text
+):
+    damaged = damaged_copy(run_dir, tmp_path, "run.json", text)
+    assert main(["decode", str(damaged), "1 2 3"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "run.json" in err and "Traceback" not in err
+    assert main(["plot-attention", str(damaged), "1 2 3", "--out", str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "run.json" in err
+    assert not (tmp_path / "a.png").exists()
+
+
+def test_a_symlinked_run_folder_is_refused_by_decode_as_by_the_listing(run_dir, tmp_path, capsys, monkeypatch):
+    from model_zoo.run_folder import list_runs
+    from model_zoo.toy.runs import check_run
+
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
+    (tmp_path / "linked").symlink_to(run_dir, target_is_directory=True)
+    listed = {r.name: r.error for r in list_runs(tmp_path, check=check_run)}
+    assert "symbolic link" in listed["linked"]
+    for command in (["decode", str(tmp_path / "linked"), "1 2"], ["decode", "linked", "1 2"]):  # a path, a name
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert listed["linked"] in err, err
+    assert main(["plot-attention", str(tmp_path / "linked"), "1 2", "--out", str(tmp_path / "a.png")]) == 1
+    assert listed["linked"] in capsys.readouterr().err

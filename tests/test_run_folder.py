@@ -73,6 +73,10 @@ def damage(root: Path) -> dict[str, str]:
     run = saved(root, "metrics-list")
     info = json.loads((run / "run.json").read_text())
     (run / "run.json").write_text(json.dumps({**info, "final_metrics": [1], "step": "three"}))
+    expected["metrics-list"] = "run.json 'step' must be a whole number"  # every file has its schema
+    run = saved(root, "deep")
+    (run / "run.json").write_text("[" * 100_000 + "]" * 100_000)
+    expected["deep"] = "nested too deeply"  # not a RecursionError that takes the whole list down
     return expected
 
 
@@ -83,7 +87,7 @@ def test_damaged_runs_are_listed_as_unreadable_with_the_reason_and_good_ones_as_
     found = {r.name: r for r in list_runs(root, check=check_run)}
     for name, words in expected.items():
         assert found[name].error is not None and words in found[name].error, (name, found[name].error)
-    assert found["good"].readable and found["metrics-list"].readable  # odd metadata: still usable
+    assert found["good"].readable
     assert found["metrics-list"].metrics == {} and found["metrics-list"].step is None
 
 
@@ -139,7 +143,7 @@ def test_leftovers_of_a_crash_are_cleaned_and_a_run_moved_aside_is_put_back(tmp_
     run = saved(tmp_path, "mine")
     (tmp_path / ".other.tmp-abc").mkdir()
     run.rename(tmp_path / ".mine.old-1234")  # killed between the two renames of a replacement
-    done = clean_leftovers(tmp_path)
+    done = clean_leftovers(tmp_path, older_than_s=0)  # names without a writer: tidied by age
     assert len(done) == 2 and check_run(tmp_path / "mine") is None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
 
@@ -222,3 +226,109 @@ def test_the_sidebar_and_the_pickers_mark_damaged_runs_and_every_page_still_draw
     at.selectbox(key="inspect_model").set_value("wrong-shapes (saved) — unreadable").run()
     assert not at.exception
     assert "don't belong together" in at.error[0].value
+
+
+STUDENT = "_students/s-abcdefgh"
+KILLED_SAVE = """
+import sys, time
+from pathlib import Path
+from model_zoo.run_folder import write_run
+
+def write(folder):
+    (folder / "model.safetensors").write_bytes(b"half a model")
+    Path(sys.argv[2]).touch()  # the save has begun: kill me now
+    time.sleep(600)
+
+write_run(Path(sys.argv[1]), write)
+"""
+
+
+def saving_in_another_process(out: Path, tmp_path: Path) -> subprocess.Popen:
+    """A process (a CLI training, say) in the middle of saving run `out`, until it is killed."""
+    started = tmp_path / f"started-{out.parent.name}"
+    process = subprocess.Popen([sys.executable, "-c", KILLED_SAVE, str(out), str(started)], cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), "the save never began"
+    return process
+
+
+def killed_mid_save(out: Path, tmp_path: Path) -> int:
+    """Start a save of run `out` in another process and SIGKILL it mid-write; returns its (dead) pid."""
+    process = saving_in_another_process(out, tmp_path)
+    process.send_signal(signal.SIGKILL)
+    process.wait(30)
+    return process.pid
+
+
+def test_leftovers_of_killed_saves_are_tidied_in_every_folder_of_runs(weights_dir, tmp_path):
+    from model_zoo.run_folder import clean_all_leftovers
+
+    dead = [killed_mid_save(weights_dir / place / "run", tmp_path) for place in (STUDENT, "_examples", ".")]
+    class_run = saved(weights_dir / "_class", "published")
+    class_run.rename(weights_dir / "_class" / f".published.old-p{dead[0]}-0123abcd")  # killed between two renames
+    leftovers = [p for p in weights_dir.rglob(".*") if p.is_dir()]
+    assert len(leftovers) == 4, leftovers
+    done = clean_all_leftovers(weights_dir)
+    assert len(done) == 4 and not [p for p in weights_dir.rglob(".*") if p.is_dir()]
+    assert check_run(weights_dir / "_class" / "published") is None  # put back whole
+    assert not (weights_dir / STUDENT / "run").exists()  # nothing half-written appears either
+
+
+def test_tidying_keeps_the_save_of_another_live_process_and_removes_it_once_that_process_is_killed(
+    weights_dir, tmp_path
+):
+    from model_zoo.run_folder import clean_all_leftovers
+
+    process = saving_in_another_process(weights_dir / "cli-run", tmp_path)
+    try:
+        [temporary] = [p for p in weights_dir.iterdir() if p.name.startswith(".cli-run.tmp-")]
+        assert clean_all_leftovers(weights_dir) == [] and clean_leftovers(weights_dir, older_than_s=0) == []
+        assert temporary.is_dir()  # the app starting now must not pull the folder from under the save
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    assert len(clean_all_leftovers(weights_dir)) == 1 and not temporary.exists()
+
+
+def test_tidying_keeps_the_temporary_folder_of_a_save_still_running(weights_dir):
+    import threading
+
+    from model_zoo.run_folder import clean_all_leftovers
+
+    writing, finish = threading.Event(), threading.Event()
+
+    def slow_write(folder: Path) -> None:
+        tiny_model().save(folder)
+        TASK.vocab.save(folder)
+        writing.set()
+        assert finish.wait(60)
+
+    for place in (weights_dir, weights_dir / STUDENT):  # another process's save (the CLI's), in each place
+        saving = threading.Thread(target=write_run, args=(place / "busy", slow_write))
+        writing.clear(), finish.clear()
+        saving.start()
+        assert writing.wait(60)
+        assert clean_all_leftovers(weights_dir) == []
+        assert clean_leftovers(place, older_than_s=0) == []  # the app's old start-up call: kept too
+        finish.set()
+        saving.join(60)
+        assert check_run(place / "busy") is None  # the save finished whole
+
+
+def test_a_second_train_to_the_same_out_is_refused_while_the_first_holds_it(weights_dir, capsys):
+    command = ["train", "--out", "same", "--steps", "2", "--eval-every", "2", "--no-progress", *TINY]
+    with reserve(weights_dir / "same"):  # the first training, still running
+        assert main(command) == 1
+        assert "Another job is already training a run called 'same'" in capsys.readouterr().err
+        assert not (weights_dir / "same").exists()
+    assert main(command) == 0 and check_run(weights_dir / "same") is None  # once it is free
+
+
+def test_making_a_starter_run_is_refused_while_another_job_makes_it(weights_dir):
+    from model_zoo.classroom.starter import examples_folder, make_starter_runs
+
+    with reserve(examples_folder(weights_dir) / "copy"), pytest.raises(FileExistsError, match="Another job"):
+        make_starter_runs(weights_dir, names=["copy"], train_overrides={"steps": 2, "eval_every": 2})
+    assert not (examples_folder(weights_dir) / "copy").exists()

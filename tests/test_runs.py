@@ -106,6 +106,7 @@ def test_a_damaged_run_names_the_broken_file(tmp_path, trained):
     (path / "vocab.json").write_text("{not json")
     with pytest.raises(ValueError, match="vocab.json"):
         load_run(path)
+    path = save_run(tmp_path / "damaged", model, task, history, cfg, overwrite=True)
     (path / "model.safetensors").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="safetensors"):
         load_run(path)

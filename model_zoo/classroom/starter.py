@@ -14,7 +14,7 @@ from pathlib import Path
 
 from model_zoo.classroom.workspace import EXAMPLES
 from model_zoo.jobs.work import JobSpec, finetune_spec, run_spec, train_spec
-from model_zoo.run_folder import weights_root
+from model_zoo.run_folder import reserve, weights_root
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.settings import SETTINGS
 
@@ -58,13 +58,16 @@ def make_starter_runs(
     root: str | Path | None = None, names=None, on_line: Callable[[str], None] | None = None, train_overrides=None
 ) -> list[Path]:
     """Make the missing starter runs (or `names`) here, one after the other; `on_line` gets a line
-    of progress for each. Returns their folders."""
+    of progress for each. Returns their folders. Each run name is held while it is made
+    (`run_folder.reserve`), so the app's queue making the same starter at the same time is refused
+    rather than overwritten (and the other way round)."""
     say = on_line or (lambda line: None)
     made = []
     specs = starter_specs(root, names, train_overrides)
     for number, spec in enumerate(specs, start=1):
         say(f"starter run {number} of {len(specs)}: {spec.name} (about {spec.estimate_s:.0f} s)…")
-        result = run_spec(spec)
+        with reserve(spec.out, overwrite=spec.overwrite, owner="starter-runs"):
+            result = run_spec(spec)
         made.append(Path(spec.out))
         detail = result.get("exact_match", (result.get("after") or {}).get("accuracy"))
         say(f"  {spec.name}: done" + (f", held-out {detail:.0%}" if isinstance(detail, int | float) else ""))

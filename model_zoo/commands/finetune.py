@@ -22,14 +22,20 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from model_zoo.distributed import is_main_process
     from model_zoo.hf import quiet_libraries
     from model_zoo.hf.config import FinetuneConfig
-    from model_zoo.hf.finetune import PHASES, finetune
+    from model_zoo.hf.finetune import PHASES, finetune, saved_config
     from model_zoo.run_folder import check_files, output_dir, reserve, resolve_run_dir
 
     quiet_libraries()
     given = {name: getattr(args, arg) for arg, name in _CONFIG_ARGS.items() if getattr(args, arg) is not None}
     if given.get("max_examples") == 0:
         given["max_examples"] = None  # 0: every example
-    config = FinetuneConfig(**given)  # what is not given: FinetuneConfig's measured defaults
+    resume = resolve_run_dir(args.resume) if args.resume else None
+    if resume is not None and (problem := check_files(resume)) is not None:
+        raise ValueError(f"Cannot resume from {resume}: {problem.rstrip('.')}.")
+    # What is not given: the resumed run's own settings (its data, its split), else FinetuneConfig's
+    # measured defaults.
+    own = {k: v for k, v in saved_config(resume).items() if k != "device"} if resume is not None else {}
+    config = FinetuneConfig.from_dict({**own, **given})
     out = output_dir(args.out)
     bar = tqdm(desc=f"fine-tune ({config.loop})", unit="step", disable=not is_main_process(), file=sys.stderr)
 
@@ -50,9 +56,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
 
-    resume = resolve_run_dir(args.resume) if args.resume else None
-    if resume is not None and (problem := check_files(resume)) is not None:
-        raise ValueError(f"Cannot resume from {resume}: {problem}.")
     with reserve(out, overwrite=args.overwrite or (resume is not None and resume.resolve() == out.resolve())):
         result = finetune(config, out, on_step=on_step, resume_from=resume, overwrite=args.overwrite)
     bar.close()
@@ -76,14 +79,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from model_zoo.hf import quiet_libraries
     from model_zoo.hf.inference import load_finetuned, predict
-    from model_zoo.run_folder import resolve_run_dir
 
     quiet_libraries()
     texts = args.text or [line.strip() for line in sys.stdin if line.strip()]
     if not texts:
         raise ValueError('Give the text to classify: predict RUN "a gorgeous, witty film"')
     with tqdm(total=len(texts) + 1, desc="predict", unit="text", file=sys.stderr, leave=False) as bar:
-        model = load_finetuned(resolve_run_dir(args.run), attention=False, device=args.device)
+        model = load_finetuned(args.run, attention=False, device=args.device)
         bar.update(1)
         predictions = []
         for text in texts:

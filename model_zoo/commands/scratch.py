@@ -75,17 +75,10 @@ def register(subparsers) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     import torch
-    from tqdm import tqdm
 
     from model_zoo.distributed import toy_threads
-    from model_zoo.run_folder import check_new_run, clean_leftovers, output_dir
-    from model_zoo.scratch.transformer import Transformer
-    from model_zoo.toy.runs import load_run
-    from model_zoo.toy.settings import settings_for
-    from model_zoo.toy.training import train
+    from model_zoo.run_folder import clean_leftovers, output_dir, reserve
 
     out = output_dir(args.task if args.out is None else args.out)
     if "OMP_NUM_THREADS" not in os.environ:  # as the app's queue does (torchrun sets it per process)
@@ -95,7 +88,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         "stop_at_exact_match", "device",
     )  # fmt: skip
     train_overrides = {k: getattr(args, k) for k in train_fields if getattr(args, k) is not None}
-    clean_leftovers(out.parent, older_than_s=3600)  # what an hour-old crash left behind
+    clean_leftovers(out.parent)  # what a killed save left behind (a save still running is kept)
+    with reserve(out, overwrite=args.overwrite or args.resume):  # a second job on the same --out is refused
+        return _train(args, out, train_overrides)
+
+
+def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
+    """`cmd_train` once the run name is held."""
+    from dataclasses import replace
+
+    import torch
+    from tqdm import tqdm
+
+    from model_zoo.run_folder import check_new_run
+    from model_zoo.scratch.transformer import Transformer
+    from model_zoo.toy.runs import load_run
+    from model_zoo.toy.settings import settings_for
+    from model_zoo.toy.training import train
+
     if args.resume:
         loaded = load_run(out)
         if loaded.train_config is None:

@@ -26,8 +26,8 @@ from model_zoo.hf.inference import (
     predict_batch,
     words_to_labels,
 )
-from model_zoo.run_folder import COMPARISON_FILE, METRICS_FILE
-from model_zoo.utils import atomic_write_json, read_json
+from model_zoo.run_folder import COMPARISON_FILE, FINETUNE, METRICS_FILE, read_run_file
+from model_zoo.utils import atomic_write_json
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 METRIC_KEYS = ("accuracy", "macro_f1")
@@ -238,12 +238,18 @@ def write_comparison(run: str | Path, comparison: dict) -> None:
 
 
 def load_comparison(run: str | Path) -> dict:
-    """What the Compare page shows: `comparison.json`, with `metrics.json` as "metrics"."""
+    """What the Compare page shows: `comparison.json`, with `metrics.json` as "metrics". Both are
+    checked against their schemas (`model_zoo.run_schema`): a damaged file is a ValueError that says
+    what is wrong with it."""
     run = Path(run)
     if not (run / METRICS_FILE).is_file():
         raise FileNotFoundError(f"{run} has no {METRICS_FILE}: fine-tune it first (its before/after is saved then).")
-    details = read_json(run / COMPARISON_FILE) if (run / COMPARISON_FILE).is_file() else {}
-    return {**details, "metrics": read_json(run / METRICS_FILE)}
+    try:
+        details = read_run_file(run, COMPARISON_FILE, FINETUNE) if (run / COMPARISON_FILE).is_file() else {}
+        metrics = read_run_file(run, METRICS_FILE, FINETUNE)
+    except ValueError as err:
+        raise ValueError(f"The before/after of run {run.name!r} cannot be read: {err}".replace(f"{run}/", "")) from err
+    return {**details, "metrics": metrics}
 
 
 def attention_before_after(before: FinetunedModel, after: FinetunedModel, text: str) -> dict:

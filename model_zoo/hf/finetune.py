@@ -44,11 +44,13 @@ from model_zoo.run_folder import (
     HISTORY_FILE,
     LABELS_FILE,
     RUN_FILE,
+    check_files,
     check_new_run,
+    read_run_file,
     require_kind,
     write_run,
 )
-from model_zoo.utils import atomic_write_json, read_json
+from model_zoo.utils import atomic_write_json
 
 OnStep = Callable[[dict], None]
 PHASES = {  # what each "phase" event means, in words, for the progress line
@@ -74,6 +76,34 @@ class FinetuneResult:
     stopped: bool = False  # True when `should_stop()` ended the run early
     model: object = None  # the fine-tuned model, for a caller that goes on using it
     outcome: dict = field(default_factory=dict)  # `compare.outcome`: against the majority baseline
+
+
+# The settings that choose the held-out split: a resumed run keeps its "before", scored on its split.
+DATA_SETTINGS = ("dataset", "text_column", "label_column", "max_examples", "test_size", "seed")
+
+
+def saved_config(run: str | Path) -> dict:
+    """The `finetune_config.json` of a fine-tuning run ({} when it has none), checked."""
+    run = Path(run)
+    return read_run_file(run, FINETUNE_CONFIG_FILE, FINETUNE) if (run / FINETUNE_CONFIG_FILE).is_file() else {}
+
+
+def check_same_data(run: str | Path, config: FinetuneConfig) -> None:
+    """Refuse to resume `run` with data settings other than its own (another data set, sample or
+    split): its saved "before" belongs to its own held-out sentences, and the comparison at the end
+    would pair the wrong sentences. A ValueError naming each differing setting."""
+    saved = saved_config(run)
+    differ = [
+        f"{key} {saved[key]!r} (now {getattr(config, key)!r})"
+        for key in DATA_SETTINGS
+        if key in saved and saved[key] != getattr(config, key)
+    ]
+    if differ:
+        raise ValueError(
+            f"Run {Path(run).name!r} was trained with other data settings: {', '.join(differ)}. Resume it with the "
+            "same data set and settings (the command line takes the run's own when you leave them out), or "
+            "fine-tune a new run."
+        )
 
 
 def train_loop(
@@ -123,15 +153,19 @@ def finetune(
     if resume_from is not None:
         resume_from = Path(resume_from)
         require_kind(resume_from, FINETUNE)
+        problem = check_files(resume_from)  # the listing's rule: a damaged run is never trained on
+        if problem is not None:
+            raise ValueError(f"Cannot resume from {resume_from.name!r}: {problem.rstrip('.')}.")
+        check_same_data(resume_from, config)  # before minutes of training, not after
         if (resume_from / HISTORY_FILE).is_file():
-            emit_history = read_json(resume_from / HISTORY_FILE)
+            emit_history = read_run_file(resume_from, HISTORY_FILE, FINETUNE)
             epoch0 = int(max((e["epoch"] for e in emit_history["eval"]), default=0)) or int(
                 math.ceil(max((e["epoch"] for e in emit_history["train"]), default=0))
             )
         if (resume_from / COMPARISON_FILE).is_file():  # "before" stays the untrained model
-            before = read_json(resume_from / COMPARISON_FILE).get("before")
-        info = read_json(resume_from / RUN_FILE) if (resume_from / RUN_FILE).is_file() else {}
-        base_model = info.get("model", config.model)
+            before = read_run_file(resume_from, COMPARISON_FILE, FINETUNE).get("before") or None
+        info = read_run_file(resume_from, RUN_FILE, FINETUNE) if (resume_from / RUN_FILE).is_file() else {}
+        base_model = info.get("model") or config.model
         config = FinetuneConfig.from_dict({**asdict(config), "model": base_model})
 
     def emit(metrics: dict) -> None:
@@ -256,4 +290,4 @@ def load_run_info(run: str | Path) -> dict:
     """`run.json` of a fine-tuning run folder, with a clear error for anything else."""
     run = Path(run)
     require_kind(run, FINETUNE)
-    return read_json(run / RUN_FILE) if (run / RUN_FILE).is_file() else {"kind": FINETUNE}
+    return read_run_file(run, RUN_FILE, FINETUNE) if (run / RUN_FILE).is_file() else {"kind": FINETUNE}

@@ -22,8 +22,16 @@ import torch
 from model_zoo.decode_step import DecodeStep
 from model_zoo.hf.data import TEXT2TEXT_PREFIX, label_words
 from model_zoo.hf.models import load_pretrained
-from model_zoo.run_folder import FINETUNE, FINETUNE_CONFIG_FILE, LABELS_FILE, RUN_FILE, require_kind
-from model_zoo.utils import read_json
+from model_zoo.run_folder import (
+    FINETUNE,
+    FINETUNE_CONFIG_FILE,
+    LABELS_FILE,
+    RUN_FILE,
+    check_files,
+    read_run_file,
+    require_kind,
+    resolve_run_dir,
+)
 
 
 @dataclass
@@ -41,16 +49,31 @@ class FinetunedModel:
 
 
 def _run_settings(run: Path) -> dict:
-    info = read_json(run / RUN_FILE) if (run / RUN_FILE).is_file() else {}
-    config = read_json(run / FINETUNE_CONFIG_FILE) if (run / FINETUNE_CONFIG_FILE).is_file() else {}
+    info = read_run_file(run, RUN_FILE, FINETUNE) if (run / RUN_FILE).is_file() else {}
+    config = read_run_file(run, FINETUNE_CONFIG_FILE, FINETUNE) if (run / FINETUNE_CONFIG_FILE).is_file() else {}
     return {**config, **info}
 
 
+def readable_run(run: str | Path) -> Path:
+    """Fine-tuning run `run` (a folder, or a name under the weights folder), or a ValueError saying
+    why it cannot be read: the listing's rule (`run_folder.check_files`), so a run listed as
+    unreadable is never loaded (and one listed as readable loads)."""
+    run = resolve_run_dir(run)
+    if not run.is_dir():
+        raise FileNotFoundError(f"No run at {run}: `python -m model_zoo runs` lists the saved runs.")
+    problem = check_files(run)
+    if problem is None or not (run / LABELS_FILE).is_file():
+        require_kind(run, FINETUNE)  # a scratch run, or no run at all: say so rather than what it lacks
+    if problem is not None:
+        raise ValueError(f"Run {run.name!r} cannot be read: {problem.rstrip('.')}.")
+    return run
+
+
 def load_finetuned(run: str | Path, attention: bool = True, device: str | torch.device | None = None) -> FinetunedModel:
-    """A saved fine-tuning run (`weights/<run>/`), with eager attention unless `attention=False`."""
-    run = Path(run)
-    require_kind(run, FINETUNE)
-    label_names = read_json(run / LABELS_FILE)
+    """A saved fine-tuning run (`weights/<run>/`), with eager attention unless `attention=False`.
+    A damaged run is a ValueError with the reason, never a model with random weights."""
+    run = readable_run(run)
+    label_names = read_run_file(run, LABELS_FILE, FINETUNE)
     settings = _run_settings(run)
     tokenizer, model, task = load_pretrained(run, settings.get("task"), label_names, attention=attention)
     return _ready(tokenizer, model, task, label_names, str(run), settings, device)
@@ -59,9 +82,11 @@ def load_finetuned(run: str | Path, attention: bool = True, device: str | torch.
 def load_before(run: str | Path, attention: bool = True, device: str | torch.device | None = None) -> FinetunedModel:
     """The model of `run` before fine-tuning: its pretrained base with the same freshly
     initialised head (same seed), exactly as training started."""
-    run = Path(run)
-    label_names = read_json(run / LABELS_FILE)
+    run = readable_run(run)
+    label_names = read_run_file(run, LABELS_FILE, FINETUNE)
     settings = _run_settings(run)
+    if not settings.get("model"):
+        raise ValueError(f"Run {run.name!r} does not record its base model: its 'before' cannot be rebuilt.")
     tokenizer, model, task = load_pretrained(
         settings["model"], settings.get("task"), label_names, attention=attention, seed=settings.get("seed", 0)
     )

@@ -33,6 +33,8 @@ from transformers import (
 )
 
 from model_zoo.packs import package_dir
+from model_zoo.run_folder import FINETUNE, LABELS_FILE, run_kind
+from model_zoo.utils import read_json
 
 TASKS = ("classification", "text2text")
 OFFLINE_SUFFIX = " (offline)"
@@ -221,7 +223,9 @@ def load_pretrained(
 
     - classification: `AutoModelForSequenceClassification` with `len(label_names)` outputs; a new,
       randomly initialised head where the checkpoint has none (or one of another size). `seed`
-      makes that head reproducible, so "before fine-tuning" can be rebuilt later.
+      makes that head reproducible, so "before fine-tuning" can be rebuilt later. Only the head is
+      ever new: a body tensor whose shape disagrees with the config is an error, and a saved
+      fine-tuning run asked for its own labels must load whole (`_check_loaded`).
     - text2text: `AutoModelForSeq2SeqLM`; labels are words the decoder writes ("positive").
     - `attention=True` loads the explicit ("eager") attention, which returns its weights; the
       fused default is faster but returns none.
@@ -256,18 +260,59 @@ def load_pretrained(
             if task == "classification":
                 if not label_names or len(label_names) < 2:
                     raise ValueError("Classification needs at least two label names.")
-                model = AutoModelForSequenceClassification.from_pretrained(
+                model, loading = AutoModelForSequenceClassification.from_pretrained(
                     resolved,
                     num_labels=len(label_names),
                     id2label=dict(enumerate(label_names)),
                     label2id={label: i for i, label in enumerate(label_names)},
-                    ignore_mismatched_sizes=True,  # a checkpoint's own head of another size is replaced
+                    ignore_mismatched_sizes=True,  # a base checkpoint's own head of another size is replaced
+                    output_loading_info=True,  # ... and `_check_loaded` allows nothing else to be
                     **kwargs,
                 )
             else:
-                model = AutoModelForSeq2SeqLM.from_pretrained(resolved, **kwargs)
+                model, loading = AutoModelForSeq2SeqLM.from_pretrained(resolved, output_loading_info=True, **kwargs)
     except OSError as err:
         if Path(resolved).is_dir():
             raise
         raise _hub_error(str(name), err) from err
+    saved_run = _is_saved_run(resolved, label_names)
+    _check_loaded(str(name), model, loading, saved_run, new_head=task == "classification" and not saved_run)
     return tokenizer, model, task
+
+
+def _is_saved_run(resolved: str, label_names: list[str] | None) -> bool:
+    """Whether `resolved` is a saved fine-tuning run asked for its own labels (to use it, or to resume
+    it): then every tensor must come from its weights."""
+    folder = Path(resolved)
+    if not folder.is_dir() or not (folder / LABELS_FILE).is_file():
+        return False
+    try:
+        return run_kind(folder) == FINETUNE and read_json(folder / LABELS_FILE) == list(label_names or [])
+    except (ValueError, OSError):
+        return True  # a damaged run is a saved run: strict
+
+
+def _check_loaded(name: str, model, loading: dict, saved_run: bool, new_head: bool) -> None:
+    """Refuse a model some of whose tensors were initialised at random where they should have been
+    read: any tensor of a saved run, and a base model's body tensor whose saved shape disagrees with
+    its config (`ignore_mismatched_sizes` would silently re-initialise it). Only a new classification
+    head on a base model may be new: a damaged run must never answer confidently with random weights."""
+    prefix = getattr(model, "base_model_prefix", "") + "."
+    mismatched = [(key, tuple(saved), tuple(wanted)) for key, saved, wanted in loading.get("mismatched_keys", ())]
+    missing = sorted(loading.get("missing_keys", ()))
+    if new_head:
+        mismatched = [m for m in mismatched if m[0].startswith(prefix)]  # the head may be new; the body not
+    if not saved_run:
+        missing = []  # a base checkpoint may lack the head (and a pooler): those start new, as intended
+    if mismatched:
+        key, saved, wanted = sorted(mismatched)[0]
+        raise ValueError(
+            f"{name} cannot be loaded: tensor {key!r} is saved with shape {saved} but its config.json (and "
+            f"labels) need {wanted} ({len(mismatched)} tensor(s) disagree): the config and the weights don't "
+            "belong together. Fine-tune the run again (or repair config.json / labels.json)."
+        )
+    if missing:
+        raise ValueError(
+            f"{name} cannot be loaded: its weights lack {len(missing)} tensor(s) its config needs "
+            f"({', '.join(missing[:3])}): fine-tune the run again."
+        )

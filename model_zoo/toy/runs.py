@@ -24,6 +24,7 @@ from model_zoo.run_folder import (
     VOCAB_FILE,
     WEIGHTS_FILE,
     check_files,
+    read_run_file,
     require_kind,
     resolve_run_dir,
     run_kind,
@@ -134,7 +135,7 @@ def load_trainer_state(path: str | Path, model, optimizer, scheduler, generator,
     if saved.cfg != model.cfg:
         raise ValueError(f"The model in {path} has a different config: resume with `load_run(...).model`.")
     model.load_state_dict(saved.state_dict())
-    meta = read_json(path / STATE_FILE)
+    meta = read_run_file(path, STATE_FILE, SCRATCH)
     tensors = load_file(str(path / STATE_TENSORS_FILE))
     generator.set_state(tensors.pop("generator_state"))
     per_param: dict[int, dict] = {}
@@ -143,7 +144,7 @@ def load_trainer_state(path: str | Path, model, optimizer, scheduler, generator,
         per_param.setdefault(int(index), {})[name] = value.to(model.device) if name != "step" else value
     optimizer.load_state_dict({"state": per_param, "param_groups": meta["param_groups"]})
     scheduler.load_state_dict({"lr_lambdas": [None], **meta["scheduler"]})
-    return {"step": int(meta["step"]), "history": read_json(path / HISTORY_FILE)}
+    return {"step": int(meta["step"]), "history": read_run_file(path, HISTORY_FILE, SCRATCH)}
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -170,11 +171,14 @@ class Run:
 
 
 def load_run(run: str | Path, root: str | Path | None = None, map_location: str | torch.device = "cpu") -> Run:
-    """Load a scratch run by path or name. A missing folder or file is a FileNotFoundError, a
-    damaged one a ValueError that says which file."""
+    """Load a scratch run by path or name. A missing folder is a FileNotFoundError; a damaged one
+    (any file `check_run` finds wrong: the listing's rule) a ValueError that says which file."""
     path = resolve_run_dir(run, root)
     if not path.is_dir():
         raise FileNotFoundError(f"No run at {path}: `python -m model_zoo runs` lists the saved runs.")
+    problem = check_run(path)
+    if problem is not None:
+        raise ValueError(f"Run {path.name!r} cannot be read: {problem.rstrip('.')}.")
     require_kind(path, SCRATCH)
     info = read_json(path / RUN_FILE) if (path / RUN_FILE).is_file() else {}
     model = Transformer.load(path, map_location=map_location)
@@ -218,6 +222,11 @@ def check_run(path: str | Path) -> str | None:
         vocab = Vocab.load(path)
         if len(vocab) != cfg.tgt_vocab_size:
             return f"{VOCAB_FILE} has {len(vocab)} tokens but the model expects {cfg.tgt_vocab_size}"
+        if (path / TRAIN_CONFIG_FILE).is_file():
+            try:
+                TrainConfig.from_dict(read_json(path / TRAIN_CONFIG_FILE))
+            except (ValueError, TypeError) as err:
+                return f"{TRAIN_CONFIG_FILE}: {err}"
     except (ValueError, OSError, TypeError) as err:
         return str(err).replace(str(path) + "/", "")
     return None
