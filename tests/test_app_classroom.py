@@ -135,4 +135,3 @@ def test_an_inspect_link_with_a_text_logs_no_session_state_warning(copy_run, ses
     assert not at.exception, at.exception
     assert at.text_input(key="inspect_text").value == "3 4 5 1"
     assert not [w for w in session_state_warnings if "Session State" in w], session_state_warnings
-
