@@ -437,6 +437,7 @@ def run(
         "peak_rss_mb": round(peak["mb"], 1),
         "errors": errors,
         "server_log_tracebacks": log.count("Traceback"),
+        "server_log_stacks": log.count("Stack (most recent call last)"),  # a warning logged with its stack
         "meets": {
             "no_errors": not errors,
             "p95": percentile(latencies, 0.95) <= GOALS["p95_s"],
