@@ -275,8 +275,8 @@ def check_room(
         )
     mine = sorted(sizes[student], key=_mtime)
     what = (
-        f"Delete one of your runs you no longer need (oldest first: {', '.join(r.name for r in mine[:3])}), "
-        "then press the button again."
+        f"Deleting a run of yours you no longer need makes room (oldest first: {', '.join(r.name for r in mine[:3])}): "
+        "ask your teacher to delete it, then press the button again."
         if mine
         else "You have no runs to delete: choose a smaller model, or ask your teacher to make room."
     )
