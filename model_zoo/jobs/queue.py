@@ -263,8 +263,8 @@ class JobQueue:
     def _start_waiting(self) -> None:
         """Start waiting jobs in line order on the free workers, skipping a job whose owner already
         has one running (that owner's next job waits for the next free worker)."""
-        running = [j for j in self._jobs if j.status == RUNNING]
-        busy_owners = {j.owner for j in running}
+        busy_owners = {j.owner for j in self._jobs if j.status == RUNNING}
+        running = [j for j in self._jobs if j.status == RUNNING and j._ending is None]  # a tidying job's worker is gone
         for job in [j for j in self._jobs if j.status == QUEUED]:
             if len(running) >= self.workers:
                 break
