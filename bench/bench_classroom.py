@@ -23,6 +23,14 @@ page, a "busy" refusal, a run missing from its student's folder afterwards).
 
 Goals on 2 cores (issue 13), N = 30: no error, p95 of the non-training interactions <= 2 s while
 trainings run, every student's copy run done within 10 minutes, memory <= 4 GB.
+
+`--hostile K` adds a hostile student (issue 20) who, as the class arrives, opens the app K times
+without a link (K new student ids, websocket tabs) and presses Start training in each: K jobs
+against the class's N. Reported beside the honest students' figures (which stay the students'
+only): how many of the hostile ids were made and how many jobs got queued or refused, and how many
+of the honest students' runs a quota removed (`honest_runs_removed`, goal 0: a run missing from its
+student's folder at the end, or a removal notice there). `--total-quota-mb` sets the server's
+WORKBENCH_TOTAL_QUOTA_MB, to make the class's disk the scarce thing.
 The starter runs the students look at are made first, shorter than the real ones (`--starter-steps`).
 """
 
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -41,6 +50,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -51,7 +61,7 @@ from machine import machine_info  # noqa: E402
 
 from model_zoo.classroom.workspace import STUDENTS  # noqa: E402
 
-GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0}
+GOALS = {"errors": 0, "p95_s": 2.0, "all_trained_within_s": 600.0, "memory_mb": 4096.0, "honest_runs_removed": 0}
 
 
 WAITED = re.compile(r"waited (\d+) (s|min) in the queue")
@@ -70,6 +80,7 @@ class Student:
         self.errors: list[str] = []
         self.trained_s: float | None = None
         self.waited_s: float | None = None
+        self.id = ""  # the student id the app gave them (from the link)
 
     async def timed(self, what: str, action) -> None:
         start = time.perf_counter()
@@ -108,6 +119,7 @@ async def run_student(browser, url: str, student: Student, steps: int | None) ->
             await idle(page)
 
         await student.timed("open the app", open_app)
+        student.id = parse_qs(urlparse(page.url).query).get("student", [""])[0]
         await student.timed("Inspect a starter run", lambda: go(page, "Inspect", "parameters ·"))
         await check(page, student, "Inspect")
         await student.timed("open Train", lambda: go(page, "Train", "Start training"))
@@ -177,6 +189,7 @@ async def run_student_ws(url: str, student: Student, steps: int | None) -> None:
             await tab.wait_for_text("Runs you can open")
 
         await student.timed("open the app", open_app)
+        student.id = tab.student
         await student.timed("Inspect a starter run", lambda: go("Inspect", "parameters ·"))
         check_ws("Inspect")
         await student.timed("open Train", lambda: go("Train", "Start training"))
@@ -212,6 +225,33 @@ async def run_student_ws(url: str, student: Student, steps: int | None) -> None:
         await tab.close()
 
 
+async def run_hostile(url: str, ids: int, steps: int | None, hostile: dict) -> None:
+    """One hostile student: `ids` tabs opened without a link (a new id each, all at once), each
+    pressing Start training and leaving (a job outlives its tab). Counts what the app let through."""
+    from st_client import StreamlitTab
+
+    async def one() -> None:
+        tab = StreamlitTab(url)
+        try:
+            await tab.open()
+            await tab.wait_for_text("Runs you can open", "Start training", timeout=300)
+            await tab.goto("Train")
+            await tab.wait_for_text("Start training", timeout=300)
+            hostile["ids"].add(tab.student)
+            if steps:
+                await tab.set_number("steps (at most)", steps)
+            await tab.click("Start training")
+            queued = any(tab.has_text(t) for t in ("is waiting", "is running", "Training finished"))
+            hostile["queued" if queued else "refused"] += 1  # the run after the click is over: what it said
+        except Exception as err:  # refused at the door (no page, no button): what the app did
+            hostile["refused"] += 1
+            hostile["errors"].append(f"{type(err).__name__}: {str(err)[:120]}")
+        finally:
+            await tab.close()
+
+    await asyncio.gather(*(one() for _ in range(ids)))
+
+
 def client_of(number: int, client: str) -> str:
     """Which client student `number` uses: all the same, or (client "mixed") browser, websocket, ..."""
     if client == "mixed":
@@ -219,7 +259,9 @@ def client_of(number: int, client: str) -> str:
     return client
 
 
-async def classroom(url: str, n: int, stagger: float, steps: int | None, client: str) -> list[Student]:
+async def classroom(
+    url: str, n: int, stagger: float, steps: int | None, client: str, hostile_ids: int = 0, hostile: dict | None = None
+) -> list[Student]:
     from playwright.async_api import async_playwright
 
     students = [Student(i) for i in range(n)]
@@ -235,7 +277,8 @@ async def classroom(url: str, n: int, stagger: float, steps: int | None, client:
             else:
                 await run_student_ws(url, student, steps)
 
-        await asyncio.gather(*(later(s) for s in students))
+        attacks = [run_hostile(url, hostile_ids, steps, hostile)] if hostile_ids else []
+        await asyncio.gather(*attacks, *(later(s) for s in students))
         if browser is not None:
             await browser.close()
     return students
@@ -264,9 +307,11 @@ def percentile(values: list[float], q: float) -> float:
 OFFLINE = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def start_local(weights: Path, port: int, workers: int | None) -> subprocess.Popen:
+def start_local(weights: Path, port: int, workers: int | None, total_quota_mb: float | None = None) -> subprocess.Popen:
     """`streamlit run` here, on runs in `weights` (the starter runs made by `run`)."""
     env = {**os.environ, **OFFLINE, "WORKBENCH_WEIGHTS_DIR": str(weights), "WORKBENCH_STARTER_RUNS": "0"}
+    if total_quota_mb is not None:
+        env["WORKBENCH_TOTAL_QUOTA_MB"] = str(total_quota_mb)
     env["TOKENIZERS_PARALLELISM"] = "false"
     if workers:
         env["WORKBENCH_WORKERS"] = str(workers)
@@ -302,6 +347,8 @@ def run(
     workers: int | None,
     client: str = "browser",
     image: str | None = None,
+    hostile_ids: int = 0,
+    total_quota_mb: float | None = None,
 ) -> dict:
     from model_zoo.classroom.starter import make_starter_runs
 
@@ -314,7 +361,7 @@ def run(
         server = start_container(image, name, (weights / STUDENTS).resolve(), port, workers)
     else:
         make_starter_runs(weights, names=["copy", "reverse"], train_overrides={"steps": starter_steps})
-        server = start_local(weights, port, workers)
+        server = start_local(weights, port, workers, total_quota_mb)
     peak = {"mb": 0.0}
     done = threading.Event()
 
@@ -327,7 +374,8 @@ def run(
         wait_healthy(server, url, start, limit_s=120, poll_s=0.1)
         threading.Thread(target=sample, args=(container_pid(name) if image else server.pid,), daemon=True).start()
         cold_start = asyncio.run(teacher_opens(url))
-        students = asyncio.run(classroom(url, n, stagger, steps, client))
+        hostile = {"ids": set(), "queued": 0, "refused": 0, "errors": []}
+        students = asyncio.run(classroom(url, n, stagger, steps, client, hostile_ids, hostile))
     finally:
         done.set()
         server.terminate()
@@ -341,7 +389,9 @@ def run(
     for student in students:  # every student's run is in their own folder
         if not student.errors and not list(weights.glob(f"{STUDENTS}/*/copy-*/model.safetensors")):
             student.errors.append("no trained run on disk")
-    runs_on_disk = len(list(weights.glob(f"{STUDENTS}/*/copy-*/model.safetensors")))
+    honest_ids = {s.id for s in students if s.id}
+    runs_on_disk = sum(len(list(weights.glob(f"{STUDENTS}/{i}/copy-*/model.safetensors"))) for i in honest_ids)
+    honest_removed = honest_runs_removed(weights, students)
     shutil.rmtree(weights, ignore_errors=True)
     latencies = [s for student in students for _, s in student.latencies]
     trained = [s.trained_s for s in students if s.trained_s is not None]
@@ -373,17 +423,44 @@ def run(
             "median": statistics.median(waits) if waits else None,
             "max": max(waits) if waits else None,
         },
-        "runs_on_disk": runs_on_disk,
+        "runs_on_disk": runs_on_disk,  # the honest students'
+        "honest_runs_removed": honest_removed,
+        "hostile": {
+            "ids_asked": hostile_ids,
+            "ids_made": len(hostile["ids"] - {""}),
+            "jobs_queued": hostile["queued"],
+            "jobs_refused": hostile["refused"],
+            "examples": hostile["errors"][:3],
+        }
+        if hostile_ids
+        else None,
         "peak_rss_mb": round(peak["mb"], 1),
         "errors": errors,
         "server_log_tracebacks": log.count("Traceback"),
+        "server_log_stacks": log.count("Stack (most recent call last)"),  # a warning logged with its stack
         "meets": {
             "no_errors": not errors,
             "p95": percentile(latencies, 0.95) <= GOALS["p95_s"],
             "all_trained_in_time": len(trained) == n and max(trained) <= GOALS["all_trained_within_s"],
             "memory": peak["mb"] <= GOALS["memory_mb"],
+            "honest_runs_kept": honest_removed == GOALS["honest_runs_removed"],
         },
     }
+
+
+def honest_runs_removed(weights: Path, students: list[Student]) -> int:
+    """Runs of the honest students a quota removed: a trained run missing from its student's folder,
+    or a removal notice there."""
+    removed = 0
+    for student in students:
+        if not student.id:
+            continue
+        folder = weights / STUDENTS / student.id
+        if student.trained_s is not None and not list(folder.glob("copy-*/model.safetensors")):
+            removed += 1
+        with contextlib.suppress(OSError, ValueError):
+            removed += len(json.loads((folder / ".notices.json").read_text()))
+    return removed
 
 
 def main() -> int:
@@ -393,6 +470,15 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=None, help="override the training steps (default: the task's)")
     parser.add_argument("--starter-steps", type=int, default=300, help="steps of the two starter runs made first")
     parser.add_argument("--workers", type=int, default=None, help="WORKBENCH_WORKERS for the server")
+    parser.add_argument(
+        "--hostile",
+        type=int,
+        default=0,
+        metavar="K",
+        help="add a hostile student who makes K ids and presses Start training in each",
+    )
+    parser.add_argument("--total-quota-mb", type=float, default=None,
+                        help="WORKBENCH_TOTAL_QUOTA_MB for the server (a local one)")  # fmt: skip
     parser.add_argument(
         "--client", default="browser",
         choices=["browser", "websocket", "mixed"],
@@ -409,7 +495,17 @@ def main() -> int:
         print(json.dumps({"error": "chromium is not installed: apt-get install chromium"}))
         return 1
     results = [
-        run(n, args.stagger, args.steps, args.starter_steps, args.workers, args.client, args.image)
+        run(
+            n,
+            args.stagger,
+            args.steps,
+            args.starter_steps,
+            args.workers,
+            args.client,
+            args.image,
+            args.hostile,
+            args.total_quota_mb,
+        )
         for n in args.students
     ]
     print(json.dumps({"benchmark": "classroom", "machine": machine_info(), "goals": GOALS, "runs": results}, indent=2))

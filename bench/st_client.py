@@ -73,6 +73,13 @@ class StreamlitTab:
         if self._reader is not None:
             self._reader.cancel()
 
+    @property
+    def student(self) -> str:
+        """The student id the app wrote into this tab's link ("" before the first run)."""
+        from urllib.parse import parse_qs
+
+        return parse_qs(self.query_string).get("student", [""])[0]
+
     # -- what a student does --------------------------------------------------------------------
     async def goto(self, title: str) -> None:
         """Click `title` in the sidebar's navigation and wait for the page's run to finish."""

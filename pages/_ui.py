@@ -250,7 +250,9 @@ def job_queue():
     from model_zoo.classroom.workspace import STUDENTS, enforce_quotas
     from model_zoo.jobs.queue import JobQueue
 
-    def tidy(job) -> None:  # a student's run just saved: keep the disk within its quotas
+    def tidy(job) -> None:
+        """A student's run just saved: keep the disk within its quotas. The queue runs it outside its
+        lock, before the job shows as ended; a removed run is also a notice for its owner."""
         if job.spec.out and Path(job.spec.out).parent.parent.name == STUDENTS:
             notes = enforce_quotas(weights_root(), job.owner, keep=job.spec.out)
             if notes and isinstance(job.result, dict):
@@ -285,6 +287,27 @@ def _class_queue(base):
             return super().submit(owner, spec)
 
     return ClassQueue
+
+
+def submit_job(spec):
+    """Queue `spec` for this student once the run it saves fits in the disk quotas: raises
+    `workspace.NoRoom` (why, and what to delete) before anything runs, or the queue's `Busy`."""
+    from model_zoo.classroom.workspace import check_room, expected_run_mb
+
+    check_room(weights_root(), student(), expected_run_mb(spec))
+    return job_queue().submit(student(), spec)
+
+
+def show_notices() -> None:
+    """What happened to this student's runs since they last looked (a disk quota removed one):
+    what, when and why, each shown once."""
+    import time
+
+    from model_zoo.classroom.workspace import take_notices
+
+    for notice in take_notices(weights_root(), student()):
+        when = time.strftime("%d %b %H:%M UTC", time.gmtime(notice["when"]))
+        st.warning(f"Your run **{notice['run']}** was removed on {when}: {notice['why']}.")
 
 
 LIVE_EVERY_S = 2.0  # how often a running job's panel redraws: each redraw costs the server and the browser
@@ -442,6 +465,7 @@ def sidebar() -> None:
     from model_zoo.distributed import device_description
 
     try:
+        show_notices()
         counts = job_queue().counts()
         st.caption(
             f"Runs on **{device_description()}** · jobs running: {counts['running']}, waiting: {counts['queued']}"

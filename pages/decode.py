@@ -37,7 +37,8 @@ show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top", h
 
 if kind == "scratch run":
     picked = scratch_model_picker("decode_model")
-    text = st.text_input("source", value=example_text(picked.run), key="decode_text")
+    st.session_state.setdefault("decode_text", example_text(picked.run))  # its value from here only: a link's
+    text = st.text_input("source", key="decode_text")  # text set it too, and both log a warning with a stack
     strategy = c1.radio(
         "choose",
         ["greedy", "sample"],
@@ -64,7 +65,8 @@ else:
             "local T5 folder) to make one. Step-through decoding of scratch runs works above."
         )
         st.stop()
-    text = st.text_input("source", value="a gorgeous, witty, seductive movie.", key="decode_t5_text")
+    st.session_state.setdefault("decode_t5_text", "a gorgeous, witty, seductive movie.")
+    text = st.text_input("source", key="decode_t5_text")
     c1.caption("T5 runs decode greedily (`generate`'s scores, step by step).")
     signature = ("t5", str(path), text, show_top)
 

@@ -27,14 +27,13 @@ from pages._ui import (
     ensure_app,
     finetune_run_picker,
     job_panel,
-    job_queue,
     keep_choices,
     live_training_charts,
     load_finetuned_run,
     my_jobs,
     refresh_every,
     show_error,
-    student,
+    submit_job,
     workspace,
 )
 
@@ -301,7 +300,7 @@ except (ValueError, FileExistsError) as err:
 
 if st.button("Fine-tune", type="primary", key="ft_start", disabled=spec is None):
     try:
-        job_queue().submit(student(), spec)
+        submit_job(spec)  # refused before it runs when its run would not fit in the disk quotas
         st.session_state["ft_new_name"] = True  # the next run gets a fresh default name
     except (Busy, FileExistsError, ValueError) as err:
         show_error(err)

@@ -72,7 +72,7 @@ tabs = st.tabs(
 # -- attention -----------------------------------------------------------------------------------
 seen = None
 if any(tabs[i].open for i in (0, 1, 2, 10)):  # the tabs that show the attention of the input
-    text = st.session_state.get("inspect_text", example_text(run))
+    text = st.session_state.setdefault("inspect_text", example_text(run))  # the widget's value: from here only
     try:
         seen = attention_for_text(model, vocab, text)
     except ValueError as err:
@@ -82,7 +82,6 @@ if tabs[0].open:
     with tabs[0]:
         st.text_input(
             "input",
-            value=example_text(run),
             key="inspect_text",
             help="The model reads this and writes its own output; the maps show the weights of that pass.",
         )

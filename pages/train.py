@@ -22,7 +22,6 @@ from pages._ui import (
     ensure_app,
     example_text,
     job_panel,
-    job_queue,
     keep_choices,
     live_training_charts,
     load_scratch_run,
@@ -30,7 +29,7 @@ from pages._ui import (
     refresh_every,
     scratch_model_picker,
     show_error,
-    student,
+    submit_job,
     workspace,
 )
 
@@ -186,7 +185,7 @@ except (ValueError, FileExistsError) as err:
 
 if st.button("Start training", type="primary", key="train_start", disabled=spec is None):
     try:
-        job_queue().submit(student(), spec)
+        submit_job(spec)  # refused before it runs when its run would not fit in the disk quotas
         st.session_state["train_new_name"] = True  # the next run gets a fresh default name
     except (Busy, FileExistsError, ValueError) as err:
         show_error(err)

@@ -1,18 +1,20 @@
 """`model_zoo.jobs`: the queue runs jobs in worker processes, at most `workers` at once, the rest
 waiting in order with their place and expected start; jobs can be cancelled or stopped; a worker
-the kernel kills ends its job with a message and the queue goes on; one job per student; a run
-name is reserved from the moment its job is queued."""
+a signal kills ends its job with the signal's name and the queue goes on; one job per student,
+served round-robin; a run name is reserved from the moment its job is queued; a server that runs
+for a term reaps its workers, prunes its finished jobs and tidies after a job outside its lock."""
 
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from model_zoo.jobs.queue import Busy, JobQueue
+from model_zoo.jobs.queue import KEEP_METRICS_S, Busy, JobQueue, _death_message
 from model_zoo.jobs.work import stability_spec, train_spec
 from model_zoo.run_folder import is_reserved
 from model_zoo.toy.runs import check_run
@@ -98,8 +100,14 @@ def test_a_worker_killed_by_the_kernel_ends_its_job_with_a_message_and_the_queue
     wait(lambda: doomed.metrics)
     os.kill(doomed._worker.process.pid, signal.SIGKILL)  # what the kernel does when memory runs out
     wait(lambda: not after.active)
-    assert doomed.status == "failed" and "killed" in doomed.error and "memory" in doomed.error
+    assert doomed.status == "failed" and "killed by SIGKILL" in doomed.error, doomed.error
+    assert "peaked at" in doomed.error and "most likely" not in doomed.error  # what was measured, not a guess
     assert after.status == "done"
+
+
+def test_a_worker_stopped_by_another_signal_is_reported_by_that_signal_s_name():
+    assert _death_message(-15) == "The job's process was killed by SIGTERM before it finished."
+    assert "exit code 3" in _death_message(3, 120.0) and "peaked at 120 MB" in _death_message(3, 120.0)
 
 
 def test_the_stability_demonstration_runs_as_a_job_and_reports_both_recipes(queue):
@@ -148,3 +156,97 @@ def test_a_long_wait_redraws_its_panel_less_often(queue, tmp_path):
     for job in (last, long, first):
         queue.cancel(job)
     wait(lambda: not first.active)
+
+
+def zombie_children() -> list[int]:
+    """This process's children that have exited but were never waited for."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == os.getpid():
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_finished_workers_are_reaped_so_no_zombie_is_left_per_job(queue, tmp_path):
+    for n in range(3):
+        job = queue.submit("s-zombie", spec(tmp_path, f"z{n}", steps=2))
+        wait(lambda job=job: not job.active)
+        assert job.status == "done", job.error
+    wait(lambda: not zombie_children())  # the last worker is reaped once it has exited
+
+
+def test_a_finished_job_keeps_its_metrics_while_a_page_may_show_them_then_only_its_summary(queue, tmp_path):
+    assert queue.keep_metrics_s == KEEP_METRICS_S >= 30 * 60
+    job = queue.submit("s-prune", spec(tmp_path, "pruned", steps=3))
+    wait(lambda: not job.active)
+    assert job.status == "done" and len(job.metrics) == 3  # within the half hour: the charts are still there
+    try:
+        queue.keep_metrics_s = 0.0
+        wait(lambda: not job.metrics)
+        assert job in queue.jobs("s-prune")  # the summary stays: status, name, owner, result, error, times
+        assert (job.status, job.name, job.owner, job.error) == ("done", "pruned", "s-prune", None)
+        assert job.result["steps"] == 3 and job.started <= job.finished
+        queue.keep_summary_s = 0.0
+        wait(lambda: job not in queue.jobs())
+    finally:
+        queue.keep_metrics_s, queue.keep_summary_s = KEEP_METRICS_S, 24 * 3600.0
+
+
+def test_a_slow_clean_up_after_a_job_does_not_make_pages_wait_for_the_queue(queue, tmp_path):
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_tidy(job):
+        entered.set()
+        release.wait(120)
+        job.result["notes"] = ["tidied"]
+
+    queue.on_finish = slow_tidy
+    try:
+        job = queue.submit("s-tidy", spec(tmp_path, "tidy", steps=2))
+        assert entered.wait(120)
+        answered = []
+        page = threading.Thread(target=lambda: answered.append((queue.jobs(), queue.counts(), queue.position(job))))
+        page.start()
+        page.join(60)  # a deadlock detector: under the lock this would wait for `release` forever
+        assert answered, "a page's queue call waited for the clean-up after a job"
+        assert job.status == "running"  # it shows as ended only once tidied, with what the tidying said
+        release.set()
+        wait(lambda: not job.active)
+        assert job.status == "done" and job.result["notes"] == ["tidied"]
+    finally:
+        release.set()
+        queue.on_finish = None
+
+
+def test_the_line_is_round_robin_an_owners_second_job_waits_behind_everyone_elses_first(queue, tmp_path):
+    queue.per_owner = 2
+    try:
+        first = queue.submit("s-many", spec(tmp_path, "m1", steps=400))
+        second = queue.submit("s-many", spec(tmp_path, "m2"))
+        with pytest.raises(Busy, match="still"):
+            queue.submit("s-many", spec(tmp_path, "m3"))
+        other = queue.submit("s-other", spec(tmp_path, "o1"))
+        wait(lambda: first.status == "running")
+        assert (queue.position(other), queue.position(second)) == (1, 2)
+        assert queue.expected_start(other) < queue.expected_start(second)
+    finally:
+        queue.per_owner = 1
+        for job in (second, other, first):
+            queue.cancel(job)
+    wait(lambda: not first.active)
+
+
+def test_each_starter_run_owner_and_each_student_has_one_job_in_line(queue, tmp_path):
+    # pages/_ui.py submits each starter run as its own owner ("examples:copy"): one job each, like a student
+    copy = queue.submit("examples:copy", spec(tmp_path, "copy", steps=200))
+    reverse = queue.submit("examples:reverse", spec(tmp_path, "reverse"))
+    with pytest.raises(Busy):
+        queue.submit("examples:copy", spec(tmp_path, "copy2"))
+    for job in (reverse, copy):
+        queue.cancel(job)
+    wait(lambda: not copy.active)

@@ -15,17 +15,32 @@ folders; `Workspace.resolve_model` does the same for a model typed on the Fine-t
 The underscore folders can never be run names (a run name starts with a letter or a digit).
 Publishing to the class (`publish`, `unpublish`) is the teacher's: the Teacher page asks for the
 passphrase (`classroom.admission`), the command line runs on the server itself.
-Disk quotas, one per student and one for all students, remove the oldest student runs first and
-say so.
+
+Disk quotas (`enforce_quotas`, after each job; `check_room`, before one):
+  - a student's own runs may take STUDENT_QUOTA_MB: beyond it, that student's oldest runs go;
+  - all students' runs together may take TOTAL_QUOTA_MB. Each *active* student — one with at
+    least one run on disk (and the one asking) — has a fair share: the total divided by the
+    active students. Beyond the total, only runs of students over their fair share are removed,
+    theirs oldest first; a student within their share never loses a run to the total. When that
+    cannot make room, `check_room` refuses the new job before it runs, saying why and what to
+    delete (`NoRoom`).
+  - a removed run is reported to its owner (`take_notices`: what, when, why), the next time they
+    open the app; starter runs, class runs and runs saved from the command line are never removed.
+Hidden entries (`.notices.json`, a killed save's `.<run>.tmp-*`, locks) are neither runs nor
+counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import json
 import os
 import re
 import secrets
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -292,9 +307,16 @@ def student_usage(root: str | Path | None = None) -> dict[str, float]:
 
 
 def folder_mb(folder: Path) -> float:
-    if not folder.is_dir():
-        return 0.0
-    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+    """Megabytes of the files under `folder`, hidden entries (leftovers, locks, notices) and links
+    left out."""
+    total = 0
+    for here, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if not name.startswith("."):
+                with contextlib.suppress(FileNotFoundError):
+                    total += os.lstat(os.path.join(here, name)).st_size
+    return total / 2**20
 
 
 def enforce_quotas(
@@ -304,36 +326,200 @@ def enforce_quotas(
     student_mb: float | None = None,
     total_mb: float | None = None,
 ) -> list[str]:
-    """Remove the oldest student runs until `student` is within their quota and all students
-    together within the total; never `keep` (the run just saved) nor a run being trained. Returns
-    one sentence a removed run, for the page."""
+    """Remove `student`'s oldest runs until they are within their quota, then, while all students
+    together are over the total, the oldest runs of students over their fair share (never one of a
+    student within it); never `keep` (the run just saved) nor a run being trained. Each removal is
+    also a notice for the run's owner (`take_notices`). Sizes are measured once. Returns one
+    sentence a removed run, for the page of the job that triggered it."""
     root = Path(root or weights_root())
     student_mb = student_mb if student_mb is not None else _env_mb("WORKBENCH_STUDENT_QUOTA_MB", STUDENT_QUOTA_MB)
     total_mb = total_mb if total_mb is not None else _env_mb("WORKBENCH_TOTAL_QUOTA_MB", TOTAL_QUOTA_MB)
     keep = Path(keep).resolve() if keep is not None else None
+    sizes = student_run_sizes(root)  # {student: {run folder: MB}}, walked once
+    usage = {owner: sum(runs.values()) for owner, runs in sizes.items()}
     removed: list[str] = []
 
-    def candidates(folders: list[Path]) -> list[Path]:
-        runs = [r for folder in folders for r in folder.iterdir() if r.is_dir() and not r.name.startswith(".")]
-        runs = [r for r in runs if r.resolve() != keep and not is_reserved(r)]
-        return sorted(runs, key=lambda r: r.stat().st_mtime)
+    def removable(owner: str) -> list[Path]:
+        runs = [r for r in sizes.get(owner, {}) if r.resolve() != keep and not is_reserved(r)]
+        return sorted(runs, key=_mtime)
 
-    students = root / STUDENTS
+    def remove(run: Path, owner: str, why: str) -> None:
+        shutil.rmtree(run, ignore_errors=True)
+        usage[owner] -= sizes[owner].pop(run)
+        whose = "Your" if owner == student else "A classmate's"
+        removed.append(f"{whose} oldest run {run.name!r} was removed: {why}.")
+        add_notice(root, owner, run.name, why)
+
     if student is not None:
-        own = students / student
-        for run in candidates([own] if own.is_dir() else []):
-            if folder_mb(own) <= student_mb:
+        for run in removable(student):
+            if usage.get(student, 0.0) <= student_mb:
                 break
-            shutil.rmtree(run, ignore_errors=True)
-            removed.append(f"Your oldest run {run.name!r} was removed: your runs may take {student_mb:g} MB at most.")
-    if students.is_dir():
-        for run in candidates([s for s in students.iterdir() if s.is_dir()]):
-            if folder_mb(students) <= total_mb:
+            remove(run, student, f"your runs may take {student_mb:g} MB at most")
+    if sum(usage.values()) > total_mb:
+        share = fair_share_mb(total_mb, sizes)
+        oldest_first = sorted((r for owner in sizes for r in removable(owner)), key=_mtime)
+        for run in oldest_first:
+            owner = run.parent.name
+            if sum(usage.values()) <= total_mb:
                 break
-            shutil.rmtree(run, ignore_errors=True)
-            whose = "Your" if run.parent.name == student else "A classmate's"
-            removed.append(f"{whose} oldest run {run.name!r} was removed: the class's runs may take {total_mb:g} MB.")
+            if usage[owner] > share:
+                why = (
+                    f"the class's runs may take {total_mb:g} MB together, and yours took more than your fair "
+                    f"share of it ({share:.0f} MB: the total shared by {_active_count(sizes)} students with runs)"
+                )
+                remove(run, owner, why)
     return removed
+
+
+class NoRoom(ValueError):
+    """A new run would not fit in the disk quotas, and nobody's runs may be removed for it."""
+
+
+# What a run takes on disk, by kind: a toy run is its weights, its last checkpoint (weights and
+# Adam's two moments) and its attention snapshots; a fine-tuned MiniLM is ~90 MB.
+_BYTES_PER_TOY_PARAMETER = 4 * 4
+FINETUNE_RUN_MB = 100.0
+
+
+def expected_run_mb(spec) -> float:
+    """About how many MB the run a `JobSpec` writes will take (0 for a job that saves nothing)."""
+    if spec.out is None:
+        return 0.0
+    if spec.kind == "train":
+        from model_zoo.jobs.work import _parameter_count
+        from model_zoo.scratch.transformer import TransformerConfig
+
+        return 1.0 + _parameter_count(TransformerConfig(**spec.settings["model"])) * _BYTES_PER_TOY_PARAMETER / 2**20
+    return FINETUNE_RUN_MB
+
+
+def check_room(
+    root: str | Path | None,
+    student: str,
+    estimate_mb: float,
+    student_mb: float | None = None,
+    total_mb: float | None = None,
+) -> None:
+    """Raise `NoRoom`, saying why and what to delete, when a new run of about `estimate_mb` of
+    `student`'s cannot be saved within the quotas: larger than a student's quota, or the class's
+    total is full and only runs of students within their fair share could make room. Call it
+    before the job is queued."""
+    root = Path(root or weights_root())
+    student_mb = student_mb if student_mb is not None else _env_mb("WORKBENCH_STUDENT_QUOTA_MB", STUDENT_QUOTA_MB)
+    total_mb = total_mb if total_mb is not None else _env_mb("WORKBENCH_TOTAL_QUOTA_MB", TOTAL_QUOTA_MB)
+    if estimate_mb > student_mb:
+        raise NoRoom(
+            f"This run would take about {estimate_mb:.0f} MB, more than the {student_mb:g} MB your runs may take "
+            "together: choose a smaller model."
+        )
+    sizes = student_run_sizes(root)
+    sizes.setdefault(student, {})
+    usage = {owner: sum(runs.values()) for owner, runs in sizes.items()}
+    usage[student] += estimate_mb
+    used = sum(usage.values())
+    if used <= total_mb:
+        return
+    share = fair_share_mb(total_mb, sizes, also=student)
+    # what the total quota would remove after the job: other students' runs beyond their shares
+    freeable = sum(max(0.0, mb - share) for owner, mb in usage.items() if owner != student)
+    if used - freeable <= total_mb:
+        return
+    shares = f"{share:.0f} MB each for {_active_count(sizes, student)} students with runs"
+    if usage[student] > share:
+        why = (
+            f"with it your runs would take {usage[student]:.0f} MB, more than your fair share of the {total_mb:g} MB "
+            f"the class's runs may use ({shares}), and a classmate's runs within their share are never removed"
+        )
+    else:
+        why = (
+            f"the class's runs take {used - estimate_mb:.0f} MB of the {total_mb:g} MB they may use, and every "
+            f"student is within their fair share ({shares}), so nobody's runs are removed to make room"
+        )
+    mine = sorted(sizes[student], key=_mtime)
+    what = (
+        f"Deleting a run of yours you no longer need makes room (oldest first: {', '.join(r.name for r in mine[:3])}): "
+        "ask your teacher to delete it, then press the button again."
+        if mine
+        else "You have no runs to delete: choose a smaller model, or ask your teacher to make room."
+    )
+    raise NoRoom(f"There is no room for this run: {why}. {what}")
+
+
+def student_run_sizes(root: str | Path) -> dict[str, dict[Path, float]]:
+    """Each student's run folders and their sizes in MB (hidden folders are no runs; links are
+    skipped)."""
+    students = Path(root) / STUDENTS
+    sizes: dict[str, dict[Path, float]] = {}
+    if not students.is_dir():
+        return sizes
+    for folder in students.iterdir():
+        if folder.name.startswith(".") or folder.is_symlink() or not folder.is_dir():
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            runs = [r for r in folder.iterdir() if not r.name.startswith(".") and not r.is_symlink() and r.is_dir()]
+            sizes[folder.name] = {run: folder_mb(run) for run in runs}
+    return sizes
+
+
+def fair_share_mb(total_mb: float, sizes: dict[str, dict[Path, float]], also: str | None = None) -> float:
+    """The total quota divided by the active students: those with a run on disk (and `also`)."""
+    return total_mb / max(1, _active_count(sizes, also))
+
+
+def _active_count(sizes: dict[str, dict[Path, float]], also: str | None = None) -> int:
+    return len({owner for owner, runs in sizes.items() if runs} | ({also} if also else set()))
+
+
+# -- notices: what happened to a student's runs while they were away ---------------------------------
+NOTICES_FILE = ".notices.json"  # hidden: never a run, never counted
+MAX_NOTICES = 50  # a student away for a term sees the latest ones
+_notices_lock = threading.Lock()  # the queue's thread adds, the pages' threads take
+
+
+def add_notice(root: str | Path, student: str, run: str, why: str) -> None:
+    """Keep, for `student`, that their run `run` was removed now, and why."""
+    folder = Path(root) / STUDENTS / student
+    with _notices_lock:
+        notices = _read_notices(folder / NOTICES_FILE)
+        notices.append({"run": run, "when": time.time(), "why": why})
+        _write_atomically(folder / NOTICES_FILE, notices[-MAX_NOTICES:])
+
+
+def take_notices(root: str | Path, student: str) -> list[dict]:
+    """`student`'s notices, oldest first ({"run", "when" (seconds since the epoch), "why"}), and
+    forget them: each is shown once."""
+    path = Path(root) / STUDENTS / check_student_id(student) / NOTICES_FILE
+    with _notices_lock:
+        notices = _read_notices(path)
+        if notices or path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    return notices
+
+
+def _read_notices(path: Path) -> list[dict]:
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(found, list):
+        return []
+    return [n for n in found if isinstance(n, dict) and isinstance(n.get("run"), str) and isinstance(n.get("why"), str)
+            and isinstance(n.get("when"), int | float)]  # fmt: skip
+
+
+def _write_atomically(path: Path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _env_mb(name: str, default: float) -> float:

@@ -13,8 +13,17 @@ starts a child; a queue service (Celery, RQ) needs a broker a Space does not hav
 
 A job belongs to its owner (a student), outlives the browser tab that submitted it, reports its
 metrics as it goes (`Job.metrics`), can be cancelled while it waits or runs, and ends "done",
-"stopped", "cancelled" or "failed" with a message — a worker killed by the kernel included.
-Never imports Streamlit.
+"stopped", "cancelled" or "failed" with a message — a worker killed by a signal included (its
+signal's name and the memory it had used at its peak).
+
+Fair to a class: an owner has at most `per_owner` jobs waiting or running (one in the app), and
+the line is served round-robin — an owner's second job waits behind every other owner's first, and
+no owner has two jobs running at once. A server that runs for a term stays the same size: every
+worker process is reaped when it ends (no zombie per job), a finished job keeps its per-step
+metrics for KEEP_METRICS_S (as long as a page may still draw its charts) and only its summary
+(status, name, owner, result, error, times) for KEEP_SUMMARY_S after that, then leaves the list.
+The clean-up after a job (`on_finish`: disk quotas) runs outside the queue's lock, so no page's
+call waits for it. Never imports Streamlit.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import contextlib
 import heapq
 import itertools
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -40,6 +50,12 @@ from model_zoo.run_folder import reserve
 
 STOP_GRACE_S = 15.0  # a job asked to stop that is still running after this long is killed
 POLL_S = 0.1  # how often the queue reads its workers' reports
+# A page draws a finished job's charts while the student looks at it (the Train page shows the last
+# run until the next one); half an hour covers a lesson's exercise. After that only the summary is
+# kept (what the pages say about an old job), for a day, then the job leaves the list.
+KEEP_METRICS_S = 30 * 60.0
+KEEP_SUMMARY_S = 24 * 3600.0
+REAP_GRACE_S = 30.0  # a worker that said "done" but has not exited after this long is killed
 _PROJECT = Path(__file__).resolve().parent.parent.parent  # where `model_zoo` is importable from
 
 QUEUED, RUNNING, DONE, STOPPED, CANCELLED, FAILED = "queued", "running", "done", "stopped", "cancelled", "failed"
@@ -63,6 +79,8 @@ class Job:
     _worker: Any = field(default=None, repr=False)
     _stop_asked: float | None = field(default=None, repr=False)
     _hold: Any = field(default=None, repr=False)  # the run name's reservation, released at the end
+    _ending: tuple[str, str | None] | None = field(default=None, repr=False)  # (status, error) once on_finish runs
+    _round: int = field(default=0, repr=False)  # how many jobs its owner had in line when it came
 
     @property
     def active(self) -> bool:
@@ -108,14 +126,26 @@ class JobQueue:
     """Jobs of every session of one server, run `workers` at a time in worker processes."""
 
     def __init__(
-        self, workers: int | None = None, max_waiting: int = 200, on_finish: Callable[[Job], None] | None = None
+        self,
+        workers: int | None = None,
+        max_waiting: int = 200,
+        on_finish: Callable[[Job], None] | None = None,
+        per_owner: int = 1,
+        keep_metrics_s: float = KEEP_METRICS_S,
+        keep_summary_s: float = KEEP_SUMMARY_S,
     ):
-        """`on_finish(job)` runs in the queue's thread when a job that ran has ended (to tidy up
-        after it: disk quotas)."""
+        """`on_finish(job)` runs in the queue's thread, outside its lock, when a job that ran has
+        ended and before the job shows as ended (to tidy up after it: disk quotas). `per_owner`:
+        how many jobs one owner may have waiting or running."""
         self.workers = max(1, workers or _default_workers())
         self.on_finish = on_finish
         self.max_waiting = max_waiting
+        self.per_owner = max(1, per_owner)
+        self.keep_metrics_s, self.keep_summary_s = keep_metrics_s, keep_summary_s
         self._jobs: list[Job] = []
+        self._retired: list[_Worker] = []  # workers whose job ended, until their process is reaped
+        self._finishing: list[Job] = []  # ended jobs whose on_finish has not run yet
+        self._pruned_at = 0.0
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -128,12 +158,13 @@ class JobQueue:
     # -- what pages call ---------------------------------------------------------------------------
     def submit(self, owner: str, spec: JobSpec) -> Job:
         """Queue `spec` for `owner`. The run name is reserved now (a second job with it is refused
-        at once); raises `Busy` when the owner already has a job waiting or running."""
+        at once); raises `Busy` when the owner already has `per_owner` jobs waiting or running.
+        The job goes behind every waiting job of an owner with fewer jobs in line (round-robin)."""
         with self._lock:
             if self._closed:
                 raise Busy("The workbench is shutting down: try again in a minute.")
             mine = [j for j in self._jobs if j.owner == owner and j.active]
-            if mine:
+            if len(mine) >= self.per_owner:
                 raise Busy(
                     f"Your {mine[0].spec.kind} {mine[0].name!r} is still {mine[0].status}: wait for it or cancel it, "
                     "then press the button again."
@@ -144,8 +175,9 @@ class JobQueue:
             if spec.out is not None:
                 hold = contextlib.ExitStack()
                 hold.enter_context(reserve(spec.out, overwrite=spec.overwrite, owner=owner))
-            job = Job(next(self._ids), owner, spec, _hold=hold)
-            self._jobs.append(job)
+            job = Job(next(self._ids), owner, spec, _hold=hold, _round=len(mine))
+            later = next((i for i, j in enumerate(self._jobs) if j.status == QUEUED and j._round > job._round), None)
+            self._jobs.insert(len(self._jobs) if later is None else later, job)
         self._wake.set()
         return job
 
@@ -160,8 +192,9 @@ class JobQueue:
         with self._lock:
             if job.status == QUEUED:
                 self._end(job, CANCELLED)
-            elif job.status == RUNNING and job._stop_asked is None:
-                job._worker.send("stop")
+            elif job.status == RUNNING and job._stop_asked is None and job._ending is None:
+                with contextlib.suppress(OSError):  # it is ending on its own
+                    job._worker.send("stop")
                 job._stop_asked = time.time()
         self._wake.set()
 
@@ -205,27 +238,74 @@ class JobQueue:
                     job._worker.kill()
                 if job.active:
                     self._end(job, CANCELLED, "The server stopped.")
-            for worker in self._spares:
+            for worker in self._spares + self._retired:
                 worker.kill()
             self._spares.clear()
+            self._retired.clear()
         self._wake.set()
 
     # -- the queue's own thread ------------------------------------------------------------------------
     def _run(self) -> None:
         while not self._closed:
             with self._lock:
-                for job in [j for j in self._jobs if j.status == RUNNING]:
+                for job in [j for j in self._jobs if j.status == RUNNING and j._ending is None]:
                     self._read(job)
-                running = sum(j.status == RUNNING for j in self._jobs)
-                for job in [j for j in self._jobs if j.status == QUEUED][: max(0, self.workers - running)]:
-                    worker = self._ready_spare()
-                    if worker is None:
-                        break  # a spare is still starting: the job starts once it is ready
-                    running += 1
-                    self._start(job, worker, running)
+                self._start_waiting()
                 self._keep_spares()
-            self._wake.wait(POLL_S)
+                self._reap()
+                self._prune()
+                finishing, self._finishing = self._finishing, []
+            for job in finishing:  # outside the lock: the pages' calls never wait for the tidying
+                self._finish(job)
+            self._wake.wait(0 if finishing else POLL_S)
             self._wake.clear()
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs in line order on the free workers, skipping a job whose owner already
+        has one running (that owner's next job waits for the next free worker)."""
+        busy_owners = {j.owner for j in self._jobs if j.status == RUNNING}
+        running = [j for j in self._jobs if j.status == RUNNING and j._ending is None]  # a tidying job's worker is gone
+        for job in [j for j in self._jobs if j.status == QUEUED]:
+            if len(running) >= self.workers:
+                break
+            if job.owner in busy_owners:
+                continue
+            worker = self._ready_spare()
+            if worker is None:
+                break  # a spare is still starting: the job starts once it is ready
+            running.append(job)
+            busy_owners.add(job.owner)
+            self._start(job, worker, len(running))
+
+    def _finish(self, job: Job) -> None:
+        """Run `on_finish` for a job that ran, then show it as ended."""
+        status, error = job._ending
+        try:
+            self.on_finish(job)
+        except Exception as err:  # tidying up must never stop the queue
+            error = (error or "") + f" (and tidying up after it failed: {err})"
+        with self._lock:
+            job._ending = None
+            self._close(job, status, error)
+
+    def _reap(self) -> None:
+        """Collect the exit status of every worker whose job ended (a process nobody waits for stays
+        a zombie until the server stops); kill one still running long after its job ended."""
+        for worker in self._retired:
+            if worker.poll() is None and time.time() - worker.closed_at > REAP_GRACE_S:
+                worker.kill()
+        self._retired = [w for w in self._retired if w.poll() is None]
+
+    def _prune(self) -> None:
+        """Drop finished jobs' per-step metrics after keep_metrics_s, the jobs after keep_summary_s."""
+        now = time.time()
+        if now - self._pruned_at < min(1.0, self.keep_metrics_s):
+            return
+        self._pruned_at = now
+        for job in self._jobs:
+            if not job.active and now - job.finished > self.keep_metrics_s and (job.metrics or job._worker):
+                job.metrics, job._worker = [], None
+        self._jobs = [j for j in self._jobs if j.active or now - j.finished <= self.keep_summary_s]
 
     def _keep_spares(self) -> None:
         """Keep a started worker for every free slot and every waiting job (one more when idle:
@@ -273,21 +353,26 @@ class JobQueue:
         except (EOFError, OSError):
             pass  # the worker ended without a word: see below
         if not worker.alive():
-            self._end(job, FAILED, _death_message(worker.process.wait(5)))
+            self._end(job, FAILED, _death_message(worker.wait(5), worker.peak_mb))
         elif job._stop_asked is not None and time.time() - job._stop_asked > STOP_GRACE_S:
             worker.kill()
 
     def _end(self, job: Job, status: str, error: str | None = None) -> None:
-        job.status, job.error, job.finished = status, error, time.time()
-        if job._worker is not None:
+        """Called with the lock held. A job that ran and has an `on_finish` stays "running" until
+        `on_finish` has run (outside the lock, `_finish`): its page then sees what it tidied."""
+        if job._worker is not None and not job._worker.closed:
             job._worker.close()
+            self._retired.append(job._worker)
+        if self.on_finish is not None and job.started is not None and job.status == RUNNING and not self._closed:
+            job._ending = (status, error)
+            self._finishing.append(job)
+        else:
+            self._close(job, status, error)
+
+    def _close(self, job: Job, status: str, error: str | None) -> None:
+        job.status, job.error, job.finished = status, error, time.time()
         if job._hold is not None:
             job._hold.close()
-        if self.on_finish is not None and job.started is not None:
-            try:
-                self.on_finish(job)
-            except Exception as err:  # tidying up must never stop the queue
-                job.error = (job.error or "") + f" (and tidying up after it failed: {err})"
 
 
 class _Worker:
@@ -303,6 +388,9 @@ class _Worker:
         self.process.stdin.close()
         self.process.stdout.close()
         self._ready = False
+        self.closed = False
+        self.closed_at = 0.0
+        self.peak_mb: float | None = None  # its peak resident memory, known once it is reaped
 
     def ready(self) -> bool:
         """Whether it has imported the library and waits for a job."""
@@ -314,20 +402,46 @@ class _Worker:
         return self._ready
 
     def alive(self) -> bool:
-        return self.process.poll() is None
+        return self.poll() is None
+
+    def poll(self) -> int | None:
+        """Its exit code once it has ended (reaping it, and reading its peak memory), else None."""
+        if self.process.returncode is None:
+            if not hasattr(os, "wait4"):  # not a Unix: no peak memory
+                return self.process.poll()
+            try:
+                pid, status, usage = os.wait4(self.process.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped already
+                return self.process.poll()
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self.peak_mb = usage.ru_maxrss / 1024  # kilobytes on Linux
+        return self.process.returncode
+
+    def wait(self, timeout: float) -> int | None:
+        """Its exit code, waiting up to `timeout` seconds for it to end."""
+        end = time.monotonic() + timeout
+        while self.poll() is None and time.monotonic() < end:
+            time.sleep(0.01)
+        return self.process.returncode
 
     def send(self, message) -> None:
         self.orders.send(message)
 
     def kill(self) -> None:
+        """Kill it and reap it."""
         if self.alive():
             self.process.kill()
+            self.wait(5)
         self.close()
 
     def close(self) -> None:
+        """Close its pipes (the queue reaps the process once it has exited: `poll`)."""
         for conn in (self.orders, self.reports):
             with contextlib.suppress(OSError):
                 conn.close()
+        if not self.closed:
+            self.closed, self.closed_at = True, time.time()
 
 
 def _default_workers() -> int:
@@ -337,8 +451,20 @@ def _default_workers() -> int:
         return available_cores()
 
 
-def _death_message(exitcode: int | None) -> str:
+def _death_message(exitcode: int | None, peak_mb: float | None = None) -> str:
+    """What is known about a worker that ended without a word: the signal that killed it (by name)
+    or its exit code, and its peak memory when it was measured."""
+    peak = f" Its memory peaked at {peak_mb:,.0f} MB." if peak_mb else ""
     if exitcode is not None and exitcode < 0:
-        cause = "killed (it most likely ran out of memory)" if exitcode == -9 else f"stopped by signal {-exitcode}"
-        return f"The job's process was {cause} before it finished. Try a smaller model, batch or text length."
-    return f"The job's process ended unexpectedly (exit code {exitcode}) before it finished."
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = (
+            " The kernel sends SIGKILL when the machine runs out of memory (so does anyone who ends the process): "
+            "if that was it, try a smaller model, batch or text length."
+            if name == "SIGKILL"
+            else ""
+        )
+        return f"The job's process was killed by {name} before it finished.{peak}{hint}"
+    return f"The job's process ended unexpectedly (exit code {exitcode}) before it finished.{peak}"
