@@ -243,22 +243,29 @@ def example_text(run) -> str:
 
 
 # -- jobs: training and fine-tuning in the queue ---------------------------------------------------
+def tidy_after_job(job) -> None:
+    """After a job that ran (the queue calls it outside its lock, before the job shows as ended):
+    tidy what a worker killed mid-save left beside the run (its writer is dead), then keep a
+    student's runs within the disk quotas; a removed run is also a notice for its owner."""
+    from model_zoo.classroom.workspace import STUDENTS, enforce_quotas
+    from model_zoo.run_folder import clean_leftovers
+
+    if not job.spec.out:
+        return
+    clean_leftovers(Path(job.spec.out).parent)
+    if Path(job.spec.out).parent.parent.name == STUDENTS:
+        notes = enforce_quotas(weights_root(), job.owner, keep=job.spec.out)
+        if notes and isinstance(job.result, dict):
+            job.result["notes"] = notes
+
+
 @st.cache_resource(show_spinner=False)
 def job_queue():
     """The server's one job queue (`model_zoo.jobs.queue`): every session's trainings, at most one
     per core at once, the rest waiting in order."""
-    from model_zoo.classroom.workspace import STUDENTS, enforce_quotas
     from model_zoo.jobs.queue import JobQueue
 
-    def tidy(job) -> None:
-        """A student's run just saved: keep the disk within its quotas. The queue runs it outside its
-        lock, before the job shows as ended; a removed run is also a notice for its owner."""
-        if job.spec.out and Path(job.spec.out).parent.parent.name == STUDENTS:
-            notes = enforce_quotas(weights_root(), job.owner, keep=job.spec.out)
-            if notes and isinstance(job.result, dict):
-                job.result["notes"] = notes
-
-    queue = _class_queue(JobQueue)(on_finish=tidy)
+    queue = _class_queue(JobQueue)(on_finish=tidy_after_job)
     queue.warm_up()
     if os.environ.get("WORKBENCH_STARTER_RUNS", "1") != "0":  # the examples a class opens in its first minute
         from model_zoo.classroom.starter import starter_specs

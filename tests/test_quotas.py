@@ -141,3 +141,25 @@ def test_check_room_lets_a_job_in_when_a_student_over_their_share_can_make_room(
     check_room(classroom, ANN, 1, student_mb=100, total_mb=10)  # the hog's runs over its share make room
     with pytest.raises(NoRoom, match="more than the 2 MB your runs may take"):
         check_room(classroom, ANN, 3, student_mb=2, total_mb=1000)
+
+
+def test_after_a_worker_is_killed_mid_save_its_leftover_is_tidied_and_not_counted(weights_dir):
+    """A worker killed while it wrote a student's run leaves `.NAME.tmp-p<pid>-…` beside the run:
+    the app's clean-up after that job removes it at once (its writer is dead), so it never counts
+    toward the student's quota until the next start-up."""
+    import subprocess
+    import sys
+
+    from model_zoo.jobs.queue import Job
+    from model_zoo.jobs.work import JobSpec
+    from pages._ui import tidy_after_job
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    own = weights_dir / STUDENTS / ANN
+    leftover = make_run(own, f".half.tmp-p{dead.pid}-x1y2", 50, age_s=0)
+    out = own / "half"
+    job = Job(1, ANN, JobSpec("train", "half", {}, out=str(out)), status="failed")
+    tidy_after_job(job)
+    assert not leftover.exists()
+    assert workspace.folder_mb(own) == 0  # the disk is given back, not only left uncounted
