@@ -128,6 +128,7 @@ def reveal_first_step(run, _) -> Reveal:
     )
 
 
+SAME_WITHIN = 0.01  # step 10: two gains this close count as "both the same"; the question says so
 PATTERN_OPTION = {"diagonal": 0, "anti-diagonal": 1, "sharp": 2, "broad": 3}
 
 
@@ -215,8 +216,12 @@ def reveal_after(_, folder) -> Reveal:
     metrics = comparison_of(folder)["metrics"]
     before, after = metrics["before"], metrics["after"]
     gains = [after["accuracy"] - before["accuracy"], after["macro_f1"] - before["macro_f1"]]
-    right = 2 if abs(gains[0] - gains[1]) < 0.01 else 0 if gains[0] > gains[1] else 1
-    return Reveal(captions.before_after_caption(before, after), right)
+    right = 2 if abs(gains[0] - gains[1]) < SAME_WITHIN else 0 if gains[0] > gains[1] else 1
+    return Reveal(
+        f"{captions.before_after_caption(before, after)} The gains differ by {abs(gains[0] - gains[1]):.3f} "
+        f"(\"both the same\" means within {SAME_WITHIN}).",
+        right,
+    )
 
 
 STEPS = [
@@ -323,8 +328,8 @@ STEPS = [
         "pages/compare.py",
         "Compare",
         "Compare the model before and after fine-tuning on the same held-out sentences.",
-        "Which rises more with fine-tuning?",
-        ["accuracy", "macro-F1", "both the same"],
+        f"Which rises more with fine-tuning? (Gains within {SAME_WITHIN} of each other count as the same.)",
+        ["accuracy", "macro-F1", f"both the same (within {SAME_WITHIN})"],
         reveal_after,
         "metrics",
         needs="finetune",
