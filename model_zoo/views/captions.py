@@ -251,8 +251,9 @@ def strongest_head(
     return max(found, key=lambda f: f[2].share)
 
 
-def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
-    """How much one attention map changed (two tables from `attention.attention_map` over the same tokens)."""
+def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame, frozen: bool = False) -> str:
+    """How much one attention map changed (two tables from `attention.attention_map` over the same
+    tokens); `frozen`: the map's layer kept its pretrained weights during fine-tuning."""
     a = _frame_matrix(before, "query_pos", "key_pos", "weight")
     b = _frame_matrix(after, "query_pos", "key_pos", "weight")
     if a.shape != b.shape:
@@ -262,6 +263,12 @@ def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
     queries = _ordered_tokens(after, "query_token", "query_pos")
     keys = _ordered_tokens(after, "key_token", "key_pos")
     kept = "kept its pattern" if diff.max() < 0.1 else "changed"
+    if frozen:
+        return (
+            f"This layer was frozen during fine-tuning (its weights kept, and the layers below it too), so its "
+            f"attention is the same before and after (largest change {diff.max():.3f}): pick a trained layer to "
+            "see what fine-tuning changed."
+        )
     return (
         f"Fine-tuning moved these weights by {diff.mean():.3f} on average and {diff.max():.2f} at most "
         f"({queries[i]!r} → {keys[j]!r}: {a[i, j]:.2f} → {b[i, j]:.2f}): this map {kept}. "
