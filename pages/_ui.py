@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -194,11 +195,32 @@ def scratch_model_picker(
 
 
 def example_text(run) -> str:
-    """A sensible default input for a run's vocabulary ("3 5 7 9" for the toy tasks)."""
+    """The run's own example input: one of its task's held-out sources (`Task.example`), so it is
+    always in the run's vocabulary. A run that does not record its task: a few of its symbols."""
+    if run.task:
+        with contextlib.suppress(ValueError, FileNotFoundError, OSError):
+            return _task_example(json.dumps(run.task, sort_keys=True))
     symbols = run.vocab.symbols
-    if run.vocab.tokenizer == "words":
-        return "the film is a fine one ."
     return " ".join(symbols[i] for i in (2, 4, 6, 8) if i < len(symbols)) or " ".join(symbols[:3])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _task_example(task: str) -> str:  # the English task reads every review: once per task
+    from model_zoo.toy.tasks import task_from_dict
+
+    return task_from_dict(json.loads(task)).example()
+
+
+def seed_example(key: str, run) -> None:
+    """Put `run`'s own example (`example_text`) in the text box with key `key` when the box is new
+    or another run was picked since it was filled, so a decode box always holds an input of the run
+    being decoded. Text the student typed (or a link opened) for this run stays. Call it before the
+    box is drawn, and draw the box without `value=`."""
+    marker = f"{key}__example_of"  # which run the box's text was seeded for
+    seeded_for = st.session_state.get(marker)
+    if key not in st.session_state or (seeded_for is not None and seeded_for != str(run.path)):
+        st.session_state[key] = example_text(run)
+    st.session_state[marker] = str(run.path)
 
 
 # -- jobs: training and fine-tuning in the queue ---------------------------------------------------

@@ -11,10 +11,10 @@ from pages._ui import (
     chart_with_download,
     default_of,
     ensure_app,
-    example_text,
     finetune_run_picker,
     load_finetuned_run,
     scratch_model_picker,
+    seed_example,
     show_error,
     view_from_url,
     view_to_url,
@@ -37,7 +37,8 @@ show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top", h
 
 if kind == "scratch run":
     picked = scratch_model_picker("decode_model")
-    text = st.text_input("source", value=example_text(picked.run), key="decode_text")
+    seed_example("decode_text", picked.run)  # the run's own example, and another when another run is picked
+    text = st.text_input("source", key="decode_text")
     strategy = c1.radio(
         "choose",
         ["greedy", "sample"],

@@ -20,7 +20,6 @@ from pages._ui import (
     default_of,
     duration,
     ensure_app,
-    example_text,
     job_panel,
     job_queue,
     keep_choices,
@@ -29,6 +28,7 @@ from pages._ui import (
     my_jobs,
     refresh_every,
     scratch_model_picker,
+    seed_example,
     show_error,
     student,
     workspace,
@@ -242,9 +242,9 @@ if picked is None:
     st.stop()
 run = picked.run
 d1, d2 = st.columns([3, 1])
+seed_example("train_decode_text", run)  # the run's own example, and another when another run is picked
 text = d1.text_input(
     "input",
-    value=example_text(run),
     key="train_decode_text",
     help="Toy tasks: symbols separated by spaces. English: a short sentence.",
 )
