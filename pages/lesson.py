@@ -219,7 +219,7 @@ def reveal_after(_, folder) -> Reveal:
     right = 2 if abs(gains[0] - gains[1]) < SAME_WITHIN else 0 if gains[0] > gains[1] else 1
     return Reveal(
         f"{captions.before_after_caption(before, after)} The gains differ by {abs(gains[0] - gains[1]):.3f} "
-        f"(\"both the same\" means within {SAME_WITHIN}).",
+        f'("both the same" means within {SAME_WITHIN}).',
         right,
     )
 
