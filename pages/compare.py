@@ -61,6 +61,9 @@ with tabs[0]:
             cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])
             if before and after:
                 look_for(captions.before_after_caption(before, after))
+                from model_zoo.hf.compare import score_intervals
+
+                st.caption(captions.held_out_caption(before, after, score_intervals(comparison)))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from model_zoo.hf.compare import interval_text
 from model_zoo.hf.data import (
     MAX_CLASSES,
     MAX_FILE_MB,
@@ -332,7 +333,10 @@ def show_outcome(result: dict) -> None:
         "accuracy after",
         f"{after.get('accuracy', 0):.1%}",
         f"{over_baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
-        delta_color=change_colour(over_baseline, 3),
+        delta_color="off" if outcome.get("within_noise") else change_colour(over_baseline, 3),
+        help=interval_text(outcome["accuracy_interval"], outcome["test_examples"])
+        if outcome.get("accuracy_interval")
+        else None,
     )
     f1_change = after.get("macro_f1", 0) - before.get("macro_f1", 0)
     r2.metric(
@@ -344,7 +348,7 @@ def show_outcome(result: dict) -> None:
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
     if outcome.get("verdict"):
-        (st.warning if outcome.get("degenerate") else st.info)(outcome["verdict"])
+        (st.warning if outcome.get("degenerate") or outcome.get("within_noise") else st.info)(outcome["verdict"])
     st.success(
         f"{'Stopped early; ' if result['stopped'] else ''}saved among your runs. "
         "Try it below, or see before and after on the **Compare** page."

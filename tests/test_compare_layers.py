@@ -63,6 +63,7 @@ def test_compare_opens_on_a_trained_layer_and_says_which_layers_were_trained(fro
     assert at.selectbox(key="cmp_attn_layer").options == ["layer 0 (frozen)", "layer 1 (trained)"]
     assert at.selectbox(key="cmp_diff_layer").value == 1
     assert any("trained only the top 1 of 2 encoder layers" in c.value for c in at.caption)
+    assert any("(95% interval" in c.value and "held-out examples)" in c.value for c in at.caption)  # every score
     assert not any("This layer was frozen during" in c.value for c in at.caption)
     at.selectbox(key="cmp_attn_layer").set_value(0).run()  # the student looks at the frozen layer anyway
     assert not at.exception

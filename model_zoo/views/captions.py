@@ -763,6 +763,32 @@ def before_after_caption(before: Mapping[str, float], after: Mapping[str, float]
     return text
 
 
+TO_TRY = "To tell: hold out more examples, train more epochs, or train more layers."
+
+
+def held_out_caption(before: Mapping[str, float], after: Mapping[str, float], intervals: Mapping) -> str:
+    """Each held-out score after fine-tuning with its 95% interval (`compare.score_intervals`), and
+    whether its change since before is outside that interval or within noise."""
+    n = intervals.get("n", 0)
+    parts, noisy = [], False
+    for key in ("accuracy", "macro_f1"):
+        interval = intervals.get("after", {}).get(key)
+        if interval is None or key not in after:
+            continue
+        low, high = interval
+        text = f"{metric_name(key)} {after[key]:.2f} (95% interval {low:.2f}–{high:.2f} on {n} held-out examples)"
+        if key in before:
+            inside = low <= before[key] <= high
+            noisy |= inside
+            text += f": the {after[key] - before[key]:+.2f} since before is " + (
+                "within noise (before's score is inside the interval)" if inside else "more than noise"
+            )
+        parts.append(text)
+    if not parts:
+        return "No saved predictions to measure the uncertainty on: fine-tune the run again."
+    return "; ".join(parts) + "." + (f" {TO_TRY}" if noisy else "")
+
+
 def speed_caption(ratio: float) -> str:
     """The scratch model's forward time as a multiple of nn.Transformer's."""
     verdict = "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about as fast"
