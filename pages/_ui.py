@@ -293,8 +293,8 @@ def job_panel(job, key: str, charts=None) -> None:
     elif job.active:
         last = next((m for m in reversed(job.metrics) if "step" in m), {})
         text = f"**{job.name}** is running: step {last.get('step', 0)} of {last.get('total_steps') or job.spec.total_steps}"
-        if job.progress() > 0.05:
-            text += f", about {duration(job.remaining())} left"
+        if job.measured_pace() is not None:  # its own pace, measured on this machine as busy as it is
+            text += f", about {duration(queue.remaining(job))} left"
         st.progress(job.progress(), text=text)
     if job.active:
         verb = "Cancel" if job.status == "queued" else "Stop"

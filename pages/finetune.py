@@ -279,7 +279,8 @@ try:
     n_train = round(n_total * (1 - config.test_size))
     spec = finetune_spec(out.name, out, config, n_train)
     st.caption(
-        f"About {spec.estimate_s:.0f} s on this machine when it runs alone: {n_train:,} sentences to learn from, "
+        f"About {job_queue().estimate(spec):.0f} s on this machine now: "
+        f"{n_train:,} sentences to learn from, "
         f"{spec.total_steps} steps, and the {n_total - n_train:,} held-out sentences ({config.test_size:.0%}) "
         "scored before and after."
     )

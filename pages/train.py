@@ -180,7 +180,7 @@ try:
     )
     out = workspace().output(run_name)
     spec = train_spec(out.name, out, task_name, task_kwargs, model_cfg, train_cfg, overwrite=overwrite)
-    st.caption(f"About {spec.estimate_s:.0f} s on this machine when it trains alone (at most {int(steps)} steps).")
+    st.caption(f"About {job_queue().estimate(spec):.0f} s on this machine now (at most {int(steps)} steps).")
 except (ValueError, FileExistsError) as err:
     show_error(err, "Change the setting above.")
 
