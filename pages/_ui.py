@@ -396,6 +396,25 @@ def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | No
     return choice.path
 
 
+def starter_runs_line(jobs) -> str | None:
+    """The sidebar's line about the example runs still being made (None once every one ended)."""
+    starting = [j for j in jobs if j.owner.startswith(STARTER_OWNER) and j.active]
+    if not starting:
+        return None
+    return f"Example runs being made: {', '.join(j.name for j in starting)} (they appear below when ready)."
+
+
+def _starter_runs() -> None:
+    """The starter-run line, read from the queue at every redraw; when the runs it named are ready,
+    the whole page reruns so that the list of runs shows them, without a reload."""
+    line = starter_runs_line(job_queue().jobs())
+    if line:
+        st.caption(line)
+        st.session_state["_starter_runs_shown"] = True
+    elif st.session_state.pop("_starter_runs_shown", False):
+        st.rerun()
+
+
 def sidebar() -> None:
     """The device, the job queue, and the runs this student can open (damaged ones marked). Never
     raises: a damaged run or folder must not take every page down."""
@@ -406,11 +425,9 @@ def sidebar() -> None:
         st.caption(
             f"Runs on **{device_description()}** · jobs running: {counts['running']}, waiting: {counts['queued']}"
         )
-        starting = [j for j in job_queue().jobs() if j.owner.startswith(STARTER_OWNER) and j.active]
-        if starting:
-            st.caption(
-                f"Example runs being made: {', '.join(j.name for j in starting)} (they appear below when ready)."
-            )
+        starting = starter_runs_line(job_queue().jobs())
+        # While they are made, the line redraws itself (and the whole page once they are ready).
+        st.fragment(run_every=LIVE_EVERY_S if starting else None)(_starter_runs)()
         mine = [j for j in my_jobs() if j.active]
         if mine:
             st.markdown("**Your jobs**: " + ", ".join(f"`{j.name}` ({j.status})" for j in mine))
