@@ -573,16 +573,17 @@ class Trend:
 
 
 def warmup_end(history: Sequence[Mapping]) -> int | None:
-    """The step where the learning rate peaks (warm-up ends), or None while it is still rising
-    (the last recorded rate is the largest and above the first). A history that records no
-    learning rate has no warm-up: 0."""
+    """The step where the learning rate first reaches its peak (warm-up ends), or None while it
+    is still rising (it first reached its largest value at the last record, and rose to it). A
+    history that records no learning rate has no warm-up: 0."""
     rates = [(e["step"], e[k]) for e in history for k in ("lr", "learning_rate") if _finite(e.get(k))]
     if not rates:
         return 0
     peak = max(r for _, r in rates)
-    if rates[-1][1] >= peak and rates[-1][1] > rates[0][1] and len(rates) > 1:
+    first_peak = next(i for i, (_, r) in enumerate(rates) if r >= peak)
+    if first_peak == len(rates) - 1 and len(rates) > 1 and peak > rates[0][1]:
         return None
-    return next(s for s, r in rates if r >= peak)
+    return rates[first_peak][0]
 
 
 def trend_points(history: Sequence[Mapping], metric: str) -> Trend:
