@@ -345,7 +345,12 @@ def show_outcome(result: dict) -> None:
         f"{after.get('macro_f1', 0):.3f}",
         f"{f1_change:+.3f} vs before",
         delta_color=change_colour(f1_change, 3),
-        help=HELP["macro_f1"],
+        help=HELP["macro_f1"]
+        + (
+            f" {interval_text(outcome['macro_f1_interval'], outcome['test_examples'], percent=False)} (bootstrap)."
+            if outcome.get("macro_f1_interval")
+            else ""
+        ),
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
     if outcome.get("verdict"):

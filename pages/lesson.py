@@ -158,8 +158,21 @@ def reveal_cross_attention(run, _) -> Reveal:
         f"Inspect → Attention: kind cross-attention, layer {layer}, head {head}.",
         PATTERN_OPTION.get(pattern.name),
         charts.attention_heatmap(frame),
-        {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": str(layer), "head": str(head)},
+        {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": str(layer), "head": str(head)}
+        | last_snapshot_step(run),
     )
+
+
+def last_snapshot_step(run) -> dict[str, str]:
+    """{"step": the last step whose attention the run kept} (the Attention over training tab opens
+    there), or nothing for a run without snapshots."""
+    from model_zoo.toy.runs import load_attention_snapshots
+
+    try:
+        snapshots = load_attention_snapshots(run.path)
+    except ValueError:
+        return {}
+    return {"step": str(snapshots.steps[-1])} if snapshots is not None and snapshots.steps else {}
 
 
 def reveal_causal(run, _) -> Reveal:

@@ -86,6 +86,7 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
         8: f"your model scored {metrics['before']['accuracy']:.0%}",
         9: f"accuracy {metrics['before']['accuracy']:.2f} → {metrics['after']['accuracy']:.2f}",
     }
+    from model_zoo.toy.runs import load_attention_snapshots
     from model_zoo.views import attention, captions
 
     seen = attention.attention_for_text(run.model, run.vocab, run.make_task().example())
@@ -100,7 +101,8 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
             "kind": "cross",
             "layer": str(layer),
             "head": str(head),
-        },  # fmt: skip
+            "step": str(load_attention_snapshots(run.path).steps[-1]),  # Attention over training opens there
+        },
         5: {
             "tab": "Attention",
             "run": "lesson-copy",
@@ -108,7 +110,7 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
             "kind": "decoder_self",
             "layer": "0",
             "head": "0",
-        },  # fmt: skip
+        },
         7: {"tab": "Training dynamics", "run": "lesson-copy"},
     }
     at = open_lesson()

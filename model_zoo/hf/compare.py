@@ -290,6 +290,7 @@ def outcome(comparison: dict) -> dict:
         verdict = f"The model beats the simplest baseline by {accuracy - majority_share:+.0%} ({measured}; {always})."
     return {
         "accuracy_interval": interval,
+        "macro_f1_interval": bootstrap_interval(predictions, references, len(names)),
         "test_examples": n,
         "within_noise": within_noise,
         "majority_label": names[majority],
