@@ -11,10 +11,10 @@ from pages._ui import (
     change_colour,
     chart_with_download,
     ensure_app,
-    example_text,
     finetune_run_picker,
     load_finetuned_run,
     scratch_model_picker,
+    seed_example,
     show_error,
 )
 
@@ -319,7 +319,8 @@ with tabs[1]:
             look_for(captions.runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
-        text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
+        seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
+        text = st.text_input("decode the same input with both", key="cmp_decode_text")
         from model_zoo.toy.decoding import decode_text
 
         for col, picked in zip(st.columns(2), (a, b), strict=True):

@@ -134,8 +134,7 @@ def reveal_first_step(run, _) -> Reveal:
         f"On the input `{text}` your model's first step chooses {step.token!r} with probability {p:.0%}. A trained "
         "model is usually sure: the softmax puts almost everything on one token.",
         0 if p < 0.3 else 1 if p < 0.9 else 2,
-        charts.top_tokens_chart(step_tables(step)[0]),
-        {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": "0", "head": "0"},
+        charts.top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
     )
 
 
