@@ -385,6 +385,11 @@ with tabs[1]:
                 "cmp_dl_snap_change",
                 fixed=True,
             )
+            if st.session_state.get("cmp_snap_opened") != str(a.run.path):  # opens on the layer that moved most
+                cross = snap_change[snap_change["kind"] == "cross"]
+                if not cross.empty:
+                    st.session_state["cmp_snap_layer"] = int(cross.iloc[0]["layer"])
+                st.session_state["cmp_snap_opened"] = str(a.run.path)
             snap_layer = s3.selectbox(
                 "cross-attention layer", range(a.run.model.cfg.n_decoder_layers), key="cmp_snap_layer"
             )

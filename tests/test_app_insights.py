@@ -210,6 +210,13 @@ def test_compare_shows_how_far_two_scratch_runs_and_two_snapshots_differ(reverse
     at.selectbox(key="cmp_run_b").set_value("copy-demo (saved)").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Mean Jensen-Shannon distance (base 2) over 32 held-out" in c.value for c in at.caption)
+    from model_zoo.toy.runs import load_attention_snapshots, load_run
+    from model_zoo.views import attention
+
+    snapshots, vocab = load_attention_snapshots(reverse_run), load_run(reverse_run).vocab
+    first, last = (attention.snapshot_attention(snapshots, vocab, s) for s in (snapshots.steps[0], snapshots.steps[-1]))
+    moved = attention.attention_change([(first.attentions, last.attentions)], kinds=["cross"])
+    assert at.selectbox(key="cmp_snap_layer").value == int(moved.iloc[0]["layer"])  # opens where it moved most
     at.selectbox(key="cmp_snap_from").set_value(0).run()
     at.selectbox(key="cmp_snap_to").set_value(30).run()
     assert not at.exception
