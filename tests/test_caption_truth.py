@@ -242,3 +242,34 @@ def test_the_lesson_states_its_tolerance_in_the_question(tmp_path, monkeypatch):
     at.radio(key="lesson_step").set_value(9).run()
     question = at.radio(key="lesson_answer_9")
     assert "within 0.01" in question.label and "both the same (within 0.01)" in question.options
+
+
+@pytest.mark.parametrize("task_name", TASKS)
+def test_every_layers_heads_caption_names_its_clearest_head_truly(task_name):
+    model, task, _ = tiny_run(task_name)
+    seen = attention.attention_for_text(model, task.vocab, task.example())
+    for kind in attention.available_kinds(seen.attentions):
+        queries, keys = attention.attention_axes(kind, seen.source_tokens, seen.target_tokens)
+        for layer in range(attention.num_layers(seen.attentions, kind)):
+            frame = attention.attention_heads(seen.attentions, kind, layer, queries, keys)
+            text = captions.heads_caption(frame)
+            if "is the clearest" not in text:
+                continue
+            head = int(text.split("Head ")[1].split(" ")[0])
+            part = frame[frame["head"] == head]
+            w = part.pivot_table(index="query_pos", columns="key_pos", values="weight").to_numpy()
+            share = int(text.split("clearest: ")[1].split("%")[0]) / 100
+            if "on the diagonal" in text:
+                assert abs(share - weight_on_line(w, 1)) < 0.01 or picks_on_line(w, 1) >= 0.75, text
+            if "on the anti-diagonal" in text:
+                assert abs(share - weight_on_line(w, -1)) < 0.01 or picks_on_line(w, -1) >= 0.75, text
+
+
+def test_the_learning_rate_caption_says_warming_up_only_while_it_rises():
+    for upto, warming in ((1, False), (5, True), (100, True), (150, False)):
+        run = history([2.0] * upto, warmup=100)
+        text = captions.metric_caption(run, "lr")
+        rates = [e["lr"] for e in run]
+        rising = len(rates) > 1 and rates[-1] > rates[-2]
+        assert ("still warming up" in text) == rising == warming, (upto, text)
+        assert ("decays" in text) == (rates[-1] < max(rates)), (upto, text)

@@ -492,14 +492,15 @@ def metric_caption(
         return f"{metric_name(metric).capitalize()}: {ys[0]:.0%} → {ys[-1]:.0%}{reached}. It is the {what}."
     if metric in ("lr", "learning_rate"):
         peak = int(np.argmax(ys))
-        if peak == len(ys) - 1 and len(ys) > 1:
+        if peak == len(ys) - 1 and len(ys) > 1 and ys[-1] > ys[-2]:
             return (
                 f"The learning rate is still warming up: {ys[0]:.2g} → {ys[-1]:.2g} over {steps[-1]} steps. Warmup keeps "
                 "Adam's first, noisy steps small; the decay starts at the peak."
             )
+        after = f"then decays to {ys[-1]:.2g}" if ys[-1] < 0.999 * ys[peak] else "then holds it"
         return (
             f"The learning rate climbs to its peak {ys[peak]:.2g} at step {steps[peak]} (warmup: Adam's first steps are "
-            f"noisy, so they are kept small), then decays to {ys[-1]:.2g}."
+            f"noisy, so they are kept small), {after}."
         )
     if metric == "grad_norm":
         median = float(np.median(ys))
