@@ -118,7 +118,17 @@ def available_cores() -> int:
 
 
 def device_description() -> str:
-    """ "CUDA: NVIDIA H100 80GB HBM3" or "CPU (2 threads)": what the app tells the user."""
+    """ "CUDA: NVIDIA H100 80GB HBM3" or "CPU, 2 cores (a training uses 1 thread, a fine-tuning up
+    to 2)": what the app tells the user. The threads are the job workers' (`toy_threads` for a
+    training, every core for a fine-tuning, shared when several run), not the server's own
+    (`SERVER_THREADS`), which trains nothing."""
     if torch.cuda.is_available():
         return f"CUDA: {torch.cuda.get_device_name(torch.cuda.current_device())}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    cores = available_cores()
+    return (
+        f"CPU, {_count(cores, 'core')} (a training uses {_count(toy_threads(), 'thread')}, a fine-tuning up to {cores})"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -235,11 +236,32 @@ def scratch_model_picker(
 
 
 def example_text(run) -> str:
-    """A sensible default input for a run's vocabulary ("3 5 7 9" for the toy tasks)."""
+    """The run's own example input: one of its task's held-out sources (`Task.example`), so it is
+    always in the run's vocabulary. A run that does not record its task: a few of its symbols."""
+    if run.task:
+        with contextlib.suppress(ValueError, FileNotFoundError, OSError):
+            return _task_example(json.dumps(run.task, sort_keys=True))
     symbols = run.vocab.symbols
-    if run.vocab.tokenizer == "words":
-        return "the film is a fine one ."
     return " ".join(symbols[i] for i in (2, 4, 6, 8) if i < len(symbols)) or " ".join(symbols[:3])
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _task_example(task: str) -> str:  # the English task reads every review: once per task
+    from model_zoo.toy.tasks import task_from_dict
+
+    return task_from_dict(json.loads(task)).example()
+
+
+def seed_example(key: str, run) -> None:
+    """Put `run`'s own example (`example_text`) in the text box with key `key` when the box is new
+    or another run was picked since it was filled, so a decode box always holds an input of the run
+    being decoded. Text the student typed (or a link opened) for this run stays. Call it before the
+    box is drawn, and draw the box without `value=`."""
+    marker = f"{key}__example_of"  # which run the box's text was seeded for
+    seeded_for = st.session_state.get(marker)
+    if key not in st.session_state or (seeded_for is not None and seeded_for != str(run.path)):
+        st.session_state[key] = example_text(run)
+    st.session_state[marker] = str(run.path)
 
 
 # -- jobs: training and fine-tuning in the queue ---------------------------------------------------
@@ -359,8 +381,8 @@ def job_panel(job, key: str, charts=None) -> None:
     elif job.active:
         last = next((m for m in reversed(job.metrics) if "step" in m), {})
         text = f"**{job.name}** is running: step {last.get('step', 0)} of {last.get('total_steps') or job.spec.total_steps}"
-        if job.progress() > 0.05:
-            text += f", about {duration(job.remaining())} left"
+        if job.measured_pace() is not None:  # its own pace, measured on this machine as busy as it is
+            text += f", about {duration(queue.remaining(job))} left"
         st.progress(job.progress(), text=text)
     if job.active:
         verb = "Cancel" if job.status == "queued" else "Stop"
@@ -466,6 +488,25 @@ def finetune_run_picker(key: str, label: str = "Fine-tuning run", task: str | No
         return None
 
 
+def starter_runs_line(jobs) -> str | None:
+    """The sidebar's line about the example runs still being made (None once every one ended)."""
+    starting = [j for j in jobs if j.owner.startswith(STARTER_OWNER) and j.active]
+    if not starting:
+        return None
+    return f"Example runs being made: {', '.join(j.name for j in starting)} (they appear below when ready)."
+
+
+def _starter_runs() -> None:
+    """The starter-run line, read from the queue at every redraw; when the runs it named are ready,
+    the whole page reruns so that the list of runs shows them, without a reload."""
+    line = starter_runs_line(job_queue().jobs())
+    if line:
+        st.caption(line)
+        st.session_state["_starter_runs_shown"] = True
+    elif st.session_state.pop("_starter_runs_shown", False):
+        st.rerun()
+
+
 def sidebar() -> None:
     """The device, the job queue, and the runs this student can open (damaged ones marked). Never
     raises: a damaged run or folder must not take every page down."""
@@ -477,11 +518,9 @@ def sidebar() -> None:
         st.caption(
             f"Runs on **{device_description()}** · jobs running: {counts['running']}, waiting: {counts['queued']}"
         )
-        starting = [j for j in job_queue().jobs() if j.owner.startswith(STARTER_OWNER) and j.active]
-        if starting:
-            st.caption(
-                f"Example runs being made: {', '.join(j.name for j in starting)} (they appear below when ready)."
-            )
+        starting = starter_runs_line(job_queue().jobs())
+        # While they are made, the line redraws itself (and the whole page once they are ready).
+        st.fragment(run_every=LIVE_EVERY_S if starting else None)(_starter_runs)()
         mine = [j for j in my_jobs() if j.active]
         if mine:
             st.markdown("**Your jobs**: " + ", ".join(f"`{j.name}` ({j.status})" for j in mine))

@@ -11,10 +11,10 @@ from pages._ui import (
     change_colour,
     chart_with_download,
     ensure_app,
-    example_text,
     finetune_run_picker,
     load_finetuned_run,
     scratch_model_picker,
+    seed_example,
     show_error,
 )
 
@@ -61,6 +61,9 @@ with tabs[0]:
             cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])
             if before and after:
                 look_for(captions.before_after_caption(before, after))
+                from model_zoo.hf.compare import score_intervals
+
+                st.caption(captions.held_out_caption(before, after, score_intervals(comparison)))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
@@ -117,11 +120,21 @@ with tabs[0]:
             except Exception as err:  # a damaged run folder or an unreachable base model: say which
                 show_error(err, "Check that the run's base model is available offline (or the hub is reachable).")
             else:
+                from model_zoo.hf.attention_change import layer_training, most_moved
+
                 kind = "encoder_self"
+                training = layer_training(path, attention.num_layers(views["after"].attentions, kind))
+                if st.session_state.get("cmp_attn_opened") != str(path):  # a new run opens where it moved most
+                    _, st.session_state["cmp_attn_layer"], st.session_state["cmp_attn_head"] = most_moved(views, kind)
+                    st.session_state["cmp_attn_opened"] = str(path)
+                st.caption(
+                    f"{training.sentence} The view opens on the layer and head that moved most for this sentence."
+                )
                 a1, a2 = st.columns(2)
                 layer = a1.selectbox(
                     "layer",
                     range(attention.num_layers(views["after"].attentions, kind)),
+                    format_func=lambda n: training.layer_label(kind, n),
                     key="cmp_attn_layer",
                     help=HELP["layer"],
                 )
@@ -152,7 +165,9 @@ with tabs[0]:
                         fixed=True,
                     )
                 look_for(
-                    captions.attention_change_caption(maps["before"], maps["after"])
+                    captions.attention_change_caption(
+                        maps["before"], maps["after"], frozen=training.is_frozen(kind, layer)
+                    )
                     + " After: "
                     + captions.attention_caption(maps["after"])
                 )
@@ -192,7 +207,16 @@ with tabs[0]:
             chart_with_download(
                 charts.attention_change_chart(change), change, "attention-change-finetune", "cmp_dl_change", fixed=True
             )
-            st.dataframe(change.head(5)[["rank", "kind", "layer_head", "js_distance"]], hide_index=True)
+            from model_zoo.hf.attention_change import layer_training
+
+            n_encoder = int(change.loc[change["kind"] == "encoder_self", "layer"].max() + 1)
+            moved_training = layer_training(path, n_encoder)
+            top_five = change.head(5)[["rank", "kind", "layer", "layer_head", "js_distance"]].copy()
+            top_five["layer"] = [
+                moved_training.layer_label(k, n) for k, n in zip(top_five["kind"], top_five["layer"], strict=True)
+            ]
+            st.dataframe(top_five, hide_index=True)
+            st.caption(moved_training.sentence)
             st.caption(
                 f"Mean Jensen-Shannon distance (base 2: 0 = the same weights, 1 = no overlap) between each head's "
                 f"attention rows before and after, over {int(change['inputs'].iloc[0])} held-out sentences. "
@@ -210,6 +234,16 @@ with tabs[0]:
         except Exception as err:
             show_error(err)
         else:
+            from model_zoo.hf.attention_change import layer_training, most_moved
+
+            if st.session_state.get("cmp_diff_opened") != str(path):  # a new run opens where it moved most
+                (
+                    st.session_state["cmp_diff_kind"],
+                    st.session_state["cmp_diff_layer"],
+                    st.session_state["cmp_diff_head"],
+                ) = most_moved(pair)
+                st.session_state["cmp_diff_opened"] = str(path)
+            diff_training = layer_training(path, attention.num_layers(pair["after"].attentions, "encoder_self"))
             d1, d2, d3 = st.columns(3)
             diff_kind = d1.selectbox(
                 "kind",
@@ -218,7 +252,10 @@ with tabs[0]:
                 key="cmp_diff_kind",
             )
             diff_layer = d2.selectbox(
-                "layer", range(attention.num_layers(pair["after"].attentions, diff_kind)), key="cmp_diff_layer"
+                "layer",
+                range(attention.num_layers(pair["after"].attentions, diff_kind)),
+                format_func=lambda n: diff_training.layer_label(diff_kind, n),
+                key="cmp_diff_layer",
             )
             diff_head = d3.selectbox(
                 "head",
@@ -242,7 +279,15 @@ with tabs[0]:
                 "cmp_dl_diff",
                 fixed=True,
             )
-            st.caption("after − before: blue cells gained weight with fine-tuning, red cells lost it.")
+            st.caption(
+                "after − before: blue cells gained weight with fine-tuning, red cells lost it. "
+                + (
+                    "This layer was frozen: nothing here could change. "
+                    if diff_training.is_frozen(diff_kind, diff_layer)
+                    else ""
+                )
+                + diff_training.sentence
+            )
 
 # -- two scratch runs ----------------------------------------------------------------------------------
 with tabs[1]:
@@ -274,7 +319,8 @@ with tabs[1]:
             look_for(captions.runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
-        text = st.text_input("decode the same input with both", example_text(a.run), key="cmp_decode_text")
+        seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
+        text = st.text_input("decode the same input with both", key="cmp_decode_text")
         from model_zoo.toy.decoding import decode_text
 
         for col, picked in zip(st.columns(2), (a, b), strict=True):
@@ -339,6 +385,11 @@ with tabs[1]:
                 "cmp_dl_snap_change",
                 fixed=True,
             )
+            if st.session_state.get("cmp_snap_opened") != str(a.run.path):  # opens on the layer that moved most
+                cross = snap_change[snap_change["kind"] == "cross"]
+                if not cross.empty:
+                    st.session_state["cmp_snap_layer"] = int(cross.iloc[0]["layer"])
+                st.session_state["cmp_snap_opened"] = str(a.run.path)
             snap_layer = s3.selectbox(
                 "cross-attention layer", range(a.run.model.cfg.n_decoder_layers), key="cmp_snap_layer"
             )

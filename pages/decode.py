@@ -11,10 +11,10 @@ from pages._ui import (
     chart_with_download,
     default_of,
     ensure_app,
-    example_text,
     finetune_run_picker,
     load_finetuned_run,
     scratch_model_picker,
+    seed_example,
     show_error,
     view_from_url,
     view_to_url,
@@ -37,8 +37,8 @@ show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top", h
 
 if kind == "scratch run":
     picked = scratch_model_picker("decode_model")
-    st.session_state.setdefault("decode_text", example_text(picked.run))  # its value from here only: a link's
-    text = st.text_input("source", key="decode_text")  # text set it too, and both log a warning with a stack
+    seed_example("decode_text", picked.run)  # the run's own example, and another when another run is picked
+    text = st.text_input("source", key="decode_text")
     strategy = c1.radio(
         "choose",
         ["greedy", "sample"],

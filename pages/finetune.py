@@ -8,6 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from model_zoo.hf.compare import interval_text
 from model_zoo.hf.data import (
     MAX_CLASSES,
     MAX_FILE_MB,
@@ -27,6 +28,7 @@ from pages._ui import (
     ensure_app,
     finetune_run_picker,
     job_panel,
+    job_queue,
     keep_choices,
     live_training_charts,
     load_finetuned_run,
@@ -291,7 +293,8 @@ try:
     n_train = round(n_total * (1 - config.test_size))
     spec = finetune_spec(out.name, out, config, n_train)
     st.caption(
-        f"About {spec.estimate_s:.0f} s on this machine when it runs alone: {n_train:,} sentences to learn from, "
+        f"About {job_queue().estimate(spec):.0f} s on this machine now: "
+        f"{n_train:,} sentences to learn from, "
         f"{spec.total_steps} steps, and the {n_total - n_train:,} held-out sentences ({config.test_size:.0%}) "
         "scored before and after."
     )
@@ -345,7 +348,10 @@ def show_outcome(result: dict) -> None:
         "accuracy after",
         f"{after.get('accuracy', 0):.1%}",
         f"{over_baseline:+.1%} vs always '{outcome['majority_label']}'" if baseline else None,
-        delta_color=change_colour(over_baseline, 3),
+        delta_color="off" if outcome.get("within_noise") else change_colour(over_baseline, 3),
+        help=interval_text(outcome["accuracy_interval"], outcome["test_examples"])
+        if outcome.get("accuracy_interval")
+        else None,
     )
     f1_change = after.get("macro_f1", 0) - before.get("macro_f1", 0)
     r2.metric(
@@ -353,11 +359,16 @@ def show_outcome(result: dict) -> None:
         f"{after.get('macro_f1', 0):.3f}",
         f"{f1_change:+.3f} vs before",
         delta_color=change_colour(f1_change, 3),
-        help=HELP["macro_f1"],
+        help=HELP["macro_f1"]
+        + (
+            f" {interval_text(outcome['macro_f1_interval'], outcome['test_examples'], percent=False)} (bootstrap)."
+            if outcome.get("macro_f1_interval")
+            else ""
+        ),
     )
     r3.metric("steps", result["steps"], f"{result['samples_per_s']:.0f} samples/s", delta_color="off")
     if outcome.get("verdict"):
-        (st.warning if outcome.get("degenerate") else st.info)(outcome["verdict"])
+        (st.warning if outcome.get("degenerate") or outcome.get("within_noise") else st.info)(outcome["verdict"])
     st.success(
         f"{'Stopped early; ' if result['stopped'] else ''}saved among your runs. "
         "Try it below, or see before and after on the **Compare** page."

@@ -14,13 +14,13 @@ from pages._ui import (
     chart_with_download,
     default_of,
     ensure_app,
-    example_text,
     job_panel,
     job_queue,
     keep_choices,
     my_jobs,
     refresh_every,
     scratch_model_picker,
+    seed_example,
     show_error,
     student,
     view_from_url,
@@ -72,7 +72,8 @@ tabs = st.tabs(
 # -- attention -----------------------------------------------------------------------------------
 seen = None
 if any(tabs[i].open for i in (0, 1, 2, 10)):  # the tabs that show the attention of the input
-    text = st.session_state.setdefault("inspect_text", example_text(run))  # the widget's value: from here only
+    seed_example("inspect_text", run)  # the run's own example (the widget takes its value from here only)
+    text = st.session_state["inspect_text"]
     try:
         seen = attention_for_text(model, vocab, text)
     except ValueError as err:

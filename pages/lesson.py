@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from model_zoo.views import captions
+from model_zoo.views import attention, captions, charts, dynamics
+from model_zoo.views.attention import step_tables
 from pages._concepts import explain
-from pages._ui import ensure_app, example_text, finetune_run_picker, scratch_model_picker, show_error
+from pages._ui import ensure_app, example_text, finetune_run_picker, fixed_size, scratch_model_picker, show_error
 
 STEP = "lesson_step"  # the step shown
 DONE = "lesson_done"  # {step index: the answer given}, the steps revealed
@@ -34,6 +35,8 @@ class NeedsRun(Exception):
 class Reveal:
     text: str  # what the student's own run shows
     right: int | None  # the index of the option the data supports (None: no single right answer)
+    chart: object | None = None  # the chart the text talks about, drawn by the page's own chart function
+    inspect: dict[str, str] | None = None  # the Inspect view that shows it: tab, run, text, kind, layer, head, step
 
 
 @dataclass
@@ -75,6 +78,8 @@ def reveal_parameters(run, _) -> Reveal:
         f"In {whose}: embeddings and output layer {shares[0]:.0%}, attention {shares[1]:.0%}, "
         f"feed-forward {shares[2]:.0%}. {captions.parameter_caption(counts)}",
         max(range(3), key=lambda i: shares[i]),
+        charts.parameter_counts_chart(counts),
+        {"tab": "Weights", "run": run.name} if run is not None else None,
     )
 
 
@@ -86,6 +91,8 @@ def reveal_first_loss(run, _) -> Reveal:
     return Reveal(
         f"Your model: {captions.loss_caption(run.history, vocab, len(run.vocab.symbols))}",
         min(range(3), key=lambda i: abs(guesses[i] - first)),
+        charts.metric_chart(dynamics.metric_frame(run.history, ["loss"]), "loss"),
+        {"tab": "Training dynamics", "run": run.name},
     )
 
 
@@ -111,6 +118,8 @@ def reveal_which_first(run, _) -> Reveal:
         "given); exact match needs every token of a sequence right with the model reading its own outputs, and is "
         "only measured every few steps, so it comes later.",
         right,
+        charts.metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
+        {"tab": "Training dynamics", "run": run.name},
     )
 
 
@@ -125,9 +134,11 @@ def reveal_first_step(run, _) -> Reveal:
         f"On the input `{text}` your model's first step chooses {step.token!r} with probability {p:.0%}. A trained "
         "model is usually sure: the softmax puts almost everything on one token.",
         0 if p < 0.3 else 1 if p < 0.9 else 2,
+        charts.top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
     )
 
 
+SAME_WITHIN = 0.01  # step 10: two gains this close count as "both the same"; the question says so
 PATTERN_OPTION = {"diagonal": 0, "anti-diagonal": 1, "sharp": 2, "broad": 3}
 
 
@@ -135,22 +146,40 @@ def reveal_cross_attention(run, _) -> Reveal:
     from model_zoo.views.attention import attention_for_text
 
     run = need(run)
-    seen = attention_for_text(run.model, run.vocab, example_text(run))
+    text = example_text(run)
+    seen = attention_for_text(run.model, run.vocab, text)
     layer, head, pattern = captions.strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
     shape = {"sharp": "one key per query, off any line (a permutation)"}.get(pattern.name, f"the {pattern.name}")
+    frame = attention.attention_map(seen.attentions, "cross", layer, *seen.axes("cross"), head=head)
     return Reveal(
         f"Your {task_name(run)} model's layer {layer} head {head} puts {pattern.share:.0%} of its weight on {shape} "
-        f"(input `{example_text(run)}`). {captions.PATTERN_MEANING.get(pattern.name, '').capitalize()}. See it on "
+        f"(input `{text}`). {captions.PATTERN_MEANING.get(pattern.name, '').capitalize()}. See it on "
         f"Inspect → Attention: kind cross-attention, layer {layer}, head {head}.",
         PATTERN_OPTION.get(pattern.name),
+        charts.attention_heatmap(frame),
+        {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": str(layer), "head": str(head)}
+        | last_snapshot_step(run),
     )
+
+
+def last_snapshot_step(run) -> dict[str, str]:
+    """{"step": the last step whose attention the run kept} (the Attention over training tab opens
+    there), or nothing for a run without snapshots."""
+    from model_zoo.toy.runs import load_attention_snapshots
+
+    try:
+        snapshots = load_attention_snapshots(run.path)
+    except ValueError:
+        return {}
+    return {"step": str(snapshots.steps[-1])} if snapshots is not None and snapshots.steps else {}
 
 
 def reveal_causal(run, _) -> Reveal:
     from model_zoo.views.attention import attention_for_text
 
     run = need(run)
-    seen = attention_for_text(run.model, run.vocab, example_text(run))
+    text = example_text(run)
+    seen = attention_for_text(run.model, run.vocab, text)
     patterns = captions.head_patterns(seen.attentions, "decoder_self")
     layers = seen.attentions["decoder_self"]
     above = max(float(w[0].triu(diagonal=1).max()) for w in layers)
@@ -160,6 +189,10 @@ def reveal_causal(run, _) -> Reveal:
         f"the largest weight there is {above:.1g}. That is the causal mask: scores of later positions are set to −∞ "
         "before the softmax, so the decoder can never peek at the token it must predict.",
         1,
+        charts.attention_heatmap(
+            attention.attention_map(seen.attentions, "decoder_self", 0, *seen.axes("decoder_self"), head=0)
+        ),
+        {"tab": "Attention", "run": run.name, "text": text, "kind": "decoder_self", "layer": "0", "head": "0"},
     )
 
 
@@ -167,13 +200,16 @@ def reveal_positions(run, _) -> Reveal:
     from model_zoo.views.positions import positional_encoding_frame
 
     d_model = run.model.cfg.d_model if run is not None else 64
-    frame = positional_encoding_frame(d_model, 50).pivot(index="position", columns="dimension", values="value")
+    encoding = positional_encoding_frame(d_model, 50)
+    frame = encoding.pivot(index="position", columns="dimension", values="value")
     change = frame.diff().abs().mean()  # how much each dimension moves from one position to the next
     first, last = float(change.iloc[:2].mean()), float(change.iloc[-2:].mean())
     return Reveal(
         f"From one position to the next, dimensions 0-1 change by {first:.2f} on average, dimensions "
         f"{d_model - 2}-{d_model - 1} by {last:.4f}. {captions.positional_caption(d_model, 50)}",
         0 if first > last else 1,
+        charts.positional_encoding_chart(encoding, width=300),
+        {"tab": "Positional encoding", "run": run.name} if run is not None else None,
     )
 
 
@@ -187,7 +223,15 @@ def reveal_update_ratio(run, _) -> Reveal:
     return Reveal(
         captions.update_ratio_caption(ratios),
         min(range(3), key=lambda i: abs(math.log10(options[i]) - math.log10(typical))),
+        charts.per_layer_chart(dynamics.per_layer_frame(run.history, "update_ratio_per_layer"), "update / weight"),
+        {"tab": "Training dynamics", "run": run.name},
     )
+
+
+def confusion_frame(matrix, names):
+    from model_zoo.hf.compare import confusion_frame as frame  # Hugging Face only once a fine-tune is read
+
+    return frame(matrix, names)
 
 
 def comparison_of(folder: str | None) -> dict:
@@ -208,15 +252,23 @@ def reveal_before(_, folder) -> Reveal:
         f"Before fine-tuning your model scored {before:.0%} on the held-out sentences.{detail} The new head is "
         "random, so the pretrained model's understanding of the sentence cannot reach the answer yet.",
         min(range(3), key=lambda i: abs([0.5, 0.8, 0.95][i] - before)),
+        charts.confusion_chart(confusion_frame(matrix, names), "before") if matrix and names else None,
     )
 
 
 def reveal_after(_, folder) -> Reveal:
-    metrics = comparison_of(folder)["metrics"]
+    comparison = comparison_of(folder)
+    metrics = comparison["metrics"]
     before, after = metrics["before"], metrics["after"]
+    names, matrix = comparison.get("label_names", []), comparison.get("after", {}).get("confusion")
     gains = [after["accuracy"] - before["accuracy"], after["macro_f1"] - before["macro_f1"]]
-    right = 2 if abs(gains[0] - gains[1]) < 0.01 else 0 if gains[0] > gains[1] else 1
-    return Reveal(captions.before_after_caption(before, after), right)
+    right = 2 if abs(gains[0] - gains[1]) < SAME_WITHIN else 0 if gains[0] > gains[1] else 1
+    return Reveal(
+        f"{captions.before_after_caption(before, after)} The gains differ by {abs(gains[0] - gains[1]):.3f} "
+        f'("both the same" means within {SAME_WITHIN}).',
+        right,
+        charts.confusion_chart(confusion_frame(matrix, names), "after") if matrix and names else None,
+    )
 
 
 STEPS = [
@@ -323,8 +375,8 @@ STEPS = [
         "pages/compare.py",
         "Compare",
         "Compare the model before and after fine-tuning on the same held-out sentences.",
-        "Which rises more with fine-tuning?",
-        ["accuracy", "macro-F1", "both the same"],
+        f"Which rises more with fine-tuning? (Gains within {SAME_WITHIN} of each other count as the same.)",
+        ["accuracy", "macro-F1", f"both the same (within {SAME_WITHIN})"],
         reveal_after,
         "metrics",
         needs="finetune",
@@ -391,6 +443,15 @@ with body:
             else:
                 verdict = f"You said *{given}*; your run shows *{step.options[shown.right]}*."
             st.success(f"{verdict}  \n{shown.text}")
+            if shown.chart is not None:  # the chart the reveal talks about, from this run
+                st.altair_chart(fixed_size(shown.chart), width="content")
+            if shown.inspect:  # the exact view on Inspect, through its link parameters
+                st.page_link(
+                    "pages/inspect.py",
+                    label=f"Open Inspect at this view ({shown.inspect['tab']})",
+                    icon=":material/open_in_new:",
+                    query_params=shown.inspect,
+                )
         explain(step.concept, expanded=True)
     if index + 1 < len(STEPS):
 

@@ -20,14 +20,15 @@ from pages._ui import (
     default_of,
     duration,
     ensure_app,
-    example_text,
     job_panel,
+    job_queue,
     keep_choices,
     live_training_charts,
     load_scratch_run,
     my_jobs,
     refresh_every,
     scratch_model_picker,
+    seed_example,
     show_error,
     submit_job,
     workspace,
@@ -179,7 +180,7 @@ try:
     )
     out = workspace().output(run_name)
     spec = train_spec(out.name, out, task_name, task_kwargs, model_cfg, train_cfg, overwrite=overwrite)
-    st.caption(f"About {spec.estimate_s:.0f} s on this machine when it trains alone (at most {int(steps)} steps).")
+    st.caption(f"About {job_queue().estimate(spec):.0f} s on this machine now (at most {int(steps)} steps).")
 except (ValueError, FileExistsError) as err:
     show_error(err, "Change the setting above.")
 
@@ -241,9 +242,9 @@ if picked is None:
     st.stop()
 run = picked.run
 d1, d2 = st.columns([3, 1])
+seed_example("train_decode_text", run)  # the run's own example, and another when another run is picked
 text = d1.text_input(
     "input",
-    value=example_text(run),
     key="train_decode_text",
     help="Toy tasks: symbols separated by spaces. English: a short sentence.",
 )

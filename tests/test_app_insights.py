@@ -210,6 +210,70 @@ def test_compare_shows_how_far_two_scratch_runs_and_two_snapshots_differ(reverse
     at.selectbox(key="cmp_run_b").set_value("copy-demo (saved)").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any("Mean Jensen-Shannon distance (base 2) over 32 held-out" in c.value for c in at.caption)
+    from model_zoo.toy.runs import load_attention_snapshots, load_run
+    from model_zoo.views import attention
+
+    snapshots, vocab = load_attention_snapshots(reverse_run), load_run(reverse_run).vocab
+    first, last = (attention.snapshot_attention(snapshots, vocab, s) for s in (snapshots.steps[0], snapshots.steps[-1]))
+    moved = attention.attention_change([(first.attentions, last.attentions)], kinds=["cross"])
+    assert at.selectbox(key="cmp_snap_layer").value == int(moved.iloc[0]["layer"])  # opens where it moved most
     at.selectbox(key="cmp_snap_from").set_value(0).run()
     at.selectbox(key="cmp_snap_to").set_value(30).run()
+    assert not at.exception
+
+
+@pytest.fixture(scope="module")
+def english_run(weights) -> Path:
+    """An untrained English run (its decode box must hold English) beside the toy runs."""
+    import torch
+
+    from model_zoo import Transformer
+    from model_zoo.toy.runs import save_run
+    from model_zoo.toy.tasks import make_task
+
+    task = make_task("english", max_words=6, vocab_size=50, n_heldout=16)
+    torch.manual_seed(0)
+    save_run(weights / "english-demo", Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32)), task=task)
+    return weights / "english-demo"
+
+
+@pytest.mark.parametrize(
+    "page, picker, box, button",
+    [
+        ("train", "train_decode_model", "train_decode_text", "train_decode"),
+        ("compare", "cmp_run_a", "cmp_decode_text", None),  # two runs decode the same input: the first's example
+    ],
+)
+def test_the_decode_box_holds_the_picked_runs_own_example_and_decodes_without_unk(
+    english_run, copy_run, page, picker, box, button
+):
+    from model_zoo.toy.runs import load_run
+
+    at = open_page(page)
+    at.selectbox(key=picker).set_value("english-demo (saved)").run()
+    english = load_run(english_run)
+    assert all(w in english.vocab.stoi for w in english.vocab.tokenize(at.text_input(key=box).value))
+    at.selectbox(key=picker).set_value("copy-demo (saved)").run()  # a copy run has finished: decode it
+    copy = load_run(copy_run)
+    text = at.text_input(key=box).value
+    assert text == copy.make_task().example()  # its own task's sample, not the English sentence
+    assert all(token in copy.vocab.symbols for token in text.split())
+    if button is not None:
+        at.button(key=button).click().run()
+    assert not at.exception and not at.warning, [w.value for w in at.warning]  # no <unk> warning
+    assert not any(m.value.startswith("**copy-demo") and "unknown words" in m.value for m in at.markdown)
+    at.text_input(key=box).set_value("3 2").run()  # a text the student typed for this run stays
+    assert at.text_input(key=box).value == "3 2"
+    at.selectbox(key=picker).set_value("english-demo (saved)").run()  # another run: its own example again
+    assert at.text_input(key=box).value == english.make_task().example()
+
+
+def test_the_step_through_box_switches_example_with_the_run(english_run, copy_run):
+    from model_zoo.toy.runs import load_run
+
+    at = open_page("decode")
+    at.selectbox(key="decode_model").set_value("english-demo (saved)").run()
+    assert at.text_input(key="decode_text").value == load_run(english_run).make_task().example()
+    at.selectbox(key="decode_model").set_value("copy-demo (saved)").run()
+    assert at.text_input(key="decode_text").value == load_run(copy_run).make_task().example()
     assert not at.exception

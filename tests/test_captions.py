@@ -61,10 +61,14 @@ def test_a_zero_upper_triangle_is_the_causal_mask():
     assert "upper triangle is zero: the causal mask" in captions.attention_caption(frame_of(lower))
 
 
-def test_a_permutation_off_any_line_is_named_sort():
+def test_a_permutation_is_named_sort_only_when_it_reads_the_keys_in_sorted_order():
     pattern = captions.attention_pattern(sharpened([2, 0, 3, 1], 4, 0.85))
     assert pattern.name == "sharp" and pattern.share == pytest.approx(0.85)
-    assert "sort" in captions.attention_caption(frame_of(sharpened([2, 0, 3, 1], 4, 0.85)))
+    unsorted = captions.attention_caption(frame_of(sharpened([2, 0, 3, 1], 4, 0.85)))
+    assert "a permutation" in unsorted and "sort" not in unsorted
+    # source "7 2 9 4": the queries pick 2, 4, 7, 9 (positions 1, 3, 0, 2), the sorted order
+    sorting = captions.attention_caption(frame_of(sharpened([1, 3, 0, 2], 4, 0.85), keys=["7", "2", "9", "4"]))
+    assert "how sort is solved" in sorting
 
 
 def test_one_favoured_key_is_named_with_its_token():

@@ -149,7 +149,7 @@ def test_a_long_wait_redraws_its_panel_less_often(queue, tmp_path):
     from dataclasses import replace
 
     first = queue.submit("s-a", spec(tmp_path, "a", steps=200))
-    long = queue.submit("s-b", replace(spec(tmp_path, "b"), estimate_s=600.0))
+    long = queue.submit("s-b", replace(spec(tmp_path, "b"), estimate_s=60000.0))  # scaled by the recent jobs
     last = queue.submit("s-c", spec(tmp_path, "c"))
     assert queue.expected_start(last) > 600
     assert refresh_every(last, queue) == WAITING_AT_MOST_EVERY_S

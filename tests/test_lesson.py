@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -85,6 +86,33 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
         8: f"your model scored {metrics['before']['accuracy']:.0%}",
         9: f"accuracy {metrics['before']['accuracy']:.2f} → {metrics['after']['accuracy']:.2f}",
     }
+    from model_zoo.toy.runs import load_attention_snapshots
+    from model_zoo.views import attention, captions
+
+    seen = attention.attention_for_text(run.model, run.vocab, run.make_task().example())
+    layer, head, _ = captions.strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
+    example = run.make_task().example()
+    inspect_views = {  # the exact view each reveal's "Open Inspect" link opens
+        1: {"tab": "Training dynamics", "run": "lesson-copy"},
+        4: {
+            "tab": "Attention",
+            "run": "lesson-copy",
+            "text": example,
+            "kind": "cross",
+            "layer": str(layer),
+            "head": str(head),
+            "step": str(load_attention_snapshots(run.path).steps[-1]),  # Attention over training opens there
+        },
+        5: {
+            "tab": "Attention",
+            "run": "lesson-copy",
+            "text": example,
+            "kind": "decoder_self",
+            "layer": "0",
+            "head": "0",
+        },
+        7: {"tab": "Training dynamics", "run": "lesson-copy"},
+    }
     at = open_lesson()
     for index in range(10):
         answer = at.radio(key=f"lesson_answer_{index}")
@@ -97,6 +125,12 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
         assert revealed.startswith(f"You said *{answer.options[0]}*"), revealed
         if index in expected:
             assert expected[index] in revealed, revealed
+        charts = at.get("vega_lite_chart")
+        assert charts, f"step {index + 1} tells without showing"  # the reveal draws its chart
+        if index in inspect_views:
+            links = {link.proto.label: link.proto for link in at.get("page_link")}
+            link = next(v for k, v in links.items() if k.startswith("Open Inspect at this view"))
+            assert parse_qs(link.query_string) == {k: [v] for k, v in inspect_views[index].items()}
         if index < 9:
             at.button(key=f"lesson_next_{index}").click().run()
     assert "10 of 10 steps revealed" in at.get("progress")[0].proto.text

@@ -28,6 +28,7 @@ from model_zoo.hf.inference import (
 )
 from model_zoo.run_folder import COMPARISON_FILE, FINETUNE, METRICS_FILE, read_run_file
 from model_zoo.utils import atomic_write_json
+from model_zoo.views.captions import TO_TRY
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 METRIC_KEYS = ("accuracy", "macro_f1")
@@ -187,6 +188,71 @@ def score_probes_before(model, tokenizer, task, label_names, config, sentences=P
     return _score_probes(model, tokenizer, task, label_names, config, sentences)
 
 
+Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval
+BOOTSTRAP_RESAMPLES = 1000
+
+
+def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval (95% by default) of a share `successes / n`: where an accuracy
+    measured on `n` held-out examples could lie with as many new ones. Sound at 0% and 100%
+    too, where the normal approximation collapses to a point."""
+    if not isinstance(n, int) or n < 1 or not 0 <= successes <= n:
+        raise ValueError(f"successes={successes!r} of n={n!r}: need 0 <= successes <= n and n >= 1.")
+    share = successes / n
+    denominator = 1 + z * z / n
+    centre = (share + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def _macro_f1(predictions: np.ndarray, references: np.ndarray, num_labels: int) -> float:
+    scores = []
+    for label in range(num_labels):
+        tp = np.sum((predictions == label) & (references == label))
+        predicted, actual = np.sum(predictions == label), np.sum(references == label)
+        scores.append(0.0 if tp == 0 else 2 * tp / (predicted + actual))
+    return float(np.mean(scores))
+
+
+def bootstrap_interval(
+    predictions, references, num_labels: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0
+) -> tuple[float, float]:
+    """A 95% percentile-bootstrap interval of macro-F1: the held-out examples resampled with
+    replacement `resamples` times (seeded: the same interval every time)."""
+    predictions, references = np.asarray(predictions), np.asarray(references)
+    if len(predictions) != len(references) or len(references) == 0:
+        raise ValueError("bootstrap_interval needs as many predictions as references, at least one.")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(references), size=(resamples, len(references)))
+    scores = [_macro_f1(predictions[d], references[d], num_labels) for d in draws]
+    return float(np.percentile(scores, 2.5)), float(np.percentile(scores, 97.5))
+
+
+def score_intervals(comparison: dict) -> dict:
+    """95% intervals of the held-out scores before and after: {"before"|"after": {"accuracy":
+    (low, high), "macro_f1": (low, high)}}, Wilson for accuracy, bootstrap for macro-F1; "n": how
+    many held-out examples. Empty without the saved predictions."""
+    references = comparison.get("references") or []
+    out: dict = {"n": len(references)}
+    for role in ("before", "after"):
+        predictions = (comparison.get(role) or {}).get("predictions")
+        if not references or predictions is None or len(predictions) != len(references):
+            continue
+        right = int(np.sum(np.asarray(predictions) == np.asarray(references)))
+        out[role] = {
+            "accuracy": wilson_interval(right, len(references)),
+            "macro_f1": bootstrap_interval(predictions, references, len(comparison["label_names"])),
+        }
+    return out
+
+
+def interval_text(interval: tuple[float, float], n: int, percent: bool = True) -> str:
+    """An interval as words ("95% interval 46%–62% on 150 held-out examples"), for a caption or a help."""
+    low, high = interval
+    shown = f"{low:.0%}–{high:.0%}" if percent else f"{low:.2f}–{high:.2f}"
+    return f"95% interval {shown} on {n} held-out examples"
+
+
 def outcome(comparison: dict) -> dict:
     """What a fine-tuning run's after-figures mean, against the simplest baseline: always answering
     the commonest label of the held-out sentences. {"majority_label", "majority_share",
@@ -203,18 +269,30 @@ def outcome(comparison: dict) -> dict:
     top = int(np.bincount(np.asarray(answered), minlength=len(names)).argmax()) if answered else -1
     top_share = answered.count(top) / len(predictions) if answered else 0.0
     accuracy = comparison["after"]["accuracy"]
+    n = len(references)
+    right = sum(int(p == r) for p, r in zip(predictions, references, strict=True))
+    interval = wilson_interval(right, n)
+    within_noise = interval[0] <= majority_share  # the baseline is inside the accuracy's 95% interval
     degenerate = len(names) > 1 and top_share >= 0.9
     always = f"always answering {names[majority]!r} scores {majority_share:.0%}"
+    measured = f"accuracy {accuracy:.0%}, {interval_text(interval, n)}"
     if degenerate:
         verdict = (
             f"The model answers {names[top]!r} for {top_share:.0%} of the held-out sentences: it has not learned to "
             f"tell them apart yet ({always}). Train on more examples, for more steps, or with another learning rate."
         )
-    elif accuracy <= majority_share + 0.02:
-        verdict = f"Accuracy {accuracy:.0%} is hardly better than guessing the commonest label ({always})."
+    elif within_noise:
+        verdict = (
+            f"Within noise of the simplest baseline: {measured}, and {always}, inside that interval, so the "
+            f"{accuracy - majority_share:+.0%} could be luck of the draw. {TO_TRY}"
+        )
     else:
-        verdict = f"The model beats the simplest baseline by {accuracy - majority_share:+.0%} ({always})."
+        verdict = f"The model beats the simplest baseline by {accuracy - majority_share:+.0%} ({measured}; {always})."
     return {
+        "accuracy_interval": interval,
+        "macro_f1_interval": bootstrap_interval(predictions, references, len(names)),
+        "test_examples": n,
+        "within_noise": within_noise,
         "majority_label": names[majority],
         "majority_share": majority_share,
         "top_prediction": names[top] if top >= 0 else "?",

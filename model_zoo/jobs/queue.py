@@ -62,6 +62,22 @@ QUEUED, RUNNING, DONE, STOPPED, CANCELLED, FAILED = "queued", "running", "done",
 ACTIVE = (QUEUED, RUNNING)
 
 
+RECENT_JOBS = 5  # a first estimate reads how long this many recent jobs of the same kind really took
+
+
+class Reports(list):
+    """A job's reports, in order, each noted with the time it arrived (`arrived`): a job's own
+    pace is read from them."""
+
+    def __init__(self, *reports):
+        super().__init__(*reports)
+        self.arrived = [time.time()] * len(self)
+
+    def append(self, report) -> None:
+        super().append(report)
+        self.arrived.append(time.time())
+
+
 @dataclass
 class Job:
     """One submitted piece of work. The queue's thread updates it; pages only read it."""
@@ -70,7 +86,7 @@ class Job:
     owner: str
     spec: JobSpec
     status: str = QUEUED
-    metrics: list[dict] = field(default_factory=list)  # what the work reported, in order
+    metrics: list[dict] = field(default_factory=Reports)  # what the work reported, in order, and when
     result: Any = None  # what the work returned (a small, picklable summary)
     error: str | None = None  # why it failed, for the page
     submitted: float = field(default_factory=time.time)
@@ -108,14 +124,54 @@ class Job:
         while it still waits)."""
         return (self.started or self.finished or time.time()) - self.submitted
 
-    def remaining(self) -> float:
-        """Seconds this job still needs, by its estimate, corrected by its own pace once it runs."""
+    def _step_reports(self) -> list[tuple[float, dict]]:
+        """(arrival time, report) of the training steps this job reported (evaluations left out)."""
+        arrived = getattr(self.metrics, "arrived", None)
+        if arrived is None or len(arrived) != len(self.metrics):
+            return []
+        return [
+            (t, m)
+            for t, m in zip(arrived, self.metrics, strict=True)
+            if isinstance(m.get("step"), int | float) and m.get("kind", "train") == "train"
+        ]
+
+    def measured_pace(self) -> float | None:
+        """Wall-clock seconds a step, measured on this job's own step reports (the first to the
+        last: the machine as busy as it really is, evaluations between them included); None until
+        two reports are at least one step apart."""
+        steps = self._step_reports()
+        if len(steps) < 2 or steps[-1][1]["step"] <= steps[0][1]["step"]:
+            return None
+        return (steps[-1][0] - steps[0][0]) / (steps[-1][1]["step"] - steps[0][1]["step"])
+
+    def remaining(self, first_estimate: float | None = None) -> float:
+        """Seconds this job still needs. Once it runs and has a measured pace: the steps left times
+        its own seconds a step, less the time since its last report. Before that: `first_estimate`
+        (the queue's, from its recent jobs on this machine: `JobQueue.estimate`) or else the spec's
+        estimate, less the time it has run."""
         if not self.active:
             return 0.0
-        done = self.progress()
-        if self.status == RUNNING and done > 0.05:
-            return self.elapsed() * (1 - done) / done
-        return max(0.0, self.spec.estimate_s - self.elapsed())
+        pace = self.measured_pace() if self.status == RUNNING else None
+        if pace is not None:
+            arrived, last = self._step_reports()[-1]
+            total = last.get("total_steps") or self.spec.total_steps or last["step"]
+            return max(0.0, (total - last["step"]) * pace - (time.time() - arrived))
+        return max(0.0, (first_estimate if first_estimate is not None else self.spec.estimate_s) - self.elapsed())
+
+
+def first_estimate(spec: JobSpec, jobs: list[Job]) -> float:
+    """Seconds `spec` should take, before it has a pace of its own: `spec.estimate_s` times the
+    median ratio of measured to estimated seconds of the last `RECENT_JOBS` of `jobs` that ended
+    "done" and are of the same kind (`JobQueue.estimate`)."""
+    recent = [
+        j
+        for j in jobs
+        if j.status == DONE and j.spec.kind == spec.kind and j.started and j.finished and j.spec.estimate_s > 0
+    ][-RECENT_JOBS:]
+    if not recent:
+        return spec.estimate_s
+    ratios = sorted((j.finished - j.started) / j.spec.estimate_s for j in recent)
+    return spec.estimate_s * ratios[len(ratios) // 2]
 
 
 class Busy(RuntimeError):
@@ -206,18 +262,34 @@ class JobQueue:
 
     def expected_start(self, job: Job) -> float:
         """Seconds from now until `job` starts: the running jobs' and the earlier waiting jobs'
-        remaining times laid out over the workers, in queue order."""
+        remaining times (`remaining`, `estimate`) laid out over the workers, in queue order."""
         with self._lock:
             if job.status != QUEUED:
                 return 0.0
-            free_at = sorted(j.remaining() for j in self._jobs if j.status == RUNNING)
+            free_at = sorted(j.remaining(self._estimate(j.spec)) for j in self._jobs if j.status == RUNNING)
             free_at += [0.0] * (self.workers - len(free_at))
             for waiting in (j for j in self._jobs if j.status == QUEUED):
                 start = heapq.heappop(free_at)
                 if waiting is job:
                     return start
-                heapq.heappush(free_at, start + waiting.spec.estimate_s)
+                heapq.heappush(free_at, start + self._estimate(waiting.spec))
         return 0.0
+
+    def estimate(self, spec: JobSpec) -> float:
+        """Seconds `spec` should take on this machine as it is now: its own estimate (`spec.estimate_s`,
+        for an idle machine) times how much longer than theirs the last `RECENT_JOBS` finished jobs
+        of the same kind really took (the median ratio of measured to estimated seconds, which
+        scales with each job's steps and size). Without such jobs yet: the spec's estimate."""
+        with self._lock:
+            return self._estimate(spec)
+
+    def remaining(self, job: Job) -> float:
+        """Seconds `job` still needs (`Job.remaining`, with this queue's first estimate)."""
+        with self._lock:
+            return job.remaining(self._estimate(job.spec))
+
+    def _estimate(self, spec: JobSpec) -> float:
+        return first_estimate(spec, self._jobs)
 
     def counts(self) -> dict[str, int]:
         with self._lock:

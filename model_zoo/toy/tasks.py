@@ -208,6 +208,13 @@ class Task:
     def to_dict(self) -> dict:
         raise NotImplementedError
 
+    def example(self) -> str:
+        """One of this task's own held-out sources as text, the decode boxes' first input: the first
+        of 3 to 8 tokens with no <unk> (else the first), so it always reads in this vocabulary."""
+        sources = [source for source, _ in self.heldout_pairs()]
+        known = [s for s in sources if UNK_ID not in s] or sources
+        return self.vocab.to_text(next((s for s in known if 3 <= len(s) <= 8), known[0]))
+
     def model_config(self, **overrides):
         """A `TransformerConfig` sized for this task's vocabulary and lengths; `overrides` change
         any other field (d_model=128, ...)."""

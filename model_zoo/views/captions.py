@@ -44,7 +44,9 @@ def metric_name(key: str) -> str:
 @dataclass(frozen=True)
 class AttentionPattern:
     """The shape one attention map has. name: "diagonal", "previous", "next", "anti-diagonal",
-    "one key", "sharp" (each query picks one key, not along a line: a permutation), "broad";
+    "one key", "sharp" (each query picks one key, not along a line: a permutation), "sorted" (a
+    permutation that reads the keys in sorted order: named only by `attention_caption`, which knows
+    the keys' tokens), "broad";
     share: the weight on that shape (the mean over queries); causal: every weight above the
     diagonal is zero; key: the favoured key's position ("one key")."""
 
@@ -60,7 +62,8 @@ PATTERN_MEANING = {
     "previous": "each query looks one position back",
     "next": "each query looks one position ahead",
     "anti-diagonal": "the first query looks at the last key and so on: how reverse is solved",
-    "sharp": "each query looks at one key, but not along a line: a permutation, how sort is solved",
+    "sharp": "each query looks at one key, but not along a line: a permutation of the keys",
+    "sorted": "each query looks at one key, and the keys come in sorted order: how sort is solved",
     "one key": "almost every query looks at the same key",
     "broad": "the weight is spread over many keys: this head averages rather than picks",
 }
@@ -90,8 +93,54 @@ def attention_pattern(matrix) -> AttentionPattern:
     if best[1] >= 0.5 and best[0] != "broad":
         return AttentionPattern(best[0], best[1], causal)
     if sharpness >= 0.6 and len(set(w.argmax(axis=1).tolist())) > 1:
+        line = _line_of_picks(w)
+        if line is not None:
+            return AttentionPattern(line[0], line[1], causal)
         return AttentionPattern("sharp", sharpness, causal)
     return AttentionPattern("broad", sharpness, causal)
+
+
+LINE_OF_PICKS = 0.75  # a sharp map is a line when this share of its queries pick a key on that one line
+
+
+def _line_of_picks(w: np.ndarray) -> tuple[str, float] | None:
+    """(name, share) of the line that at least `LINE_OF_PICKS` of the queries' largest weights lie
+    on (a sharp head whose rows miss a line by their spread, not by their choice), else None."""
+    tq, tk = w.shape
+    rows, picks = np.arange(tq), w.argmax(axis=1)
+    best = None
+    for slope in (1, -1):
+        offsets, counts = np.unique(picks - slope * rows, return_counts=True)
+        offset = int(offsets[counts.argmax()])
+        if counts.max() >= max(2, LINE_OF_PICKS * tq) and (best is None or counts.max() > best[0]):
+            cols = slope * rows + offset
+            inside = (cols >= 0) & (cols < tk)
+            best = (counts.max(), _line_name(slope, offset, tq, tk), float(w[rows[inside], cols[inside]].sum() / tq))
+    return None if best is None else (best[1], best[2])
+
+
+def reads_in_sorted_order(matrix, keys: Sequence[str]) -> bool:
+    """True when the keys that the queries pick (their largest weight), read query by query, are
+    symbols in non-decreasing order and not all one: the alignment of the sort task. Picks of
+    special tokens (<eos>, [CLS]) are left out; at least two queries must pick a symbol."""
+    w = _as_matrix(matrix)
+    picked = [str(keys[j]) for j in w.argmax(axis=1).tolist() if j < len(keys)]
+    symbols = [t for t in picked if not _special(t)]
+    if len(symbols) < 2 or len(set(symbols)) < 2:
+        return False
+    order = [float(t) if _is_number(t) else t for t in symbols]
+    try:
+        return all(a <= b for a, b in zip(order, order[1:], strict=False))
+    except TypeError:  # numbers and words mixed: no single order
+        return False
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def _line_name(slope: int, offset: int, tq: int, tk: int) -> str:
@@ -106,6 +155,8 @@ def attention_caption(frame: pd.DataFrame, tokens_of_keys: Sequence[str] | None 
     keys = _ordered_tokens(frame, "key_token", "key_pos") if tokens_of_keys is None else list(tokens_of_keys)
     who = _who(frame)
     pattern = attention_pattern(w)
+    if pattern.name == "sharp" and reads_in_sorted_order(w, keys):
+        pattern = AttentionPattern("sorted", pattern.share, pattern.causal)
     if pattern.name == "broad" and "head" in frame and str(frame["head"].iloc[0]) == "mean":
         sentences = [
             f"{who} spreads its weight: on average a query's largest weight is only {pattern.share:.0%}. "
@@ -130,7 +181,7 @@ def _pattern_sentence(who: str, p: AttentionPattern, keys: Sequence[str]) -> str
     if p.name == "broad":
         return f"{who} spreads its weight: on average a query's largest weight is only {p.share:.0%}. {PATTERN_MEANING['broad'].capitalize()}."
     meaning = PATTERN_MEANING.get(p.name, "")
-    shape = {"sharp": "on one key per query"}.get(p.name, f"on the {p.name}")
+    shape = {"sharp": "on one key per query", "sorted": "on one key per query"}.get(p.name, f"on the {p.name}")
     if p.name in ("previous", "next"):
         shape = f"one step {'back' if p.name == 'previous' else 'ahead'} of the diagonal"
     return (
@@ -166,7 +217,7 @@ def heads_caption(frame: pd.DataFrame) -> str:
 def _short(p: AttentionPattern) -> str:
     if p.name == "one key":
         return f"on key position {p.key}"
-    if p.name == "sharp":
+    if p.name in ("sharp", "sorted"):
         return "on one key per query (a permutation)"
     return f"on the {p.name}"
 
@@ -200,8 +251,9 @@ def strongest_head(
     return max(found, key=lambda f: f[2].share)
 
 
-def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
-    """How much one attention map changed (two tables from `attention.attention_map` over the same tokens)."""
+def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame, frozen: bool = False) -> str:
+    """How much one attention map changed (two tables from `attention.attention_map` over the same
+    tokens); `frozen`: the map's layer kept its pretrained weights during fine-tuning."""
     a = _frame_matrix(before, "query_pos", "key_pos", "weight")
     b = _frame_matrix(after, "query_pos", "key_pos", "weight")
     if a.shape != b.shape:
@@ -211,6 +263,12 @@ def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame) -> str:
     queries = _ordered_tokens(after, "query_token", "query_pos")
     keys = _ordered_tokens(after, "key_token", "key_pos")
     kept = "kept its pattern" if diff.max() < 0.1 else "changed"
+    if frozen:
+        return (
+            f"This layer was frozen during fine-tuning (its weights kept, and the layers below it too), so its "
+            f"attention is the same before and after (largest change {diff.max():.3f}): pick a trained layer to "
+            "see what fine-tuning changed."
+        )
     return (
         f"Fine-tuning moved these weights by {diff.mean():.3f} on average and {diff.max():.2f} at most "
         f"({queries[i]!r} → {keys[j]!r}: {a[i, j]:.2f} → {b[i, j]:.2f}): this map {kept}. "
@@ -434,14 +492,15 @@ def metric_caption(
         return f"{metric_name(metric).capitalize()}: {ys[0]:.0%} → {ys[-1]:.0%}{reached}. It is the {what}."
     if metric in ("lr", "learning_rate"):
         peak = int(np.argmax(ys))
-        if peak == len(ys) - 1 and len(ys) > 1:
+        if peak == len(ys) - 1 and len(ys) > 1 and ys[-1] > ys[-2]:
             return (
                 f"The learning rate is still warming up: {ys[0]:.2g} → {ys[-1]:.2g} over {steps[-1]} steps. Warmup keeps "
                 "Adam's first, noisy steps small; the decay starts at the peak."
             )
+        after = f"then decays to {ys[-1]:.2g}" if ys[-1] < 0.999 * ys[peak] else "then holds it"
         return (
             f"The learning rate climbs to its peak {ys[peak]:.2g} at step {steps[peak]} (warmup: Adam's first steps are "
-            f"noisy, so they are kept small), then decays to {ys[-1]:.2g}."
+            f"noisy, so they are kept small), {after}."
         )
     if metric == "grad_norm":
         median = float(np.median(ys))
@@ -481,8 +540,8 @@ def loss_caption(
         sentences.append(
             f"It starts at {first:.2f} (≈ ln {math.exp(first):.0f}: a uniform guess among that many {unit})."
         )
-    tail = losses[len(losses) * 3 // 4 :]
-    flat = len(tail) >= 4 and (max(tail) - min(tail)) < 0.05 * max(abs(last), 1e-9) + 0.02
+    trend = trend_points(history, "loss")
+    flat = trend.judged and _is_flat(trend.values[len(trend.values) // 2 :], last)
     if last < 0.1:
         sentences.append(f"Now {last:.3f}: the model is nearly certain of every right answer.")
     elif n_symbols and abs(guess_k - n_symbols) / n_symbols < 0.2:
@@ -495,7 +554,58 @@ def loss_caption(
             f"Now {last:.2f} ≈ ln {guess_k:.1f}: as unsure as a guess among {guess_k:.1f} {unit}"
             + (" and flat: it has stopped improving." if flat else ".")
         )
+    if not trend.judged:
+        sentences.append(trend.why_not)
     return " ".join(sentences) + " The loss is cross-entropy: −log of the probability given to the right answer."
+
+
+MIN_TREND_POINTS = 8  # points after warm-up before a curve is called flat (or rising, or falling)
+
+
+@dataclass(frozen=True)
+class Trend:
+    """The points of a curve that a trend verdict may read: those after warm-up (the learning
+    rate's peak); `judged` is False, with `why_not` saying so, while there are fewer than
+    `MIN_TREND_POINTS` of them."""
+
+    values: list[float]
+    judged: bool
+    why_not: str = ""
+
+
+def warmup_end(history: Sequence[Mapping]) -> int | None:
+    """The step where the learning rate first reaches its peak (warm-up ends), or None while it
+    is still rising (it first reached its largest value at the last record, and rose to it). A
+    history that records no learning rate has no warm-up: 0."""
+    rates = [(e["step"], e[k]) for e in history for k in ("lr", "learning_rate") if _finite(e.get(k))]
+    if not rates:
+        return 0
+    peak = max(r for _, r in rates)
+    first_peak = next(i for i, (_, r) in enumerate(rates) if r >= peak)
+    if first_peak == len(rates) - 1 and len(rates) > 1 and peak > rates[0][1]:
+        return None
+    return rates[first_peak][0]
+
+
+def trend_points(history: Sequence[Mapping], metric: str) -> Trend:
+    """The rule every trend verdict follows: no verdict during warm-up, and none before
+    `MIN_TREND_POINTS` finite points after it."""
+    end = warmup_end(history)
+    if end is None:
+        return Trend([], False, "Still in warm-up (the learning rate is rising): too early to call a trend.")
+    values = [float(e[metric]) for e in history if e.get("step", 0) > end and _finite(e.get(metric))]
+    if len(values) < MIN_TREND_POINTS:
+        return Trend(
+            values,
+            False,
+            f"Too early to call a trend: {len(values)} point{'s' if len(values) != 1 else ''} after warm-up, "
+            f"a verdict needs {MIN_TREND_POINTS}.",
+        )
+    return Trend(values, True)
+
+
+def _is_flat(tail: Sequence[float], level: float) -> bool:
+    return len(tail) >= 4 and (max(tail) - min(tail)) < 0.05 * max(abs(level), 1e-9) + 0.02
 
 
 def update_ratio_caption(ratios: Sequence[float]) -> str:
@@ -653,6 +763,32 @@ def before_after_caption(before: Mapping[str, float], after: Mapping[str, float]
             "and macro-F1 (the mean F1 of each label) does not."
         )
     return text
+
+
+TO_TRY = "To tell: hold out more examples, train more epochs, or train more layers."
+
+
+def held_out_caption(before: Mapping[str, float], after: Mapping[str, float], intervals: Mapping) -> str:
+    """Each held-out score after fine-tuning with its 95% interval (`compare.score_intervals`), and
+    whether its change since before is outside that interval or within noise."""
+    n = intervals.get("n", 0)
+    parts, noisy = [], False
+    for key in ("accuracy", "macro_f1"):
+        interval = intervals.get("after", {}).get(key)
+        if interval is None or key not in after:
+            continue
+        low, high = interval
+        text = f"{metric_name(key)} {after[key]:.2f} (95% interval {low:.2f}–{high:.2f} on {n} held-out examples)"
+        if key in before:
+            inside = low <= before[key] <= high
+            noisy |= inside
+            text += f": the {after[key] - before[key]:+.2f} since before is " + (
+                "within noise (before's score is inside the interval)" if inside else "more than noise"
+            )
+        parts.append(text)
+    if not parts:
+        return "No saved predictions to measure the uncertainty on: fine-tune the run again."
+    return "; ".join(parts) + "." + (f" {TO_TRY}" if noisy else "")
 
 
 def speed_caption(ratio: float) -> str:
