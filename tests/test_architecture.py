@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "model_zoo"
-LEAVES = {"utils", "packs", "distributed", "run_folder", "decode_step"}
+LEAVES = {"utils", "packs", "distributed", "run_folder", "decode_step", "environment"}
 # layer -> the layers its modules may import
 ALLOWED = {
     "leaves": {"leaves"},

@@ -1,0 +1,58 @@
+"""The Setup page's facts: read from the installed distributions, not typed."""
+
+import importlib.metadata
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from model_zoo.environment import LIBRARIES, environment, environment_caption
+
+APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+
+def test_library_versions_are_the_installed_ones():
+    env = environment()
+    assert [lib.name for lib in env.libraries] == [name for name, _ in LIBRARIES]
+    for lib in env.libraries:
+        assert lib.version == importlib.metadata.version(lib.name)
+    import torch
+
+    assert env.torch_threads == torch.get_num_threads()
+
+
+def test_offline_packs_point_at_their_real_files_and_sizes():
+    for pack in environment().packs:
+        if pack.path is None:
+            assert pack.version is None or pack.size_bytes == 0
+            continue
+        assert pack.version == importlib.metadata.version(pack.distribution)
+        expected = (
+            pack.path.stat().st_size
+            if pack.path.is_file()
+            else sum(p.stat().st_size for p in pack.path.rglob("*") if p.is_file())
+        )
+        assert pack.size_bytes == expected > 0
+
+
+def test_caption_names_the_device_and_what_is_missing():
+    env = environment()
+    text = environment_caption(env)
+    assert ("CPU" in text) or ("CUDA" in text)
+    missing = [p.distribution for p in env.packs if p.path is None]
+    for name in missing:
+        assert name in text
+    if not missing:
+        assert "no network" in text
+
+
+def test_setup_page_shows_the_torch_version(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/setup.py").run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Setup: what this app runs on"]
+    libraries = at.dataframe[0].value
+    torch_row = libraries[libraries["library"] == "torch"]
+    assert torch_row["version"].iloc[0] == importlib.metadata.version("torch")
+    assert any("make run" in c.value for c in at.code)
