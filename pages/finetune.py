@@ -209,6 +209,9 @@ st.caption(
 st.caption(HELP["cls_sep"])
 explain("tokenization")
 explain("decoding_ids")
+from pages._plumbing import finetune_under_the_hood  # noqa: E402
+
+finetune_under_the_hood(model_name, tokenizer, data)  # a padded batch, the loaded model, the training code
 
 # -- 4. training -------------------------------------------------------------------------------------
 st.subheader("4 · Train")

@@ -1,0 +1,148 @@
+"""The plumbing of fine-tuning, shown on the student's own data: a padded batch with its attention
+mask and labels, what `from_pretrained` loaded (new head, frozen blocks, the score before any
+training), and the plain loop's code beside the equivalent `Trainer` call. Each page calls one
+function here (`finetune_under_the_hood`), so the pages stay thin."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from pages._concepts import look_for
+from pages._ui import show_error
+
+MAX_CHARS = 70  # short sentences keep the padded table readable at 1280 px
+
+
+@st.cache_resource(show_spinner="Loading the pretrained model and scoring it before training…", max_entries=2)
+def _loaded(model_name: str, labels: tuple[str, ...], data_key: str, _data):
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.loading import load_for_finetuning, score_before_training
+
+    config = FinetuneConfig(model=model_name)
+    tokenizer, model, task, report = load_for_finetuning(model_name, list(labels), config)
+    before = score_before_training(model, tokenizer, task, _data, config) if task == "classification" else None
+    return report, before
+
+
+def finetune_under_the_hood(model_name: str, tokenizer, data) -> None:
+    """Three tabs under the sample: a padded batch, the loaded model, the training code."""
+    st.markdown("**Under the hood: a batch, the loaded model, the training code**")
+    batch_tab, model_tab, code_tab = st.tabs(["A padded batch", "What was loaded", "Trainer vs plain loop"])
+    with batch_tab:
+        show_padded_batch(tokenizer, data)
+    with model_tab:
+        show_loaded_model(model_name, data)
+    with code_tab:
+        show_training_code()
+
+
+def show_padded_batch(tokenizer, data) -> None:
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.padding import padded_batch, padding_caption, pick_examples
+
+    rows = data.dataset.select(range(min(300, len(data.dataset))))
+    short = [i for i, text in enumerate(rows["text"]) if len(text) <= MAX_CHARS] or list(range(len(rows)))
+    labels = [rows["label"][i] for i in short]
+    chosen = [short[i] for i in pick_examples(labels, 3)]
+    texts = [rows["text"][i] for i in chosen]
+    batch = padded_batch(
+        tokenizer, texts, [rows["label"][i] for i in chosen], data.label_names, FinetuneConfig().max_length
+    )
+    st.caption(
+        "Three of your sentences, tokenized and padded together by `DataCollatorWithPadding` "
+        "(`model_zoo/hf/data.py: make_collator`), exactly as a training step receives them."
+    )
+    st.dataframe(
+        {
+            "sentence": [f"{i + 1}. {t}" for i, t in enumerate(batch.texts)],
+            "label (name)": batch.label_names,
+            "labels (id, what the loss sees)": batch.label_ids,
+        },
+        hide_index=True,
+        width="stretch",
+    )
+    table, masked = {}, []
+    for i, (tokens, ids, mask) in enumerate(zip(batch.tokens, batch.input_ids, batch.attention_mask, strict=True)):
+        table[f"{i + 1} token"] = tokens
+        table[f"{i + 1} input_ids"] = ids
+        table[f"{i + 1} attention_mask"] = mask
+        masked.append(mask)
+    import pandas as pd
+
+    frame = pd.DataFrame(table).T  # rows: sentence × (token, id, mask); columns: positions
+    frame.columns = [str(c) for c in frame.columns]
+
+    def grey_padding(row: pd.Series) -> list[str]:
+        sentence = int(row.name.split()[0]) - 1
+        return ["background-color: #d0d0d0; color: #555" if m == 0 else "" for m in masked[sentence]]
+
+    st.dataframe(frame.astype(str).style.apply(grey_padding, axis=1), width="stretch")
+    look_for(padding_caption(batch))
+
+
+def show_loaded_model(model_name: str, data) -> None:
+    st.caption(
+        "`AutoModelForSequenceClassification.from_pretrained(name, num_labels=…)` keeps the pretrained body and "
+        "adds a new classification head; `freeze_below` (`model_zoo/hf/prepare.py`) sets `requires_grad=False` on "
+        "the embeddings and the lower blocks, as the *Fine-tune* button will."
+    )
+    key = ("ft_plumbing_loaded", model_name, tuple(data.label_names), data.source, len(data.dataset))
+    if not st.session_state.get(str(key)):
+        if not st.button(f"Load {model_name} and score it before training", key="ft_plumbing_load"):
+            st.caption("Loading takes a second; scoring the held-out sentences a few more.")
+            return
+        st.session_state[str(key)] = True
+    try:
+        report, before = _loaded(model_name, tuple(data.label_names), f"{data.source}|{len(data.dataset)}", data)
+    except Exception as err:  # a model that cannot be loaded: the message says which and why
+        show_error(err, "Pick another model.")
+        return
+    from model_zoo.hf.loading import loaded_caption
+
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("architecture", report.architecture.removesuffix("ForSequenceClassification"))
+    c2.metric("parameters", f"{report.total / 1e6:.1f} M")
+    c3.metric("new (the head)", f"{report.new:,}")
+    c4.metric("trained / frozen", f"{report.trainable / 1e6:.1f} M / {(report.total - report.trainable) / 1e6:.1f} M")
+    st.caption(
+        f"{report.model_type}: {report.layers} blocks, {report.heads} heads, hidden size {report.hidden_size}, "
+        f"vocabulary {report.vocab_size:,} word pieces."
+    )
+    st.dataframe(
+        {
+            "part": [p.name for p in report.parts],
+            "parameters": [p.parameters for p in report.parts],
+            "weights": [p.status for p in report.parts],
+        },
+        hide_index=True,
+        width="stretch",
+    )
+    if before is not None:
+        b1, b2, b3 = st.columns(3)
+        b1.metric("accuracy before training", f"{before['accuracy']:.1%}")
+        b2.metric("macro-F1 before training", f"{before['macro_f1']:.3f}")
+        b3.metric(f"always '{before['majority_label']}'", f"{before['majority_share']:.1%}")
+    look_for(loaded_caption(report, before))
+
+
+def show_training_code() -> None:
+    from model_zoo.hf.code_view import custom_loop_code, trainer_code
+
+    st.caption(
+        "Both run from the **training loop** setting below (plain PyTorch loop or Hugging Face Trainer): the same "
+        "optimizer (AdamW), linear schedule with warmup, gradient clipping and metrics, so their results match."
+    )
+    loop, trainer = custom_loop_code(), trainer_code()
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"**The plain loop** · `{loop.where}`")
+        st.code(loop.code, language="python", line_numbers=True)
+    with right:
+        st.markdown(f"**The same with `Trainer`** · `{trainer.where}`")
+        st.code(trainer.code, language="python", line_numbers=True)
+    look_for(
+        f"The loop is {loop.code.count(chr(10)) + 1} lines, the Trainer call {trainer.code.count(chr(10)) + 1}. "
+        "Each step of the loop — `net(**batch).loss`, `loss.backward()`, `clip_grad_norm_`, `optimizer.step()`, "
+        "`scheduler.step()`, `zero_grad` — is one argument on the right: `max_grad_norm`, `learning_rate`, "
+        "`warmup_steps`, `lr_scheduler_type`; `trainer.train()` runs the loop on the left."
+    )
