@@ -50,7 +50,8 @@ def show_padded_batch(tokenizer, data) -> None:
     )
     st.caption(
         "Three of your sentences, tokenized and padded together by `DataCollatorWithPadding` "
-        "(`model_zoo/hf/data.py: make_collator`), exactly as a training step receives them."
+        "(`model_zoo/hf/data.py: make_collator`), exactly as a training step receives them: for each sentence its "
+        "word pieces, their `input_ids` (id) and the `attention_mask` (mask); grey cells are padding."
     )
     st.dataframe(
         {
@@ -64,19 +65,19 @@ def show_padded_batch(tokenizer, data) -> None:
     table, masked = {}, []
     for i, (tokens, ids, mask) in enumerate(zip(batch.tokens, batch.input_ids, batch.attention_mask, strict=True)):
         table[f"{i + 1} token"] = tokens
-        table[f"{i + 1} input_ids"] = ids
-        table[f"{i + 1} attention_mask"] = mask
+        table[f"{i + 1} id"] = ids  # input_ids
+        table[f"{i + 1} mask"] = mask  # attention_mask
         masked.append(mask)
     import pandas as pd
 
-    frame = pd.DataFrame(table).T  # rows: sentence × (token, id, mask); columns: positions
-    frame.columns = [str(c) for c in frame.columns]
+    frame = pd.DataFrame(table)  # rows: positions; columns: sentence × (token, id, mask)
+    frame.index.name = "position"
 
-    def grey_padding(row: pd.Series) -> list[str]:
-        sentence = int(row.name.split()[0]) - 1
-        return ["background-color: #d0d0d0; color: #555" if m == 0 else "" for m in masked[sentence]]
+    def grey_padding(column: pd.Series) -> list[str]:
+        sentence = int(column.name.split()[0]) - 1
+        return ["background-color: #d0d0d0; color: #333" if m == 0 else "" for m in masked[sentence]]
 
-    st.dataframe(frame.astype(str).style.apply(grey_padding, axis=1), width="stretch")
+    st.dataframe(frame.astype(str).style.apply(grey_padding, axis=0), width="stretch", height=35 * (len(frame) + 1) + 3)
     look_for(padding_caption(batch))
 
 
@@ -99,11 +100,12 @@ def show_loaded_model(model_name: str, data) -> None:
         return
     from model_zoo.hf.loading import loaded_caption
 
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     c1.metric("architecture", report.architecture.removesuffix("ForSequenceClassification"))
     c2.metric("parameters", f"{report.total / 1e6:.1f} M")
     c3.metric("new (the head)", f"{report.new:,}")
-    c4.metric("trained / frozen", f"{report.trainable / 1e6:.1f} M / {(report.total - report.trainable) / 1e6:.1f} M")
+    c4.metric("trained", f"{report.trainable / 1e6:.1f} M")
+    c5.metric("frozen", f"{(report.total - report.trainable) / 1e6:.1f} M")
     st.caption(
         f"{report.model_type}: {report.layers} blocks, {report.heads} heads, hidden size {report.hidden_size}, "
         f"vocabulary {report.vocab_size:,} word pieces."
@@ -111,7 +113,7 @@ def show_loaded_model(model_name: str, data) -> None:
     st.dataframe(
         {
             "part": [p.name for p in report.parts],
-            "parameters": [p.parameters for p in report.parts],
+            "parameters": [f"{p.parameters:,}" for p in report.parts],
             "weights": [p.status for p in report.parts],
         },
         hide_index=True,

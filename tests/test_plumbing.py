@@ -108,10 +108,10 @@ def test_finetune_page_shows_a_padded_batch_and_the_loaded_model_before_training
     frames = [d.value for d in at.dataframe]
     labels = next(f for f in frames if "labels (id, what the loss sees)" in f.columns)
     assert set(labels["label (name)"]) <= {"negative", "positive"} and len(labels) == 3
-    padded = next(f for f in frames if "1 attention_mask" in f.index)
+    padded = next(f for f in frames if "1 mask" in f.columns)
     for i in (1, 2, 3):
-        mask = padded.loc[f"{i} attention_mask"].astype(int).tolist()
-        tokens = padded.loc[f"{i} token"].tolist()
+        mask = padded[f"{i} mask"].astype(int).tolist()
+        tokens = padded[f"{i} token"].tolist()
         assert [m == 0 for m in mask] == [t == "[PAD]" for t in tokens]
     assert any("[PAD]" in c.value for c in at.caption)
 
