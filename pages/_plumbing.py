@@ -138,10 +138,10 @@ def show_training_code() -> None:
     left, right = st.columns(2)
     with left:
         st.markdown(f"**The plain loop** · `{loop.where}`")
-        st.code(loop.code, language="python", line_numbers=True)
+        st.code(loop.code, language="python", wrap_lines=True)
     with right:
         st.markdown(f"**The same with `Trainer`** · `{trainer.where}`")
-        st.code(trainer.code, language="python", line_numbers=True)
+        st.code(trainer.code, language="python", wrap_lines=True)
     look_for(
         f"The loop is {loop.code.count(chr(10)) + 1} lines, the Trainer call {trainer.code.count(chr(10)) + 1}. "
         "Each step of the loop — `net(**batch).loss`, `loss.backward()`, `clip_grad_norm_`, `optimizer.step()`, "
