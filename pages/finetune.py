@@ -298,8 +298,8 @@ if st.button("Fine-tune", type="primary", key="ft_start", disabled=spec is None)
 
 def training_charts(metrics: list[dict]) -> None:
     live_training_charts(
-        [m for m in metrics if m.get("kind") == "train"],
-        metrics=("loss", "learning_rate"),
+        [m for m in metrics if m.get("kind") in ("train", "eval")],  # eval: held-out scores every eval_steps
+        metrics=("loss", "learning_rate", "accuracy", "macro_f1"),
         vocab_size=len(data.label_names),
         unit="labels",
     )

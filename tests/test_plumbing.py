@@ -122,3 +122,31 @@ def test_finetune_page_shows_a_padded_batch_and_the_loaded_model_before_training
     assert any(m.label == "accuracy before training" for m in at.metric)
     assert any("classifier.weight" in c.value for c in at.caption)
     assert any("trainer.train()" in c.value for c in at.code)
+
+
+def test_both_loops_report_held_out_accuracy_every_eval_steps_after_that_steps_loss(tmp_path):
+    import pytest
+
+    from model_zoo.hf.finetune import finetune
+
+    for loop in ("custom", "trainer"):
+        events: list[dict] = []
+        config = tiny_config(tiny_bert_dir(), loop=loop, eval_steps=2, eval_examples=10)
+        result = finetune(config, tmp_path / loop, on_step=events.append)
+        quick = [e for e in events if e["kind"] == "eval" and "examples" in e]
+        assert [e["step"] for e in quick] == [2, 4, 6], loop  # every 2 of 8 steps, the last left to the final scoring
+        for e in quick:
+            assert e["examples"] == 10 and 0 <= e["accuracy"] <= 1 and 0 <= e["macro_f1"] <= 1
+            assert e["epoch"] == pytest.approx(e["step"] / 4)  # 4 steps an epoch
+            before = events[: events.index(e)]
+            assert [t["step"] for t in before if t["kind"] == "train"][-1] == e["step"], loop
+        assert quick == [e for e in result.history["eval"] if "examples" in e]  # kept in the run's history
+
+
+def test_eval_steps_none_reports_only_the_epoch_evaluations(tmp_path):
+    from model_zoo.hf.finetune import finetune
+
+    events: list[dict] = []
+    finetune(tiny_config(tiny_bert_dir(), eval_steps=None), tmp_path / "run", on_step=events.append)
+    evals = [e for e in events if e["kind"] == "eval"]
+    assert evals and all("examples" not in e for e in evals)
