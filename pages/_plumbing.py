@@ -148,3 +148,22 @@ def show_training_code() -> None:
         "`scheduler.step()`, `zero_grad` — is one argument on the right: `max_grad_norm`, `learning_rate`, "
         "`warmup_steps`, `lr_scheduler_type`; `trainer.train()` runs the loop on the left."
     )
+
+
+def show_run_folder(path) -> None:
+    """A saved run, file by file (name, size, what it holds), and the three lines that load it."""
+    from model_zoo.run_files import load_snippet, run_files, run_files_caption, size_text
+
+    try:
+        files = run_files(path)
+        snippet = load_snippet(path)
+    except (OSError, ValueError) as err:
+        show_error(err, "Pick another run.")
+        return
+    st.markdown(
+        "| file | size | holds |\n|---|---|---|\n"
+        + "\n".join(f"| `{f.name}` | {size_text(f.size_bytes)} | {f.holds or '—'} |" for f in files)
+    )
+    look_for(run_files_caption(files))
+    st.markdown("**Load it back** in three lines (Python, from the repository's root):")
+    st.code(snippet, language="python", wrap_lines=True)

@@ -64,3 +64,14 @@ st.caption(
     "torch is pinned to its CPU wheel in requirements.txt (a bare `torch` pulls a multi-GB CUDA build). "
     "Tests run offline: `HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 python -m pytest`."
 )
+
+st.subheader("A saved run, file by file")
+from pages._plumbing import show_run_folder  # noqa: E402
+from pages._ui import visible_runs  # noqa: E402
+
+runs = [choice for choice in visible_runs() if choice.info.readable]
+if not runs:
+    st.info("No saved run yet: train one on **Train** or **Fine-tune**, then come back to see what was saved.")
+else:
+    picked = st.selectbox("run", [c.label for c in runs], key="setup_run")
+    show_run_folder(next(c.path for c in runs if c.label == picked))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "model_zoo"
-LEAVES = {"utils", "packs", "distributed", "run_folder", "decode_step", "environment"}
+LEAVES = {"utils", "packs", "distributed", "run_folder", "decode_step", "environment", "run_files"}
 # layer -> the layers its modules may import
 ALLOWED = {
     "leaves": {"leaves"},

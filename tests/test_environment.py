@@ -55,3 +55,19 @@ def test_setup_page_shows_the_torch_version(monkeypatch):
     tables = " ".join(m.value for m in at.markdown)
     assert f"| **torch** | {importlib.metadata.version('torch')} |" in tables
     assert "`make run`" in tables and any("requirements-offline.txt" in c.value for c in at.code)
+
+
+def test_setup_page_describes_a_saved_run_file_by_file(monkeypatch, tmp_path):
+    from test_run_files import tiny_scratch_run
+
+    tiny_scratch_run(tmp_path / "tiny-copy")
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/setup.py").run()
+    assert not at.exception, at.exception
+    assert any(o.startswith("tiny-copy") for o in at.selectbox(key="setup_run").options)
+    tables = " ".join(m.value for m in at.markdown)
+    assert "| `model.safetensors` |" in tables and "| `vocab.json` |" in tables
+    assert any("load_run(" in c.value and str(tmp_path / "tiny-copy") in c.value for c in at.code)
