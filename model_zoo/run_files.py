@@ -96,11 +96,17 @@ def run_files_caption(files: list[RunFile]) -> str:
     if weights is not None and total:
         text += (
             f" {WEIGHTS_FILE} is {weights.size_bytes / total:.0%} of it ({size_text(weights.size_bytes)}: about "
-            f"{weights.size_bytes // 4:,} float32 numbers); the rest describes the weights, and the JSON files "
-            "open in any text editor."
+            f"{weights.size_bytes // 4:,} float32 numbers)."
         )
+        state = next((f for f in files if f.name == STATE_TENSORS_FILE), None)
+        if state is not None and weights.size_bytes:
+            text += (
+                f" {STATE_TENSORS_FILE} is {state.size_bytes / weights.size_bytes:.1f}× the weights: Adam keeps two "
+                "numbers (m and v) for every weight; only resuming training needs it."
+            )
+        text += " The JSON files open in any text editor."
     return text
 
 
 def size_text(n: int) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB" if n >= 1e3 else f"{n} B"
+    return f"{n / 1e6:.1f}\u00a0MB" if n >= 1e6 else f"{n / 1e3:.1f}\u00a0kB" if n >= 1e3 else f"{n}\u00a0B"

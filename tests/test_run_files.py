@@ -52,3 +52,11 @@ def test_the_three_line_snippets_load_a_scratch_and_a_fine_tuned_run(tmp_path):
     assert logits.shape == (1, len(result.label_names))
     files = {f.name for f in run_files(result.run_dir)}
     assert {"model.safetensors", "labels.json", "tokenizer.json"} <= files
+
+
+def test_caption_states_the_optimizer_state_against_the_weights(tmp_path):
+    folder = tiny_scratch_run(tmp_path / "copy")
+    sizes = {f.name: f.size_bytes for f in run_files(folder)}
+    ratio = sizes["trainer_state.safetensors"] / sizes[WEIGHTS_FILE]
+    assert 1.5 < ratio < 3  # Adam's m and v: two numbers a weight
+    assert f"{ratio:.1f}× the weights" in run_files_caption(run_files(folder))
