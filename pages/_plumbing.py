@@ -167,3 +167,113 @@ def show_run_folder(path) -> None:
     look_for(run_files_caption(files))
     st.markdown("**Load it back** in three lines (Python, from the repository's root):")
     st.code(snippet, language="python", wrap_lines=True)
+
+
+def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
+    """Three tabs on Train: the task's pairs, one token's input E·√D + PE, what each block changes."""
+    st.markdown("**Under the hood: the data, one token's input, what each block changes**")
+    pairs_tab, input_tab, depth_tab = st.tabs(
+        ["Source → target pairs", "Embedding + position", "What each block changes"]
+    )
+    with pairs_tab:
+        show_task_pairs(task_name, task_kwargs)
+    with input_tab:
+        from pages._ui import scratch_model_picker
+
+        picked = scratch_model_picker("train_plumbing_run", label="trained run to look inside", required=False)
+        if picked is None:
+            st.info("Train a run above (or wait for the example runs): these two views look inside a trained model.")
+            return
+        source = _example_source(picked.run)
+        show_token_input(picked.run, source)
+    with depth_tab:
+        show_layer_changes(picked.run, source)
+
+
+def _example_source(run) -> tuple[list[int], list[str]]:
+    from pages._ui import example_text
+
+    ids, _ = run.vocab.encode(example_text(run))  # unknown words become <unk>, shown as such
+    return ids, run.vocab.decode(ids, strip=False)
+
+
+def show_task_pairs(task_name: str, task_kwargs: dict) -> None:
+    from model_zoo.views.depth import task_pairs
+    from pages._ui import cached_task
+
+    try:
+        task = cached_task(task_name, **task_kwargs)
+    except (ValueError, FileNotFoundError) as err:
+        show_error(err, "Change the task's settings above.")
+        return
+    pairs = task_pairs(task, 5)
+    st.caption(
+        f"Five training examples of **{task_name}**, drawn as the training loop draws them (`task.train_batch`). "
+        "Teacher forcing: the decoder reads the right answer shifted one step right and predicts the next token."
+    )
+    st.markdown(
+        "| source (encoder input) | decoder input | target (what the loss compares with) |\n|---|---|---|\n"
+        + "\n".join(f"| `{p.source}` | `{p.decoder_input}` | `{p.target}` |" for p in pairs)
+    )
+    longest = max(len(p.source.split()) for p in pairs)
+    look_for(
+        f"Every target ends in <eos> and every decoder input starts with <bos>: the two are the same sequence "
+        f"shifted by one. The longest source here has {longest} tokens; the vocabulary has {len(task.vocab)} "
+        "tokens, specials included."
+    )
+
+
+def show_token_input(run, source: tuple[list[int], list[str]]) -> None:
+    import altair as alt
+
+    from model_zoo.views.positions import token_input, token_input_caption, token_input_frame
+
+    ids, tokens = source
+    if not ids:
+        st.info("The example input is empty for this run.")
+        return
+    position = st.selectbox(
+        "token",
+        range(len(ids)),
+        format_func=lambda i: f"position {i}: {tokens[i]}",
+        key="train_plumbing_position",
+    )
+    parts = token_input(run.model, ids[position], position, tokens[position])
+    st.latex(r"x_{pos} = E[\mathrm{token}]\cdot\sqrt{D} + PE(pos)")
+    c1, c2, c3 = st.columns(3)
+    c1.metric("‖E·√D‖ (the token)", f"{parts.embedding_norm:.2f}")
+    c2.metric("‖PE‖ (the position)", f"{parts.encoding_norm:.2f}")
+    c3.metric("‖sum‖ (what block 0 reads)", f"{parts.total_norm:.2f}")
+    chart = (
+        alt.Chart(token_input_frame(parts))
+        .mark_bar()
+        .encode(
+            x=alt.X("dimension:Q", title="dimension"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color("part:N", legend=None),
+            row=alt.Row("part:N", sort=["E·√D", "PE", "sum"], title=None, header=alt.Header(labelFontSize=13)),
+        )
+        .properties(width=820, height=90)
+    )
+    st.altair_chart(chart)
+    look_for(token_input_caption(parts))
+
+
+def show_layer_changes(run, source: tuple[list[int], list[str]]) -> None:
+    from model_zoo.views.depth import encoder_layer_changes, layer_changes_caption
+
+    ids, tokens = source
+    changes = encoder_layer_changes(run.model, ids)
+    st.caption(
+        f"The input “{' '.join(tokens)}” through the encoder of **{run.name}**, block by block: how far each block "
+        "moves each position's vector, ‖x_out − x_in‖, averaged over the positions."
+    )
+    st.markdown(
+        "| block | mean move ‖x_out − x_in‖ | mean length ‖x_in‖ | move / length | least cosine between positions after |"
+        "\n|---|---|---|---|---|\n"
+        + "\n".join(
+            f"| {c.block} | {c.mean_move:.2f} | {c.mean_norm:.2f} | {c.relative:.0%} | {c.min_cosine_between_positions:.2f} |"
+            for c in changes
+        )
+    )
+    look_for(layer_changes_caption(changes, run.model.cfg.norm_first))
