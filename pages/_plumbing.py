@@ -248,12 +248,16 @@ def show_token_input(run, source: tuple[list[int], list[str]]) -> None:
         alt.Chart(token_input_frame(parts))
         .mark_bar()
         .encode(
-            x=alt.X("dimension:Q", title="dimension"),
+            x=alt.X(
+                "dimension:Q",
+                title="dimension",
+                scale=alt.Scale(domain=[-0.5, len(parts.total) - 0.5], nice=False, zero=False),
+            ),
             y=alt.Y("value:Q", title=None),
             color=alt.Color("part:N", legend=None),
             row=alt.Row("part:N", sort=["E·√D", "PE", "sum"], title=None, header=alt.Header(labelFontSize=13)),
         )
-        .properties(width=820, height=90)
+        .properties(width=720, height=90)  # with the row labels, inside a 1280 px page's column
     )
     st.altair_chart(chart)
     look_for(token_input_caption(parts))
