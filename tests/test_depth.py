@@ -77,4 +77,4 @@ def test_train_page_shows_pairs_token_input_and_block_changes_of_a_saved_run(mon
     assert any(m.label == "‖PE‖ (the position)" for m in at.metric)
     assert "| block | mean move" in tables
     captions = " ".join(c.value for c in at.caption)
-    assert "moves each position's vector most" in captions and "‖E·√D‖ =" in captions
+    assert "The one block moves each position's vector by" in captions and "‖E·√D‖ =" in captions

@@ -67,6 +67,10 @@ def layer_changes_caption(changes: list[LayerChange], norm_first: bool) -> str:
     """What to look for: which block changes the vectors most, measured."""
     if not changes:
         return "The encoder has no blocks."
+    if len(changes) == 1:
+        only = changes[0]
+        text = f"The one block moves each position's vector by {only.mean_move:.2f} on average, {only.relative:.0%} of its length"
+        return text + _norm_sentence(norm_first)
     most = max(changes, key=lambda c: c.relative)
     least = min(changes, key=lambda c: c.relative)
     text = (
@@ -75,12 +79,16 @@ def layer_changes_caption(changes: list[LayerChange], norm_first: bool) -> str:
     )
     if len(changes) > 1:
         text += f"; block {least.block} least ({least.relative:.0%})"
+    return text + _norm_sentence(norm_first)
+
+
+def _norm_sentence(norm_first: bool) -> str:
     if norm_first:
-        return text + (
+        return (
             ". Pre-norm: each block adds its change to the residual stream, x + f(LayerNorm(x)), so the vectors "
             "grow along the stack and a small relative move still carries what that block computed."
         )
-    return text + (
+    return (
         ". Post-norm (the paper): each block's output is LayerNorm(x + f(x)), so every block hands on vectors of "
         "about the same length, √D; the move is how much the block rewrote them."
     )
