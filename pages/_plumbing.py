@@ -89,7 +89,7 @@ def show_loaded_model(model_name: str, data) -> None:
     )
     key = ("ft_plumbing_loaded", model_name, tuple(data.label_names), data.source, len(data.dataset))
     if not st.session_state.get(str(key)):
-        if not st.button(f"Load {model_name} and score it before training", key="ft_plumbing_load"):
+        if not st.button(f"Load {model_name} and score it before training", key="plumbing_ft_load"):
             st.caption("Loading takes a second; scoring the held-out sentences a few more.")
             return
         st.session_state[str(key)] = True
@@ -180,7 +180,7 @@ def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
     with input_tab:
         from pages._ui import scratch_model_picker
 
-        picked = scratch_model_picker("train_plumbing_run", label="trained run to look inside", required=False)
+        picked = scratch_model_picker("plumbing_train_run", label="trained run to look inside", required=False)
         if picked is None:
             st.info("Train a run above (or wait for the example runs): these two views look inside a trained model.")
             return
@@ -236,7 +236,7 @@ def show_token_input(run, source: tuple[list[int], list[str]]) -> None:
         "token",
         range(len(ids)),
         format_func=lambda i: f"position {i}: {tokens[i]}",
-        key="train_plumbing_position",
+        key="plumbing_train_position",
     )
     parts = token_input(run.model, ids[position], position, tokens[position])
     st.latex(r"x_{pos} = E[\mathrm{token}]\cdot\sqrt{D} + PE(pos)")
@@ -281,3 +281,24 @@ def show_layer_changes(run, source: tuple[list[int], list[str]]) -> None:
         )
     )
     look_for(layer_changes_caption(changes, run.model.cfg.norm_first))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _example_sentence(data_key: str, _data) -> str:
+    from model_zoo.hf.config import FinetuneConfig
+    from model_zoo.hf.data import example_sentence
+
+    defaults = FinetuneConfig()
+    return example_sentence(_data, defaults.max_examples, defaults.test_size, defaults.seed)
+
+
+def sample_text_of(data) -> str:
+    """A held-out sentence of the student's data, for *Try new text* (cached per data set)."""
+    return _example_sentence(f"{data.source}|{len(data.dataset)}|{data.label_names}", data)
+
+
+def guessed_columns(columns: list[str]) -> tuple[str, str]:
+    """The text and label columns guessed by name (`model_zoo.hf.data.guess_columns`)."""
+    from model_zoo.hf.data import guess_columns
+
+    return guess_columns(columns)

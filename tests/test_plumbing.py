@@ -115,7 +115,7 @@ def test_finetune_page_shows_a_padded_batch_and_the_loaded_model_before_training
         assert [m == 0 for m in mask] == [t == "[PAD]" for t in tokens]
     assert any("[PAD]" in c.value for c in at.caption)
 
-    at.button(key="ft_plumbing_load").click().run()
+    at.button(key="plumbing_ft_load").click().run()
     assert not at.exception and not at.error, at.exception
     parts = next(d.value for d in at.dataframe if "part" in d.value.columns)
     assert "head (new)" in set(parts["part"])
@@ -150,3 +150,32 @@ def test_eval_steps_none_reports_only_the_epoch_evaluations(tmp_path):
     finetune(tiny_config(tiny_bert_dir(), eval_steps=None), tmp_path / "run", on_step=events.append)
     evals = [e for e in events if e["kind"] == "eval"]
     assert evals and all("examples" not in e for e in evals)
+
+
+def test_columns_are_guessed_by_name_not_position():
+    from model_zoo.hf.data import guess_columns
+
+    assert guess_columns(["id", "party", "speech"]) == ("speech", "party")
+    assert guess_columns(["topic", "year", "Review Text"]) == ("Review Text", "topic")
+    assert guess_columns(["label", "text"]) == ("text", "label")
+    assert guess_columns(["sentence", "Sentiment"]) == ("sentence", "Sentiment")
+    assert guess_columns(["a", "b", "c"]) == ("a", "b")  # no telling name: first and second
+
+
+def test_try_text_sample_is_a_held_out_sentence_of_the_students_data():
+    from model_zoo.hf.data import example_sentence, split, subsample
+
+    data = tiny_data()
+    sentence = example_sentence(data, None, 0.2, seed=0)
+    held_out = split(subsample(data, None, 0), 0.2, 0)
+    assert sentence in held_out["test"]["text"] and sentence not in held_out["train"]["text"]
+
+
+def test_a_run_on_an_uploaded_file_is_named_after_the_file():
+    from model_zoo.hf.finetune import run_name_for
+
+    assert run_name_for("minilm-l6 (offline)", "/tmp/up/party_speeches-2020.csv").startswith(
+        "ft-minilm-party-speeches-"
+    )
+    assert run_name_for("minilm-l6", "rotten_tomatoes").startswith("ft-minilm-rotten-")
+    assert run_name_for("minilm-l6", "/tmp/up/___.csv").startswith("ft-minilm-upload-")
