@@ -179,3 +179,11 @@ def test_a_run_on_an_uploaded_file_is_named_after_the_file():
     )
     assert run_name_for("minilm-l6", "rotten_tomatoes").startswith("ft-minilm-rotten-")
     assert run_name_for("minilm-l6", "/tmp/up/___.csv").startswith("ft-minilm-upload-")
+
+
+def test_without_checkpoint_names_the_head_is_what_lies_outside_the_body():
+    from model_zoo.hf.loading import describe_loaded
+
+    data = tiny_data()
+    _, model, _, report = load_for_finetuning(str(tiny_bert_dir()), data.label_names, tiny_config(tiny_bert_dir()))
+    assert sorted(describe_loaded(model, None).new_names) == sorted(report.new_names)

@@ -81,6 +81,15 @@ def new_parameter_names(model, keys: set[str]) -> list[str]:
     return new
 
 
+def outside_body(model) -> list[str]:
+    """Without the checkpoint's names (a hub model): the parameters outside the pretrained body
+    (`model.bert`, ...), i.e. the head `AutoModelFor…` adds; none when the body is the whole model."""
+    prefix = model.base_model_prefix
+    if not prefix or getattr(model, prefix, None) is None:
+        return []
+    return [name for name, _ in model.named_parameters() if not name.startswith(prefix + ".")]
+
+
 def part_of(name: str, new: set[str]) -> str:
     """Which part a parameter belongs to: "head (new)", "embeddings", "block 3", "pooler", ..."""
     if name in new:
@@ -97,7 +106,7 @@ def part_of(name: str, new: set[str]) -> str:
 
 def describe_loaded(model, keys: set[str] | None, train_top_layers: int | None = None) -> LoadedModel:
     """The breakdown of `model` as it is now (after any freezing), against checkpoint `keys`."""
-    new_names = new_parameter_names(model, keys) if keys is not None else []
+    new_names = new_parameter_names(model, keys) if keys is not None else outside_body(model)
     new = set(new_names)
     sizes: dict[str, list[int]] = {}  # part -> [parameters, trainable]
     for name, p in model.named_parameters():
