@@ -69,9 +69,11 @@ def evaluate_while_training(prep: Prepared, model, config: FinetuneConfig, step:
     return {"kind": "eval", "step": step, "epoch": epoch, "examples": n, **{k: scores[k] for k in METRIC_KEYS}}
 
 
-def eval_due(config: FinetuneConfig, step: int, total: int) -> bool:
-    """Every `eval_steps` steps, but not at the last one (the final scoring covers it)."""
-    return config.eval_steps is not None and step % config.eval_steps == 0 and step < total
+def eval_due(config: FinetuneConfig, step: int, total: int, per_epoch: int) -> bool:
+    """Every `eval_steps` steps, but not at the last one (the final scoring covers it) nor at an
+    epoch's end when the whole held-out split is scored there anyway."""
+    epoch_end = config.eval_each_epoch and step % per_epoch == 0
+    return config.eval_steps is not None and step % config.eval_steps == 0 and step < total and not epoch_end
 
 
 def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_stop, epoch0: int = 0) -> dict:
@@ -134,7 +136,7 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
                     "samples_per_s": n / seconds,
                 }
             )
-            if eval_due(config, step, total) and processes.is_main:  # 5. a look at held-out sentences
+            if eval_due(config, step, total, per_epoch) and processes.is_main:  # 5. a look at held-out sentences
                 emit(evaluate_while_training(prep, model, config, step, epoch0 + step / per_epoch))
             stopped = bool(should_stop and should_stop())
             if stopped or step >= total:

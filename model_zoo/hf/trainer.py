@@ -74,7 +74,7 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
             self.step_seconds += seconds
             self.samples += n
             self.last = {"samples_per_s": n / seconds}
-            if eval_due(config, state.global_step, total) and processes.is_main:
+            if eval_due(config, state.global_step, total, per_epoch) and processes.is_main:
                 # as eval_strategy="steps" would, on the same quick subset as the plain loop
                 self.pending = evaluate_while_training(
                     prep, kwargs["model"], config, state.global_step, epoch0 + state.global_step / per_epoch
