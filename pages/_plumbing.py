@@ -27,13 +27,23 @@ def _loaded(model_name: str, labels: tuple[str, ...], data_key: str, _data):
 def finetune_under_the_hood(model_name: str, tokenizer, data) -> None:
     """Three tabs under the sample: a padded batch, the loaded model, the training code."""
     st.markdown("**Under the hood: a batch, the loaded model, the training code**")
-    batch_tab, model_tab, code_tab = st.tabs(["A padded batch", "What was loaded", "Trainer vs plain loop"])
+    batch_tab, model_tab, code_tab, saved_tab = st.tabs(
+        ["A padded batch", "What was loaded", "Trainer vs plain loop", "What a run saves"]
+    )
     with batch_tab:
         show_padded_batch(tokenizer, data)
     with model_tab:
         show_loaded_model(model_name, data)
     with code_tab:
         show_training_code()
+    with saved_tab:
+        from pages._ui import finetune_run_picker
+
+        path = finetune_run_picker("plumbing_ft_saved", label="saved fine-tuning run")
+        if path is None:
+            st.info("No fine-tuning run saved yet: fine-tune one below, then look at its folder here.")
+        else:
+            show_run_folder(path)
 
 
 def show_padded_batch(tokenizer, data) -> None:
@@ -172,8 +182,8 @@ def show_run_folder(path) -> None:
 def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
     """Three tabs on Train: the task's pairs, one token's input E·√D + PE, what each block changes."""
     st.markdown("**Under the hood: the data, one token's input, what each block changes**")
-    pairs_tab, input_tab, depth_tab = st.tabs(
-        ["Source → target pairs", "Embedding + position", "What each block changes"]
+    pairs_tab, input_tab, depth_tab, saved_tab = st.tabs(
+        ["Source → target pairs", "Embedding + position", "What each block changes", "What a run saves"]
     )
     with pairs_tab:
         show_task_pairs(task_name, task_kwargs)
@@ -188,6 +198,9 @@ def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
         show_token_input(picked.run, source)
     with depth_tab:
         show_layer_changes(picked.run, source)
+    with saved_tab:
+        st.caption(f"The folder of **{picked.run.name}**, the run picked under *Embedding + position*.")
+        show_run_folder(picked.run.path)
 
 
 def _example_source(run) -> tuple[list[int], list[str]]:

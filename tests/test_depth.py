@@ -76,5 +76,7 @@ def test_train_page_shows_pairs_token_input_and_block_changes_of_a_saved_run(mon
     assert "| source (encoder input) | decoder input |" in tables and "<eos>` |" in tables
     assert any(m.label == "‖PE‖ (the position)" for m in at.metric)
     assert "| block | mean move" in tables
+    assert "| `vocab.json` |" in tables  # what the run saved, file by file
+    assert any("load_run(" in c.value for c in at.code)
     captions = " ".join(c.value for c in at.caption)
     assert "The one block moves each position's vector by" in captions and "‖E·√D‖ =" in captions
