@@ -145,13 +145,11 @@ def show_training_code() -> None:
         "optimizer (AdamW), linear schedule with warmup, gradient clipping and metrics, so their results match."
     )
     loop, trainer = custom_loop_code(), trainer_code()
-    left, right = st.columns(2)
-    with left:
-        st.markdown(f"**The plain loop** · `{loop.where}`")
-        st.code(loop.code, language="python", wrap_lines=True)
-    with right:
-        st.markdown(f"**The same with `Trainer`** · `{trainer.where}`")
-        st.code(trainer.code, language="python", wrap_lines=True)
+    # one above the other, full width: side by side at 1280 px, half the lines wrapped and lost their indentation
+    st.markdown(f"**The plain loop** · `{loop.where}`")
+    st.code(loop.code, language="python", wrap_lines=True)
+    st.markdown(f"**The same with `Trainer`** · `{trainer.where}`")
+    st.code(trainer.code, language="python", wrap_lines=True)
     look_for(
         f"The loop is {loop.code.count(chr(10)) + 1} lines, the Trainer call {trainer.code.count(chr(10)) + 1}. "
         "Each step of the loop — `net(**batch).loss`, `loss.backward()`, `clip_grad_norm_`, `optimizer.step()`, "
