@@ -183,11 +183,12 @@ try:
         if upload is None:  # back from another page: the uploader is empty, the file is not
             st.caption(f"Using **{stored['name']}**, uploaded earlier; upload another file to replace it.")
         columns = read_columns(stored["path"])
+        from pages._plumbing import guessed_columns  # by name: text/review/sentence…, label/party/topic…
+
+        text_guess, label_guess = guessed_columns(columns)
         c1, c2 = st.columns(2)
-        text_column = c1.selectbox("text column", columns, key=remembered("ft_text_column", columns, columns[0]))
-        label_column = c2.selectbox(
-            "label column", columns, key=remembered("ft_label_column", columns, columns[min(1, len(columns) - 1)])
-        )
+        text_column = c1.selectbox("text column", columns, key=remembered("ft_text_column", columns, text_guess))
+        label_column = c2.selectbox("label column", columns, key=remembered("ft_label_column", columns, label_guess))
         keep("ft_text_column")
         keep("ft_label_column")
         data = labeled_file(stored["path"], stored["digest"], text_column, label_column)
@@ -224,6 +225,9 @@ st.caption(
 st.caption(HELP["cls_sep"])
 explain("tokenization")
 explain("decoding_ids")
+from pages._plumbing import finetune_under_the_hood  # noqa: E402
+
+finetune_under_the_hood(model_name, tokenizer, data)  # a padded batch, the loaded model, the training code
 
 # -- 4. training -------------------------------------------------------------------------------------
 st.subheader("4 · Train")
@@ -311,8 +315,8 @@ if st.button("Fine-tune", type="primary", key="ft_start", disabled=spec is None)
 
 def training_charts(metrics: list[dict]) -> None:
     live_training_charts(
-        [m for m in metrics if m.get("kind") == "train"],
-        metrics=("loss", "learning_rate"),
+        [m for m in metrics if m.get("kind") in ("train", "eval")],  # eval: held-out scores every eval_steps
+        metrics=("loss", "learning_rate", "accuracy", "macro_f1"),
         vocab_size=len(data.label_names),
         unit="labels",
     )
@@ -406,7 +410,9 @@ except Exception as err:  # a damaged or mismatched run folder: the message name
     show_error(err, "The run's files are damaged or do not belong together: delete the folder and fine-tune again.")
     st.stop()
 
-text = st.text_area("text", "a gorgeous, witty, seductive movie.", max_chars=2000, key="ft_try_text")
+from pages._plumbing import sample_text_of  # noqa: E402  a held-out sentence of the student's data
+
+text = st.text_area("text", sample_text_of(data), max_chars=2000, key="ft_try_text")
 try:
     from model_zoo.hf.inference import attention_maps, predict
 

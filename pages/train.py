@@ -233,6 +233,9 @@ if jobs_now and jobs_now[-1].status in ("done", "stopped"):
             show_error(err)
 explain("loss")
 explain("checkpoints")
+from pages._plumbing import train_under_the_hood  # noqa: E402
+
+train_under_the_hood(task_name, task_kwargs)  # the task's pairs, one token's E·√D + PE, what each block changes
 
 st.divider()
 st.subheader("Decode your own input")

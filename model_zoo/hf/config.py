@@ -74,6 +74,12 @@ class FinetuneConfig:
     text2text_prefix: str = TEXT2TEXT_PREFIX
     max_new_tokens: int = 8  # generation length for text2text labels
     eval_each_epoch: bool = True
+    # Held-out accuracy and macro-F1 every `eval_steps` steps while training (what Trainer's
+    # eval_strategy="steps" does), on the first `eval_examples` held-out sentences, drawn beside the
+    # loss. The default run (225 steps) scores twice, 200 sentences each: about 2 s a time on one
+    # core, under 10% of its wall time. None: only at the end of each epoch.
+    eval_steps: int | None = 75
+    eval_examples: int = 200
     device: str | None = None  # None: CUDA if present, else the CPU
 
     def __post_init__(self):
@@ -99,6 +105,11 @@ class FinetuneConfig:
             ),
             (0 < self.test_size < 1, f"test_size={self.test_size} must be a fraction between 0 and 1."),
             (self.max_new_tokens >= 1, "max_new_tokens must be ≥ 1."),
+            (
+                self.eval_steps is None or self.eval_steps >= 1,
+                f"eval_steps={self.eval_steps} must be ≥ 1 (score every that many steps) or None.",
+            ),
+            (self.eval_examples >= 1, f"eval_examples={self.eval_examples} must be ≥ 1."),
             (
                 self.train_top_layers is None or self.train_top_layers >= 0,
                 f"train_top_layers={self.train_top_layers} must be 0 or more (0: only the new head), or None for all.",

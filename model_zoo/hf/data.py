@@ -23,6 +23,7 @@ import io
 import itertools
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -245,6 +246,75 @@ def read_columns(path: str | Path, max_lines: int = 50) -> list[str]:
     if len(columns) < 2:
         raise ValueError(f"{path.name} needs at least two columns (a text and a label); found {columns}.")
     return columns
+
+
+# Column names that say what a column holds, most telling first (compared lower-cased, with
+# spaces, dashes and underscores dropped): the app's first guess, which the student can change.
+TEXT_COLUMN_NAMES = (
+    "text",
+    "sentence",
+    "review",
+    "content",
+    "body",
+    "comment",
+    "tweet",
+    "message",
+    "document",
+    "utterance",
+    "speech",
+    "abstract",
+    "title",
+)
+LABEL_COLUMN_NAMES = (
+    "label",
+    "labels",
+    "class",
+    "category",
+    "sentiment",
+    "party",
+    "topic",
+    "target",
+    "tag",
+    "rating",
+    "stance",
+    "emotion",
+    "polarity",
+    "y",
+)
+
+
+def _plain(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", name.lower())
+
+
+def guess_columns(columns: list[str]) -> tuple[str, str]:
+    """(text column, label column) guessed by name (`TEXT_COLUMN_NAMES`, `LABEL_COLUMN_NAMES`: an
+    exact name first, then a name that contains one, "review_text"), never by position alone; with
+    no telling name, the first and the second other column."""
+    if len(columns) < 2:
+        raise ValueError(f"Need at least two columns (a text and a label); found {columns}.")
+
+    def find(names: tuple[str, ...], taken: str | None) -> str | None:
+        free = [c for c in columns if c != taken]
+        for name in names:
+            for column in free:
+                if _plain(column) == name:
+                    return column
+        for name in names:
+            if len(name) < 3:  # "y" inside a name says nothing
+                continue
+            for column in free:
+                if name in _plain(column):
+                    return column
+        return None
+
+    text = find(TEXT_COLUMN_NAMES, None)
+    label = find(LABEL_COLUMN_NAMES, text)
+    if text is None:
+        text = next(c for c in columns if c != label)
+    if label is None:
+        label = next(c for c in columns if c != text)
+    return text, label
 
 
 def _safe_name(filename: str) -> str:
@@ -623,3 +693,13 @@ def describe_sample(tokenizer, text: str, max_length: int | None = 128) -> Token
         decoded=tokenizer.decode(ids, skip_special_tokens=True),
         truncated=full > len(ids),
     )
+
+
+def example_sentence(
+    data: LabeledData, max_examples: int | None, test_size: float, seed: int = 0, max_chars: int = 120
+) -> str:
+    """A sentence of the student's own data for "try new text": the first held-out one (never
+    trained on, with the same subsample and split as fine-tuning) of at most `max_chars`
+    characters; else the shortest held-out one."""
+    test = split(subsample(data, max_examples, seed), test_size, seed)["test"]["text"]
+    return next((t for t in test if len(t) <= max_chars), min(test, key=len))

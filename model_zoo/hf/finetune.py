@@ -277,12 +277,16 @@ def save_run(
 
 def run_name_for(model: str, dataset: str, when: float | None = None) -> str:
     """A default run name that says what the run is: "ft-minilm-rotten-1127-1402" (the model's
-    first word, the data set, the time)."""
+    first word, the data set — an uploaded file by its name, "ft-minilm-speeches-…" — the time)."""
     from model_zoo.hf.data import ROTTEN_TOMATOES
     from model_zoo.hf.models import OFFLINE_SUFFIX
 
     words = re.findall(r"[a-z0-9]+", Path(str(model).removesuffix(OFFLINE_SUFFIX)).name.lower()) or ["model"]
-    data = "rotten" if dataset == ROTTEN_TOMATOES else "upload"
+    data = (
+        "rotten"
+        if dataset == ROTTEN_TOMATOES
+        else "-".join(re.findall(r"[a-z0-9]+", Path(dataset).stem.lower())[:2])[:16].strip("-") or "upload"
+    )
     return f"ft-{words[0][:12]}-{data}-{time.strftime('%m%d-%H%M%S', time.localtime(when))}"
 
 

@@ -1,8 +1,9 @@
 """The fine-tuning loop written out in plain PyTorch: what `Trainer` does, readable in one page.
 
 AdamW (no weight decay on biases and LayerNorm weights, as in BERT), a linear schedule with warmup,
-gradient clipping; one `emit(metrics)` per step and an evaluation after each epoch, reported in the
-same dicts as the `Trainer` adapter (`model_zoo.hf.trainer`). Under torchrun the model is wrapped in
+gradient clipping; one `emit(metrics)` per step, a quick held-out evaluation every
+`config.eval_steps` steps and a whole one after each epoch, reported in the same dicts as the
+`Trainer` adapter (`model_zoo.hf.trainer`). Under torchrun the model is wrapped in
 `DistributedDataParallel` and each process reads its own shard of the data.
 """
 
@@ -21,6 +22,7 @@ from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from model_zoo import distributed
+from model_zoo.hf import compare
 from model_zoo.hf.compare import METRIC_KEYS
 from model_zoo.hf.config import FinetuneConfig, schedule
 from model_zoo.hf.data import make_collator, model_columns
@@ -42,6 +44,36 @@ def optimizer_for(model, config: FinetuneConfig) -> torch.optim.Optimizer:
 def token_counts(dataset) -> list[int]:
     """The number of tokens of each row (before padding)."""
     return [len(ids) for ids in dataset["input_ids"]]
+
+
+def evaluate_while_training(prep: Prepared, model, config: FinetuneConfig, step: int, epoch: float) -> dict:
+    """The "eval" dict of step `step`: accuracy and macro-F1 on the first `config.eval_examples`
+    held-out sentences (a quick look; the whole held-out split is scored at the end). Both loops
+    call it every `config.eval_steps` steps; the model goes back to training mode after."""
+    test = prep.raw["test"]
+    n = min(config.eval_examples, len(test))
+    model.eval()
+    scores = compare.evaluate_model(
+        model,
+        prep.tokenizer,
+        test["text"][:n],
+        test["label"][:n],
+        prep.task,
+        prep.label_names,
+        batch_size=config.eval_batch_size,
+        max_length=config.max_length,
+        prefix=config.text2text_prefix,
+        max_new_tokens=config.max_new_tokens,
+    )
+    model.train()
+    return {"kind": "eval", "step": step, "epoch": epoch, "examples": n, **{k: scores[k] for k in METRIC_KEYS}}
+
+
+def eval_due(config: FinetuneConfig, step: int, total: int, per_epoch: int) -> bool:
+    """Every `eval_steps` steps, but not at the last one (the final scoring covers it) nor at an
+    epoch's end when the whole held-out split is scored there anyway."""
+    epoch_end = config.eval_each_epoch and step % per_epoch == 0
+    return config.eval_steps is not None and step % config.eval_steps == 0 and step < total and not epoch_end
 
 
 def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_stop, epoch0: int = 0) -> dict:
@@ -104,6 +136,8 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
                     "samples_per_s": n / seconds,
                 }
             )
+            if eval_due(config, step, total, per_epoch) and processes.is_main:  # 5. a look at held-out sentences
+                emit(evaluate_while_training(prep, model, config, step, epoch0 + step / per_epoch))
             stopped = bool(should_stop and should_stop())
             if stopped or step >= total:
                 break

@@ -30,6 +30,7 @@ from model_zoo import distributed
 from model_zoo.hf import compare
 from model_zoo.hf.config import FinetuneConfig, schedule
 from model_zoo.hf.data import make_collator, model_columns
+from model_zoo.hf.loop import eval_due, evaluate_while_training
 from model_zoo.hf.prepare import Prepared
 
 OnStep = Callable[[dict], None]
@@ -56,6 +57,7 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
         def __init__(self):
             self.start, self.step_seconds, self.samples, self.stopped = 0.0, 0.0, 0, False
             self.last: dict = {}
+            self.pending: dict | None = None  # a step's evaluation, sent after that step's loss
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.start = time.perf_counter()
@@ -72,6 +74,11 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
             self.step_seconds += seconds
             self.samples += n
             self.last = {"samples_per_s": n / seconds}
+            if eval_due(config, state.global_step, total, per_epoch) and processes.is_main:
+                # as eval_strategy="steps" would, on the same quick subset as the plain loop
+                self.pending = evaluate_while_training(
+                    prep, kwargs["model"], config, state.global_step, epoch0 + state.global_step / per_epoch
+                )
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             logs = logs or {}
@@ -87,6 +94,9 @@ def _run_trainer(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_st
                         **self.last,
                     }
                 )
+                if self.pending is not None:  # after the step it follows, as in the custom loop
+                    emit(self.pending)
+                    self.pending = None
                 if should_stop and should_stop():  # asked after the step is reported, as in the custom loop
                     self.stopped = True
                     control.should_training_stop = True

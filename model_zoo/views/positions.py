@@ -1,6 +1,10 @@
-"""The sinusoidal positional encoding (Section 3.5) as tables for heatmaps."""
+"""The sinusoidal positional encoding (Section 3.5) as tables for heatmaps, and one token's input
+E·√D + PE with the sizes of its two parts."""
 
 from __future__ import annotations
+
+import math
+from dataclasses import dataclass
 
 import pandas as pd
 import torch
@@ -45,3 +49,61 @@ def _check_positive(**values: int) -> None:
     for name, value in values.items():
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}={value!r} must be a positive whole number.")
+
+
+@dataclass(frozen=True)
+class TokenInput:
+    """What the first encoder block receives for one token: E·√D (Section 3.4) + PE (Section 3.5)."""
+
+    token: str
+    position: int
+    embedding: list[float]  # (D,) the token's row of the lookup table, times √D
+    encoding: list[float]  # (D,) PE(position)
+    total: list[float]  # (D,) their sum
+    embedding_norm: float
+    encoding_norm: float  # always √(D/2): each (sin, cos) pair has length 1
+    total_norm: float
+
+
+def token_input(model, token_id: int, position: int, token: str = "") -> TokenInput:
+    """The input vector of `token_id` at `position` in `model`'s encoder, and its two parts."""
+    if not 0 <= position < model.cfg.max_len:
+        raise ValueError(f"position={position} is outside the model's positions 0..{model.cfg.max_len - 1}.")
+    with torch.no_grad():
+        embedding = model.src_embed(torch.tensor([[token_id]]))[0, 0]  # (D,) E·√D
+        encoding = model.positional_encoding.pe[position]  # (D,)
+    total = embedding + encoding
+    return TokenInput(
+        token,
+        position,
+        embedding.tolist(),
+        encoding.tolist(),
+        total.tolist(),
+        float(embedding.norm()),
+        float(encoding.norm()),
+        float(total.norm()),
+    )
+
+
+def token_input_frame(parts: TokenInput) -> pd.DataFrame:
+    """Columns dimension, part ("E·√D", "PE", "sum"), value: the three vectors side by side."""
+    rows = []
+    for name, vector in (("E·√D", parts.embedding), ("PE", parts.encoding), ("sum", parts.total)):
+        rows += [(d, name, v) for d, v in enumerate(vector)]
+    return pd.DataFrame(rows, columns=["dimension", "part", "value"])
+
+
+def token_input_caption(parts: TokenInput) -> str:
+    """What to look for: which part dominates the sum, by their lengths."""
+    ratio = parts.embedding_norm / parts.encoding_norm if parts.encoding_norm else float("inf")
+    if ratio > 3:
+        verdict = "the token's embedding dominates: the position is a small nudge the attention must still find"
+    elif ratio < 1 / 3:
+        verdict = "the position dominates: the token's identity is a small part of what the block sees"
+    else:
+        verdict = "neither drowns the other (within 3× of each other): the block can read what the token is and where"
+    return (
+        f"'{parts.token}' at position {parts.position}: ‖E·√D‖ = {parts.embedding_norm:.2f}, ‖PE‖ = "
+        f"{parts.encoding_norm:.2f} (always √(D/2) = {math.sqrt(len(parts.encoding) / 2):.2f}), ‖sum‖ = "
+        f"{parts.total_norm:.2f}: {verdict} (ratio {ratio:.1f})."
+    )
