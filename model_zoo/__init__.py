@@ -7,7 +7,7 @@ and inspection, and thin wrappers over Hugging Face for fine-tuning pretrained m
     hf/        Hugging Face: pretrained models, data, the fine-tuning loop and Trainer, inference
     jobs/      long work for the app (training, fine-tuning) off the page's thread
     commands/  the command line (`python -m model_zoo`)
-    utils, packs, distributed, run_folder, decode_step: leaves every package may use
+    utils, packs, distributed, run_folder, run_schema, run_files, environment, decode_step: leaves every package may use
 
 Imports point one way: leaves <- scratch <- toy <- views; hf uses the leaves (tests/test_architecture.py).
 `import model_zoo` pulls in only torch and numpy; the Hugging Face libraries load with `model_zoo.hf`.
