@@ -12,7 +12,7 @@ from model_zoo.commands import say
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the scratch Transformer on a task and save the run")
-    p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english"])
+    p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english", "hamlet"])
     p.add_argument("--out", help="run name, saved under weights/ (default: the task's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     m = p.add_argument_group("model (defaults: the task's, model_zoo/toy/settings.py)")
     m.add_argument("--d-model", type=int)
     m.add_argument("--heads", type=int, dest="n_heads")
-    m.add_argument("--layers", type=int, help="encoder and decoder blocks each")
+    m.add_argument("--layers", type=int, help="encoder and decoder blocks each (hamlet: decoder blocks)")
     m.add_argument("--d-ff", type=int)
     m.add_argument("--dropout", type=float)
     m.add_argument("--norm-first", action="store_true", help="pre-norm blocks")
@@ -82,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from model_zoo.distributed import toy_threads
     from model_zoo.run_folder import check_new_run, clean_leftovers, output_dir
-    from model_zoo.scratch.transformer import Transformer
+    from model_zoo.scratch.transformer import build_model
     from model_zoo.toy.runs import load_run
     from model_zoo.toy.settings import settings_for
     from model_zoo.toy.training import train
@@ -110,12 +110,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None
         }
         if args.layers is not None:
-            model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
+            model_overrides["n_decoder_layers"] = args.layers
+            if task.kind != "lm":  # a language model stays decoder-only
+                model_overrides["n_encoder_layers"] = args.layers
         if args.norm_first:
             model_overrides["norm_first"] = True
         cfg = settings.train_config(**train_overrides)
         torch.manual_seed(cfg.seed)  # the first weights too: the same settings give the same run
-        model = Transformer(settings.model_config(task, **model_overrides))
+        model = build_model(settings.model_config(task, **model_overrides))
 
     bar = tqdm(
         total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr
@@ -128,6 +130,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             bar.exact_match = m["exact_match"]
         if hasattr(bar, "exact_match"):
             postfix["exact"] = f"{bar.exact_match:.3f}"
+        if "heldout_loss" in m:
+            bar.heldout_loss = m["heldout_loss"]
+        if hasattr(bar, "heldout_loss"):
+            postfix["held-out loss"] = f"{bar.heldout_loss:.3f}"
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
@@ -138,10 +144,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     last = history[-1]
+    heldout = (
+        f"held-out loss {last['heldout_loss']:.3f} (perplexity {last['perplexity']:.2f})"
+        if task.kind == "lm"
+        else f"held-out exact match {last['exact_match']:.3f}"
+    )
     say(
         f"trained {task.name}: {last['step']} steps in {last['elapsed_s']:.1f} s, loss {last['loss']:.4f}, "
-        f"token accuracy {last['token_accuracy']:.3f}, held-out exact match {last['exact_match']:.3f} "
-        f"({model.num_parameters():,} parameters) -> {out}"
+        f"token accuracy {last['token_accuracy']:.3f}, {heldout} ({model.num_parameters():,} parameters) -> {out}"
     )
     return 0
 
