@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("decode", help="decode an input with a saved scratch run")
     p.add_argument("run", help="run folder or name (see `runs`)")
-    p.add_argument("text", help='the input, e.g. "3 5 7 9"')
+    p.add_argument("text", help='the input, e.g. "3 5 7 9"; a language model (hamlet): the prompt to continue')
     p.add_argument("--beam", type=int, metavar="WIDTH", help="beam search of this width")
     p.add_argument("--length-penalty", type=float, default=0.6)
     p.add_argument(
@@ -57,6 +57,10 @@ def register(subparsers) -> None:
     p.add_argument("--sample", action="store_true", help="sample instead of greedy")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
+    p.add_argument(
+        "--top-p", type=float, help="a language model: nucleus sampling, keep the top tokens up to this mass"
+    )
+    p.add_argument("--chars", type=int, default=200, help="a language model: characters to generate")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_decode)
 
@@ -163,6 +167,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.beam is not None and args.sample:
         raise ValueError("Choose --beam or --sample, not both.")
     run = load_run(args.run)
+    if run.model.cfg.decoder_only:  # a language model continues the prompt
+        from model_zoo.toy.decoding import generate_text
+
+        say(
+            generate_text(
+                run.model, run.vocab, args.text, args.chars, args.temperature, args.top_k, args.top_p, seed=args.seed
+            )
+        )
+        return 0
     strategy = "beam" if args.beam is not None else "sample" if args.sample else "greedy"
     result = decode_text(
         run.model,
