@@ -215,7 +215,7 @@ if tabs[4].open:
     with tabs[4]:
         which = st.radio(
             "table",
-            ["src", "tgt"],
+            ["tgt"] if model.cfg.decoder_only else ["src", "tgt"],  # a decoder-only model has one table
             key="inspect_embed_which",
             horizontal=True,
             format_func={"src": "encoder input", "tgt": "decoder input"}.get,

@@ -185,3 +185,55 @@ def test_an_unknown_prompt_character_is_a_clear_error(task):
 
 def test_make_task_knows_hamlet():
     assert make_task("hamlet", block_size=8).kind == "lm"
+
+
+# -- the app --------------------------------------------------------------------------------------
+def _saved_hamlet_run(weights_dir, name="tiny-hamlet"):
+    task = HamletTask(block_size=16)  # trained a little, so it has history and attention snapshots
+    train(tiny_model(task), task, TrainConfig(steps=4, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / name)
+    return name
+
+
+def _page(name: str):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(Path(__file__).resolve().parent.parent / "streamlit_app.py", default_timeout=120).run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_step_through_of_a_language_model_shows_the_generation_panel(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("decode")
+    assert not at.exception, at.exception
+    assert at.text_area(key="decode_gen_prompt").value == "HAMLET\n"
+    at.slider(key="decode_gen_top_k").set_value(5).run()
+    assert not at.exception, at.exception
+    assert any(m.value == "5 of 70" for m in at.metric)
+    at.button(key="decode_gen_sample20").click().run()
+    assert int(at.dataframe[0].value["times drawn"].sum()) == 20
+    at.number_input(key="decode_gen_n_chars").set_value(30).run()
+    at.button(key="decode_gen_generate").click().run()
+    assert not at.exception, at.exception
+    assert at.code[0].value.startswith("HAMLET\n")
+
+
+INSPECT_TABS = ["Attention", "All heads", "Follow a token", "Positional encoding", "Embeddings", "Weights",
+                "Gradient check", "Training dynamics", "Stable vs broken", "Attention over training", "Heads together"]  # fmt: skip
+
+
+def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("inspect")
+    failed = {}
+    for tab in INSPECT_TABS:
+        at.session_state["inspect_tab"] = tab
+        at.run()
+        if at.exception:
+            failed[tab] = at.exception[0].message
+        elif at.error:
+            failed[tab] = at.error[0].value
+    assert not failed, failed
