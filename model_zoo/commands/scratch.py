@@ -66,7 +66,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "starter-runs",
-        help="make the example runs every student can open (copy, reverse, sort, english, a fine-tuned MiniLM)",
+        help="make the example runs every student can open (copy, reverse, sort, english, hamlet, a fine-tuned MiniLM)",
         description="Train the starter runs with every default and fixed seeds into weights/_examples/, "
         "the missing ones only unless --all. A few minutes on 2 cores.",
     )
