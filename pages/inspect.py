@@ -304,12 +304,16 @@ if tabs[7].open:
                 f"{summary['final_loss'] - summary['first_loss']:+.3f}",
                 delta_color="inverse",
             )
-            s3.metric(
-                "held-out exact match",
-                "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
-            )
+            heldout_losses = [h["heldout_loss"] for h in run.history if "heldout_loss" in h]  # a language model
+            if heldout_losses:
+                s3.metric("held-out loss", f"{heldout_losses[-1]:.3f}")
+            else:
+                s3.metric(
+                    "held-out exact match",
+                    "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
+                )
             explain("dynamics")
-            wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match")
+            wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match", "heldout_loss")
             curves = dynamics.metric_frame(run.history, wanted)
             symbols = len(vocab.symbols)
             for metric in [m for m in wanted if m in set(curves["metric"])]:

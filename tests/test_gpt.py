@@ -236,4 +236,8 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
             failed[tab] = at.exception[0].message
         elif at.error:
             failed[tab] = at.error[0].value
+        if tab == "Training dynamics":
+            assert "held-out loss" in [m.label for m in at.metric]
+        if tab == "Attention":  # causal self-attention only: no encoder, no cross-attention
+            assert len(at.selectbox(key="inspect_kind").options) == 1
     assert not failed, failed
