@@ -241,3 +241,16 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
         if tab == "Attention":  # causal self-attention only: no encoder, no cross-attention
             assert len(at.selectbox(key="inspect_kind").options) == 1
     assert not failed, failed
+
+
+def test_the_apps_training_job_trains_hamlet_and_reports_heldout_loss(tmp_path):
+    from model_zoo.jobs.work import run_spec, train_spec
+
+    task = HamletTask(block_size=16)
+    model_cfg = task.model_config(d_model=32, n_heads=2, n_decoder_layers=1, d_ff=64)
+    spec = train_spec(
+        "lm", tmp_path / "lm", "hamlet", {"block_size": 16}, model_cfg, TrainConfig(steps=4, batch_size=4, eval_every=2)
+    )
+    result = run_spec(spec)
+    assert result["steps"] == 4 and result["exact_match"] is None and result["heldout_loss"] > 0
+    assert isinstance(load_run(tmp_path / "lm").model, DecoderOnlyTransformer)
