@@ -254,3 +254,10 @@ def test_the_apps_training_job_trains_hamlet_and_reports_heldout_loss(tmp_path):
     result = run_spec(spec)
     assert result["steps"] == 4 and result["exact_match"] is None and result["heldout_loss"] > 0
     assert isinstance(load_run(tmp_path / "lm").model, DecoderOnlyTransformer)
+
+
+def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("compare")
+    assert not at.exception, at.exception
+    assert any("language model" in e.value for e in at.error)

@@ -351,6 +351,11 @@ def decode_text(
     use_cache: bool = True,
 ) -> DecodeResult:
     """Decode one input sentence with "greedy", "beam" or "sample"; the app and the CLI call this."""
+    if model.cfg.decoder_only:
+        raise ValueError(
+            "This run is a language model (decoder-only): it continues a prompt instead of translating a source. "
+            'Generate with it on Step-through, or with `python -m model_zoo decode RUN "prompt"`.'
+        )
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}.")
     ids, unknown = encode_source(vocab, text)
