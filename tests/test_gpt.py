@@ -261,3 +261,13 @@ def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(w
     at = _page("compare")
     assert not at.exception, at.exception
     assert any("language model" in e.value for e in at.error)
+
+
+def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):
+    at = _page("train")
+    at.selectbox(key="train_task").set_value("hamlet").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.number_input(key="train_hamlet_block_size").value == 64
+    assert at.number_input(key="train_hamlet_n_layers").value == settings_for("hamlet").model["n_decoder_layers"]
+    assert at.number_input(key="train_hamlet_stop_at").disabled  # no exact match to stop at
+    assert not at.button(key="train_start").disabled
