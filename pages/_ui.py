@@ -238,6 +238,8 @@ def scratch_model_picker(
 def example_text(run) -> str:
     """The run's own example input: one of its task's held-out sources (`Task.example`), so it is
     always in the run's vocabulary. A run that does not record its task: a few of its symbols."""
+    if run.vocab.tokenizer == "chars":  # a character-level language model (Hamlet): a prompt to continue
+        return "HAMLET\nTo be, or not to be"
     if run.task:
         with contextlib.suppress(ValueError, FileNotFoundError, OSError):
             return _task_example(json.dumps(run.task, sort_keys=True))
@@ -708,7 +710,8 @@ def attention_over_training(run, key: str) -> None:
 
     try:
         snapshots = load_attention_snapshots(run.path)
-        shares = attention.alignment_shares(snapshots) if snapshots is not None else None
+        lm = snapshots is not None and not snapshots.source_ids  # a language model: no source to align with
+        shares = attention.alignment_shares(snapshots) if snapshots is not None and not lm else None
     except ValueError as err:
         show_error(err)
         return
@@ -718,10 +721,15 @@ def attention_over_training(run, key: str) -> None:
             "Train it again: every evaluation keeps the attention of one held-out example."
         )
         return
-    snap = attention.snap_step(shares)
+    snap = None if lm else attention.snap_step(shares)
     steps = snapshots.steps
     n_source = len(snapshots.source_ids)
-    if snap is None:
+    if lm:
+        st.markdown(
+            "A language model has no source to align with: here is its causal self-attention on one held-out "
+            "window at each evaluation (each character sees only the ones before it)."
+        )
+    elif snap is None:
         st.markdown(
             f"No cross-attention head has put {attention.SNAP_THRESHOLD:.0%} of its weight on the right source "
             f"token yet (uniform attention gives about {1 / n_source:.0%}): the attention has **not snapped**."
@@ -740,7 +748,7 @@ def attention_over_training(run, key: str) -> None:
         "training step", steps, key=step_key, help="The snapshots are taken at every evaluation (eval_every)."
     )
     loss = dynamics.metric_frame(run.history, ["loss"]) if run.history else None
-    if loss is not None and not loss.empty:
+    if loss is not None and not loss.empty and shares is not None:
         chart_with_download(
             charts.training_snapshot_chart(loss, shares, step, snap),
             shares,

@@ -385,22 +385,25 @@ with tabs[1]:
                 "cmp_dl_snap_change",
                 fixed=True,
             )
+            snap_kind = "decoder_self" if a.run.model.cfg.decoder_only else "cross"  # a language model: causal only
             if st.session_state.get("cmp_snap_opened") != str(a.run.path):  # opens on the layer that moved most
-                cross = snap_change[snap_change["kind"] == "cross"]
-                if not cross.empty:
-                    st.session_state["cmp_snap_layer"] = int(cross.iloc[0]["layer"])
+                moved = snap_change[snap_change["kind"] == snap_kind]
+                if not moved.empty:
+                    st.session_state["cmp_snap_layer"] = int(moved.iloc[0]["layer"])
                 st.session_state["cmp_snap_opened"] = str(a.run.path)
             snap_layer = s3.selectbox(
-                "cross-attention layer", range(a.run.model.cfg.n_decoder_layers), key="cmp_snap_layer"
+                f"{attention.KIND_TITLES[snap_kind]} layer",
+                range(a.run.model.cfg.n_decoder_layers),
+                key="cmp_snap_layer",
             )
-            sq, sk = late.axes("cross")
+            sq, sk = late.axes(snap_kind)
             snap_diff = attention.attention_difference(
-                early.attentions, late.attentions, "cross", snap_layer, sq, sk, head=None
+                early.attentions, late.attentions, snap_kind, snap_layer, sq, sk, head=None
             )
             chart_with_download(
                 charts.attention_difference_chart(
                     snap_diff,
-                    title=f"cross-attention layer {snap_layer}, heads averaged: step {step_to} − step {step_from}",
+                    title=f"{attention.KIND_TITLES[snap_kind]} layer {snap_layer}, heads averaged: step {step_to} − step {step_from}",
                 ),
                 snap_diff,
                 f"{a.run.name}-difference-{step_from}-{step_to}",

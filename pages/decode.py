@@ -37,6 +37,11 @@ show_top = c3.slider("show the top k tokens", 2, 20, 5, key="decode_show_top", h
 
 if kind == "scratch run":
     picked = scratch_model_picker("decode_model")
+    if picked.run.model.cfg.decoder_only:  # a language model: a prompt to continue, not a source to translate
+        from pages._generate import generation_panel
+
+        generation_panel(picked.run, "decode_gen")
+        st.stop()
     seed_example("decode_text", picked.run)  # the run's own example, and another when another run is picked
     text = st.text_input("source", key="decode_text")
     strategy = c1.radio(

@@ -215,7 +215,7 @@ if tabs[4].open:
     with tabs[4]:
         which = st.radio(
             "table",
-            ["src", "tgt"],
+            ["tgt"] if model.cfg.decoder_only else ["src", "tgt"],  # a decoder-only model has one table
             key="inspect_embed_which",
             horizontal=True,
             format_func={"src": "encoder input", "tgt": "decoder input"}.get,
@@ -304,12 +304,16 @@ if tabs[7].open:
                 f"{summary['final_loss'] - summary['first_loss']:+.3f}",
                 delta_color="inverse",
             )
-            s3.metric(
-                "held-out exact match",
-                "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
-            )
+            heldout_losses = [h["heldout_loss"] for h in run.history if "heldout_loss" in h]  # a language model
+            if heldout_losses:
+                s3.metric("held-out loss", f"{heldout_losses[-1]:.3f}")
+            else:
+                s3.metric(
+                    "held-out exact match",
+                    "—" if summary["exact_match"] != summary["exact_match"] else f"{summary['exact_match']:.0%}",
+                )
             explain("dynamics")
-            wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match")
+            wanted = ("loss", "token_accuracy", "lr", "grad_norm", "exact_match", "heldout_loss")
             curves = dynamics.metric_frame(run.history, wanted)
             symbols = len(vocab.symbols)
             for metric in [m for m in wanted if m in set(curves["metric"])]:

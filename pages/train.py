@@ -13,6 +13,7 @@ from model_zoo.jobs.work import train_spec
 from model_zoo.toy.decoding import decode_text
 from model_zoo.toy.settings import SETTINGS, settings_for
 from model_zoo.toy.tasks import SPECIALS
+from model_zoo.toy.tasks import TASKS as TASK_CLASSES
 from model_zoo.toy.train_config import SCHEDULES
 from pages._concepts import HELP, explain
 from pages._ui import (
@@ -47,6 +48,7 @@ TASKS = {
     "reverse": "reverse: output = input backwards (an anti-diagonal)",
     "sort": "sort: output = input sorted (a permutation)",
     "english": "english: repeat a real review sentence word by word",
+    "hamlet": "hamlet: write Shakespeare one character at a time (a decoder-only GPT)",
 }
 task_name = st.selectbox("task", list(SETTINGS), format_func=TASKS.get, key="train_task", help=HELP["task"])
 defaults = settings_for(task_name)
@@ -54,6 +56,7 @@ task_defaults = defaults.make_task().to_dict()
 model_defaults = TransformerConfig(**defaults.model) if defaults.model else TransformerConfig()
 train_defaults = defaults.train
 st.caption(f"With every default this {defaults.expect}.")
+lm = TASK_CLASSES[task_name].kind == "lm"  # a language model: decoder-only, no source, no exact match
 k = f"train_{task_name}_"  # one set of widgets a task: switching task shows that task's defaults
 
 built = st.session_state.get("build_config")  # the Build page's last valid architecture
@@ -74,6 +77,10 @@ if task_name == "english":
         "vocabulary (most frequent words)", 10, 5000, task_defaults["vocab_size"], step=50, key=k + "vocab_size"
     )
     task_kwargs = {**defaults.task_kwargs, "max_words": int(max_words), "vocab_size": int(vocab_words)}
+elif lm:
+    block_size = t1.number_input("window (characters)", 8, 256, task_defaults["block_size"], key=k + "block_size")
+    t2.caption("The last 10% of the play is held out: the held-out loss is measured on text never trained on.")
+    task_kwargs = {**defaults.task_kwargs, "block_size": int(block_size)}
 else:
     n_symbols = t1.number_input("symbols", 2, 50, task_defaults["n_symbols"], key=k + "n_symbols")
     max_len = t2.number_input("longest sequence", 1, 40, task_defaults["max_len"], key=k + "max_len")
@@ -88,10 +95,10 @@ n_heads = m2.number_input(
     "heads", 1, 16, model_defaults.n_heads, key=k + "n_heads", disabled=use_built, help=HELP["heads"]
 )
 n_layers = m3.number_input(
-    "blocks (each side)",
+    "blocks" if lm else "blocks (each side)",
     1,
     6,
-    model_defaults.n_encoder_layers,
+    model_defaults.n_decoder_layers if lm else model_defaults.n_encoder_layers,
     key=k + "n_layers",
     disabled=use_built,
     help=HELP["blocks"],
@@ -138,6 +145,7 @@ stop_at = s8.number_input(
     step=0.01,
     key=k + "stop_at",
     help=HELP["stop_at"],
+    disabled=lm,
 )
 typed = st.session_state.get("train_run_name", "").strip()
 made = st.session_state.get("train_made_name", "")  # the last name this page made up
@@ -161,7 +169,7 @@ try:
         arch = {
             "d_model": int(d_model),
             "n_heads": int(n_heads),
-            "n_encoder_layers": int(n_layers),
+            "n_encoder_layers": 0 if lm else int(n_layers),
             "n_decoder_layers": int(n_layers),
             "d_ff": 4 * int(d_model),
             "norm_first": norm_first,
@@ -207,12 +215,13 @@ def live_view() -> None:
     job_panel(job, "train_job", charts=lambda metrics: live_training_charts(metrics, **read_loss_against(job)))
     if job.status in ("done", "stopped"):
         result = job.result or {}
-        em = result.get("exact_match")
+        em, heldout_loss = result.get("exact_match"), result.get("heldout_loss")
         verb = "stopped early" if job.status == "stopped" else "finished"
         st.success(
             f"Training {verb} after {result.get('steps', 0)} steps in {result.get('elapsed_s', 0):.0f} s"
             + (f" (it waited {duration(job.waited())} in the queue)" if job.waited() >= 1 else "")
             + (f": the saved weights get {em:.0%} of held-out sequences exactly right" if em is not None else "")
+            + (f": held-out loss {heldout_loss:.2f} nats a character" if heldout_loss is not None else "")
             + f". Saved as **{job.name}** among your runs: decode it below, or open it on Inspect."
         )
     if job.active != st.session_state.get("train_was_active", False):
@@ -244,6 +253,9 @@ if picked is None:
     st.info("Train a model above (or save one with `python -m model_zoo train`) to decode with it.")
     st.stop()
 run = picked.run
+if run.model.cfg.decoder_only:
+    st.info("A language model continues a prompt: generate with it on **Step-through** (temperature, top-k, top-p).")
+    st.stop()
 d1, d2 = st.columns([3, 1])
 seed_example("train_decode_text", run)  # the run's own example, and another when another run is picked
 text = d1.text_input(

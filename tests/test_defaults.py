@@ -40,7 +40,7 @@ def test_train_form_starts_at_the_tasks_settings(task, weights_dir):
     expected = {
         "d_model": model.d_model,
         "n_heads": model.n_heads,
-        "n_layers": model.n_encoder_layers,
+        "n_layers": model.n_decoder_layers if model.decoder_only else model.n_encoder_layers,
         "steps": train.steps,
         "batch_size": train.batch_size,
         "lr": train.lr,
@@ -53,7 +53,9 @@ def test_train_form_starts_at_the_tasks_settings(task, weights_dir):
         assert at.number_input(key=k + name).value == pytest.approx(value), name
     assert at.selectbox(key=k + "schedule").value == train.schedule
     assert at.checkbox(key=k + "norm_first").value == model.norm_first
-    task_fields = ("max_words", "vocab_size") if task == "english" else ("n_symbols", "max_len")
+    task_fields = {"english": ("max_words", "vocab_size"), "hamlet": ("block_size",)}.get(
+        task, ("n_symbols", "max_len")
+    )
     for name in task_fields:
         assert at.number_input(key=k + name).value == made.to_dict()[name], name
     assert at.number_input(key="train_beam_width").value == decode_text.__kwdefaults__["beam_width"]

@@ -26,9 +26,9 @@ def test_every_starter_is_planned_in_order_and_made_ones_are_not_planned_again(e
     specs = starter_specs(tmp_path)
     assert [s.name for s in specs] == list(STARTERS)
     assert all(Path(s.out).parent == tmp_path / "_examples" for s in specs)
-    assert [s.kind for s in specs] == ["train"] * 4 + ["finetune"]
+    assert [s.kind for s in specs] == ["train"] * 5 + ["finetune"]
     root, lines = examples
-    assert missing_starters(root) == ["sort", "english", "sentiment-minilm"]
+    assert missing_starters(root) == ["sort", "english", "hamlet", "sentiment-minilm"]
     assert lines[0].startswith("starter run 1 of 2: copy") and "done" in lines[-1]
 
 

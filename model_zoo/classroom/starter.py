@@ -18,7 +18,7 @@ from model_zoo.run_folder import reserve, weights_root
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.settings import SETTINGS
 
-SCRATCH_STARTERS = ("copy", "reverse", "sort", "english")  # a run a task, named after it
+SCRATCH_STARTERS = ("copy", "reverse", "sort", "english", "hamlet")  # a run a task, named after it (hamlet: ~50 s)
 FINETUNE_STARTER = "sentiment-minilm"  # MiniLM fine-tuned on rotten tomatoes, FinetuneConfig's defaults
 STARTERS = (*SCRATCH_STARTERS, FINETUNE_STARTER)
 

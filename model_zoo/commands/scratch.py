@@ -12,7 +12,7 @@ from model_zoo.commands import say
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("train", help="train the scratch Transformer on a task and save the run")
-    p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english"])
+    p.add_argument("--task", default="copy", choices=["copy", "reverse", "sort", "english", "hamlet"])
     p.add_argument("--out", help="run name, saved under weights/ (default: the task's name)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in --out")
     p.add_argument("--resume", action="store_true", help="continue the run in --out up to --steps")
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
     m = p.add_argument_group("model (defaults: the task's, model_zoo/toy/settings.py)")
     m.add_argument("--d-model", type=int)
     m.add_argument("--heads", type=int, dest="n_heads")
-    m.add_argument("--layers", type=int, help="encoder and decoder blocks each")
+    m.add_argument("--layers", type=int, help="encoder and decoder blocks each (hamlet: decoder blocks)")
     m.add_argument("--d-ff", type=int)
     m.add_argument("--dropout", type=float)
     m.add_argument("--norm-first", action="store_true", help="pre-norm blocks")
@@ -48,7 +48,7 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser("decode", help="decode an input with a saved scratch run")
     p.add_argument("run", help="run folder or name (see `runs`)")
-    p.add_argument("text", help='the input, e.g. "3 5 7 9"')
+    p.add_argument("text", help='the input, e.g. "3 5 7 9"; a language model (hamlet): the prompt to continue')
     p.add_argument("--beam", type=int, metavar="WIDTH", help="beam search of this width")
     p.add_argument("--length-penalty", type=float, default=0.6)
     p.add_argument(
@@ -57,12 +57,16 @@ def register(subparsers) -> None:
     p.add_argument("--sample", action="store_true", help="sample instead of greedy")
     p.add_argument("--temperature", type=float, default=1.0)
     p.add_argument("--top-k", type=int)
+    p.add_argument(
+        "--top-p", type=float, help="a language model: nucleus sampling, keep the top tokens up to this mass"
+    )
+    p.add_argument("--chars", type=int, default=200, help="a language model: characters to generate")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_decode)
 
     p = subparsers.add_parser(
         "starter-runs",
-        help="make the example runs every student can open (copy, reverse, sort, english, a fine-tuned MiniLM)",
+        help="make the example runs every student can open (copy, reverse, sort, english, hamlet, a fine-tuned MiniLM)",
         description="Train the starter runs with every default and fixed seeds into weights/_examples/, "
         "the missing ones only unless --all. A few minutes on 2 cores.",
     )
@@ -101,7 +105,7 @@ def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
     from tqdm import tqdm
 
     from model_zoo.run_folder import check_new_run
-    from model_zoo.scratch.transformer import Transformer
+    from model_zoo.scratch.transformer import build_model
     from model_zoo.toy.runs import load_run
     from model_zoo.toy.settings import settings_for
     from model_zoo.toy.training import train
@@ -120,12 +124,14 @@ def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
             k: getattr(args, k) for k in ("d_model", "n_heads", "d_ff", "dropout") if getattr(args, k) is not None
         }
         if args.layers is not None:
-            model_overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
+            model_overrides["n_decoder_layers"] = args.layers
+            if task.kind != "lm":  # a language model stays decoder-only
+                model_overrides["n_encoder_layers"] = args.layers
         if args.norm_first:
             model_overrides["norm_first"] = True
         cfg = settings.train_config(**train_overrides)
         torch.manual_seed(cfg.seed)  # the first weights too: the same settings give the same run
-        model = Transformer(settings.model_config(task, **model_overrides))
+        model = build_model(settings.model_config(task, **model_overrides))
 
     bar = tqdm(
         total=cfg.steps, initial=0, desc=f"train {task.name}", unit="step", disable=args.no_progress, file=sys.stderr
@@ -138,6 +144,10 @@ def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
             bar.exact_match = m["exact_match"]
         if hasattr(bar, "exact_match"):
             postfix["exact"] = f"{bar.exact_match:.3f}"
+        if "heldout_loss" in m:
+            bar.heldout_loss = m["heldout_loss"]
+        if hasattr(bar, "heldout_loss"):
+            postfix["held-out loss"] = f"{bar.heldout_loss:.3f}"
         bar.set_postfix(postfix, refresh=False)
         bar.refresh()
 
@@ -148,10 +158,14 @@ def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
     finally:
         bar.close()
     last = history[-1]
+    heldout = (
+        f"held-out loss {last['heldout_loss']:.3f} (perplexity {last['perplexity']:.2f})"
+        if task.kind == "lm"
+        else f"held-out exact match {last['exact_match']:.3f}"
+    )
     say(
         f"trained {task.name}: {last['step']} steps in {last['elapsed_s']:.1f} s, loss {last['loss']:.4f}, "
-        f"token accuracy {last['token_accuracy']:.3f}, held-out exact match {last['exact_match']:.3f} "
-        f"({model.num_parameters():,} parameters) -> {out}"
+        f"token accuracy {last['token_accuracy']:.3f}, {heldout} ({model.num_parameters():,} parameters) -> {out}"
     )
     return 0
 
@@ -163,6 +177,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
     if args.beam is not None and args.sample:
         raise ValueError("Choose --beam or --sample, not both.")
     run = load_run(args.run)
+    if run.model.cfg.decoder_only:  # a language model continues the prompt
+        from model_zoo.toy.decoding import generate_text
+
+        say(
+            generate_text(
+                run.model, run.vocab, args.text, args.chars, args.temperature, args.top_k, args.top_p, seed=args.seed
+            )
+        )
+        return 0
     strategy = "beam" if args.beam is not None else "sample" if args.sample else "greedy"
     result = decode_text(
         run.model,

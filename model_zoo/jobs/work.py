@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from model_zoo.scratch.transformer import Transformer, TransformerConfig
+from model_zoo.scratch.transformer import TransformerConfig, build_model
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
 from model_zoo.toy.training import train
@@ -91,7 +91,7 @@ def _parameter_count(config: TransformerConfig) -> int:
     """Built on the meta device (shapes only), once per configuration: the Train page asks on every
     run, for every student."""
     with torch.device("meta"):
-        return sum(p.numel() for p in Transformer(config).parameters())
+        return sum(p.numel() for p in build_model(config).parameters())
 
 
 # -- running them (in the worker process) ----------------------------------------------------------
@@ -132,13 +132,14 @@ def _train(spec: JobSpec, report: Callable[[dict], None], should_stop: Callable[
     task = make_task(settings["task"], **settings["task_kwargs"])
     config = TrainConfig.from_dict(settings["train"])
     torch.manual_seed(config.seed)  # the first weights too: the same settings give the same run
-    model = Transformer(TransformerConfig(**settings["model"]))
+    model = build_model(TransformerConfig(**settings["model"]))
     history = train(model, task, config, report, should_stop, checkpoint_dir=spec.out, overwrite=spec.overwrite)
     last = history[-1] if history else {}
     return {
         "path": spec.out,
         "steps": last.get("step", 0),
         "exact_match": next((h["exact_match"] for h in reversed(history) if "exact_match" in h), None),
+        "heldout_loss": next((h["heldout_loss"] for h in reversed(history) if "heldout_loss" in h), None),
         "elapsed_s": last.get("elapsed_s", 0.0),
     }
 

@@ -1,5 +1,7 @@
 """Decoding the scratch Transformer: greedy, beam search and sampling with a key/value cache,
-and a step API for the app's step-through view."""
+and a step API for the app's step-through view. For a decoder-only language model: `generate`
+(one token at a time with the cache) and the sampling filters — temperature, top-k, top-p — with
+`next_token_distribution` to show what they cut."""
 
 from __future__ import annotations
 
@@ -349,6 +351,11 @@ def decode_text(
     use_cache: bool = True,
 ) -> DecodeResult:
     """Decode one input sentence with "greedy", "beam" or "sample"; the app and the CLI call this."""
+    if model.cfg.decoder_only:
+        raise ValueError(
+            "This run is a language model (decoder-only): it continues a prompt instead of translating a source. "
+            'Generate with it on Step-through, or with `python -m model_zoo decode RUN "prompt"`.'
+        )
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy={strategy!r} is not one of {STRATEGIES}.")
     ids, unknown = encode_source(vocab, text)
@@ -497,3 +504,171 @@ class DecodingSession:
         while not self.finished:
             self.step()
         return self.steps
+
+
+# -- a language model: generate text one character at a time ----------------------------------------
+# The three filters a sampler puts between the model's scores and the dice. Each takes logits (..., V)
+# and returns them with the tokens it cuts set to -inf (probability 0 after the softmax).
+def temperature_scale(logits: Tensor, temperature: float) -> Tensor:
+    """Divide the scores by `temperature`: below 1 sharpens the distribution, above 1 flattens it.
+    0 is the limit, greedy: only the most likely token keeps any probability."""
+    if temperature == 0:
+        best = logits.argmax(-1, keepdim=True)  # (..., 1)
+        return torch.full_like(logits, float("-inf")).scatter(-1, best, 0.0)
+    return logits / temperature
+
+
+def top_k_filter(logits: Tensor, k: int | None) -> Tensor:
+    """Keep the `k` most likely tokens, cut the rest (None: keep all). Ties at the k-th score are
+    broken by position, so exactly k remain."""
+    if k is None or k >= logits.size(-1):
+        return logits
+    keep = logits.topk(k, dim=-1).indices  # (..., k)
+    cut = torch.ones_like(logits, dtype=torch.bool).scatter(-1, keep, False)
+    return logits.masked_fill(cut, float("-inf"))
+
+
+def top_p_filter(logits: Tensor, p: float | None) -> Tensor:
+    """Nucleus sampling (Holtzman et al., 2019): keep the smallest set of most likely tokens whose
+    probabilities add up to at least `p`, cut the rest (None or 1: keep all)."""
+    if p is None or p >= 1:
+        return logits
+    probs, order = logits.softmax(-1).sort(dim=-1, descending=True)  # (..., V), most likely first
+    before = probs.cumsum(-1) - probs  # the probability of the tokens ranked above each one
+    cut_sorted = before >= p  # once those above reach p, this token is not needed
+    cut = torch.zeros_like(cut_sorted).scatter(-1, order, cut_sorted)  # back to vocabulary order
+    return logits.masked_fill(cut, float("-inf"))
+
+
+def _check_filters(temperature: float, top_k: int | None, top_p: float | None) -> None:
+    if not (isinstance(temperature, int | float) and temperature >= 0):
+        raise ValueError(f"temperature={temperature!r} must be 0 (greedy) or more; 1 samples the model as it is.")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"top_k={top_k!r} must be a whole number of at least 1, or None for no cut.")
+    if top_p is not None and not 0 < top_p <= 1:
+        raise ValueError(f"top_p={top_p!r} must be in (0, 1], or None for no cut.")
+
+
+def filter_logits(
+    logits: Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None
+) -> Tensor:
+    """Temperature, then top-k, then top-p, as most samplers apply them. logits (..., V) -> (..., V)."""
+    _check_filters(temperature, top_k, top_p)
+    return top_p_filter(top_k_filter(temperature_scale(logits, temperature), top_k), top_p)
+
+
+def _entropy(probs: Tensor) -> float:
+    """In bits: 0 when one token is certain, log2(n) for a uniform choice among n."""
+    nonzero = probs[probs > 0]
+    return float(-(nonzero * nonzero.log2()).sum())
+
+
+@dataclass
+class NextTokenDistribution:
+    """The model's next-token probabilities after a prompt, before and after the sampling filters."""
+
+    tokens: list[str]  # the vocabulary, in id order
+    before: Tensor  # (V,) softmax(logits): the model as it is
+    after: Tensor  # (V,) what is sampled from: 0 where a filter cut the token
+    entropy_before: float  # bits
+    entropy_after: float
+
+    @property
+    def kept(self) -> Tensor:
+        """(V,) True where the token survives the filters."""
+        return self.after > 0
+
+
+def _prompt_ids(vocab: Vocab, prompt: str | list[int]) -> list[int]:
+    if isinstance(prompt, str):
+        ids, unknown = vocab.encode(prompt)
+        if unknown:
+            raise ValueError(f"The prompt has characters the model never saw: {''.join(sorted(set(unknown)))!r}.")
+        return ids
+    if not prompt:
+        raise ValueError("The prompt is empty: type at least one character.")
+    return list(prompt)
+
+
+def _context(model, context: int | None) -> int:
+    """How many tokens the model reads at most: its positional encoding's length."""
+    return model.cfg.max_len if context is None else min(context, model.cfg.max_len)
+
+
+def next_token_distribution(
+    model,
+    vocab: Vocab,
+    prompt: str | list[int],
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> NextTokenDistribution:
+    """What a decoder-only model predicts after `prompt` (its last `max_len` tokens), before and
+    after temperature, top-k and top-p: for a page that shows what the filters cut."""
+    ids = _prompt_ids(vocab, prompt)[-_context(model, None) :]
+    with eval_mode(model):
+        logits = model(torch.tensor([ids], device=model.device)).logits[0, -1].float().cpu()  # (V,)
+    before = logits.softmax(-1)
+    after = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+    return NextTokenDistribution(list(vocab.itos), before, after, _entropy(before), _entropy(after))
+
+
+def generate(
+    model,
+    prompt_ids: list[int],
+    n_new: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    seed: int = 0,
+    use_cache: bool = True,
+    context: int | None = None,
+) -> list[int]:
+    """Continue `prompt_ids` by `n_new` tokens, one at a time, each drawn from the filtered
+    next-token distribution (`filter_logits`); returns the new ids.
+
+    With the KV cache each step feeds only the newest token. The model reads at most `context`
+    tokens (default its `max_len`): when the cache is full it starts a new one from the last half of
+    the text (one pass), so positions stay within what it was trained on. `use_cache=False`
+    recomputes the whole window every step: the same tokens while the text fits in the window, slower.
+    """
+    _check_filters(temperature, top_k, top_p)
+    if not prompt_ids:
+        raise ValueError("The prompt is empty: give at least one token.")
+    if not isinstance(n_new, int) or n_new < 0:
+        raise ValueError(f"n_new={n_new!r} must be a whole number, 0 or more.")
+    window = _context(model, context)
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    ids = list(prompt_ids)
+    cache = None
+    with eval_mode(model):
+        for _ in range(n_new):
+            if not use_cache:
+                logits = model(torch.tensor([ids[-window:]], device=model.device)).logits[0, -1]  # (V,)
+            else:
+                if cache is None or cache.length >= window:  # (re)fill a cache from the recent text
+                    cache = model.new_cache()
+                    fed = ids[-(window // 2 if len(ids) >= window else window) :]
+                else:
+                    fed = ids[-1:]  # only the newest token: the keys and values before it are cached
+                logits = model(torch.tensor([fed], device=model.device), cache=cache).logits[0, -1]
+            probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+    return ids[len(prompt_ids) :]
+
+
+def generate_text(
+    model,
+    vocab: Vocab,
+    prompt: str,
+    n_chars: int = 200,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    *,
+    seed: int = 0,
+) -> str:
+    """`generate` on text: the prompt followed by `n_chars` new characters."""
+    new = generate(model, _prompt_ids(vocab, prompt), n_chars, temperature, top_k, top_p, seed=seed)
+    return prompt + vocab.to_text(new)

@@ -31,7 +31,7 @@ from model_zoo.run_folder import (
     safetensors_header,
     write_run,
 )
-from model_zoo.scratch.transformer import MODEL_TYPE, Transformer, TransformerConfig
+from model_zoo.scratch.transformer import MODEL_TYPE, Transformer, TransformerConfig, build_model
 from model_zoo.toy.tasks import Task, Vocab, task_from_dict
 from model_zoo.toy.train_config import TrainConfig
 from model_zoo.utils import atomic_write_bytes, atomic_write_json, read_json
@@ -209,7 +209,7 @@ def check_run(path: str | Path) -> str | None:
             return f"{CONFIG_FILE} is not a scratch Transformer config"
         cfg = TransformerConfig.from_dict(config)
         with torch.device("meta"):  # shapes only: no memory, no initialisation
-            expected = Transformer(cfg).saved_state()
+            expected = build_model(cfg).saved_state()
         stored = safetensors_header(path / WEIGHTS_FILE)
         for name, tensor in expected.items():
             if name not in stored:

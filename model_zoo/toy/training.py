@@ -5,6 +5,10 @@ gradient clipping; it reports every step through `on_step(metrics)` and never pr
 `torchrun --nproc_per_node=N` it uses DistributedDataParallel by itself (gloo on the CPU, NCCL
 on GPUs); only rank 0 reports and writes.
 
+A language-model task (`task.kind == "lm"`, Hamlet) trains a decoder-only model on next-token
+cross-entropy; its evaluations report held-out loss, perplexity and next-token accuracy instead of
+greedy exact match.
+
 A NaN/inf guard stops a run that diverges with `TrainingDiverged`, naming the step and the first
 layer group where the bad numbers appeared; the last good checkpoint stays on disk.
 """
@@ -18,12 +22,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from model_zoo import distributed, run_folder
 from model_zoo.toy import runs
 from model_zoo.toy.decoding import greedy_decode
-from model_zoo.toy.tasks import BOS_ID, EOS_ID, Task
+from model_zoo.toy.tasks import BOS_ID, EOS_ID, Task, TextBatch
 from model_zoo.toy.train_config import MAX_TOKENS_PER_BATCH, TrainConfig
 from model_zoo.utils import eval_mode
 
@@ -61,10 +66,47 @@ def lr_factor(cfg: TrainConfig) -> Callable[[int], float]:
     return noam if cfg.schedule == "noam" else cosine
 
 
+# -- one forward pass, either kind of task -----------------------------------------------------
+def forward_batch(net, batch) -> tuple[Tensor, Tensor, Tensor | None]:
+    """logits (B, T, V), targets (B, T) and the mask of real targets (None: all real) of a batch:
+    teacher forcing for a source -> target batch, the text itself for a language model's."""
+    if isinstance(batch, TextBatch):
+        return net(batch.tokens).logits, batch.targets, None
+    return net(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask).logits, batch.tgt_out, batch.tgt_mask
+
+
+def eval_key(task: Task) -> str:
+    """The metric an evaluation step adds: held-out exact match, or a language model's held-out loss."""
+    return "heldout_loss" if task.kind == "lm" else "exact_match"
+
+
 # -- evaluation -------------------------------------------------------------------------------
+def evaluate_lm(model, task: Task, batch_size: int = 256) -> dict:
+    """A language model on the held-out text: mean next-token cross-entropy (nats a character),
+    perplexity (e^loss: as unsure as a uniform choice among that many characters) and the share of
+    characters it ranks first."""
+    total_loss = correct = n = 0
+    with eval_mode(model):
+        for batch in task.heldout_batches(batch_size):
+            batch = batch.to(model.device)
+            logits = model(batch.tokens).logits  # (B, T, V)
+            total_loss += F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), reduction="sum").item()
+            correct += (logits.argmax(-1) == batch.targets).sum().item()
+            n += batch.targets.numel()
+    loss = total_loss / n
+    return {
+        "heldout_loss": loss,
+        "perplexity": math.exp(loss),
+        "heldout_token_accuracy": correct / n,
+        "heldout_size": n,
+    }
+
+
 def evaluate(model, task: Task, batch_size: int = 256) -> dict:
     """Greedy-decode the held-out split: exact-match (whole sequence right, <eos> in place) and
-    token accuracy of the decoded sequences."""
+    token accuracy of the decoded sequences. A language model: `evaluate_lm`."""
+    if task.kind == "lm":
+        return evaluate_lm(model, task, batch_size)
     exact = correct = total = 0
     for batch in task.heldout_batches(batch_size):
         batch = batch.to(model.device)
@@ -85,7 +127,16 @@ def capture_probe_attention(
     """Record the attention of the task's probe at `step` (a few KB) into `snapshots` (a new record
     when None) and return it. The probe is fixed for a task: the first of the longest held-out
     examples with the most distinct tokens, so an alignment such as copy's diagonal is unambiguous.
-    The decoder reads the right answer (teacher forcing), as in training."""
+    The decoder reads the right answer (teacher forcing), as in training. A language model's probe
+    is the first held-out window, its causal self-attention the only map."""
+    if task.kind == "lm":
+        if snapshots is None:
+            snapshots = runs.AttentionSnapshots(task.name, [], task.heldout_batches(1)[0].tokens[0].tolist())
+        tokens = torch.tensor([snapshots.target_ids], device=model.device)  # (1, T)
+        with eval_mode(model):
+            attentions = model(tokens, return_attention=True).attentions
+        snapshots.add(step, {kind: torch.cat(layers) for kind, layers in attentions.items()})  # (L, H, T, T)
+        return snapshots
     if snapshots is None:
         pairs = task.heldout_pairs()
         source, target = max(pairs, key=lambda pair: (len(pair[0]), len(set(pair[0]))))
@@ -132,7 +183,7 @@ def _first_bad_group(model, batch, groups: dict[str, list]) -> str | None:
         handles.append(_module_of_group(model, name).register_forward_hook(hook))
     try:
         with torch.no_grad():
-            model(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask)
+            forward_batch(model, batch)
     finally:
         for handle in handles:
             handle.remove()
@@ -217,7 +268,7 @@ def train(
         raise ValueError(
             f"The task's vocabulary has {len(task.vocab)} tokens but the model was built for "
             f"{model.cfg.src_vocab_size} (source) and {model.cfg.tgt_vocab_size} (target): build it with "
-            "Transformer(task.model_config())."
+            "build_model(task.model_config())."
         )
     tokens = cfg.batch_size * (task.max_source_len + task.max_target_len + 1)  # + 1: <bos> or <eos>
     if tokens > MAX_TOKENS_PER_BATCH:
@@ -312,9 +363,10 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         model.train()
         batch = task.train_batch(local_batch, generator).to(device)
 
-        # 3) Teacher forcing: predict y1..yn <eos> from <bos> y1..yn in one pass.
-        logits = net(batch.src, batch.tgt_in, batch.src_mask, batch.tgt_mask).logits  # (B, T, V)
-        loss = model.loss(logits, batch.tgt_out, cfg.label_smoothing)
+        # 3) Teacher forcing: predict y1..yn <eos> from <bos> y1..yn in one pass (a language model:
+        #    every next character of the window from the ones before it, in one pass).
+        logits, targets, mask = forward_batch(net, batch)  # (B, T, V), (B, T), (B, T) or None
+        loss = model.loss(logits, targets, cfg.label_smoothing)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
 
@@ -355,9 +407,11 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         scheduler.step()
 
         with torch.no_grad():
-            mask = batch.tgt_mask
-            token_accuracy = ((logits.argmax(-1) == batch.tgt_out) & mask).sum().item() / max(1, int(mask.sum()))
-        tokens = batch.n_target_tokens + int(batch.src_mask.sum())
+            right = logits.argmax(-1) == targets
+            token_accuracy = (
+                right.float().mean() if mask is None else (right & mask).sum() / mask.sum().clamp(min=1)
+            ).item()
+        tokens = batch.n_tokens
         metrics = {
             "step": step,
             "loss": loss_value,
@@ -379,7 +433,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         if step % cfg.eval_every == 0 or step == cfg.steps or stop:
             metrics.update(evaluate(model, task))
             snapshots = capture_probe_attention(model, task, snapshots, step)
-            solved = cfg.stop_at_exact_match is not None and metrics["exact_match"] >= cfg.stop_at_exact_match
+            solved = cfg.stop_at_exact_match is not None and metrics.get("exact_match", 0.0) >= cfg.stop_at_exact_match
             metrics["elapsed_s"] = time.perf_counter() - start
         history.append(metrics)
         if on_step is not None and dist_info.is_main:
@@ -389,7 +443,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
         if step % cfg.checkpoint_every == 0:
             save(step)
 
-    if history and "exact_match" not in history[-1]:
+    if history and eval_key(task) not in history[-1]:
         history[-1].update(evaluate(model, task))
         snapshots = capture_probe_attention(model, task, snapshots, step)
     if history or checkpoint_dir is not None:

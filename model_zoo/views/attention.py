@@ -225,6 +225,14 @@ def attention_for_text(
     from model_zoo.toy.tasks import BOS_ID
 
     src_ids, unknown = encode_source(vocab, source)
+    if model.cfg.decoder_only:  # a language model reads the text itself: causal self-attention only
+        ids = src_ids[-model.cfg.max_len :]
+        with eval_mode(model):
+            out = model(torch.tensor([ids], device=model.device), return_attention=True)
+        attentions = {kind: [w.detach().float().cpu() for w in layers] for kind, layers in out.attentions.items()}
+        tokens = [vocab.itos[i] for i in ids]
+        predicted = [vocab.itos[i] for i in out.logits[0].argmax(-1).tolist()]
+        return TextAttention(attentions, [], tokens, predicted, unknown)
     if target is None:
         tgt_ids = decode_text(model, vocab, source, "greedy", max_new_tokens=max_new_tokens).token_ids
     else:

@@ -32,6 +32,7 @@ METRIC_NAMES = {
     "accuracy": "accuracy",
     "macro_f1": "macro-F1",
     "epoch": "epoch",
+    "heldout_loss": "held-out loss",  # a language model: mean next-token cross-entropy on held-out text
 }
 
 

@@ -1,0 +1,273 @@
+"""The same blocks as GPT: a character-level language model on Hamlet, trained decoder-only, and
+generation one character at a time with the KV cache, temperature, top-k and top-p."""
+
+import pytest
+import torch
+
+from model_zoo.scratch.transformer import DecoderOnlyTransformer, build_model
+from model_zoo.toy.decoding import (
+    filter_logits,
+    generate,
+    generate_text,
+    next_token_distribution,
+    top_k_filter,
+    top_p_filter,
+)
+from model_zoo.toy.runs import check_run, load_run
+from model_zoo.toy.settings import settings_for
+from model_zoo.toy.tasks import HamletTask, TextBatch, make_task, task_from_dict
+from model_zoo.toy.train_config import TrainConfig
+from model_zoo.toy.training import train
+
+
+@pytest.fixture(scope="module")
+def task():
+    return HamletTask(block_size=16)
+
+
+def tiny_model(task, seed=0):
+    torch.manual_seed(seed)
+    return build_model(task.model_config(d_model=32, n_heads=2, n_decoder_layers=1, d_ff=64, norm_first=True))
+
+
+# -- the task -------------------------------------------------------------------------------------
+def test_hamlet_batches_are_windows_whose_targets_shift_by_one(task):
+    batch = task.train_batch(4, torch.Generator().manual_seed(0))
+    assert isinstance(batch, TextBatch) and batch.tokens.shape == batch.targets.shape == (4, 16)
+    assert torch.equal(batch.tokens[:, 1:], batch.targets[:, :-1])
+    text = task.vocab.to_text(batch.tokens[0].tolist() + batch.targets[0, -1:].tolist())
+    assert text in task.vocab.to_text(task.train_ids.tolist())  # a real stretch of the play
+
+
+def test_hamlet_heldout_is_the_end_of_the_play_and_never_trained_on(task):
+    assert len(task.heldout_ids) == pytest.approx(0.1 * (len(task.train_ids) + len(task.heldout_ids)), abs=1)
+    assert task.vocab.to_text(task.heldout_ids.tolist()).endswith("a peal of ordnance is shot off")
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):  # every training window lies inside the first 90%
+        starts_ok = task.train_batch(8, g).tokens.numel() == 8 * 16
+        assert starts_ok
+    first = task.heldout_batches()[0]
+    assert torch.equal(first.tokens[0], task.heldout_ids[:16])
+
+
+def test_character_vocabulary_keeps_spaces_and_newlines_and_round_trips(task):
+    line = "HAMLET\nTo be, or not to be: that is the question:"
+    ids, unknown = task.vocab.encode(line)
+    assert unknown == [] and task.vocab.to_text(ids) == line
+    assert "\n" in task.vocab.itos and " " in task.vocab.itos
+
+
+def test_hamlet_task_is_rebuilt_from_its_description_and_builds_a_decoder_only_model(task):
+    again = task_from_dict(task.to_dict())
+    assert again.vocab == task.vocab and again.block_size == 16
+    cfg = again.model_config()
+    assert cfg.decoder_only and cfg.max_len == 16
+    assert isinstance(build_model(cfg), DecoderOnlyTransformer)
+
+
+# -- training -------------------------------------------------------------------------------------
+def test_training_lowers_heldout_loss_and_reports_perplexity(task):
+    model = tiny_model(task)
+    seen = []
+    history = train(
+        model, task, TrainConfig(steps=60, batch_size=16, lr=3e-3, warmup=5, eval_every=30), on_step=seen.append
+    )
+    evaluations = [h for h in history if "heldout_loss" in h]
+    assert [h["step"] for h in evaluations] == [30, 60] and len(seen) == 60
+    first_loss = history[0]["loss"]
+    assert evaluations[-1]["heldout_loss"] < first_loss - 0.5  # from ~ln(70) = 4.2 towards 3
+    assert evaluations[-1]["perplexity"] == pytest.approx(torch.tensor(evaluations[-1]["heldout_loss"]).exp().item())
+    assert "exact_match" not in evaluations[-1]
+
+
+def test_a_saved_hamlet_run_loads_back_as_a_decoder_only_model(task, tmp_path):
+    model = tiny_model(task)
+    train(model, task, TrainConfig(steps=4, batch_size=4, eval_every=2), checkpoint_dir=tmp_path / "lm")
+    assert check_run(tmp_path / "lm") is None
+    run = load_run(tmp_path / "lm")
+    assert isinstance(run.model, DecoderOnlyTransformer)
+    assert run.make_task().to_dict() == task.to_dict() and run.vocab == task.vocab
+    assert "heldout_loss" in run.history[-1]
+
+
+def test_hamlet_settings_build_the_measured_default_model():
+    settings = settings_for("hamlet")
+    made = settings.make_task()
+    cfg = settings.model_config(made)
+    assert cfg.decoder_only and cfg.tgt_vocab_size == len(made.vocab)
+    assert settings.train.stop_at_exact_match is None  # a language model has no exact match to stop at
+
+
+# -- the filters ------------------------------------------------------------------------------------
+def test_top_k_keeps_exactly_k_tokens_even_with_ties():
+    logits = torch.tensor([1.0, 3.0, 3.0, 3.0, 0.5, 2.0])
+    kept = torch.isfinite(top_k_filter(logits, 2))
+    assert int(kept.sum()) == 2 and bool(kept[[1, 2, 3]].sum() == 2)
+    assert torch.equal(top_k_filter(logits, None), logits)
+
+
+def test_top_p_keeps_the_smallest_set_reaching_p():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05])
+    logits = probs.log()
+    assert torch.isfinite(top_p_filter(logits, 0.5)).tolist() == [True, False, False, False]
+    assert torch.isfinite(top_p_filter(logits, 0.7)).tolist() == [True, True, False, False]
+    assert torch.isfinite(top_p_filter(logits, 0.81)).tolist() == [True, True, True, False]
+    assert torch.isfinite(top_p_filter(logits[[3, 1, 0, 2]], 0.7)).tolist() == [False, True, True, False]  # any order
+    assert torch.isfinite(top_p_filter(logits, 0.01)).sum() == 1  # the most likely token always stays
+
+
+def test_temperature_sharpens_and_flattens_and_zero_is_argmax():
+    logits = torch.tensor([2.0, 1.0, 0.0])
+    cold, hot = filter_logits(logits, 0.5).softmax(-1), filter_logits(logits, 2.0).softmax(-1)
+    assert cold[0] > logits.softmax(-1)[0] > hot[0]
+    assert filter_logits(logits, 0.0).softmax(-1).tolist() == [1.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="temperature"):
+        filter_logits(logits, -1.0)
+    with pytest.raises(ValueError, match="top_p"):
+        filter_logits(logits, 1.0, top_p=1.5)
+
+
+# -- generation -----------------------------------------------------------------------------------
+def test_kv_cache_generation_equals_recomputing_the_prefix(task):
+    model = tiny_model(task)
+    prompt = task.vocab.encode("HAMLET\n")[0]
+    for temperature, top_k, top_p in ((1.0, None, None), (0.8, 5, 0.9)):
+        cached = generate(model, prompt, 9, temperature, top_k, top_p, seed=3, use_cache=True)
+        recomputed = generate(model, prompt, 9, temperature, top_k, top_p, seed=3, use_cache=False)
+        assert cached == recomputed and len(cached) == 9
+
+
+def test_cache_gives_the_same_logits_as_the_full_pass(task):
+    model = tiny_model(task).eval()
+    ids = torch.tensor([task.vocab.encode("To be, or not")[0]])
+    with torch.no_grad():
+        full = model(ids).logits[0]  # (T, V)
+        cache = model.new_cache()
+        stepped = torch.cat([model(ids[:, i : i + 1], cache=cache).logits[0] for i in range(ids.size(1))])
+    torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
+
+
+def test_a_tiny_temperature_generates_what_greedy_does(task):
+    model = tiny_model(task)
+    prompt = task.vocab.encode("KING\n")[0]
+    greedy = generate(model, prompt, 12, temperature=0.0)
+    assert generate(model, prompt, 12, temperature=1e-4, seed=7) == greedy
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(12):  # argmax by hand, the whole prefix each time
+            ids.append(int(model.eval()(torch.tensor([ids[-16:]])).logits[0, -1].argmax()))
+    assert ids[len(prompt) :] == greedy
+
+
+def test_generation_runs_past_the_window_and_top_k_one_is_greedy(task):
+    model = tiny_model(task)
+    prompt = task.vocab.encode("HAMLET.")[0]
+    assert len(generate(model, prompt, 40, temperature=1.0, top_k=1)) == 40  # 47 > the window of 16
+    text = generate_text(model, task.vocab, "HAMLET.", 40, temperature=1.0, top_k=1)
+    assert text.startswith("HAMLET.")
+    greedy = generate_text(model, task.vocab, "HAMLET.", 40, temperature=0.0)
+    assert text == greedy
+
+
+def test_next_token_distribution_shows_what_the_filters_cut(task):
+    model = tiny_model(task)
+    dist = next_token_distribution(model, task.vocab, "HAMLET\n", temperature=1.0, top_k=3)
+    assert dist.before.sum().item() == pytest.approx(1.0) and dist.after.sum().item() == pytest.approx(1.0)
+    assert int(dist.kept.sum()) == 3 and len(dist.tokens) == len(task.vocab)
+    assert torch.equal(dist.kept, dist.before >= dist.before.topk(3).values[-1])
+    assert dist.entropy_after < dist.entropy_before
+
+
+def test_an_unknown_prompt_character_is_a_clear_error(task):
+    with pytest.raises(ValueError, match="never saw"):
+        generate_text(tiny_model(task), task.vocab, "HAMLET é", 5)
+
+
+def test_make_task_knows_hamlet():
+    assert make_task("hamlet", block_size=8).kind == "lm"
+
+
+# -- the app --------------------------------------------------------------------------------------
+def _saved_hamlet_run(weights_dir, name="tiny-hamlet"):
+    task = HamletTask(block_size=16)  # trained a little, so it has history and attention snapshots
+    train(tiny_model(task), task, TrainConfig(steps=4, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / name)
+    return name
+
+
+def _page(name: str):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(Path(__file__).resolve().parent.parent / "streamlit_app.py", default_timeout=120).run()
+    at.switch_page(f"pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_step_through_of_a_language_model_shows_the_generation_panel(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("decode")
+    assert not at.exception, at.exception
+    assert at.text_area(key="decode_gen_prompt").value == "HAMLET\n"
+    at.slider(key="decode_gen_top_k").set_value(5).run()
+    assert not at.exception, at.exception
+    assert any(m.value == "5 of 70" for m in at.metric)
+    at.button(key="decode_gen_sample20").click().run()
+    assert int(at.dataframe[0].value["times drawn"].sum()) == 20
+    at.number_input(key="decode_gen_n_chars").set_value(30).run()
+    at.button(key="decode_gen_generate").click().run()
+    assert not at.exception, at.exception
+    assert at.code[0].value.startswith("HAMLET\n")
+
+
+INSPECT_TABS = ["Attention", "All heads", "Follow a token", "Positional encoding", "Embeddings", "Weights",
+                "Gradient check", "Training dynamics", "Stable vs broken", "Attention over training", "Heads together"]  # fmt: skip
+
+
+def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("inspect")
+    failed = {}
+    for tab in INSPECT_TABS:
+        at.session_state["inspect_tab"] = tab
+        at.run()
+        if at.exception:
+            failed[tab] = at.exception[0].message
+        elif at.error:
+            failed[tab] = at.error[0].value
+        if tab == "Training dynamics":
+            assert "held-out loss" in [m.label for m in at.metric]
+        if tab == "Attention":  # causal self-attention only: no encoder, no cross-attention
+            assert len(at.selectbox(key="inspect_kind").options) == 1
+    assert not failed, failed
+
+
+def test_the_apps_training_job_trains_hamlet_and_reports_heldout_loss(tmp_path):
+    from model_zoo.jobs.work import run_spec, train_spec
+
+    task = HamletTask(block_size=16)
+    model_cfg = task.model_config(d_model=32, n_heads=2, n_decoder_layers=1, d_ff=64)
+    spec = train_spec(
+        "lm", tmp_path / "lm", "hamlet", {"block_size": 16}, model_cfg, TrainConfig(steps=4, batch_size=4, eval_every=2)
+    )
+    result = run_spec(spec)
+    assert result["steps"] == 4 and result["exact_match"] is None and result["heldout_loss"] > 0
+    assert isinstance(load_run(tmp_path / "lm").model, DecoderOnlyTransformer)
+
+
+def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("compare")
+    assert not at.exception, at.exception
+    assert any("language model" in e.value for e in at.error)
+
+
+def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):
+    at = _page("train")
+    at.selectbox(key="train_task").set_value("hamlet").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.number_input(key="train_hamlet_block_size").value == 64
+    assert at.number_input(key="train_hamlet_n_layers").value == settings_for("hamlet").model["n_decoder_layers"]
+    assert at.number_input(key="train_hamlet_stop_at").disabled  # no exact match to stop at
+    assert not at.button(key="train_start").disabled
