@@ -218,6 +218,21 @@ def show_task_pairs(task_name: str, task_kwargs: dict) -> None:
         show_error(err, "Change the task's settings above.")
         return
     pairs = task_pairs(task, 5)
+    if getattr(task, "kind", "seq2seq") == "lm":
+        st.caption(
+            f"Five training windows of **{task_name}** (the first 40 characters of each), drawn as the training "
+            "loop draws them. A decoder-only model has no source: it reads a window and predicts, at every "
+            "position, the next character."
+        )
+        st.markdown(
+            "| input (what the model reads) | target (the next character at each position) |\n|---|---|\n"
+            + "\n".join(f"| `{p.decoder_input!r}` | `{p.target!r}` |" for p in pairs)
+        )
+        look_for(
+            "The target is the input shifted left by one character: every position learns to predict the one after "
+            f"it. The vocabulary has {len(task.vocab)} characters, specials included."
+        )
+        return
     st.caption(
         f"Five training examples of **{task_name}**, drawn as the training loop draws them (`task.train_batch`). "
         "Teacher forcing: the decoder reads the right answer shifted one step right and predicts the next token."
@@ -278,7 +293,11 @@ def show_layer_changes(run, source: tuple[list[int], list[str]]) -> None:
     from model_zoo.views.depth import encoder_layer_changes, layer_changes_caption
 
     ids, tokens = source
-    changes = encoder_layer_changes(run.model, ids)
+    try:
+        changes = encoder_layer_changes(run.model, ids)
+    except ValueError as err:
+        st.info(str(err))
+        return
     st.caption(
         f"The input “{' '.join(tokens)}” through the encoder of **{run.name}**, block by block: how far each block "
         "moves each position's vector, ‖x_out − x_in‖, averaged over the positions."

@@ -271,3 +271,21 @@ def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir
     assert at.number_input(key="train_hamlet_n_layers").value == settings_for("hamlet").model["n_decoder_layers"]
     assert at.number_input(key="train_hamlet_stop_at").disabled  # no exact match to stop at
     assert not at.button(key="train_start").disabled
+
+
+def test_train_pages_data_view_shows_a_language_models_windows_and_no_encoder_depth(task):
+    """Train's 'under the hood' views on a decoder-only run: the pairs are a window and the same window
+    shifted by one character; the per-block measure of an encoder says there is none, and the token's
+    input is its target embedding plus the position."""
+    from model_zoo.views.depth import encoder_layer_changes, task_pairs
+    from model_zoo.views.positions import token_input
+
+    for pair in task_pairs(task, 3):
+        assert pair.source == "" and len(pair.decoder_input) == len(pair.target) > 1
+        assert pair.decoder_input[1:] == pair.target[:-1]
+    model = tiny_model(task)
+    with pytest.raises(ValueError, match="no encoder"):
+        encoder_layer_changes(model, [4, 5, 6])
+    parts = token_input(model, 5, 2, "e")
+    expected = model.tgt_embed(torch.tensor([[5]]))[0, 0]
+    assert torch.allclose(torch.tensor(parts.embedding), expected, atol=1e-6)

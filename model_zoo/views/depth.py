@@ -22,6 +22,12 @@ def task_pairs(task, n: int = 5, seed: int = 0) -> list[TaskPair]:
     """`n` training examples of `task` as the training loop draws them (`task.train_batch`)."""
     batch = task.train_batch(n, torch.Generator().manual_seed(seed))
     vocab = task.vocab
+    if getattr(task, "kind", "seq2seq") == "lm":  # a language model reads one text; the target is it shifted by one
+        window = 40  # characters shown of each (B, T) window
+        return [
+            TaskPair("", vocab.to_text(batch.tokens[i, :window]), vocab.to_text(batch.targets[i, :window]))
+            for i in range(len(batch))
+        ]
     pairs = []
     for i in range(len(batch)):
         source = vocab.decode(batch.src[i][batch.src_mask[i]].tolist(), strip=False)
@@ -41,7 +47,10 @@ class LayerChange:
 
 
 def encoder_layer_changes(model, source_ids: list[int]) -> list[LayerChange]:
-    """How far each encoder block moves each position's vector, for one source (eval mode)."""
+    """How far each encoder block moves each position's vector, for one source (eval mode). A
+    decoder-only model has no encoder: a ValueError says so."""
+    if model.cfg.decoder_only:
+        raise ValueError("This run is a decoder-only language model: it has no encoder blocks to measure.")
     was_training = model.training
     model.eval()
     try:

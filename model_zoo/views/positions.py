@@ -70,7 +70,8 @@ def token_input(model, token_id: int, position: int, token: str = "") -> TokenIn
     if not 0 <= position < model.cfg.max_len:
         raise ValueError(f"position={position} is outside the model's positions 0..{model.cfg.max_len - 1}.")
     with torch.no_grad():
-        embedding = model.src_embed(torch.tensor([[token_id]]))[0, 0]  # (D,) E·√D
+        embed = model.tgt_embed if model.cfg.decoder_only else model.src_embed  # the first block's input
+        embedding = embed(torch.tensor([[token_id]]))[0, 0]  # (D,) E·√D
         encoding = model.positional_encoding.pe[position]  # (D,)
     total = embedding + encoding
     return TokenInput(
