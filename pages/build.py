@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.scratch.interop import parity_check
+from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
 from model_zoo.views.captions import parameter_caption, shapes_caption
 from model_zoo.views.charts import parameter_counts_chart
@@ -145,6 +145,14 @@ if st.button("Run the parity check", key="build_parity"):
                     vocab_size=min(cfg.src_vocab_size, 1000),
                     norm_first=cfg.norm_first,
                 ),
+                decoder_only_parity_check(  # GPT's form: the same blocks, no cross-attention
+                    d_model=cfg.d_model,
+                    n_heads=cfg.n_heads,
+                    n_layers=cfg.n_decoder_layers,
+                    d_ff=cfg.d_ff,
+                    vocab_size=min(cfg.tgt_vocab_size, 1000),
+                    norm_first=cfg.norm_first,
+                ),
             )
     except (ValueError, RuntimeError) as err:
         show_error(err)
@@ -156,6 +164,13 @@ if saved and saved[0] == asdict(cfg):
     (st.success if ok else st.error)(
         f"{'Parity holds' if ok else 'Parity fails'}: logits of shape {tuple(result['shape'])}, "
         f"{'pre' if result['norm_first'] else 'post'}-norm, {result['parameters']:,} parameters."
+    )
+    gpt = saved[2]
+    gpt_ok = gpt["max_abs_diff"] < 1e-4
+    (st.success if gpt_ok else st.error)(
+        f"Decoder-only (GPT's form: these decoder blocks without cross-attention) against `nn.TransformerEncoder` "
+        f"under the causal mask: max difference {gpt['max_abs_diff']:.2e} "
+        f"({'parity holds' if gpt_ok else 'parity fails'}), {gpt['parameters']:,} parameters."
     )
 
 st.subheader("The paper's own model, to its own numbers")

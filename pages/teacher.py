@@ -145,3 +145,15 @@ if roster:
         hide_index=True,
     )
     st.caption(f"The list is kept in `{CLASS_FOLDER}/{admission.ROSTER_FILE}` of the weights folder.")
+    gone = st.selectbox(
+        "take a link off the list (that student may then look around but not train; their runs stay)",
+        list(roster),
+        format_func=lambda sid: f"{roster[sid].get('label', '')} ({sid})",
+        key="teacher_roster_remove",
+    )
+    if st.button("Take it off", key="teacher_roster_remove_button"):
+        try:
+            admission.remove_from_roster(gone, root)
+            st.rerun()
+        except (KeyError, ValueError, OSError) as err:
+            show_error(err)

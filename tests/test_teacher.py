@@ -142,6 +142,12 @@ def test_roster_links_are_whole_and_an_id_not_on_the_roster_may_look_but_not_tra
     ada = open_page("train", student=next(iter(roster)))
     assert ASK_TEACHER not in texts(ada.info)
 
+    grace = list(roster)[1]
+    at.selectbox(key="teacher_roster_remove").set_value(grace).run()
+    at.button(key="teacher_roster_remove_button").click().run()
+    assert list(read_roster(weights)) == [next(iter(roster))]  # Grace's link is off the list, Ada's stays
+    assert ASK_TEACHER in texts(open_page("train", student=grace).info)
+
 
 # -- the command line -------------------------------------------------------------------------------------
 def test_publish_and_unpublish_from_the_command_line(weights, capsys):
