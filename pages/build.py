@@ -119,7 +119,21 @@ for row in trace:
         kind = row["stage"].split(": ", 1)[-1]
         letters = ATTENTION_LETTERS.get(kind) or ("(B, H, T, S)" if "cross" in kind else "")
         row["attention weights"] = f"{row['attention weights']} = {letters}" if letters else row["attention weights"]
-st.dataframe(pd.DataFrame(trace), hide_index=True, width="stretch")
+# Short headers and two decimals, and no column a row above already says (the step is the row's
+# order, a stage's input shape the output of the stage before; both are in letters): the table fits
+# a 1280 px projector.
+st.dataframe(
+    pd.DataFrame(trace).drop(columns=["step", "input shape"]),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "output shape": "out",
+        "shape in symbols": "in → out (letters)",
+        "attention weights": "attention",
+        "output mean": st.column_config.NumberColumn("mean", format="%.2f"),
+        "output std": st.column_config.NumberColumn("std", format="%.2f"),
+    },
+)
 st.caption(f"**What to look for:** {look_for}")
 explain("shapes")
 
