@@ -389,7 +389,7 @@ def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
                 "module:N",
                 sort=frame["module"].tolist(),
                 title=None,
-                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=LABEL_FONT if len(frame) <= 20 else 10),
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=LABEL_FONT),
             ),
             tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
@@ -833,18 +833,31 @@ def training_snapshot_chart(
 
 
 def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
-    """Heads picked across layers (from `attention.selected_heads`), side by side in picking order."""
+    """Heads picked across layers (from `attention.selected_heads`), side by side in picking order,
+    each panel at least 200 px tall with every token labelled; the axes named once, in the subtitle."""
     _require(frame, ["layer_head", "query", "key", "weight"], "attention.selected_heads")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    side = _cell_size(max(n_q, n_k), cell)
     order = list(dict.fromkeys(frame["layer_head"]))
     kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
     return (
         alt.Chart(frame)
         .mark_rect()
-        .encode(**_attention_encodings(frame))
-        .properties(width=cell * n_k, height=cell * n_q)
-        .facet(facet=alt.Facet("layer_head:N", sort=order, title="layer, head"), columns=columns)
-        .properties(title=f"{kind}: the heads picked")
+        .encode(**_attention_encodings(frame, axis_titles=False))
+        .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
+        .facet(
+            facet=alt.Facet("layer_head:N", sort=order, title=None, header=alt.Header(labelFontSize=LABEL_FONT)),
+            columns=max(1, min(columns, 760 // (side * n_k + 70))),
+        )
+        .properties(
+            title=alt.TitleParams(
+                text=f"{kind}: the heads picked",
+                subtitle="keys (attended to) across, queries (attending) down",
+                anchor="start",
+                fontSize=TITLE_FONT,
+                limit=0,
+            )
+        )
     )
 
 
@@ -891,7 +904,7 @@ def attention_difference_chart(frame: pd.DataFrame, title: str | None = None, ce
         .properties(
             width=width,
             height=max(MIN_HEIGHT, side * len(queries)),
-            title=_title(title or f"{_attention_title(frame)}: after − before", max(width, 280)),
+            title=_title(title or f"{_attention_title(frame)}: after − before", width),
         )
     )
 
@@ -1013,7 +1026,7 @@ def beam_tree_chart(frame: pd.DataFrame, step_width: int = 64, slot_height: int 
     nodes = alt.Chart(frame).mark_circle(size=180, opacity=0.9).encode(x=x, y=y, color=color, tooltip=tooltip)
     labels = (
         alt.Chart(frame)
-        .mark_text(fontSize=LABEL_FONT, dy=-18, fontWeight="bold", color="#222222")
+        .mark_text(fontSize=LABEL_FONT, dy=-19, fontWeight="bold", color="#222222")
         .encode(x=x, y=y, text="token:N", tooltip=tooltip)
     )
     scores = (
