@@ -198,7 +198,7 @@ def test_every_page_is_readable_on_a_projector(projector, server):  # noqa: F811
 
     n_tokens = len(AutoTokenizer.from_pretrained(tiny_bert_dir())(SENTENCE)["input_ids"])
     go(page, "Compare", "Before vs after fine-tuning")
-    page.locator('[data-testid="stVegaLiteChart"]', has_text="after − before").wait_for()
+    page.locator('[data-testid="stVegaLiteChart"]', has_text="after − before").first.wait_for()
     compared = check_readable(page, "compare", problems)
     difference = token_labels(compared, "after − before")
     if len(difference) != 2 * n_tokens:  # every token, across and down
