@@ -162,7 +162,7 @@ def test_every_page_is_readable_on_a_projector(projector, server):  # noqa: F811
         summary.click()
     page.locator(".katex-display").first.wait_for()
     built = check_readable(page, "build", problems)
-    assert len(built["formulas"]) >= 10
+    assert len(built["formulas"]) >= 8  # every concept opened
     assert len(built["tables"]) == 2  # the parameter counts and the Shapes table
     if not all(0 < t["scroll"] <= t["client"] + 2 for t in built["tables"]):
         problems.append(f"build: a table is cut on the right: {built['tables']}")
