@@ -468,3 +468,16 @@ def test_every_chart_sets_text_of_at_least_12_px(model, attentions):
     for name, chart in drawn.items():
         sizes = _font_sizes(chart.to_dict())
         assert not sizes or min(sizes) >= 12, (name, sorted(set(sizes)))
+
+
+def test_per_layer_update_ratios_stay_on_a_log_axis_despite_a_zero_warm_up_step():
+    history = [
+        {
+            "step": s,
+            "update_ratio_per_layer": {"encoder.0": 0.0 if s == 1 else 1e-3, "generator": 0.0 if s == 1 else 0.2},
+        }
+        for s in range(1, 6)
+    ]
+    spec = charts.per_layer_chart(dynamics.per_layer_frame(history, "update_ratio_per_layer"), "update ratio").to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert min(v["value"] for v in spec["datasets"][spec["data"]["name"]]) > 0

@@ -465,7 +465,9 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
     norms or update-to-weight ratios of every block side by side; the legend below the plot."""
     _require(frame, ["step", "group", "value"], "dynamics.per_layer_frame")
     order = frame.attrs.get("group_order") or list(dict.fromkeys(frame["group"]))
-    use_log = log and bool((frame["value"] > 0).all())
+    use_log = log and bool((frame["value"] > 0).any())
+    if use_log:  # a warm-up step where nothing moved (ratio 0) has no place on a log axis
+        frame = frame[frame["value"] > 0]
     axis, scale = _y_axis(metric_name(title or "value") + (" (log scale)" if use_log else ""), use_log)
     return (
         alt.Chart(frame)
