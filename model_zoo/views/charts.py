@@ -6,8 +6,10 @@ an altair chart; nothing is computed here that the table does not already hold, 
 picture needs (a sort order, which embedding points carry a label, a block's total norm).
 
 Drawn for a classroom projector at 1280 x 720: plot areas at least 200 px tall, every token labelled
-up to 40 tokens a side, legends below the plot (never cut at the right), titles in words, and one
-colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCHEME` for signed values).
+up to 40 tokens a side, text at least 12 px, legends below the plot (never cut at the right), titles
+in words and wrapped (never cut), log axes for what spans decades (steps at 0 left out, not the log),
+and one colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCHEME` for
+signed values). tests/test_browser_layout.py measures the drawn pages.
 """
 
 from __future__ import annotations
