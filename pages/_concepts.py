@@ -41,7 +41,8 @@ CONCEPTS: dict[str, Concept] = {
         "(the same position, the previous token, a matching symbol); their outputs are concatenated and mixed "
         "by W_O. Same cost as one big head, more kinds of looking.",
         r"\mathrm{head}_i = \mathrm{Attention}(QW^Q_i, KW^K_i, VW^V_i),\quad "
-        r"\mathrm{MultiHead}(Q,K,V) = \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_H)\,W^O,\quad d_k = D/H",
+        r"\begin{aligned} &\mathrm{MultiHead}(Q,K,V) \\ &\;\;= \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_H)\,W^O"
+        r"\end{aligned},\quad d_k = D/H",
         "model_zoo/scratch/attention.py: MultiHeadAttention (_split_heads reshapes (B, T, D) to (B, H, T, dₖ))",
     ),
     "masks": Concept(
@@ -331,6 +332,16 @@ CONCEPTS: dict[str, Concept] = {
 }
 
 
+def formula_lines(formula: str | None) -> list[str]:
+    """A concept's formula as the lines it is drawn in: one `st.latex` per equation (split where
+    the formula separates them with `\\quad`), so a half-width column on a 1280 px projector fits
+    each line instead of cutting one long row on the right."""
+    if not formula:
+        return []
+    parts = [part.strip().rstrip(",").strip() for part in formula.split(r"\quad")]
+    return [part for part in parts if part]
+
+
 def look_for(text: str, where=st) -> None:
     """The computed "what to look for" line under a chart (`model_zoo.views.captions` writes it)."""
     where.caption(f"**What to look for:** {text}")
@@ -347,8 +358,8 @@ def show(key: str) -> None:
     """A concept's words, formula and code, drawn where the caller is (the lesson, an expander)."""
     concept = CONCEPTS[key]
     st.markdown(concept.words)
-    if concept.formula:
-        st.latex(concept.formula)
+    for line in formula_lines(concept.formula):
+        st.latex(line)
     if concept.code:
         st.caption(f"Computed in `{concept.code}`")
 

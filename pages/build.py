@@ -113,14 +113,29 @@ src, tgt_in = example_input(cfg, int(src_len), int(tgt_len))
 st.caption(f"source ids {src[0].tolist()} · target input ids {tgt_in[0].tolist()}")
 trace = shape_trace(model, src, tgt_in)
 look_for = shapes_caption(trace)
-# The attention weights' shape with its letters: (B, H, queries, keys) of each kind.
+# Shapes in letters, the attention weights' by kind: (B, H, queries, keys).
 ATTENTION_LETTERS = {"self-attention": "(B, H, S, S)", "masked self-attention": "(B, H, T, T)"}
 for row in trace:
+    row["shape in symbols"] = row["shape in symbols"].split(" → ")[-1]  # the output's
     if row["attention weights"]:
         kind = row["stage"].split(": ", 1)[-1]
-        letters = ATTENTION_LETTERS.get(kind) or ("(B, H, T, S)" if "cross" in kind else "")
-        row["attention weights"] = f"{row['attention weights']} = {letters}" if letters else row["attention weights"]
-st.dataframe(pd.DataFrame(trace), hide_index=True, width="stretch")
+        cross = "(B, H, T, S)" if "cross" in kind else row["attention weights"]  # numbers when no letters fit
+        row["attention weights"] = ATTENTION_LETTERS.get(kind) or cross
+# Seven columns that fit a 1280 px projector without scrolling: a stage's input is the output of the
+# row above (the first's is the source ids, above the table), the order of the rows is the step's,
+# and the numbers of an attention map's shape are B, H and the lengths already shown.
+st.dataframe(
+    pd.DataFrame(trace).drop(columns=["step", "input shape"]),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "output shape": "out",
+        "shape in symbols": "letters",
+        "attention weights": st.column_config.TextColumn("attention", width=100),
+        "output mean": st.column_config.NumberColumn("mean", format="%.2f"),
+        "output std": st.column_config.NumberColumn("std", format="%.2f"),
+    },
+)
 st.caption(f"**What to look for:** {look_for}")
 explain("shapes")
 

@@ -237,7 +237,7 @@ if kind == "scratch run" and show_tree:
         from model_zoo.views.decoding import beam_hypotheses_table, beam_length_bias, beam_tree_frame
 
         nodes = beam_tree_frame(tree, picked.run.vocab)
-        step_width = max(44, min(80, 760 // (int(nodes["step"].max()) + 1)))  # the whole tree in the page's width
+        step_width = max(40, min(80, 720 // (int(nodes["step"].max()) + 1)))  # the whole tree in the page's width
         chart_with_download(
             charts.beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
         )

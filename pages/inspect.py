@@ -49,6 +49,9 @@ st.caption(
     f"{model.cfg.n_encoder_layers}+{model.cfg.n_decoder_layers} blocks · vocabulary {len(vocab)}"
 )
 
+# Eleven tabs are wider than a 1280 px projector's page: the strip wraps onto a second row rather
+# than hiding the last tabs behind a scroll arrow (their names are the links' `tab=` values, kept).
+st.html("<style>[data-testid='stTabs'] [role='tablist'] {flex-wrap: wrap; row-gap: 0.25rem}</style>")
 # Only the open tab runs (`on_change="rerun"`): a visit to Inspect computes one view, not eleven
 # (1.4 s a visit on two cores when every tab ran, times 30 students opening it together).
 tabs = st.tabs(

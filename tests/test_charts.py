@@ -1,6 +1,7 @@
 """Every chart builds a valid altair spec with the marks and encodings it promises, and the
 matplotlib exports write real PNG files."""
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -351,3 +352,132 @@ def test_runs_compared_on_accuracy_use_a_plain_axis_and_the_legend_title_given()
     assert loss["encoding"]["y"]["scale"]["type"] == "log"
     assert accuracy["encoding"]["y"]["scale"].get("type") != "log"
     assert accuracy["encoding"]["color"]["title"] == "run" and accuracy["title"] == "token accuracy"
+
+
+# -- readable on a projector: the views issue 21 found unreadable at 1280 x 720 ------------------------
+def _font_sizes(spec) -> list[float]:
+    """Every font size a spec sets: marks' fontSize, axes', legends' and headers' label and title sizes."""
+    return [
+        v
+        for key in ("fontSize", "labelFontSize", "titleFontSize")
+        for v in _walk(spec, key)
+        if isinstance(v, int | float)
+    ]
+
+
+def _lens_frame(n_steps: int, n_blocks: int = 2) -> pd.DataFrame:
+    rows = [
+        (
+            step,
+            str(step % 5),
+            block,
+            f"block {block + 1}",
+            1,
+            "<eos>" if block == 0 else str(step % 5),
+            0.4 + 0.1 * block,
+        )
+        for step in range(1, n_steps + 1)
+        for block in range(n_blocks)
+    ]
+    return pd.DataFrame(rows, columns=["step", "chosen", "block", "block_label", "rank", "token", "probability"])
+
+
+def _beam_tree():
+    from model_zoo.toy.decoding import beam_search_tree
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.views.decoding import beam_tree_frame
+
+    task = make_task("copy", n_symbols=5, max_len=5, n_heldout=4)
+    torch.manual_seed(0)
+    model = Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32)).eval()
+    source, _ = task.heldout_pairs()[0]
+    _, tree = beam_search_tree(model, torch.tensor(source), beam_width=3)
+    return beam_tree_frame(tree, task.vocab)
+
+
+def _difference(n: int) -> pd.DataFrame:
+    tokens = [f"{i}: tok{i}" for i in range(n)]
+    gen = torch.Generator().manual_seed(n)
+    before, after = (torch.softmax(torch.randn(1, 1, n, n, generator=gen), dim=-1) for _ in range(2))
+    return attention.attention_difference(
+        {"encoder_self": [before]}, {"encoder_self": [after]}, "encoder_self", 0, tokens, tokens, head=None
+    )
+
+
+def test_the_difference_map_labels_every_token_and_wraps_its_title():
+    spec = charts.attention_difference_chart(_difference(10), cell=20).to_dict()
+    enc = _encodings(spec)
+    for channel in ("x", "y"):
+        assert len(enc[channel]["sort"]) == 10  # a label per token, in order
+        assert enc[channel]["axis"]["labelOverlap"] is False  # none thinned away (3 of 10 were drawn)
+        assert enc[channel]["axis"]["labelFontSize"] >= 12
+    assert spec["height"] >= charts.MIN_HEIGHT and spec["height"] / 10 >= 14
+    title = spec["title"]
+    assert title["limit"] == 0 and isinstance(title["text"], list)  # wrapped, never cut with "…"
+    assert all(len(line) <= max(28, spec["width"] / 7) for line in title["text"])
+
+
+def test_the_logit_lens_is_a_readable_width_growing_with_the_steps():
+    one, many = (charts.logit_lens_chart(_lens_frame(n)).to_dict() for n in (1, 9))
+    assert one["width"] >= charts.MIN_WIDTH  # one step was a 44 px sliver under a cut title
+    assert one["width"] <= many["width"] <= charts.MAX_WIDTH
+    assert one["title"]["limit"] == 0
+    assert all(len(line) <= max(28, one["width"] / 7) for line in np.atleast_1d(one["title"]["text"]))
+    x_axis = _walk(many, "x")[0]["axis"]
+    assert x_axis["labelOverlap"] is False and len(_walk(many, "x")[0]["sort"]) == 9  # every step named
+    assert min(_font_sizes(many)) >= 12
+
+
+def test_the_beam_tree_writes_every_word_at_12_px_and_its_rings_leave_the_scores_clear():
+    frame = _beam_tree()
+    assert (frame["returned"] > 0).any()
+    spec = charts.beam_tree_chart(frame).to_dict()
+    assert min(_font_sizes(spec)) >= 12  # tokens were 9 px, scores 8 px (about 6 px once scaled in the app)
+    marks = [layer["mark"] for layer in spec["layer"]]
+    ring = next(m for m in marks if m.get("type") == "point" and m.get("filled") is False)
+    score = next(m for m in marks if m.get("type") == "text" and m.get("dy", 0) > 0)
+    ring_reach = (ring["size"] / np.pi) ** 0.5 + ring["strokeWidth"] / 2  # size: the area in px²
+    assert score["dy"] - score["fontSize"] / 2 >= ring_reach  # the score's top is below the ring
+    label = next(m for m in marks if m.get("type") == "text" and m.get("dy", 0) < 0)
+    assert -label["dy"] - label["fontSize"] / 2 >= ring_reach  # the token sits above it
+
+
+def test_a_stable_runs_update_ratio_is_drawn_on_a_log_axis_despite_its_zero_first_step():
+    stable = [
+        {"step": s, "loss": 2.0 / s, "grad_norm": 1.0, "update_ratio_per_layer": {"encoder.0": 0.0 if s == 1 else 5e-3}}
+        for s in range(1, 9)
+    ]  # warm-up starts at lr 0: nothing moves at step 1
+    broken = [{**e, "update_ratio_per_layer": {"encoder.0": 5.0}} for e in stable]
+    spec = charts.stability_chart({"stable": stable, "broken": broken}).to_dict()
+    panel = next(p for p in spec["vconcat"] if p["title"] == "largest update / weight")
+    assert panel["encoding"]["y"]["scale"]["type"] == "log"  # 0.005 and 5 three decades apart, both visible
+    values = spec["datasets"][panel["data"]["name"]]
+    assert values and min(v["value"] for v in values) > 0  # the zero step is left out, not the log axis
+
+
+def test_every_chart_sets_text_of_at_least_12_px(model, attentions):
+    drawn = {
+        **every_chart(model, attentions),
+        "difference": charts.attention_difference_chart(_difference(6)),
+        "logit lens": charts.logit_lens_chart(_lens_frame(3)),
+        "beam tree": charts.beam_tree_chart(_beam_tree()),
+        "heads picked": charts.selected_heads_chart(
+            attention.selected_heads(attentions, "cross", [(0, 0), (1, 1)], TGT, SRC)
+        ),
+    }
+    for name, chart in drawn.items():
+        sizes = _font_sizes(chart.to_dict())
+        assert not sizes or min(sizes) >= 12, (name, sorted(set(sizes)))
+
+
+def test_per_layer_update_ratios_stay_on_a_log_axis_despite_a_zero_warm_up_step():
+    history = [
+        {
+            "step": s,
+            "update_ratio_per_layer": {"encoder.0": 0.0 if s == 1 else 1e-3, "generator": 0.0 if s == 1 else 0.2},
+        }
+        for s in range(1, 6)
+    ]
+    spec = charts.per_layer_chart(dynamics.per_layer_frame(history, "update_ratio_per_layer"), "update ratio").to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert min(v["value"] for v in spec["datasets"][spec["data"]["name"]]) > 0

@@ -6,8 +6,10 @@ an altair chart; nothing is computed here that the table does not already hold, 
 picture needs (a sort order, which embedding points carry a label, a block's total norm).
 
 Drawn for a classroom projector at 1280 x 720: plot areas at least 200 px tall, every token labelled
-up to 40 tokens a side, legends below the plot (never cut at the right), titles in words, and one
-colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCHEME` for signed values).
+up to 40 tokens a side, text at least 12 px, legends below the plot (never cut at the right), titles
+in words and wrapped (never cut), log axes for what spans decades (steps at 0 left out, not the log),
+and one colour-blind-safe palette for every heatmap (`SEQUENTIAL_SCHEME`, `DIVERGING_SCHEME` for
+signed values). tests/test_browser_layout.py measures the drawn pages.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ HEATMAP_SCHEME = SEQUENTIAL_SCHEME  # the old name, kept for callers
 RECIPE_COLORS = {"stable": "#0072b2", "broken": "#d55e00"}  # Okabe-Ito blue and vermillion
 PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]  # Okabe-Ito
 MIN_HEIGHT = 200  # px of plot area: readable on a classroom projector at 1280 x 720
+MIN_WIDTH = 320  # px of plot area for a chart whose width grows with its columns (the logit lens)
+MAX_WIDTH = 560  # px of plot area: with its axes and legend, half of a 1280 px screen's main column
 MAX_TOKENS = 40  # every token label is drawn up to this many tokens a side
 LABEL_FONT = 12
 # A chart stretched to its column fits that width, and grows downwards for its legend: Streamlit's
@@ -49,7 +53,7 @@ def _token_axis(title: str | None, n: int, angle: int = 0) -> alt.Axis:
         labelOverlap=False,
         labelLimit=140,
         labelAngle=angle,
-        labelFontSize=LABEL_FONT if n <= 20 else 10,
+        labelFontSize=LABEL_FONT,
         titleFontSize=LABEL_FONT,
     )
 
@@ -66,7 +70,14 @@ def _heat_color(field: str, title: str, domain=(0, 1), scheme: str = SEQUENTIAL_
         f"{field}:Q",
         scale=alt.Scale(scheme=scheme, domain=list(domain) if domain is not None else alt.Undefined),
         title=title,
-        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=160, titleLimit=0, labelFontSize=11),
+        legend=alt.Legend(
+            orient="bottom",
+            direction="horizontal",
+            gradientLength=160,
+            titleLimit=0,
+            labelFontSize=LABEL_FONT,
+            titleFontSize=LABEL_FONT,
+        ),
     )
 
 
@@ -86,7 +97,7 @@ def attention_heatmap(
 ) -> alt.Chart | alt.LayerChart:
     """One attention map (from `attention.attention_map`): keys across, queries down, weight as
     colour; each cell also shows its weight when the map is small enough to read (≤ 12 × 12, cells of
-    26 px or more).
+    30 px or more).
     Every token is labelled (up to 40 a side) and the plot is at least 200 px tall."""
     _require(frame, ["query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
@@ -96,10 +107,10 @@ def attention_heatmap(
     base = alt.Chart(frame)
     heat = base.mark_rect().encode(**_attention_encodings(frame))
     if annotate is None:
-        annotate = n_q <= 12 and n_k <= 12 and side >= 26  # a number needs room: "0.54" at 10 px is 22 px wide
+        annotate = n_q <= 12 and n_k <= 12 and side >= 30  # a number needs room: "0.54" at 12 px is 26 px wide
     if not annotate:
         return heat.properties(**size)
-    text = base.mark_text(fontSize=10 if side < 30 else 11).encode(
+    text = base.mark_text(fontSize=LABEL_FONT).encode(
         x=alt.X("key:N", sort=_ordered(frame, "key", "key_pos")),
         y=alt.Y("query:N", sort=_ordered(frame, "query", "query_pos")),
         text=alt.Text("weight:Q", format=".2f"),
@@ -380,7 +391,7 @@ def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
                 "module:N",
                 sort=frame["module"].tolist(),
                 title=None,
-                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=LABEL_FONT if len(frame) <= 20 else 10),
+                axis=alt.Axis(labelLimit=0, labelOverlap=False, labelFontSize=LABEL_FONT),
             ),
             tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
@@ -456,7 +467,9 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
     norms or update-to-weight ratios of every block side by side; the legend below the plot."""
     _require(frame, ["step", "group", "value"], "dynamics.per_layer_frame")
     order = frame.attrs.get("group_order") or list(dict.fromkeys(frame["group"]))
-    use_log = log and bool((frame["value"] > 0).all())
+    use_log = log and bool((frame["value"] > 0).any())
+    if use_log:  # a warm-up step where nothing moved (ratio 0) has no place on a log axis
+        frame = frame[frame["value"] > 0]
     axis, scale = _y_axis(metric_name(title or "value") + (" (log scale)" if use_log else ""), use_log)
     return (
         alt.Chart(frame)
@@ -507,7 +520,11 @@ def stability_chart(
         subset = data[data["metric"] == m]
         if subset.empty:
             continue
-        use_log = m in LOG_METRICS and bool((subset["value"] > 0).all())
+        # A log axis for what spans orders of magnitude: a stable run's ~0.005 update ratio next to a
+        # broken run's ~5. Steps where nothing moved (0 during warm-up) have no place on it.
+        use_log = m in LOG_METRICS and bool((subset["value"] > 0).any())
+        if use_log:
+            subset = subset[subset["value"] > 0]
         axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
         panels.append(
             alt.Chart(subset)
@@ -820,39 +837,65 @@ def training_snapshot_chart(
 
 
 def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) -> alt.FacetChart:
-    """Heads picked across layers (from `attention.selected_heads`), side by side in picking order."""
+    """Heads picked across layers (from `attention.selected_heads`), side by side in picking order,
+    each panel at least 200 px tall with every token labelled; the axes named once, in the subtitle."""
     _require(frame, ["layer_head", "query", "key", "weight"], "attention.selected_heads")
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    side = _cell_size(max(n_q, n_k), cell)
     order = list(dict.fromkeys(frame["layer_head"]))
     kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
     return (
         alt.Chart(frame)
         .mark_rect()
-        .encode(**_attention_encodings(frame))
-        .properties(width=cell * n_k, height=cell * n_q)
-        .facet(facet=alt.Facet("layer_head:N", sort=order, title="layer, head"), columns=columns)
-        .properties(title=f"{kind}: the heads picked")
+        .encode(**_attention_encodings(frame, axis_titles=False))
+        .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
+        .facet(
+            facet=alt.Facet("layer_head:N", sort=order, title=None, header=alt.Header(labelFontSize=LABEL_FONT)),
+            columns=max(1, min(columns, 760 // (side * n_k + 70))),
+        )
+        .properties(
+            title=alt.TitleParams(
+                text=f"{kind}: the heads picked",
+                subtitle="keys (attended to) across, queries (attending) down",
+                anchor="start",
+                fontSize=TITLE_FONT,
+                limit=0,
+            )
+        )
     )
 
 
 def attention_difference_chart(frame: pd.DataFrame, title: str | None = None, cell: int = 24) -> alt.Chart:
     """after − before of one map (from `attention.attention_difference`): red = lost weight, blue =
-    gained, white = unchanged; the scale is symmetric."""
+    gained, white = unchanged; the scale is symmetric. Every token labelled (up to 40 a side), the
+    plot at least 200 px tall, the title wrapped to the plot's width."""
     _require(
         frame,
         ["query", "query_pos", "key", "key_pos", "difference", "before", "after"],
         "attention.attention_difference",
     )
     queries, keys = _ordered(frame, "query", "query_pos"), _ordered(frame, "key", "key_pos")
+    side = _cell_size(max(len(queries), len(keys)), cell)
+    width = side * len(keys)
     extent = max(0.05, float(frame["difference"].abs().max()))
     return (
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("key:N", sort=keys, title="key (attended to)", axis=alt.Axis(labelAngle=-45)),
-            y=alt.Y("query:N", sort=queries, title="query (attending)"),
+            x=alt.X("key:N", sort=keys, axis=_token_axis("key (attended to)", len(keys), -45)),
+            y=alt.Y("query:N", sort=queries, axis=_token_axis("query (attending)", len(queries))),
             color=alt.Color(
-                "difference:Q", scale=alt.Scale(scheme="redblue", domain=[-extent, extent]), title="after − before"
+                "difference:Q",
+                scale=alt.Scale(scheme="redblue", domain=[-extent, extent]),
+                title="after − before",
+                legend=alt.Legend(
+                    orient="bottom",
+                    direction="horizontal",
+                    gradientLength=160,
+                    titleLimit=0,
+                    labelFontSize=LABEL_FONT,
+                    titleFontSize=LABEL_FONT,
+                ),
             ),
             tooltip=[
                 "query_token:N",
@@ -863,9 +906,9 @@ def attention_difference_chart(frame: pd.DataFrame, title: str | None = None, ce
             ],
         )
         .properties(
-            width=cell * len(keys),
-            height=cell * len(queries),
-            title=title or f"{_attention_title(frame)}: after − before",
+            width=width,
+            height=max(MIN_HEIGHT, side * len(queries)),
+            title=_title(title or f"{_attention_title(frame)}: after − before", width),
         )
     )
 
@@ -882,7 +925,7 @@ def attention_change_chart(frame: pd.DataFrame, cell: int = 34) -> alt.FacetChar
         color=alt.Color("js_distance:Q", scale=alt.Scale(scheme="oranges", domain=[0, 1]), title="JS distance"),
         tooltip=["kind:N", "layer:O", "head:O", alt.Tooltip("js_distance:Q", format=".3f"), "rank:Q"],
     )
-    numbers = base.mark_text(fontSize=10).encode(
+    numbers = base.mark_text(fontSize=LABEL_FONT).encode(
         text=alt.Text("js_distance:Q", format=".2f"),
         color=alt.condition("datum.js_distance > 0.5", alt.value("white"), alt.value("black")),
     )
@@ -898,34 +941,56 @@ def attention_change_chart(frame: pd.DataFrame, cell: int = 34) -> alt.FacetChar
     )
 
 
-def logit_lens_chart(frame: pd.DataFrame, cell: int = 44) -> alt.LayerChart:
+def logit_lens_chart(frame: pd.DataFrame, cell: int = 56) -> alt.LayerChart:
     """The logit lens step by step (from `views.decoding.lens_frame`): a column per generated token,
     a row per decoder block, each cell the most likely next token read from that block's output,
-    coloured by its probability."""
+    coloured by its probability. At least `MIN_WIDTH` px wide (one step is not a sliver), at most
+    `MAX_WIDTH` (narrower columns when there are many steps), every step labelled."""
     _require(frame, ["step", "chosen", "block", "block_label", "rank", "token", "probability"], "decoding.lens_frame")
     top = frame[frame["rank"] == 1].assign(column=lambda f: f["step"].astype(str) + ": " + f["chosen"].astype(str))
     columns = list(dict.fromkeys(top.sort_values("step")["column"]))
     blocks = top.sort_values("block", ascending=False)["block_label"].drop_duplicates().tolist()
+    width = max(MIN_WIDTH, min(MAX_WIDTH, cell * len(columns)))
     base = alt.Chart(top).encode(
-        x=alt.X("column:N", sort=columns, title="step: token chosen", axis=alt.Axis(labelAngle=-45)),
-        y=alt.Y("block_label:N", sort=blocks, title=None),
+        x=alt.X("column:N", sort=columns, axis=_token_axis("step: token chosen", len(columns), -45)),
+        y=alt.Y("block_label:N", sort=blocks, axis=_token_axis(None, len(blocks))),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("probability:Q", scale=alt.Scale(scheme="greens", domain=[0, 1]), title="probability"),
+        color=alt.Color(
+            "probability:Q",
+            scale=alt.Scale(scheme="greens", domain=[0, 1]),
+            title="probability",
+            legend=alt.Legend(
+                orient="bottom",
+                direction="horizontal",
+                gradientLength=160,
+                titleLimit=0,
+                labelFontSize=LABEL_FONT,
+                titleFontSize=LABEL_FONT,
+            ),
+        ),
         tooltip=["step:Q", "block_label:N", "token:N", alt.Tooltip("probability:Q", format=".3f")],
     )
-    text = base.mark_text(fontSize=11).encode(
+    # A token name fits its cell at 12 px while the columns are at least 40 px wide (up to 14 steps).
+    text = base.mark_text(fontSize=LABEL_FONT, limit=max(20, width // max(len(columns), 1) - 4)).encode(
         text="token:N", color=alt.condition("datum.probability > 0.6", alt.value("white"), alt.value("black"))
     )
-    return (cells + text).properties(
-        width=cell * len(columns), height=34 * len(blocks), title="Logit lens: each block's most likely next token"
+    layers = [cells, text] if width / max(len(columns), 1) >= 40 else [cells]
+    return alt.layer(*layers).properties(
+        width=width,
+        height=max(120, 40 * len(blocks)),
+        title=_title("Logit lens: each block's most likely next token", width),
     )
 
 
-def beam_tree_chart(frame: pd.DataFrame, step_width: int = 80, slot_height: int = 30) -> alt.LayerChart:
+def beam_tree_chart(frame: pd.DataFrame, step_width: int = 64, slot_height: int = 56) -> alt.LayerChart:
     """A beam search's tree (from `views.decoding.beam_tree_frame`): a column per step, its
     candidates best on top, an edge to each one's parent; colour says kept, finished (<eos>),
-    pruned or cut (length cap); the returned hypotheses are ringed and numbered."""
+    pruned or cut (length cap); the returned hypotheses are ringed and numbered.
+
+    Every word at 12 px: the token above its node, its log-probability below, the ring around the
+    node alone (never over the score) and the returned place to the node's left. `step_width` at
+    least 56 px leaves room for "<eos>" and "-12.34" side by side."""
     _require(
         frame, ["step", "slot", "parent_step", "parent_slot", "token", "status", "score"], "decoding.beam_tree_frame"
     )
@@ -934,9 +999,11 @@ def beam_tree_chart(frame: pd.DataFrame, step_width: int = 80, slot_height: int 
         "status:N",
         scale=alt.Scale(domain=statuses, range=[BEAM_STATUS_COLORS[s] for s in statuses]),
         title="candidate",
+        legend=alt.Legend(orient="bottom", direction="horizontal", labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
     )
     y_scale = alt.Scale(reverse=True, domain=[-0.5, float(frame["slot"].max()) + 0.5])
     x_scale = alt.Scale(domain=[-0.5, float(frame["step"].max()) + 0.5])
+    x, y = alt.X("step:Q", scale=x_scale), alt.Y("slot:Q", scale=y_scale)
     tooltip = [
         "prefix:N",
         "status:N",
@@ -948,48 +1015,48 @@ def beam_tree_chart(frame: pd.DataFrame, step_width: int = 80, slot_height: int 
         alt.Chart(frame.dropna(subset=["parent_step"]))
         .mark_rule(opacity=0.5)
         .encode(
-            x=alt.X("parent_step:Q", scale=x_scale, title="step (tokens generated)", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X(
+                "parent_step:Q",
+                scale=x_scale,
+                title="step (tokens generated)",
+                axis=alt.Axis(tickMinStep=1, labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
+            ),
             x2="step:Q",
             y=alt.Y("parent_slot:Q", scale=y_scale, title="candidates, most likely on top", axis=None),
             y2="slot:Q",
             color=color,
         )
     )
-    nodes = (
-        alt.Chart(frame)
-        .mark_circle(size=560, opacity=0.9)
-        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), color=color, tooltip=tooltip)
-    )
+    nodes = alt.Chart(frame).mark_circle(size=180, opacity=0.9).encode(x=x, y=y, color=color, tooltip=tooltip)
     labels = (
         alt.Chart(frame)
-        .mark_text(fontSize=9, color="white", fontWeight="bold")
-        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), text="token:N", tooltip=tooltip)
+        .mark_text(fontSize=LABEL_FONT, dy=-19, fontWeight="bold", color="#222222")
+        .encode(x=x, y=y, text="token:N", tooltip=tooltip)
     )
     scores = (
         alt.Chart(frame[frame["step"] > 0])
-        .mark_text(fontSize=8, dy=14, color="#333333")
-        .encode(
-            x=alt.X("step:Q", scale=x_scale),
-            y=alt.Y("slot:Q", scale=y_scale),
-            text=alt.Text("log_prob:Q", format=".2f"),
-        )
+        .mark_text(fontSize=LABEL_FONT, dy=19, color="#333333")
+        .encode(x=x, y=y, text=alt.Text("log_prob:Q", format=".2f"))
     )
     returned = frame[frame["returned"] > 0]
     rings = (
         alt.Chart(returned)
-        .mark_point(size=900, shape="circle", filled=False, color="black", strokeWidth=2)
-        .encode(x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale))
+        .mark_point(size=400, shape="circle", filled=False, color="black", strokeWidth=2)
+        .encode(x=x, y=y)
     )
     places = (
         alt.Chart(returned)
-        .mark_text(fontSize=11, dx=20, fontWeight="bold")
-        .encode(
-            x=alt.X("step:Q", scale=x_scale), y=alt.Y("slot:Q", scale=y_scale), text=alt.Text("returned:Q", format="d")
-        )
+        .mark_text(fontSize=LABEL_FONT, dx=-19, align="right", fontWeight="bold")
+        .encode(x=x, y=y, text=alt.Text("returned:Q", format="d"))
     )
     n_steps, n_slots = int(frame["step"].max()) + 1, int(frame["slot"].max()) + 1
+    width = step_width * n_steps
     return alt.layer(edges, nodes, labels, scores, rings, places).properties(
-        width=step_width * n_steps,
-        height=slot_height * max(n_slots, 4) + 20,
-        title="Beam search: every candidate (number under a node: its log-probability; ringed: returned, 1 = best)",
+        width=width,
+        height=slot_height * max(n_slots, 4),
+        title=_title(
+            "Beam search: every candidate (above a node its token, below its log-probability; "
+            "ringed: returned, 1 = best)",
+            max(width, 360),
+        ),
     )
