@@ -386,6 +386,8 @@ def run(
             _, log = server.communicate()
         if image:
             subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        if os.environ.get("WORKBENCH_BENCH_LOG"):  # keep the server's log to read what it logged
+            Path(os.environ["WORKBENCH_BENCH_LOG"]).write_text(log or "", encoding="utf-8")
     for student in students:  # every student's run is in their own folder
         if not student.errors and not list(weights.glob(f"{STUDENTS}/*/copy-*/model.safetensors")):
             student.errors.append("no trained run on disk")

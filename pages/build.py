@@ -185,7 +185,7 @@ if saved and saved[0] == asdict(cfg):
     (st.success if gpt_ok else st.error)(
         f"Decoder-only (GPT's form: these decoder blocks without cross-attention) against `nn.TransformerEncoder` "
         f"under the causal mask: max difference {gpt['max_abs_diff']:.2e} "
-        f"({'parity holds' if gpt_ok else 'parity fails'}), {gpt['parameters']:,} parameters."
+        f"({'the same to float precision' if gpt_ok else 'they differ'}), {gpt['parameters']:,} parameters."
     )
 
 st.subheader("The paper's own model, to its own numbers")

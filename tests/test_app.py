@@ -119,7 +119,7 @@ def test_build_page_counts_parameters_traces_shapes_and_checks_parity():
     assert float(texts(at.metric)[-1]) < 1e-4
     assert "Parity holds" in texts(at.success)[0]
     gpt = next(t for t in texts(at.success) if t.startswith("Decoder-only"))
-    assert "parity holds" in gpt and float(gpt.split("max difference ")[1].split(" ")[0]) < 1e-4
+    assert "the same to float precision" in gpt and float(gpt.split("max difference ")[1].split(" ")[0]) < 1e-4
 
 
 def test_build_page_explains_an_invalid_config_instead_of_failing():
