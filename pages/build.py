@@ -201,7 +201,15 @@ paper_size = st.radio(
 paper_cfg = TransformerConfig.paper_base() if paper_size == "base" else TransformerConfig.paper_big()
 paper_parts = figure_1_parts(paper_cfg)
 st.graphviz_chart(figure_1_dot(paper_cfg))
-st.dataframe(pd.DataFrame([asdict(part) for part in paper_parts]), hide_index=True, width="stretch")
+parts_frame = pd.DataFrame([asdict(part) for part in paper_parts])
+st.dataframe(  # the columns that fit a projector's column; module names and shapes are in the CSV-like view below
+    parts_frame[["box", "output", "copies", "parameters"]],
+    hide_index=True,
+    width="stretch",
+    column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+)
+with st.expander("Each part's module in `model_zoo` and its weight shapes"):
+    st.markdown("\n".join(f"- **{p.box}**: `{p.module}`, {p.weights}" for p in paper_parts))
 st.caption(
     f"**{sum(p.parameters for p in paper_parts):,} parameters** at a vocabulary of {paper_cfg.src_vocab_size:,}, "
     f"against the paper's {next(r for r in TABLE_3 if r.row == paper_size).paper_millions} M. The output embedding and the output layer's "
@@ -209,10 +217,15 @@ st.caption(
 )
 st.markdown("**Table 3's architecture rows**, counted by this library (blank cells of the paper are the base's)")
 paper_rows = table_3()
-st.dataframe(
-    pd.DataFrame(paper_rows),
+rows_frame = pd.DataFrame(paper_rows)
+st.dataframe(  # the reasons below the table: a sentence each does not fit a column
+    rows_frame[["row", "N", "d_model", "d_ff", "h", "d_k", "d_v", "paper (M)", "ours (M)", "difference"]],
     hide_index=True,
     width="stretch",
     column_config={"difference": st.column_config.NumberColumn(format="percent")},
 )
 st.caption(table_3_caption(paper_rows))
+with st.expander("Why each row's count differs (or matches)"):
+    st.markdown(
+        "\n".join(f"- **{r['row']}** (h {r['h']}, d_model {r['d_model']}, N {r['N']}): {r['why']}" for r in paper_rows)
+    )
