@@ -68,12 +68,8 @@ def from_torch(
         n_heads=core.nhead,
         n_encoder_layers=len(enc_layers),
         n_decoder_layers=len(dec_layers),
-        d_ff=first.linear1.out_features,
-        dropout=float(first.dropout.p),
-        norm_first=bool(first.norm_first),
-        activation=_activation_name(first),
-        layer_norm_eps=first.norm1.eps,
         pad_id=src_embed.padding_idx if src_embed.padding_idx is not None else 0,
+        **_block_settings(first),
     )
     model = Transformer(cfg)
     with torch.no_grad():
@@ -99,6 +95,18 @@ def from_torch(
     return model
 
 
+def _block_settings(layer: nn.TransformerEncoderLayer | nn.TransformerDecoderLayer) -> dict:
+    """The `TransformerConfig` fields one of PyTorch's layers fixes: its feed-forward width, dropout,
+    norm placement, activation and LayerNorm epsilon (the same in every block of a stack)."""
+    return dict(
+        d_ff=layer.linear1.out_features,
+        dropout=float(layer.dropout.p),
+        norm_first=bool(layer.norm_first),
+        activation=_activation_name(layer),
+        layer_norm_eps=layer.norm1.eps,
+    )
+
+
 def decoder_only_from_torch(
     stack: nn.TransformerEncoder, embed: nn.Embedding, generator: nn.Linear
 ) -> DecoderOnlyTransformer:
@@ -119,12 +127,8 @@ def decoder_only_from_torch(
         n_heads=first.self_attn.num_heads,
         n_encoder_layers=0,
         n_decoder_layers=len(layers),
-        d_ff=first.linear1.out_features,
-        dropout=float(first.dropout.p),
-        norm_first=bool(first.norm_first),
-        activation=_activation_name(first),
-        layer_norm_eps=first.norm1.eps,
         pad_id=embed.padding_idx if embed.padding_idx is not None else 0,
+        **_block_settings(first),
     )
     model = DecoderOnlyTransformer(cfg)
     with torch.no_grad():

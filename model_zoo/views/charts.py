@@ -884,19 +884,7 @@ def attention_difference_chart(frame: pd.DataFrame, title: str | None = None, ce
         .encode(
             x=alt.X("key:N", sort=keys, axis=_token_axis("key (attended to)", len(keys), -45)),
             y=alt.Y("query:N", sort=queries, axis=_token_axis("query (attending)", len(queries))),
-            color=alt.Color(
-                "difference:Q",
-                scale=alt.Scale(scheme="redblue", domain=[-extent, extent]),
-                title="after − before",
-                legend=alt.Legend(
-                    orient="bottom",
-                    direction="horizontal",
-                    gradientLength=160,
-                    titleLimit=0,
-                    labelFontSize=LABEL_FONT,
-                    titleFontSize=LABEL_FONT,
-                ),
-            ),
+            color=_heat_color("difference", "after − before", domain=(-extent, extent), scheme="redblue"),
             tooltip=[
                 "query_token:N",
                 "key_token:N",
@@ -956,19 +944,7 @@ def logit_lens_chart(frame: pd.DataFrame, cell: int = 56) -> alt.LayerChart:
         y=alt.Y("block_label:N", sort=blocks, axis=_token_axis(None, len(blocks))),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color(
-            "probability:Q",
-            scale=alt.Scale(scheme="greens", domain=[0, 1]),
-            title="probability",
-            legend=alt.Legend(
-                orient="bottom",
-                direction="horizontal",
-                gradientLength=160,
-                titleLimit=0,
-                labelFontSize=LABEL_FONT,
-                titleFontSize=LABEL_FONT,
-            ),
-        ),
+        color=_heat_color("probability", "probability", scheme="greens"),
         tooltip=["step:Q", "block_label:N", "token:N", alt.Tooltip("probability:Q", format=".3f")],
     )
     # A token name fits its cell at 12 px while the columns are at least 40 px wide (up to 14 steps).
