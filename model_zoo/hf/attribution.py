@@ -82,6 +82,7 @@ def classifier_attribution(
         integrated_gradients=path.per_token,
         attention=[float(v) for v in cls_row],
         rollout=[float(v) for v in rollout_row],
+        output=name,
         explained=f"the label {name!r}",
         probability=float(log_probs[label].exp()),
         output_move=path.output_move,

@@ -78,7 +78,8 @@ class TokenAttribution:
     integrated_gradients: list[float]  # signed: > 0 pushes the explained output up
     attention: list[float]
     rollout: list[float] | None
-    explained: str  # what was explained, for captions: "the label 'positive'", "the output token '7'"
+    output: str  # the label or token explained: "positive", "7"
+    explained: str  # the same for sentences: "the label 'positive'", "the output token '7' at position 1"
     probability: float  # of the explained output, on the real input
     output_move: float  # F(input) − F(baseline), F the explained output's log-probability
     attribution_sum: float  # the integrated gradients added up
@@ -252,6 +253,7 @@ def scratch_attribution(
         integrated_gradients=path.per_token,
         attention=[float(v) for v in attention_row],
         rollout=[float(v) for v in rollout_row],
+        output=predicted,
         explained=explained,
         probability=probability,
         output_move=path.output_move,
@@ -337,14 +339,16 @@ def attribution_frame(result: TokenAttribution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def attribution_chart(frame: pd.DataFrame, cell: int = 30, row_height: int = 90) -> alt.VConcatChart:
+def attribution_chart(frame: pd.DataFrame, width: int = 600, row_height: int = 70) -> alt.VConcatChart:
     """Three bar rows over the same tokens (Integrated Gradients, attention, rollout), one under
-    the other so each token's three bars line up; tokens the correlations leave out are faded."""
+    the other so each token's three bars line up. Tokens the correlations leave out are faded, and
+    each row's scale is that of the tokens ranked: [CLS]'s large rollout (its own residual path)
+    is cut at the top rather than flattening every word's bar (its value is in the tooltip)."""
     missing = [c for c in FRAME_COLUMNS if c not in frame]
     if missing or frame.empty:
         raise ValueError(f"The table lacks columns {missing or FRAME_COLUMNS}: build it with attribution_frame.")
     order = frame.drop_duplicates("position").sort_values("position")["label"].tolist()
-    width = max(320, cell * len(order))
+    width = max(14 * len(order), min(width, 64 * len(order)))  # 14 px a token at least: every label drawn
     colour = alt.Color(
         "direction:N",
         scale=alt.Scale(domain=list(DIRECTIONS), range=[PALETTE[0], PALETTE[1], PALETTE[2]]),
@@ -360,16 +364,24 @@ def attribution_chart(frame: pd.DataFrame, cell: int = 30, row_height: int = 90)
     methods = [m for m in METHODS if m in set(frame["method"])]
     for n, method in enumerate(methods):
         part = frame[frame["method"] == method]
+        ranked = part.loc[part["counted"], "score"] if part["counted"].any() else part["score"]
+        low, high = min(0.0, float(ranked.min())), max(0.0, float(ranked.max()))
+        domain = [low, high] if high > low else alt.Undefined
         last = n == len(methods) - 1
         axis = alt.Axis(
             title=None, labelAngle=-45, labelOverlap=False, labelLimit=140, labelFontSize=LABEL_FONT, labels=last
         )
         rows.append(
             alt.Chart(part, title=alt.TitleParams(part["title"].iloc[0], anchor="start", fontSize=LABEL_FONT, limit=0))
-            .mark_bar()
+            .mark_bar(clip=True)
             .encode(
                 x=alt.X("label:N", sort=order, axis=axis, scale=alt.Scale(domain=order)),
-                y=alt.Y("score:Q", title=None, axis=alt.Axis(tickCount=3, labelFontSize=LABEL_FONT)),
+                y=alt.Y(
+                    "score:Q",
+                    title=None,
+                    scale=alt.Scale(domain=domain, nice=True),
+                    axis=alt.Axis(tickCount=3, labelFontSize=LABEL_FONT),
+                ),
                 color=colour,
                 opacity=alt.condition("datum.counted", alt.value(1.0), alt.value(0.3)),
                 tooltip=["token:N", "position:O", alt.Tooltip("score:Q", format=".4f"), "counted:N"],
@@ -439,7 +451,7 @@ def completeness_line(result: TokenAttribution) -> str:
         else f"they differ by more than {RELATIVE_TOLERANCE:.1%} of the move: more steps along the path would close the gap"
     )
     return (
-        f"The attributions sum to {result.attribution_sum:.4g}; the output (log-probability of "
-        f"{result.explained}) moved {result.output_move:.4g} from the baseline ({result.baseline}): {verdict} "
+        f"The attributions sum to {result.attribution_sum:.3f}; the output (log-probability of "
+        f"{result.explained}) moved {result.output_move:.3f} from the baseline ({result.baseline}): {verdict} "
         f"(Captum's convergence delta {result.delta:+.1e}, {result.n_steps} steps)."
     )
