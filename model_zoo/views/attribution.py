@@ -302,9 +302,11 @@ def agreement(result: TokenAttribution) -> dict[str, float | None]:
 
 
 def agreement_word(rho: float | None) -> str:
-    """How far one order follows another, in words (the bands the caption uses)."""
+    """How far one order follows another, in words (the bands the caption uses), judged on ρ as
+    the caption prints it (two decimals): "ρ = 0.40" never reads "barely"."""
     if rho is None:
         return "cannot be compared with it"
+    rho = round(rho, 2)
     if rho >= 0.7:
         return "follows it closely"
     if rho >= 0.4:
@@ -425,7 +427,9 @@ def attribution_caption(result: TokenAttribution) -> str:
             f"its top token {tokens[_top(result, result.rollout)]!r})"
         )
     parts.append(f", over the {n} tokens ranked.")
-    ranked = {name: r for name, r in (("attention", rho["attention"]), ("rollout", rho["rollout"])) if r is not None}
+    ranked = {
+        name: round(r, 2) for name, r in (("attention", rho["attention"]), ("rollout", rho["rollout"])) if r is not None
+    }
     if ranked and max(ranked.values()) >= 0.7:
         best = max(ranked, key=ranked.get)
         parts.append(
