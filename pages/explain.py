@@ -104,7 +104,7 @@ if mode == "classifier":
     )
     try:
         fm = load_finetuned_run(path)
-        with st.spinner("Integrating the gradients along 32 steps from the [PAD] baseline…"):
+        with st.spinner("Integrating the gradients from the [PAD] baseline…"):
             result = explain_label(str(path), fm, id(fm.model), text)
     except (ValueError, OSError) as err:
         show_error(err, "Pick another run, or type another sentence.")
