@@ -321,6 +321,7 @@ def agreement_word(rho: float | None) -> str:
 
 # -- the view: a table, a chart and its sentences ---------------------------------------------------
 FRAME_COLUMNS = ["method", "title", "position", "token", "label", "score", "counted", "direction"]
+VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥"}  # whitespace tokens as the axis draws them
 DIRECTIONS = {"for": "IG > 0: pushes the output up", "against": "IG < 0: pushes it down", "weight": "attention weight"}
 
 
@@ -328,7 +329,7 @@ def attribution_frame(result: TokenAttribution) -> pd.DataFrame:
     """One row per (method, token): method, title (its chart title), position, token, label
     ("3: witty"), score, counted (ranked by the correlations), direction (IG: "for"/"against" the
     output explained; attention: "weight")."""
-    labels = token_labels(result.tokens)
+    labels = token_labels([VISIBLE.get(t, t) for t in result.tokens])  # a character model's " " and "\n" show
     rows = []
     for method in METHODS:
         scores = result.scores(method)
@@ -342,7 +343,7 @@ def attribution_frame(result: TokenAttribution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
-def attribution_chart(frame: pd.DataFrame, width: int = 600, row_height: int = 70) -> alt.VConcatChart:
+def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 70) -> alt.VConcatChart:
     """Three bar rows over the same tokens (Integrated Gradients, attention, rollout), one under
     the other so each token's three bars line up. Tokens the correlations leave out are faded, and
     each row's scale is that of the tokens ranked: [CLS]'s large rollout (its own residual path)
