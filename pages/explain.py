@@ -144,12 +144,17 @@ else:
 
 if result is not None:
     rho = attribution.agreement(result)
-    shown, numbers = st.columns([3, 1])
+    wide = len(result.tokens) > attribution.WIDE  # a long input takes the whole width, the numbers above it
+    if wide:
+        numbers = st.container(horizontal=True, gap="large")
+        shown = st.container()
+    else:
+        shown, numbers = st.columns([3, 1])
     numbers.metric(f"P({result.output!r})", f"{result.probability:.1%}", help=f"The probability of {result.explained}.")
     for key, title in (("attention", "ρ(|IG|, attention)"), ("rollout", "ρ(|IG|, rollout)")):
         numbers.metric(title, "—" if rho[key] is None else f"{rho[key]:.2f}", help=attribution.EXPLAINED["spearman"])
     frame = attribution.attribution_frame(result)
-    chart = attribution.attribution_chart(frame)
+    chart = attribution.attribution_chart(frame, attribution.attribution_width(len(result.tokens)))
     chart_with_download(chart, frame, f"attribution-{name}", "explain_dl", where=shown, fixed=True)
     look_for(attribution.attribution_caption(result))
     st.caption(f":material/functions: {attribution.completeness_line(result)}")

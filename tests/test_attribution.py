@@ -216,7 +216,20 @@ def test_caption_says_reading_the_attention_would_mislead_when_the_orders_disagr
     assert "ranks 'bad' first (pushing against it)" in caption
     assert "attention's order runs against it (ρ = -1.00, its top token 'good')" in caption
     assert "rollout's is unrelated to it (ρ = 0.00, its top token 'plot')" in caption
-    assert "would mislead here" in caption and "Jain & Wallace 2019" in caption
+    assert "would mislead here: neither map's top token is the one that moved the output most" in caption
+    assert "Jain & Wallace 2019" in caption
+
+
+def test_caption_says_when_the_top_token_agrees_but_the_orders_part_ways():
+    # |IG| ranks (good, film, bad, plot) = (4, 2, 3, 1); attention and rollout (4, 2, 1, 3):
+    # d² = 0 + 0 + 4 + 4 = 8, ρ = 1 − 6·8 / 60 = 0.2, and 'good' first in all three
+    maps = [0.0, 0.4, 0.2, 0.1, 0.3, 0.0]
+    result = handmade([0.0, 1.5, 0.3, -0.9, 0.1, 0.0], maps, maps)
+    assert attribution.agreement(result)["attention"] == pytest.approx(0.2)
+    caption = attribution.attribution_caption(result)
+    assert "attention's order barely follows it (ρ = 0.20, its top token 'good')" in caption
+    assert "The attention and the rollout put 'good' first too, but past it the orders part ways" in caption
+    assert "neither map's top token" not in caption
 
 
 def test_caption_refuses_to_rank_fewer_than_three_tokens():

@@ -343,6 +343,16 @@ def attribution_frame(result: TokenAttribution) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FRAME_COLUMNS)
 
 
+MIN_CELL, MAX_CELL = 12, 64  # px a token: a 12 px label fits upright; a short input does not sprawl
+WIDE = 24  # tokens: past this many the chart wants the page's whole width (`attribution_width`)
+
+
+def attribution_width(n_tokens: int, column: int = 520, page: int = 760) -> int:
+    """The plot width for `n_tokens` tokens: `column` (beside the numbers) up to WIDE tokens, else
+    `page` (the numbers above it); the MiniLM runs' 48 word pieces fit at 12 px each + axes."""
+    return column if n_tokens <= WIDE else page
+
+
 def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 70) -> alt.VConcatChart:
     """Three bar rows over the same tokens (Integrated Gradients, attention, rollout), one under
     the other so each token's three bars line up. Tokens the correlations leave out are faded, and
@@ -352,7 +362,8 @@ def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 7
     if missing or frame.empty:
         raise ValueError(f"The table lacks columns {missing or FRAME_COLUMNS}: build it with attribution_frame.")
     order = frame.drop_duplicates("position").sort_values("position")["label"].tolist()
-    width = max(14 * len(order), min(width, 64 * len(order)))  # 14 px a token at least: every label drawn
+    cell = max(MIN_CELL, min(MAX_CELL, width // len(order)))  # at least 12 px a token: every label drawn
+    width = cell * len(order)
     colour = alt.Color(
         "direction:N",
         scale=alt.Scale(domain=list(DIRECTIONS), range=[PALETTE[0], PALETTE[1], PALETTE[2]]),
@@ -373,7 +384,12 @@ def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 7
         domain = [low, high] if high > low else alt.Undefined
         last = n == len(methods) - 1
         axis = alt.Axis(
-            title=None, labelAngle=-45, labelOverlap=False, labelLimit=140, labelFontSize=LABEL_FONT, labels=last
+            title=None,
+            labelAngle=-90 if cell < 24 else -45,  # a narrow cell: labels upright, one a cell
+            labelOverlap=False,
+            labelLimit=140,
+            labelFontSize=LABEL_FONT,
+            labels=last,
         )
         rows.append(
             alt.Chart(part, title=alt.TitleParams(part["title"].iloc[0], anchor="start", fontSize=LABEL_FONT, limit=0))
@@ -439,10 +455,22 @@ def attribution_caption(result: TokenAttribution) -> str:
             "(2019) found that on many inputs attention does not."
         )
     elif ranked and max(ranked.values()) < 0.4:
-        parts.append(
-            " Reading the attention as the explanation would mislead here: the tokens it weighs most are not "
-            "the ones that moved the output (Jain & Wallace 2019)."
-        )
+        tops = {"attention": _top(result, result.attention)}
+        if result.rollout is not None:
+            tops["rollout"] = _top(result, result.rollout)
+        same = [name for name in ranked if tops[name] == top_ig]
+        if same:
+            parts.append(
+                f" The {' and the '.join(same)} put{'s' if len(same) == 1 else ''} {tokens[top_ig]!r} first too, but "
+                "past it the orders part ways: reading the attention as the ranking of what mattered would "
+                "mislead here (Jain & Wallace 2019)."
+            )
+        else:
+            whose = "the attention's top token is" if len(ranked) == 1 else "neither map's top token is"
+            parts.append(
+                f" Reading the attention as the explanation would mislead here: {whose} the one that moved the "
+                "output most (Jain & Wallace 2019)."
+            )
     else:
         parts.append(" The attention gives a rough hint of what mattered, not its order (Jain & Wallace 2019).")
     return "".join(parts)
