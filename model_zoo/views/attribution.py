@@ -52,7 +52,8 @@ EXPLAINED = {
     "Explanation*) answered that it can still be informative, model by model. So measure rather than assume: "
     "this page puts the attention next to an attribution that is tied to the output by construction.",
     "integrated_gradients": "**Integrated Gradients** (Sundararajan et al. 2017) moves each token's embedding "
-    "in small steps from a baseline (here: every word replaced by padding) to the real one and adds up the "
+    "in small steps from a baseline (a classifier: every word piece replaced by [PAD]; a scratch run: an "
+    "embedding of zeros, the position alone) to the real one and adds up the "
     "gradient of the output on the way. A token's bar is how much of the output's change its embedding "
     "carried: positive bars push towards the prediction, negative ones against it. The bars add up to the "
     "whole change (completeness), which the page checks each time.",
