@@ -39,8 +39,9 @@ def view(mode: str) -> dict[str, str]:
 
 
 def classifier_run_from_link() -> None:
-    """`view_from_url` opens scratch runs only: a link's fine-tuning run is set here, once per link
-    (the picker then belongs to the student), and only when this student may open it."""
+    """`view_from_url` opens scratch runs only: a link's fine-tuning run is set here when the URL
+    names another run than this page last wrote (a link was opened), and only when this student
+    may open it."""
     name = st.query_params.get("run")
     if not name or st.session_state.get("explain_mode") != "classifier" or st.session_state.get(LINK_RUN) == name:
         return
@@ -163,4 +164,5 @@ if result is not None:
             st.markdown(attribution.EXPLAINED[part])
 
 link = view_to_url("explain", view(mode))
+st.session_state[LINK_RUN] = st.query_params.get("run")  # the link's run is now ours: a pick is never undone
 st.caption(f"A link to this view (run, input and output token): `{link}`")

@@ -334,3 +334,18 @@ def test_a_link_opens_the_same_classifier_view(app_env, classifier_run):
     assert at.text_input(key="explain_text").value == "a dull plot ."
     assert "over the 4 tokens ranked" in look_for(at)  # a, dull, plot and the full stop
     assert param(at, "text") == "a dull plot ." and param(at, "step") is None
+
+
+def test_picking_another_classifier_keeps_the_pick_and_writes_it_into_the_link(app_env, classifier_run, weights):
+    from hf_tiny import tiny_bert_dir, tiny_config
+
+    from model_zoo.hf.finetune import finetune
+
+    finetune(tiny_config(tiny_bert_dir(), epochs=1, max_steps=1, seed=1), weights / "tiny-bert-2")
+    at = open_explain()
+    picker = at.selectbox(key="explain_ft_run")
+    other = next(o for o in picker.options if o != picker.value)
+    picker.set_value(other).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="explain_ft_run").value == other  # not put back to the run the link held before
+    assert param(at, "run") == other.split(" (")[0]
