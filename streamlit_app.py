@@ -23,6 +23,7 @@ PAGES = [
     st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/explain.py", title="What the prediction rests on", icon=":material/troubleshoot:"),
     st.Page("pages/setup.py", title="Setup", icon=":material/settings:"),
     st.Page("pages/teacher.py", title="Teacher", icon=":material/co_present:"),
 ]
