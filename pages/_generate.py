@@ -147,9 +147,11 @@ def sampling_panel(dist, filters: dict, key: str, signature, name: str, unit: st
     if draws is not None:
         table = frame[frame["drawn"] > 0].sort_values("drawn", ascending=False)
         st.dataframe(
-            table[["token", "drawn", "sampled from"]].rename(columns={"drawn": "times drawn"}),
+            table[["token", "drawn", "sampled from"]].rename(
+                columns={"drawn": "times drawn", "sampled from": "probability sampled from"}
+            ),
             hide_index=True,
-            column_config={"sampled from": st.column_config.NumberColumn("probability sampled from", format="%.3f")},
+            column_config={"probability sampled from": st.column_config.NumberColumn(format="%.3f")},
         )
         st.caption(f"{N_DRAWS} draws with seed {seed}: the same seed draws the same {unit}s; press again for the next.")
 
