@@ -137,7 +137,7 @@ def sampling_panel(dist, filters: dict, key: str, signature, name: str, unit: st
     frame = sampling_frame(dist, draws)
     with chart_place:
         chart_with_download(sampling_chart(frame, len(draws or [])), frame, name, f"{key}_dl")
-    caption = sampling_caption(dist, filters["temperature"], filters["top_k"], filters["top_p"], draws)
+    caption = sampling_caption(dist, filters["temperature"], filters["top_k"], filters["top_p"], draws, unit)
     st.caption(
         f"**What to look for:** {caption} Bars: the model's probability (blue) and what is sampled from after the "
         f"filters (orange); grey {unit}s are cut. Entropy is how unsure the choice is: 0 bits is certain, "

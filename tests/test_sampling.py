@@ -132,6 +132,8 @@ def test_the_caption_of_an_unfiltered_hot_distribution_says_nothing_is_cut_and_e
     assert f"it holds {100 * float(dist.after[0]):.0f}%" in caption and "draws" not in caption
     cold = sampling_caption(distribution_from_logits(logits_of(0.6, 0.25, 0.1, 0.05), TOKENS, 0.0), 0.0, None, None)
     assert "greedy (T=0)" in cold and "it holds 100%" in cold and "1 of 4 tokens can be drawn" in cold
+    plain = distribution_from_logits(logits_of(0.6, 0.25, 0.1, 0.05), TOKENS)
+    assert f"The entropy stays at {plain.entropy_before:.2f} bits." in sampling_caption(plain, 1.0, None, None)
 
 
 def test_each_formula_shows_the_value_set_now():

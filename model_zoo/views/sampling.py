@@ -22,6 +22,7 @@ from model_zoo.toy.decoding import (
     top_k_filter,
     top_p_filter,
 )
+from model_zoo.views.charts import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, TITLE_FONT
 
 __all__ = [
     "SHOWN",
@@ -37,7 +38,7 @@ __all__ = [
 
 SHOWN = 20  # bars in the chart: the most likely tokens (and any drawn token beyond them)
 SERIES = ["model", "sampled from", "share of draws"]  # the bars of each token, left to right
-COLOURS = ["#4c78a8", "#f58518", "#54a24b"]
+COLOURS = [PALETTE[0], PALETTE[4], PALETTE[2]]  # blue, orange, green (Okabe-Ito)
 CUT_COLOUR = "#cccccc"
 
 
@@ -75,9 +76,19 @@ def sampling_chart(frame: pd.DataFrame, n_draws: int = 0) -> alt.Chart:
     long = wide.melt(["rank", "token", "kept", "drawn"], value_vars=series, var_name="series", value_name="probability")
     order = list(frame["token"])
     base = alt.Chart(long).encode(
-        x=alt.X("token:N", sort=order, title=None, axis=alt.Axis(labelAngle=-40, labelLimit=90, labelOverlap=False)),
+        x=alt.X(
+            "token:N",
+            sort=order,
+            title=None,
+            axis=alt.Axis(labelAngle=-40, labelLimit=90, labelOverlap=False, labelFontSize=LABEL_FONT),
+        ),
         xOffset=alt.XOffset("series:N", sort=series),
-        y=alt.Y("probability:Q", title="probability"),
+        y=alt.Y(
+            "probability:Q",
+            title="probability (√ scale)",
+            scale=alt.Scale(type="sqrt"),  # the small probabilities of the tail, and the cut ones, stay visible
+            axis=alt.Axis(labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
+        ),
     )
     bars = base.mark_bar().encode(
         color=alt.condition(
@@ -87,7 +98,7 @@ def sampling_chart(frame: pd.DataFrame, n_draws: int = 0) -> alt.Chart:
                 "series:N",
                 sort=series,
                 scale=alt.Scale(domain=SERIES, range=COLOURS),
-                legend=alt.Legend(title=None, orient="top"),
+                legend=alt.Legend(title=None, orient="top", labelFontSize=LABEL_FONT),
             ),
         ),
         tooltip=[
@@ -102,8 +113,13 @@ def sampling_chart(frame: pd.DataFrame, n_draws: int = 0) -> alt.Chart:
     chart = bars
     if n_draws:
         counts = base.transform_filter((alt.datum.series == "share of draws") & (alt.datum.drawn > 0))
-        chart = bars + counts.mark_text(dy=-6, fontSize=11).encode(text="drawn:Q")
-    return chart.properties(height=240, width=alt.Step(12))
+        chart = bars + counts.mark_text(dy=-7, fontSize=LABEL_FONT).encode(text="drawn:Q")
+    title = "The next token: the model's probabilities and what is sampled from"
+    return chart.properties(
+        height=MIN_HEIGHT,
+        autosize=FIT_WIDTH,
+        title=alt.TitleParams(title, anchor="start", fontSize=TITLE_FONT, limit=0),
+    )
 
 
 def kept_after_each_filter(
@@ -133,15 +149,16 @@ def sampling_caption(
     top_k: int | None,
     top_p: float | None,
     draws: list[int] | None = None,
+    unit: str = "token",
 ) -> str:
-    """What the chart shows, from its numbers: how much the most likely token holds before and after
-    the filters, what each filter keeps, the entropies, and what the draws gave."""
+    """What the chart shows, from its numbers: how much the most likely `unit` (token, character)
+    holds before and after the filters, what each filter keeps, the entropies, and what the draws gave."""
     vocab = len(dist.tokens)
     best = int(dist.before.argmax())
     name = f"`{shown_token(dist.tokens[best])}`"
     before, after = float(dist.before[best]), float(dist.after[best])
     setting = "greedy (T=0)" if temperature == 0 else f"T={temperature:g}"
-    parts = [f"The model gives its most likely token {name} {_percent(before)}"]
+    parts = [f"The model gives its most likely {unit} {name} {_percent(before)}"]
     if abs(after - before) < 0.005:
         parts[0] += f"; at {setting}, after the filters, it still holds {_percent(after)}."
     else:
@@ -154,23 +171,24 @@ def sampling_caption(
         cuts.append(f"top-p {top_p:g} keeps {kept['top-p']}")
     total = int(dist.kept.sum())
     if cuts:
-        parts.append(f"Of {vocab} tokens, " + ", then ".join(cuts) + f": {total} can be drawn.")
+        parts.append(f"Of {vocab} {unit}s, " + ", then ".join(cuts) + f": {total} can be drawn.")
     elif total < vocab:
-        parts.append(f"{total} of {vocab} tokens can be drawn.")
+        parts.append(f"{total} of {vocab} {unit}s can be drawn.")
     else:
-        parts.append(f"No filter cuts: all {vocab} tokens can be drawn.")
-    trend = "falls" if dist.entropy_after < dist.entropy_before - 0.005 else (
-        "rises" if dist.entropy_after > dist.entropy_before + 0.005 else "stays"
-    )  # fmt: skip
-    parts.append(
-        f"The entropy {trend} from {dist.entropy_before:.2f} bits (the model) to {dist.entropy_after:.2f} bits "
-        "(what is sampled from)."
-    )
+        parts.append(f"No filter cuts: all {vocab} {unit}s can be drawn.")
+    change = dist.entropy_after - dist.entropy_before
+    if abs(change) < 0.005:
+        parts.append(f"The entropy stays at {dist.entropy_before:.2f} bits.")
+    else:
+        parts.append(
+            f"The entropy {'falls' if change < 0 else 'rises'} from {dist.entropy_before:.2f} bits (the model) "
+            f"to {dist.entropy_after:.2f} bits (what is sampled from)."
+        )
     if draws:
         counts = Counter(draws).most_common()
         top_draws = ", ".join(f"`{shown_token(dist.tokens[i])}` {c}×" for i, c in counts[:3])
-        more = f" and {len(counts) - 3} other token{'s' if len(counts) > 4 else ''}" if len(counts) > 3 else ""
-        kinds = f"{len(counts)} different token{'s' if len(counts) > 1 else ''}"
+        more = f" and {len(counts) - 3} other {unit}{'s' if len(counts) > 4 else ''}" if len(counts) > 3 else ""
+        kinds = f"{len(counts)} different {unit}{'s' if len(counts) > 1 else ''}"
         parts.append(f"In {len(draws)} draws: {top_draws}{more} ({kinds}).")
     return " ".join(parts)
 
