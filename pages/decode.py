@@ -1,12 +1,16 @@
 """Step-through decoding: one token at a time, with the top-k next-token probabilities, the token
-chosen and this step's cross-attention over the source. Scratch runs step through
+chosen and this step's cross-attention over the source, and the next token's distribution under
+temperature, top-k and top-p (`pages._generate`). Scratch runs step through
 `decoding.DecodingSession`; text-to-text (T5) fine-tuning runs through `inference.decode_steps`."""
+
+from urllib.parse import urlencode
 
 import streamlit as st
 
 from model_zoo.views import captions, charts
 from model_zoo.views.attention import step_tables
 from pages._concepts import HELP, explain
+from pages._generate import current_filters, sampling_controls, sampling_panel, sampling_to_url
 from pages._ui import (
     chart_with_download,
     default_of,
@@ -41,6 +45,8 @@ if kind == "scratch run":
         from pages._generate import generation_panel
 
         generation_panel(picked.run, "decode_gen")
+        link = view_to_url("decode", DECODE_VIEW)
+        st.caption(f"A link to this view (run and filters): `{link}&{urlencode(sampling_to_url('decode_gen'))}`")
         st.stop()
     seed_example("decode_text", picked.run)  # the run's own example, and another when another run is picked
     text = st.text_input("source", key="decode_text")
@@ -51,17 +57,11 @@ if kind == "scratch run":
         horizontal=True,
         help=HELP["strategy"] + " " + HELP["seed"],
     )
-    temperature = c2.slider(
-        "temperature",
-        0.1,
-        3.0,
-        1.0,
-        0.1,
-        key="decode_temperature",
-        disabled=strategy != "sample",
-        help=HELP["temperature"],
+    c2.caption(
+        "*sample* draws each token from the distribution under **The next token** below, after its filters; "
+        "*greedy* takes the most likely."
     )
-    signature = ("scratch", picked.label, text, strategy, temperature, show_top)
+    signature = ("scratch", picked.label, text, strategy, show_top)  # the filters apply to the steps to come
 else:
     path = finetune_run_picker("decode_t5_run", task="text2text")
     if path is None:
@@ -72,7 +72,7 @@ else:
         st.stop()
     st.session_state.setdefault("decode_t5_text", "a gorgeous, witty, seductive movie.")
     text = st.text_input("source", key="decode_t5_text")
-    c1.caption("T5 runs decode greedily (`generate`'s scores, step by step).")
+    c1.caption("T5 runs decode greedily (`generate`'s scores, step by step); below, what sampling would draw from.")
     signature = ("t5", str(path), text, show_top)
 
 state = st.session_state.get(STATE)
@@ -81,9 +81,7 @@ if state is None or state["signature"] != signature:
         if kind == "scratch run":
             from model_zoo.toy.decoding import DecodingSession
 
-            session = DecodingSession(
-                picked.run.model, picked.run.vocab, text, strategy, temperature=temperature, show_top=show_top
-            )
+            session = DecodingSession(picked.run.model, picked.run.vocab, text, strategy, show_top=show_top)
             state = {"signature": signature, "session": session}
         else:
             from model_zoo.hf.inference import decode_steps
@@ -104,6 +102,7 @@ end_clicked = b4.button("To the end", key="decode_end")
 
 if "session" in state:
     session = state["session"]
+    session.set_filters(**current_filters("decode"))  # the sliders below, as they stand
     if session.unknown_words:
         st.warning(f"Not in the vocabulary, read as <unk>: {', '.join(session.unknown_words)}")
     if reset_clicked:
@@ -136,6 +135,28 @@ else:
 st.markdown(f"**Source:** {' '.join(f'`{t}`' for t in source_tokens)}")
 written = " ".join(f"`{s.token}`" for s in steps) or "(nothing yet: press *Next token*)"
 st.markdown(f"**Output so far:** {written}")
+
+# -- sampling you can feel: the next token's distribution under temperature, top-k and top-p ----------------
+ended = bool(steps) and steps[-1].finished  # then show the distribution the last token came from
+prefix = [s.token_id for s in (steps[:-1] if ended else steps)]
+st.subheader("The distribution the last token came from" if ended else f"The next token (step {len(prefix) + 1})")
+try:
+    if kind == "scratch run":
+        from model_zoo.toy.decoding import source_next_token_distribution
+
+        filters = sampling_controls("decode", len(picked.run.vocab))
+        dist = source_next_token_distribution(picked.run.model, picked.run.vocab, session.source_ids, prefix, **filters)
+    else:
+        from model_zoo.hf.sampling import next_token_distribution as t5_next_token_distribution
+
+        fm = load_finetuned_run(path)
+        filters = sampling_controls("decode_t5", fm.model.config.vocab_size)
+        dist = t5_next_token_distribution(fm, text, prefix, **filters)
+except (ValueError, OSError) as err:
+    show_error(err)
+else:
+    panel_key = "decode" if kind == "scratch run" else "decode_t5"
+    sampling_panel(dist, filters, panel_key, (signature, tuple(prefix)), f"step{len(prefix) + 1}-next-token")
 
 if steps:
     last = steps[-1]
@@ -279,8 +300,9 @@ if kind == "scratch run" and show_tree:
             )
 
 decode_link = view_to_url("decode", DECODE_VIEW) if kind == "scratch run" else None
+filters_link = urlencode(sampling_to_url("decode" if kind == "scratch run" else "decode_t5"))
 if decode_link:
-    st.caption(f"A link to this view (run and source): `{decode_link}`")
+    st.caption(f"A link to this view (run, source and filters): `{decode_link}&{filters_link}`")
 st.divider()
 st.markdown("**The ideas on this page**")
 for concept in ("greedy", "sampling", "output_softmax", "masks", "decoding_ids"):

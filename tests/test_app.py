@@ -209,7 +209,7 @@ def test_decode_page_steps_forward_back_and_to_the_end(copy_run):
     first = texts(at.markdown)[1]
     assert first.count("`") == 2  # one token written
     assert texts(at.metric)  # the chosen token
-    assert len(at.get("vega_lite_chart")) == 3  # top-k bars, cross-attention rows, logit lens
+    assert len(at.get("vega_lite_chart")) == 4  # next-token sampling, top-k bars, cross-attention rows, logit lens
 
     at.button(key="decode_next").click().run()
     at.button(key="decode_back").click().run()
@@ -231,7 +231,7 @@ def test_decode_page_steps_through_a_text_to_text_run(finetune_runs):
     at.button(key="decode_next").click().run()
     assert not at.exception
     assert texts(at.metric)
-    assert len(at.get("vega_lite_chart")) == 2
+    assert len(at.get("vega_lite_chart")) == 3  # next-token sampling, top-k bars, cross-attention rows
 
 
 # -- inspect ---------------------------------------------------------------------------------------------

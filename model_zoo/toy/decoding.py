@@ -416,6 +416,7 @@ class DecodingSession:
             raise ValueError(f"show_top={show_top!r} must be a whole number of at least 1.")
         self.model, self.vocab, self.strategy = model, vocab, strategy
         self.temperature, self.top_k, self.seed, self.show_top = temperature, top_k, seed, show_top
+        self.top_p: float | None = None
         ids, self.unknown_words = encode_source(vocab, source_text)
         self.source_ids = ids
         self.source_tokens = [vocab.itos[i] for i in ids]
@@ -461,12 +462,11 @@ class DecodingSession:
             out = self.model.decode(new, self._encoded, return_attention=True, cache=self._cache)
             lens = _read_through_output_layer(self.model, torch.stack([h[0, -1] for h in block_outputs]))  # (L, V)
         lens_top = lens.softmax(-1).topk(min(self.show_top, lens.size(-1)))
-        logits = out.logits[0, -1] / (self.temperature if self.strategy == "sample" else 1.0)  # (V,)
         if self.strategy == "sample":
-            probs = _filter_top_k(logits[None], self.top_k)[0].softmax(-1)
+            probs = filter_logits(out.logits[0, -1], self.temperature, self.top_k, self.top_p).softmax(-1)  # (V,)
             token_id = int(torch.multinomial(probs, 1, generator=self._generator))
         else:
-            probs = logits.softmax(-1)
+            probs = out.logits[0, -1].softmax(-1)  # (V,)
             token_id = int(probs.argmax())
         top = probs.topk(min(self.show_top, probs.numel()))
         position = len(self.steps)
@@ -485,6 +485,12 @@ class DecodingSession:
         )
         self.steps.append(step)
         return step
+
+    def set_filters(self, temperature: float, top_k: int | None = None, top_p: float | None = None) -> None:
+        """The sampling filters of the steps to come (`filter_logits`; temperature 0 is greedy); the
+        steps taken keep theirs. For a page whose sliders move while decoding goes on."""
+        _check_filters(temperature, top_k, top_p)
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
 
     def back(self) -> None:
         """Undo the last step (no-op at the start)."""
@@ -672,3 +678,51 @@ def generate_text(
     """`generate` on text: the prompt followed by `n_chars` new characters."""
     new = generate(model, _prompt_ids(vocab, prompt), n_chars, temperature, top_k, top_p, seed=seed)
     return prompt + vocab.to_text(new)
+
+
+# -- sampling you can feel: any model's next-token distribution, its filters and twenty draws ----------
+def distribution_from_logits(
+    logits: Tensor,
+    tokens: list[str],
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> NextTokenDistribution:
+    """One next-token distribution (V,) before and after `filter_logits`, whatever model scored it:
+    the scratch encoder-decoder, the decoder-only language model or a fine-tuned T5."""
+    if logits.dim() != 1 or logits.numel() != len(tokens):
+        raise ValueError(f"logits of shape {tuple(logits.shape)} do not score the {len(tokens)} tokens named (V,).")
+    logits = logits.detach().float().cpu()
+    before = logits.softmax(-1)
+    after = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
+    return NextTokenDistribution(list(tokens), before, after, _entropy(before), _entropy(after))
+
+
+def source_next_token_distribution(
+    model,
+    vocab: Vocab,
+    source_ids: list[int],
+    prefix_ids: list[int],
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+) -> NextTokenDistribution:
+    """What an encoder-decoder predicts after <bos> + `prefix_ids` given the source, before and after
+    the filters: the distribution the next step of decoding draws from. The whole prefix is read
+    again (no cache): one pass, for a page that redraws as the filters move."""
+    if not source_ids:
+        raise ValueError("The source is empty: decoding needs at least one source token.")
+    with eval_mode(model):
+        src = torch.tensor([source_ids], dtype=torch.long, device=model.device)  # (1, S)
+        tgt_in = torch.tensor([[BOS_ID, *prefix_ids]], dtype=torch.long, device=model.device)  # (1, t+1)
+        logits = model.decode(tgt_in, model.encode(src), tgt_mask=torch.ones_like(tgt_in, dtype=torch.bool)).logits
+    return distribution_from_logits(logits[0, -1], list(vocab.itos), temperature, top_k, top_p)  # logits (V,)
+
+
+def draw_tokens(dist: NextTokenDistribution, n: int = 20, seed: int = 0) -> list[int]:
+    """`n` token ids drawn (with replacement) from what is sampled from, `dist.after`; the same
+    `seed` gives the same draws. A cut token (probability 0) is never drawn."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n={n!r} must be a whole number of at least 1.")
+    generator = torch.Generator().manual_seed(int(seed))
+    return torch.multinomial(dist.after, n, replacement=True, generator=generator).tolist()

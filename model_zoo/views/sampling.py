@@ -1,0 +1,220 @@
+"""Sampling you can feel: a next-token distribution before and after temperature, top-k and top-p,
+the tokens the filters cut, twenty seeded draws from it, and a sentence that says what the numbers
+show. One view for every model that writes text: the scratch encoder-decoder (the next token given
+the source and the prefix), the decoder-only language model and a fine-tuned T5.
+
+The distribution itself is computed by `model_zoo.toy.decoding` (`distribution_from_logits` and
+`NextTokenDistribution`, re-exported here for the Hugging Face wrappers, which may use the views
+but not the toy layer)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import altair as alt
+import pandas as pd
+import torch
+
+from model_zoo.toy.decoding import (
+    NextTokenDistribution,
+    distribution_from_logits,
+    temperature_scale,
+    top_k_filter,
+    top_p_filter,
+)
+from model_zoo.views.charts import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, TITLE_FONT
+
+__all__ = [
+    "SHOWN",
+    "NextTokenDistribution",
+    "distribution_from_logits",
+    "filter_formulas",
+    "kept_after_each_filter",
+    "sampling_caption",
+    "sampling_chart",
+    "sampling_frame",
+    "shown_token",
+]
+
+SHOWN = 20  # bars in the chart: the most likely tokens (and any drawn token beyond them)
+SERIES = ["model", "sampled from", "share of draws"]  # the bars of each token, left to right
+COLOURS = [PALETTE[0], PALETTE[4], PALETTE[2]]  # blue, orange, green (Okabe-Ito)
+CUT_COLOUR = "#cccccc"
+
+
+def shown_token(token: str) -> str:
+    """A token a student can see: newline, space and tab drawn as symbols."""
+    return {"\n": "⏎ newline", " ": "␣ space", "\t": "⇥ tab"}.get(token, token)
+
+
+def sampling_frame(dist: NextTokenDistribution, draws: list[int] | None = None, shown: int = SHOWN) -> pd.DataFrame:
+    """One row per token in the chart: the `shown` most likely (by the model), then any drawn token
+    beyond them. Columns: rank (1 = most likely), token, model (p before the filters), sampled from
+    (p after them), kept ("kept" | "cut"), drawn (how many of the draws it was; 0 without draws)."""
+    order = dist.before.argsort(descending=True).tolist()
+    ids = order[: min(shown, len(order))]
+    ids += [i for i in dict.fromkeys(draws or []) if i not in ids]
+    counts = Counter(draws or [])
+    rank = {token_id: r for r, token_id in enumerate(order, start=1)}
+    return pd.DataFrame(
+        {
+            "rank": [rank[i] for i in ids],
+            "token": [shown_token(dist.tokens[i]) for i in ids],
+            "model": [float(dist.before[i]) for i in ids],
+            "sampled from": [float(dist.after[i]) for i in ids],
+            "kept": ["kept" if dist.after[i] > 0 else "cut" for i in ids],
+            "drawn": [counts[i] for i in ids],
+        }
+    )
+
+
+def sampling_chart(frame: pd.DataFrame, n_draws: int = 0) -> alt.Chart:
+    """Each token's probability under the model and after the filters side by side (cut tokens
+    grey), and, after `n_draws` draws, the share of the draws it got with its count above the bar."""
+    series = SERIES if n_draws else SERIES[:2]
+    wide = frame.assign(**{"share of draws": frame["drawn"] / n_draws if n_draws else 0.0})
+    long = wide.melt(["rank", "token", "kept", "drawn"], value_vars=series, var_name="series", value_name="probability")
+    order = list(frame["token"])
+    base = alt.Chart(long).encode(
+        x=alt.X(
+            "token:N",
+            sort=order,
+            title=None,
+            axis=alt.Axis(labelAngle=-40, labelLimit=90, labelOverlap=False, labelFontSize=LABEL_FONT),
+        ),
+        xOffset=alt.XOffset("series:N", sort=series),
+        y=alt.Y(
+            "probability:Q",
+            title="probability (√ scale)",
+            scale=alt.Scale(type="sqrt"),  # the small probabilities of the tail, and the cut ones, stay visible
+            axis=alt.Axis(labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
+        ),
+    )
+    bars = base.mark_bar().encode(
+        color=alt.condition(
+            alt.datum.kept == "cut",
+            alt.value(CUT_COLOUR),
+            alt.Color(
+                "series:N",
+                sort=series,
+                scale=alt.Scale(domain=SERIES, range=COLOURS),
+                legend=alt.Legend(title=None, orient="top", labelFontSize=LABEL_FONT),
+            ),
+        ),
+        tooltip=[
+            "token",
+            "rank",
+            "series",
+            alt.Tooltip("probability:Q", format=".3f"),
+            "kept",
+            alt.Tooltip("drawn:Q", title=f"times drawn (of {n_draws})"),
+        ],
+    )
+    chart = bars
+    if n_draws:
+        counts = base.transform_filter((alt.datum.series == "share of draws") & (alt.datum.drawn > 0))
+        chart = bars + counts.mark_text(dy=-7, fontSize=LABEL_FONT).encode(text="drawn:Q")
+    title = "The next token: the model's probabilities and what is sampled from"
+    return chart.properties(
+        height=MIN_HEIGHT,
+        autosize=FIT_WIDTH,
+        title=alt.TitleParams(title, anchor="start", fontSize=TITLE_FONT, limit=0),
+    )
+
+
+def kept_after_each_filter(
+    dist: NextTokenDistribution, temperature: float, top_k: int | None, top_p: float | None
+) -> dict[str, int]:
+    """How many tokens are still possible after each filter in turn (temperature, then top-k, then
+    top-p), recomputed from the model's probabilities. The last equals `dist.kept.sum()` unless a
+    kept token's probability is too small for a float (at a very low temperature)."""
+    logits = dist.before.clamp_min(1e-45).log()  # the model's scores, up to a constant
+    steps = {}
+    logits = temperature_scale(logits, temperature)
+    steps["temperature"] = int(torch.isfinite(logits).sum())
+    logits = top_k_filter(logits, top_k)
+    steps["top-k"] = int(torch.isfinite(logits).sum())
+    logits = top_p_filter(logits, top_p)
+    steps["top-p"] = int(torch.isfinite(logits).sum())
+    return steps
+
+
+def _percent(p: float) -> str:
+    return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else "under 1%"
+
+
+def sampling_caption(
+    dist: NextTokenDistribution,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    draws: list[int] | None = None,
+    unit: str = "token",
+) -> str:
+    """What the chart shows, from its numbers: how much the most likely `unit` (token, character)
+    holds before and after the filters, what each filter keeps, the entropies, and what the draws gave."""
+    vocab = len(dist.tokens)
+    best = int(dist.before.argmax())
+    name = f"`{shown_token(dist.tokens[best])}`"
+    before, after = float(dist.before[best]), float(dist.after[best])
+    setting = "greedy (T=0)" if temperature == 0 else f"T={temperature:g}"
+    parts = [f"The model gives its most likely {unit} {name} {_percent(before)}"]
+    if abs(after - before) < 0.005:
+        parts[0] += f"; at {setting}, after the filters, it still holds {_percent(after)}."
+    else:
+        parts[0] += f"; at {setting}, after the filters, it holds {_percent(after)}."
+    kept = kept_after_each_filter(dist, temperature, top_k, top_p)
+    cuts = []
+    if top_k is not None and top_k < vocab:
+        cuts.append(f"top-k {top_k} keeps {kept['top-k']}")
+    if top_p is not None and top_p < 1:
+        cuts.append(f"top-p {top_p:g} keeps {kept['top-p']}")
+    total = int(dist.kept.sum())
+    if cuts:
+        parts.append(f"Of {vocab} {unit}s, " + ", then ".join(cuts) + f": {total} can be drawn.")
+    elif total < vocab:
+        parts.append(f"{total} of {vocab} {unit}s can be drawn.")
+    else:
+        parts.append(f"No filter cuts: all {vocab} {unit}s can be drawn.")
+    change = dist.entropy_after - dist.entropy_before
+    if abs(change) < 0.005:
+        parts.append(f"The entropy stays at {dist.entropy_before:.2f} bits.")
+    else:
+        parts.append(
+            f"The entropy {'falls' if change < 0 else 'rises'} from {dist.entropy_before:.2f} bits (the model) "
+            f"to {dist.entropy_after:.2f} bits (what is sampled from)."
+        )
+    if draws:
+        counts = Counter(draws).most_common()
+        top_draws = ", ".join(f"`{shown_token(dist.tokens[i])}` {c}×" for i, c in counts[:3])
+        more = f" and {len(counts) - 3} other {unit}{'s' if len(counts) > 4 else ''}" if len(counts) > 3 else ""
+        kinds = f"{len(counts)} different {unit}{'s' if len(counts) > 1 else ''}"
+        parts.append(f"In {len(draws)} draws: {top_draws}{more} ({kinds}).")
+    return " ".join(parts)
+
+
+def filter_formulas(temperature: float, top_k: int | None, top_p: float | None, vocab: int) -> dict[str, str]:
+    """Each filter's formula in LaTeX, short enough for a third of a page, with the value set now on
+    its second line: {"temperature", "top-k", "top-p", "entropy"}."""
+    if temperature == 0:
+        temperature_tex = (
+            r"\begin{gathered} p_i = [\, i = \arg\max_j z_j \,] \\ T \to 0 \text{ (greedy)} \end{gathered}"
+        )
+    else:
+        temperature_tex = (
+            rf"\begin{{gathered}} p_i = \frac{{e^{{z_i / T}}}}{{\sum_j e^{{z_j / T}}}} "
+            rf"\\ p = \operatorname{{softmax}}(z / T),\ T = {temperature:g} \end{{gathered}}"
+        )
+    k_value = rf"k = \text{{all }} {vocab}" if top_k is None or top_k >= vocab else f"k = {top_k}"
+    top_k_tex = rf"\begin{{gathered}} \text{{keep the }} k \text{{ largest }} z_i \\ {k_value} \end{{gathered}}"
+    p_value = r"1 \text{ (all)}" if top_p is None or top_p >= 1 else f"{top_p:g}"
+    top_p_tex = (
+        r"\begin{gathered} \text{keep the smallest top set } S: \\ "
+        rf"\textstyle\sum_{{i \in S}} p_i \ge p,\quad p = {p_value} \end{{gathered}}"
+    )
+    return {
+        "temperature": temperature_tex,
+        "top-k": top_k_tex,
+        "top-p": top_p_tex,
+        "entropy": r"H = -\sum_i p_i \log_2 p_i \ \text{bits}",
+    }
