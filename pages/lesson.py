@@ -332,7 +332,7 @@ with outline:
     index = st.radio(
         "steps",
         range(len(STEPS)),
-        format_func=lambda i: STEPS[i].says("title"),
+        format_func=[s.says("title") for s in STEPS].__getitem__,  # this run's language, fixed
         key=STEP,
         label_visibility="collapsed",
     )
