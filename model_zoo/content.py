@@ -9,9 +9,10 @@ library (tests/test_content.py checks that every code pointer names something re
     content/<language>/ui.toml             key = "one of the app's small words" (labels, headings)
     content/<language>/lesson.toml         the guided lesson: its page's words, and a table per step
 
-Files are read once per process (restart the app to see an edit). English is the source: the formula and the code pointer of a concept are written once, in its English
-file; a translation gives its own title and words (and may give its own formula). Every language has
-the same keys as English, and every text with `{placeholders}` the same placeholders.
+English is the source: the formula and the code pointer of a concept are written once, in its
+English file; a translation gives its own title and words (and may give its own formula). Every
+language has the same keys as English, and every text with `{placeholders}` the same placeholders.
+Files are read once per process: restart the app to see an edit.
 
     concept("attention", "zh-CN")    a Concept
     help_lines("en")["d_model"]      a str
