@@ -83,8 +83,10 @@ with st.sidebar:
 
         wait_for_library()
     else:
+        from pages._language import language_switch
         from pages._ui import sidebar
 
+        language_switch()  # ?lang=zh-CN: the teaching text's language (content/<language>/)
         sidebar()
 
 if page is not HOME:

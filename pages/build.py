@@ -13,11 +13,11 @@ from model_zoo.views.captions import parameter_caption, shapes_caption
 from model_zoo.views.charts import parameter_counts_chart
 from model_zoo.views.shapes import example_input, shape_trace
 from model_zoo.views.weights import parameter_counts
-from pages._concepts import HELP, explain, figure_1
+from pages._concepts import HELP, explain, figure_1, words
 from pages._ui import ensure_app, fixed_size, show_error
 
 ensure_app()
-st.title("Build a Transformer")
+st.title(words("page_build"))
 st.caption(
     "Figure 1 of the paper, written from scratch in `model_zoo/scratch/transformer.py`. The defaults train the toy tasks in seconds."
 )
@@ -68,7 +68,7 @@ except ValueError as err:
 st.session_state["build_config"] = asdict(cfg)
 model = Transformer(cfg)
 
-st.subheader("Figure 1, as this app builds it")
+st.subheader(words("build_figure_1"))
 st.markdown(
     "Read it bottom-up. The **source** tokens become vectors (embeddings plus positional encoding) and go "
     "through the encoder blocks; the **target so far** goes through the decoder blocks, whose cross-attention "
@@ -84,7 +84,7 @@ with ideas_right:
     for key in ("feed_forward", "residual_norm", "encoder_block", "stacking", "output_softmax"):
         explain(key)
 
-st.subheader("Parameters")
+st.subheader(words("build_parameters"))
 st.metric("total parameters", f"{model.num_parameters():,}")
 level = st.radio(
     "count by",
@@ -101,7 +101,7 @@ c1.dataframe(
 c2.altair_chart(fixed_size(parameter_counts_chart(counts)), width="content")
 st.caption(f"**What to look for:** {parameter_caption(parameter_counts(model, level='module'))}")
 
-st.subheader("Shapes, stage by stage")
+st.subheader(words("build_shapes"))
 st.caption(
     "A random example goes through the model once; forward hooks on each module record what came in and out. "
     "B batch, S source length, T target length, D d_model, H heads, V vocabulary."
@@ -139,7 +139,7 @@ st.dataframe(
 st.caption(f"**What to look for:** {look_for}")
 explain("shapes")
 
-st.subheader("Same numbers as PyTorch?")
+st.subheader(words("build_parity"))
 st.caption(
     "A random `nn.Transformer` of this size is copied into the scratch model and both read the same batch "
     "(with source padding and the causal mask). The logits should agree to float precision."
@@ -188,7 +188,7 @@ if saved and saved[0] == asdict(cfg):
         f"({'the same to float precision' if gpt_ok else 'they differ'}), {gpt['parameters']:,} parameters."
     )
 
-st.subheader("The paper's own model, to its own numbers")
+st.subheader(words("build_paper"))
 st.caption(
     "Table 3 of the paper gives its base model 65 M parameters and its big model 213 M. Section 3.4 shares one "
     "matrix between the source embedding, the target embedding and the output layer "

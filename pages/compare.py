@@ -6,7 +6,7 @@ import streamlit as st
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
 from model_zoo.views import attention, captions, charts, dynamics
-from pages._concepts import HELP, explain, look_for
+from pages._concepts import HELP, explain, look_for, words
 from pages._ui import (
     change_colour,
     chart_with_download,
@@ -29,7 +29,7 @@ SUMMARY_NAMES = {
 
 
 ensure_app()
-st.title("Compare")
+st.title(words("page_compare"))
 tabs = st.tabs(["Before vs after fine-tuning", "Two scratch runs", "Scratch vs nn.Transformer"])
 
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from model_zoo.views import captions, charts
 from model_zoo.views.attention import step_tables
-from pages._concepts import HELP, explain
+from pages._concepts import HELP, explain, words
 from pages._generate import current_filters, sampling_controls, sampling_panel, sampling_to_url
 from pages._ui import (
     chart_with_download,
@@ -29,7 +29,7 @@ STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 ensure_app()
 DECODE_VIEW = {"run": "decode_model", "text": "decode_text"}  # a link that opens the same view
 view_from_url("decode", DECODE_VIEW)
-st.title("Step-through decoding")
+st.title(words("page_decode"))
 st.caption(
     "The decoder writes one token at a time: it scores every token of the vocabulary, one is chosen "
     "(the most likely, or drawn at a temperature), and it goes on from there. Press *Next token* to watch."

@@ -21,7 +21,7 @@ from model_zoo.hf.finetune import PHASES, run_name_for
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import finetune_spec
 from model_zoo.views import attention, captions, charts
-from pages._concepts import HELP, explain, look_for
+from pages._concepts import HELP, explain, look_for, words
 from pages._ui import (
     change_colour,
     chart_with_download,
@@ -43,7 +43,7 @@ CUSTOM = "another model: type a hub name or a local folder"
 
 ensure_app()
 keep_choices("ft_")
-st.title("Fine-tune a pretrained model")
+st.title(words("page_finetune"))
 st.caption(
     "A pretrained encoder gets a new classification head and learns your labels "
     "(`model_zoo/hf/finetune.py`: Hugging Face `Trainer` or a plain PyTorch loop, your choice)."

@@ -8,7 +8,7 @@ from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import stability_spec
 from model_zoo.views import attention, captions, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
-from pages._concepts import HELP, explain, look_for
+from pages._concepts import HELP, explain, look_for, words
 from pages._ui import (
     attention_over_training,
     chart_with_download,
@@ -40,7 +40,7 @@ INSPECT_VIEW = {
 }
 keep_choices("inspect_")  # a tab's choices are still there when the student comes back to it
 view_from_url("inspect", INSPECT_VIEW)
-st.title("Inspect")
+st.title(words("page_inspect"))
 picked = scratch_model_picker("inspect_model")
 run = picked.run
 model, vocab = run.model, run.vocab

@@ -4,11 +4,11 @@ device and its threads, the offline packs), and the commands that recreate it.""
 import streamlit as st
 
 from model_zoo.environment import PIP_COMMANDS, RECREATE_COMMANDS, environment, environment_caption
-from pages._concepts import look_for
+from pages._concepts import look_for, words
 from pages._ui import ensure_app
 
 ensure_app()
-st.title("Setup: what this app runs on")
+st.title(words("page_setup"))
 st.caption("Read now from the installed packages (`model_zoo/environment.py`), not typed by hand.")
 
 env = environment()

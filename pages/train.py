@@ -15,7 +15,7 @@ from model_zoo.toy.settings import SETTINGS, settings_for
 from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.tasks import TASKS as TASK_CLASSES
 from model_zoo.toy.train_config import SCHEDULES
-from pages._concepts import HELP, explain
+from pages._concepts import HELP, explain, words
 from pages._ui import (
     attention_over_training,
     default_of,
@@ -37,7 +37,7 @@ from pages._ui import (
 
 ensure_app()
 keep_choices("train_")
-st.title("Train")
+st.title(words("page_train"))
 st.caption(
     "Teacher forcing, AdamW, warmup then decay, gradient clipping (`model_zoo/toy/training.py`). Every setting starts "
     "at the task's measured default (`model_zoo/toy/settings.py`): keep them all and the model learns in seconds."
