@@ -199,7 +199,7 @@ if tabs[1].open:
     with tabs[1]:
         lines = heads.head_view_frames(seen.attentions, kind, layer, head, queries, keys)
         chart = heads.head_view_chart(lines, kind)
-        st.altair_chart(chart, width="content")
+        st.altair_chart(fixed_size(chart), width="content")
         _downloads(chart, lines, f"{choice.info.name}-{kind}-L{layer}-H{head}-lines", "heads_dl_lines")
         look_for(heads.head_view_caption(lines))
 
@@ -228,7 +228,7 @@ if tabs[2].open:
                 "over the keys the query may see."
             )
             chart = heads.neuron_chart(vectors, scores, query_label, d_k)
-            st.altair_chart(chart, width="content")
+            st.altair_chart(fixed_size(chart), width="content")
             table = vectors.merge(scores[["key_pos", "score", "scaled", "allowed", "weight"]], on="key_pos")
             _downloads(chart, table, f"{choice.info.name}-{kind}-L{layer}-H{head}-q{query}-neuron", "heads_dl_neuron")
             look_for(heads.neuron_caption(vectors, scores, query_label, d_k))

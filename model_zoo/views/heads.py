@@ -80,7 +80,7 @@ def model_view_frame(
 
 def map_size(n_heads: int, width: int = GRID_WIDTH) -> int:
     """Pixels a side of one small map: the heads of a layer side by side in `width`, at most 120."""
-    return int(max(28, min(120, (width - 60) // max(n_heads, 1) - MAP_GAP)))
+    return int(max(28, min(120, (width - 110) // max(n_heads, 1) - MAP_GAP)))  # 110: the "layer 5" labels
 
 
 PICK = "pick"  # the name of the model view's click selection (its event carries {layer, head})
@@ -437,65 +437,73 @@ def neuron_frames(
     return vectors, scores
 
 
-NEURON_CELL = 12  # px a dimension
+NEURON_WIDTH = 380  # px of the vectors' heatmaps, whatever d_k (32 dimensions: 12 px each)
 
 
-def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, d_k: int) -> alt.HConcatChart:
-    """The neuron view: the query vector q (a row above), every key vector k (a row a key), q ⊙ k
-    (blue negative, orange positive), then per key the score q·k, the score / √d_k and the softmax
-    weight (bars), so each weight can be read back to the dimensions that made it."""
+def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, d_k: int) -> alt.VConcatChart:
+    """The neuron view, top to bottom: the query vector q (one row), every key vector k (a row a
+    key), then q × k dimension by dimension (blue negative, orange positive) beside each key's
+    score q·k, the score / √d_k (−∞ where masked) and the softmax weight (bars), so each weight
+    can be read back to the dimensions that made it. The columns of dimensions line up."""
     _require(vectors, ["key", "key_pos", "dim", "q", "k", "product"], "heads.neuron_frames")
     _require(scores, ["key", "key_pos", "score", "scaled", "allowed", "weight"], "heads.neuron_frames")
     keys = scores.sort_values("key_pos")["key"].tolist()
     rows = len(keys)
-    row_px = 16
-    width = max(120, NEURON_CELL * d_k)
-    y = alt.Y("key:N", sort=keys, axis=alt.Axis(title=None, labelFontSize=LABEL_FONT, labelLimit=120, minExtent=110))
+    row_px = 18  # a 12 px label a row, none left out
+    width = max(120, min(NEURON_WIDTH, 14 * d_k))
+    y_axis = alt.Axis(
+        title=None, labelFontSize=LABEL_FONT, labelLimit=120, labelOverlap=False, minExtent=110, maxExtent=110
+    )
+    y = alt.Y("key:N", sort=keys, axis=y_axis)
     limit = float(max(vectors["q"].abs().max(), vectors["k"].abs().max(), 1e-6))
     limit_p = float(max(vectors["product"].abs().max(), 1e-6))
-    dim_axis = alt.Axis(title="dimension of the head (d_k)", labelFontSize=10, values=list(range(0, d_k, 4)))
+    step = 4 if d_k <= 64 else 16
+    dim_axis = alt.Axis(title="dimension of the head (d_k)", labelFontSize=10, labelAngle=0,
+                        values=list(range(0, d_k, step)))  # fmt: skip
     vector_color = alt.Color(
         "value:Q",
         scale=alt.Scale(scheme="blueorange", domain=[-limit, limit]),
         title="q and k values",
-        legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=120),
+        legend=alt.Legend(orient="right", gradientLength=80),
     )
+
+    def title(text: str) -> alt.TitleParams:
+        return alt.TitleParams(text, anchor="start", fontSize=13)
+
     query_row = (
         alt.Chart(vectors[vectors["key_pos"] == vectors["key_pos"].min()])
-        .transform_calculate(value="datum.q", row=f"'q  {_js(query_label)}'")
+        .transform_calculate(value="datum.q", row=f"'{_js(query_label)}'")
         .mark_rect()
         .encode(
             x=alt.X("dim:O", axis=None),
-            y=alt.Y("row:N", axis=alt.Axis(title=None, labelFontSize=LABEL_FONT, labelLimit=120, minExtent=110)),
+            y=alt.Y("row:N", axis=y_axis),
             color=vector_color,
             tooltip=["dim:O", alt.Tooltip("value:Q", title="q", format=".3f")],
         )
-        .properties(width=width, height=row_px, title=alt.TitleParams("query vector q", anchor="start", fontSize=13))
+        .properties(width=width, height=row_px, title=title(f"the query vector q of {query_label!r}"))
     )
     key_rows = (
         alt.Chart(vectors)
         .transform_calculate(value="datum.k")
         .mark_rect()
         .encode(
-            x=alt.X("dim:O", axis=dim_axis),
+            x=alt.X("dim:O", axis=None),
             y=y,
             color=vector_color,
             tooltip=["key:N", "dim:O", alt.Tooltip("value:Q", title="k", format=".3f")],
         )
-        .properties(
-            width=width, height=row_px * rows, title=alt.TitleParams("key vectors k", anchor="start", fontSize=13)
-        )
+        .properties(width=width, height=row_px * rows, title=title("the key vector k of every token"))
     )
     products = (
         alt.Chart(vectors)
         .mark_rect()
         .encode(
             x=alt.X("dim:O", axis=dim_axis),
-            y=alt.Y("key:N", sort=keys, axis=None),
+            y=y,
             color=alt.Color(
                 "product:Q",
                 scale=alt.Scale(scheme="blueorange", domain=[-limit_p, limit_p]),
-                title="q × k in one dimension",
+                title="q × k",
                 legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=120),
             ),
             tooltip=[
@@ -506,25 +514,22 @@ def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, 
                 alt.Tooltip("product:Q", format=".3f"),
             ],  # fmt: skip
         )
-        .properties(
-            width=width,
-            height=row_px * rows,
-            title=alt.TitleParams("q ⊙ k  (each row sums to the score)", anchor="start", fontSize=13),
-        )
+        .properties(width=width, height=row_px * rows, title=title("q × k, dimension by dimension"))
     )
     shown = scores.assign(
-        score_text=[f"{s:.2f}" if a else "masked" for s, a in zip(scores["score"], scores["allowed"], strict=True)],
-        scaled_text=[f"{s:.2f}" if a else "−∞" for s, a in zip(scores["scaled"], scores["allowed"], strict=True)],
+        score_text=[f"{s:.2f}" for s in scores["score"]],
+        scaled_text=[
+            f"{s:.2f}" if a else "−∞ (masked)" for s, a in zip(scores["scaled"], scores["allowed"], strict=True)
+        ],
         weight_text=[f"{w:.3f}" for w in scores["weight"]],
     )
-    sqrt_dk = math.sqrt(d_k)
 
-    def column(text: str, title: str) -> alt.Chart:
+    def column(text: str, heading: str, px: int) -> alt.Chart:
         return (
             alt.Chart(shown)
-            .mark_text(fontSize=LABEL_FONT, align="right", dx=28)
+            .mark_text(fontSize=LABEL_FONT, align="right", dx=px / 2 - 4)
             .encode(y=alt.Y("key:N", sort=keys, axis=None), text=f"{text}:N")
-            .properties(width=56, height=row_px * rows, title=alt.TitleParams(title, anchor="start", fontSize=13))
+            .properties(width=px, height=row_px * rows, title=title(heading))
         )
 
     bars = (
@@ -535,20 +540,18 @@ def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, 
             y=alt.Y("key:N", sort=keys, axis=None),
             tooltip=["key:N", alt.Tooltip("weight:Q", format=".3f")],
         )
-        .properties(width=120, height=row_px * rows, title=alt.TitleParams("softmax", anchor="start", fontSize=13))
+        .properties(width=110, height=row_px * rows, title=title("softmax"))
     )
     weight_text = bars.mark_text(align="left", dx=3, fontSize=11).encode(text="weight_text:N")
-    left = alt.vconcat(query_row, key_rows, spacing=6).resolve_scale(color="shared")
-    right = alt.hconcat(
+    sums = alt.hconcat(
         products,
-        column("score_text", "q·k"),
-        column("scaled_text", f"÷ √{d_k} = {sqrt_dk:.2f}"),
+        column("score_text", "= q·k", 56),
+        column("scaled_text", f"÷ √{d_k}", 84),
         bars + weight_text,
         spacing=8,
     )
-    spacer = alt.Chart(pd.DataFrame({"x": [0]})).mark_point(opacity=0).properties(width=1, height=row_px)
-    right_column = alt.vconcat(spacer, right, spacing=6)
-    return alt.hconcat(left, right_column, spacing=12).resolve_scale(color="independent").configure_view(stroke=None)
+    vectors_part = alt.vconcat(query_row, key_rows, spacing=4)
+    return alt.vconcat(vectors_part, sums, spacing=14).resolve_scale(color="independent").configure_view(stroke=None)
 
 
 def neuron_caption(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, d_k: int) -> str:
