@@ -272,3 +272,19 @@ def test_the_page_shows_the_neuron_view_of_a_fine_tuned_bert(bert_run, weights, 
     text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "gives its largest weight" in text
     assert "The sharpest head is" not in text  # only the open tab runs
+
+
+def test_a_click_on_a_map_of_the_grid_opens_that_head(reverse_run, weights, monkeypatch):
+    at = _open(weights, monkeypatch, {"run": "reverse-heads", "tab": "Model view"})
+    assert at.selectbox(key="heads_kind").value == "encoder_self"
+    # what the browser sends when the cross-attention grid's map of layer 1, head 1 is clicked
+    at.session_state["grid_heads_cross"] = {"selection": {heads.PICK: [{"layer": 1, "head": 1}]}}
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="heads_kind").value == "cross"
+    assert (at.selectbox(key="heads_layer").value, at.selectbox(key="heads_head").value) == (1, 1)
+    assert "**The head you picked, large:** cross-attention (decoder → encoder), layer 1, head 1" in [
+        m.value for m in at.markdown
+    ]
+    at.selectbox(key="heads_head").set_value(0).run()  # the same click, still in the chart's state, counts once
+    assert at.selectbox(key="heads_head").value == 0

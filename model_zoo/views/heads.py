@@ -260,7 +260,7 @@ def head_view_frames(
     )
 
 
-def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 360) -> alt.LayerChart:
+def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.LayerChart:
     """The head view (data from `head_view_frames`): queries on the left, keys on the right, a line
     from each query to each key whose thickness and opacity are its weight. Pointing at a token
     keeps only its lines (a Vega-Lite selection on hover, in the browser)."""
@@ -272,7 +272,7 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 360) -> alt.Lay
     rows = max(len(queries), len(keys))
     height = max(120, HEAD_VIEW_ROW * rows)
     y_scale = alt.Scale(domain=[-0.5, rows - 0.5], reverse=True)
-    x_scale = alt.Scale(domain=[0, 1])
+    x_scale = alt.Scale(domain=[-0.5, 1.5])  # the labels sit in the outer quarter on each side
     over_query = alt.selection_point(name="over_query", fields=["query_pos"], on="pointerover", clear="pointerout")
     over_key = alt.selection_point(name="over_key", fields=["key_pos"], on="pointerover", clear="pointerout")
     lines = (
@@ -298,6 +298,24 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 360) -> alt.Lay
             ],
         )
     )
+
+    def hover_zone(tokens: pd.DataFrame, position: str, side: float, param) -> alt.Chart:
+        """An invisible band over one column's labels: pointing anywhere on a token's row counts."""
+        return (
+            alt.Chart(tokens)
+            .transform_calculate(
+                x0=str(side - 0.3), x1=str(side + 0.3), y0=f"datum.{position} - 0.5", y1=f"datum.{position} + 0.5"
+            )  # fmt: skip
+            .mark_rect(fill="#ffffff", fillOpacity=0.01)
+            .encode(
+                x=alt.X("x0:Q", scale=x_scale, axis=None),
+                x2="x1:Q",
+                y=alt.Y("y0:Q", scale=y_scale, axis=None),
+                y2="y1:Q",
+            )  # fmt: skip
+            .add_params(param)
+        )
+
     left = (
         alt.Chart(queries)
         .mark_text(align="right", dx=-8, fontSize=LABEL_FONT)
@@ -307,7 +325,6 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 360) -> alt.Lay
             text="label:N",
             color=alt.condition(over_query, alt.value("black"), alt.value("#bbbbbb")),
         )
-        .add_params(over_query)
     )
     right = (
         alt.Chart(keys)
@@ -318,15 +335,19 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 360) -> alt.Lay
             text="label:N",
             color=alt.condition(over_key, alt.value("black"), alt.value("#bbbbbb")),
         )
-        .add_params(over_key)
     )
     layer, head = int(frame["layer"].iloc[0]), int(frame["head"].iloc[0])
     return (
-        alt.layer(lines, left, right)
+        alt.layer(
+            hover_zone(queries, "query_pos", 0, over_query),
+            hover_zone(keys, "key_pos", 1, over_key),
+            lines,
+            left,
+            right,
+        )  # fmt: skip
         .properties(
             width=width,
             height=height,
-            padding={"left": 110, "right": 110, "top": 10, "bottom": 10},
             title=alt.TitleParams(
                 text=f"{KIND_TITLES.get(kind, kind)}, layer {layer}, head {head}",
                 subtitle="queries (attending) left, keys (attended to) right; point at a token to see only its lines",
