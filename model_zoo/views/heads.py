@@ -273,8 +273,12 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
     height = max(120, HEAD_VIEW_ROW * rows)
     y_scale = alt.Scale(domain=[-0.5, rows - 0.5], reverse=True)
     x_scale = alt.Scale(domain=[-0.5, 1.5])  # the labels sit in the outer quarter on each side
-    over_query = alt.selection_point(name="over_query", fields=["query_pos"], on="pointerover", clear="pointerout")
-    over_key = alt.selection_point(name="over_key", fields=["key_pos"], on="pointerover", clear="pointerout")
+    # Each selection listens to its own band only (Vega's "@mark:event"): a selection of a layered
+    # chart otherwise hears the pointer over every layer, and a key's band would clear the query's.
+    over_query = alt.selection_point(name="over_query", fields=["query_pos"], on="@query_band_marks:pointerover",
+                                     clear="@query_band_marks:pointerout")  # fmt: skip
+    over_key = alt.selection_point(name="over_key", fields=["key_pos"], on="@key_band_marks:pointerover",
+                                   clear="@key_band_marks:pointerout")  # fmt: skip
     lines = (
         alt.Chart(frame)
         .transform_calculate(x0="0", x1="1")
@@ -302,11 +306,11 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
     def hover_zone(tokens: pd.DataFrame, position: str, side: float, param) -> alt.Chart:
         """An invisible band over one column's labels: pointing anywhere on a token's row counts."""
         return (
-            alt.Chart(tokens)
+            alt.Chart(tokens, name="query_band" if side == 0 else "key_band")
             .transform_calculate(
                 x0=str(side - 0.3), x1=str(side + 0.3), y0=f"datum.{position} - 0.5", y1=f"datum.{position} + 0.5"
             )  # fmt: skip
-            .mark_rect(fill="#ffffff", fillOpacity=0.01)
+            .mark_rect(fill="#ffffff", fillOpacity=0.01, tooltip=None)
             .encode(
                 x=alt.X("x0:Q", scale=x_scale, axis=None),
                 x2="x1:Q",
