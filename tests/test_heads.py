@@ -288,3 +288,18 @@ def test_a_click_on_a_map_of_the_grid_opens_that_head(reverse_run, weights, monk
     ]
     at.selectbox(key="heads_head").set_value(0).run()  # the same click, still in the chart's state, counts once
     assert at.selectbox(key="heads_head").value == 0
+
+
+def test_a_character_models_spaces_and_newlines_are_labelled_not_blank():
+    q, k = torch.randn(1, 3, 4), torch.randn(1, 3, 4)
+    qk = heads.QueryKeys(
+        {"decoder_self": [q]}, {"decoder_self": [k]}, {"decoder_self": [torch.ones(3, 3).tril().bool()]}
+    )
+    tokens = ["a", " ", "\n"]
+    _, scores = heads.neuron_frames(qk, "decoder_self", 0, 0, 2, tokens, tokens)
+    assert scores["key"].tolist() == ["0: a", "1: ␣", "2: ↵"]
+    lines = heads.head_view_frames({"decoder_self": [torch.softmax(torch.randn(1, 1, 3, 3), -1)]}, "decoder_self", 0, 0,
+                                   tokens, tokens)  # fmt: skip
+    spec = heads.head_view_chart(lines, "decoder_self").to_dict()
+    labels = [row["label"] for dataset in spec["datasets"].values() for row in dataset if "label" in row]
+    assert "1: ␣" in labels and "2: ↵" in labels

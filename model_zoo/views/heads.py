@@ -221,7 +221,7 @@ def _pattern_phrase(name: str, n: int) -> str:
         "previous": ("looks one position back", "look one position back"),
         "next": ("looks one position ahead", "look one position ahead"),
         "anti-diagonal": ("reads the keys backwards (anti-diagonal)", "read the keys backwards (anti-diagonal)"),
-        "sharp": ("picks one key per query, off any line", "pick one key per query, off any line"),
+        "sharp": ("picks one key per query, not all along one line", "pick one key per query, not all along one line"),
         "broad": ("spreads its weight", "spread their weight"),
     }.get(name, (f"shows the pattern {name!r}", f"show the pattern {name!r}"))
     return f"{n} {phrase[0] if one else phrase[1]}"
@@ -267,8 +267,8 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
     _require(frame, ["query_pos", "query_token", "key_pos", "key_token", "weight"], "heads.head_view_frames")
     queries = frame.drop_duplicates("query_pos")[["query_pos", "query_token"]]
     keys = frame.drop_duplicates("key_pos")[["key_pos", "key_token"]]
-    queries = queries.assign(label=token_labels(queries["query_token"].tolist()), side=0)
-    keys = keys.assign(label=token_labels(keys["key_token"].tolist()), side=1)
+    queries = queries.assign(label=token_labels(visible_tokens(queries["query_token"].tolist())), side=0)
+    keys = keys.assign(label=token_labels(visible_tokens(keys["key_token"].tolist())), side=1)
     rows = max(len(queries), len(keys))
     height = max(120, HEAD_VIEW_ROW * rows)
     y_scale = alt.Scale(domain=[-0.5, rows - 0.5], reverse=True)
@@ -435,6 +435,7 @@ def neuron_frames(
     allowed = qk.allowed[kind][layer][query_pos].bool()  # (Tk,)
     weight = scaled.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
     tk, dk = k.shape
+    key_tokens = visible_tokens(key_tokens)
     labels = token_labels(key_tokens)
     key_index, dims = np.meshgrid(np.arange(tk), np.arange(dk), indexing="ij")
     vectors = pd.DataFrame(
@@ -712,6 +713,15 @@ def chart_png(chart, frame: pd.DataFrame | None = None, scale: float = 2) -> byt
     import vl_convert
 
     return vl_convert.vegalite_to_png(chart_spec(chart, frame), scale=scale)
+
+
+WHITESPACE_SIGNS = {" ": "␣", "\n": "↵", "\t": "⇥"}
+
+
+def visible_tokens(tokens: Sequence[str]) -> list[str]:
+    """Tokens as a label shows them: a character model's space, newline and tab as ␣ ↵ ⇥, which
+    would otherwise be blank labels."""
+    return ["".join(WHITESPACE_SIGNS.get(c, c) for c in str(t)) for t in tokens]
 
 
 def _js(text: str) -> str:
