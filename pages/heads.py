@@ -11,6 +11,7 @@ from model_zoo.views import attention, captions, charts, heads
 from model_zoo.views.export import frame_to_csv
 from pages._concepts import explain, look_for
 from pages._ui import (
+    _refuse_link,
     ensure_app,
     fixed_size,
     keep_choices,
@@ -54,10 +55,14 @@ def _own_params_from_url(choices: dict) -> None:
     if not params or params == st.session_state.get(_OWN_WRITTEN):
         return
     if "run" in params:
+        from model_zoo.classroom.workspace import RunNotVisible
+
         try:
             path = open_run(params["run"]).resolve()
+        except RunNotVisible:  # another student's run: said so, and nothing else opened in its place
+            _refuse_link("heads", {**HEADS_VIEW, **OWN_PARAMS}, params["run"])
         except (OSError, ValueError):
-            st.warning(f"This link's run {params['run']!r} is not one you can open; showing another.")
+            st.warning(f"This link's run {params['run']!r} cannot be opened; pick a run below.")
         else:
             label = next((lab for lab, c in choices.items() if c.path.resolve() == path), None)
             if label is not None:

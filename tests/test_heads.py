@@ -303,3 +303,18 @@ def test_a_character_models_spaces_and_newlines_are_labelled_not_blank():
     spec = heads.head_view_chart(lines, "decoder_self").to_dict()
     labels = [row["label"] for dataset in spec["datasets"].values() for row in dataset if "label" in row]
     assert "1: ␣" in labels and "2: ↵" in labels
+
+
+def test_a_link_to_a_classmates_run_is_refused_and_opens_nothing_else(weights, monkeypatch):
+    from model_zoo import Transformer
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.toy.train_config import TrainConfig
+    from model_zoo.toy.training import train
+
+    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=8)
+    torch.manual_seed(0)
+    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, task, TrainConfig(steps=2, eval_every=2, batch_size=8), checkpoint_dir=weights / "_students" / "s-tttttttt" / "their-copy")  # fmt: skip
+    at = _open(weights, monkeypatch, {"student": "s-mmmmmmmm", "run": "their-copy"})
+    assert "not one you can open" in at.warning[0].value
+    assert not [s for s in at.selectbox if s.key == "heads_run"]
