@@ -318,3 +318,20 @@ def test_a_link_to_a_classmates_run_is_refused_and_opens_nothing_else(weights, m
     at = _open(weights, monkeypatch, {"student": "s-mmmmmmmm", "run": "their-copy"})
     assert "not one you can open" in at.warning[0].value
     assert not [s for s in at.selectbox if s.key == "heads_run"]
+
+
+def test_a_fine_tuned_t5_gets_three_grids_and_no_neuron_view(weights, monkeypatch):
+    from hf_tiny import tiny_config, tiny_t5_dir
+
+    from model_zoo.hf.finetune import finetune
+
+    finetune(tiny_config(tiny_t5_dir(), epochs=1, max_steps=1), weights / "tiny-t5-heads")
+    at = _open(weights, monkeypatch, {"run": "tiny-t5-heads", "tab": "Model view"})
+    assert at.selectbox(key="heads_kind").options == [
+        "encoder self-attention", "decoder self-attention", "cross-attention (decoder → encoder)"
+    ]  # fmt: skip
+    assert " ".join(c.value for c in at.caption).count("The sharpest head is") == 3
+    at.query_params["tab"] = "Neuron view"
+    at.run()
+    assert not at.exception, at.exception
+    assert "position bias" in at.info[0].value
