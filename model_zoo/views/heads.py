@@ -107,7 +107,14 @@ def model_view_chart(
                 "weight:Q",
                 scale=alt.Scale(scheme="viridis", domain=[0, 1]),
                 title="attention weight (each row of a map sums to 1)",
-                legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=160, titleLimit=0),
+                legend=alt.Legend(
+                    orient="bottom",
+                    direction="horizontal",
+                    gradientLength=160,
+                    titleLimit=0,
+                    labelFontSize=LABEL_FONT,
+                    titleFontSize=LABEL_FONT,
+                ),  # fmt: skip
             ),
             tooltip=[
                 alt.Tooltip("layer:O"),
@@ -155,6 +162,7 @@ def model_view_chart(
                 subtitle="in each map keys run across and queries down; click a map to open it large",
                 anchor="start",
                 fontSize=TITLE_FONT,
+                subtitleFontSize=LABEL_FONT,
                 limit=0,
             )
         )
@@ -357,6 +365,7 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
                 subtitle="queries (attending) left, keys (attended to) right; point at a token to see only its lines",
                 anchor="start",
                 fontSize=TITLE_FONT,
+                subtitleFontSize=LABEL_FONT,
                 limit=0,
             ),
         )
@@ -484,13 +493,13 @@ def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, 
     limit = float(max(vectors["q"].abs().max(), vectors["k"].abs().max(), 1e-6))
     limit_p = float(max(vectors["product"].abs().max(), 1e-6))
     step = 4 if d_k <= 64 else 16
-    dim_axis = alt.Axis(title="dimension of the head (d_k)", labelFontSize=10, labelAngle=0,
+    dim_axis = alt.Axis(title="dimension of the head (d_k)", labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT, labelAngle=0,
                         values=list(range(0, d_k, step)))  # fmt: skip
     vector_color = alt.Color(
         "value:Q",
         scale=alt.Scale(scheme="blueorange", domain=[-limit, limit]),
         title="q and k values",
-        legend=alt.Legend(orient="right", gradientLength=80),
+        legend=alt.Legend(orient="right", gradientLength=80, labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
     )
 
     def title(text: str) -> alt.TitleParams:
@@ -530,7 +539,13 @@ def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, 
                 "product:Q",
                 scale=alt.Scale(scheme="blueorange", domain=[-limit_p, limit_p]),
                 title="q × k",
-                legend=alt.Legend(orient="bottom", direction="horizontal", gradientLength=120),
+                legend=alt.Legend(
+                    orient="bottom",
+                    direction="horizontal",
+                    gradientLength=120,
+                    labelFontSize=LABEL_FONT,
+                    titleFontSize=LABEL_FONT,
+                ),  # fmt: skip
             ),
             tooltip=[
                 "key:N",
@@ -562,13 +577,17 @@ def neuron_chart(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str, 
         alt.Chart(shown)
         .mark_bar(color="#0072b2")
         .encode(
-            x=alt.X("weight:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(title="softmax weight", format=".0%")),
+            x=alt.X(
+                "weight:Q",
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(title="softmax weight", format=".0%", labelFontSize=LABEL_FONT, titleFontSize=LABEL_FONT),
+            ),
             y=alt.Y("key:N", sort=keys, axis=None),
             tooltip=["key:N", alt.Tooltip("weight:Q", format=".3f")],
         )
         .properties(width=110, height=row_px * rows, title=title("softmax"))
     )
-    weight_text = bars.mark_text(align="left", dx=3, fontSize=11).encode(text="weight_text:N")
+    weight_text = bars.mark_text(align="left", dx=3, fontSize=LABEL_FONT).encode(text="weight_text:N")
     sums = alt.hconcat(
         products,
         column("score_text", "= q·k", 56),
