@@ -213,7 +213,7 @@ def attention_stages(
     q = heads(F.linear(x_q, *proj["q"]))
     k = heads(F.linear(x_kv, *proj["k"]))
     v = heads(F.linear(x_kv, *proj["v"]))
-    dims = [str(i) for i in range(d_k)]
+    dims = None  # Q, K, V and the heads' outputs: d_k dimensions across
     q = w.add(
         f"{prefix}.q", block, f"queries Q ({what})", "Q = x W_Q + b_Q, split into H heads of d_k", q, "heads",
         code["q"], cols=dims, caption=_qkv_caption("query"),
@@ -504,16 +504,19 @@ def journey_sides(model) -> tuple[str, ...]:
     return ("decoder",) if model.cfg.decoder_only else SIDES
 
 
-def scratch_journey(model, vocab, text: str, side: str = "decoder", position: int = 0) -> Journey:
+def scratch_journey(
+    model, vocab, text: str, side: str = "decoder", position: int = 0, seen: ScratchInput | None = None
+) -> Journey:
     """Every stage of `model` (a scratch `Transformer` or `DecoderOnlyTransformer`) on `text`, the
-    token at `position` of the `side` walked followed by the captions. The tensors are computed
+    token at `position` of the `side` walked followed by the captions (`seen`: `scratch_input`'s
+    answer for `text`, when the caller has it already). The tensors are computed
     here from the model's parameters, stage after stage; `model_logits` is the model's own forward
     (the decoder side's logits must equal it, `tests/test_journey.py`)."""
     from model_zoo.utils import eval_mode
 
     if side not in journey_sides(model):
         raise ValueError(f"side={side!r}: this model's tokens can walk {journey_sides(model)}.")
-    seen = scratch_input(model, vocab, text)
+    seen = seen or scratch_input(model, vocab, text)
     cfg = model.cfg
     code = _scratch_code()
     with eval_mode(model), torch.no_grad():
