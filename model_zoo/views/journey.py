@@ -63,6 +63,7 @@ def _shown_path(file: str) -> str:
 def code_line(obj: Callable, marker: str) -> CodeLine:
     """The first line of `obj`'s source that contains `marker`, read now (so a pointer never goes
     stale). A LookupError names both when the code no longer has the line."""
+    obj = inspect.unwrap(obj)  # a decorated method (transformers wraps some): the function written
     lines, start = inspect.getsourcelines(obj)
     for offset, text in enumerate(lines):
         if marker in text:
@@ -146,7 +147,10 @@ class StageWriter:
     def token(self) -> str:
         return self.tokens[self.position]
 
-    def add(self, key, block, title, formula, tensor, layout, code, rows=None, cols=None, caption=None, **extra):
+    def add(
+        self, key, block, title, formula, tensor, layout, code, rows=None, cols=None, caption=None, at=None, **extra
+    ):
+        """Append a stage; `at`: the followed row when it is not the token's own (BERT's [CLS] row)."""
         stage = Stage(
             key=key,
             block=block,
@@ -157,7 +161,7 @@ class StageWriter:
             cols=None if cols is None else list(cols),
             layout=layout,
             code=code,
-            position=self.position,
+            position=self.position if at is None else at,
             extra=extra,
         )
         stage.caption = caption(stage) if callable(caption) else (caption or "")

@@ -47,7 +47,9 @@ def _outline(frame: pd.DataFrame | None, x: str, y: str, x_sort, y_sort) -> alt.
         alt.Chart(frame if frame is not None else alt.Undefined)
         .transform_filter("datum.followed")
         .mark_rect(fill=None, stroke=FOLLOW_COLOR, strokeWidth=1.5)
-        .encode(x=alt.X(f"{x}:N", sort=x_sort), y=alt.Y(f"{y}:N", sort=y_sort))
+        .encode(
+            x=alt.X(f"{x}:N", sort=x_sort) if x_sort is not None else alt.X(f"{x}:O"), y=alt.Y(f"{y}:N", sort=y_sort)
+        )
     )
 
 
@@ -58,25 +60,32 @@ def _rows_chart(stage: Stage, frame: pd.DataFrame) -> alt.Chart:
         frame = frame[frame["followed"]]
         title += f" — the followed token's row of {stage.shape[0]}"
     n_rows = frame["row_pos"].nunique()
-    cell_w = max(1, min(14, PLOT_WIDTH // n_cols))
+    width = min(PLOT_WIDTH, 14 * n_cols)
     cell_h = max(14, min(22, 360 // n_rows))
     rows = list(dict.fromkeys(frame.sort_values("row_pos")["row"]))
-    cols = list(dict.fromkeys(frame.sort_values("col_pos")["col"]))
+    # dimensions on a quantitative axis, a cell from d to d + 1: a nominal axis of 1,536 names overflows Vega
+    frame = frame.assign(col_end=frame["col_pos"] + 1)
+    x = alt.X("col_pos:Q", title="dimension", scale=alt.Scale(domain=[0, n_cols], nice=False, zero=True))
+    y = alt.Y("row:N", sort=rows, axis=_token_axis("token", len(rows)))
     heat = (
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X(
-                "col:N", sort=cols, axis=alt.Axis(title="dimension", labels=n_cols <= 64, ticks=False, labelFontSize=8)
-            ),
-            y=alt.Y("row:N", sort=rows, axis=_token_axis("token", len(rows))),
+            x=x,
+            x2="col_end:Q",
+            y=y,
             color=_color(stage, frame),
             opacity=FADE,
-            tooltip=["row:N", "col:N", alt.Tooltip("value:Q", format=".4f")],
+            tooltip=["row:N", alt.Tooltip("col_pos:Q", title="dimension"), alt.Tooltip("value:Q", format=".4f")],
         )
     )
-    chart = heat + _outline(frame, "col", "row", cols, rows) if n_rows > 1 and cell_w >= 8 else heat
-    return chart.properties(width=cell_w * n_cols, height=cell_h * n_rows, title=title)
+    if n_rows > 1:  # one outline around the followed token's whole row
+        row = frame[frame["followed"]].head(1).assign(col_pos=0, col_end=n_cols)
+        outline = (
+            alt.Chart(row).mark_rect(fill=None, stroke=FOLLOW_COLOR, strokeWidth=2).encode(x=x, x2="col_end:Q", y=y)
+        )
+        heat = heat + outline
+    return heat.properties(width=width, height=cell_h * n_rows, title=title)
 
 
 def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
@@ -109,7 +118,9 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
     )
     layers = [heat]
     if frame["followed"].any() and cell_w >= 8:
-        layers.append(_outline(None, "col", "row", cols, rows))
+        layers.append(
+            _outline(None, "col" if tokens_across else "col_pos", "row", cols if tokens_across else None, rows)
+        )
     return (
         alt.layer(*layers, data=frame)
         .facet(
