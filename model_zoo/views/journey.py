@@ -487,10 +487,11 @@ class ScratchInput:
     unknown_words: list[str]
 
 
-def scratch_input(model, vocab, text: str) -> ScratchInput:
+def scratch_input(model, vocab, text: str, target: str | None = None) -> ScratchInput:
     """The model's input for `text`, as Inspect reads it (`attention.attention_for_text`): a language
     model reads the text itself; an encoder-decoder reads it as the source and its own greedy
-    translation (after <bos>) as the decoder's input, so the decoder side shows what it did."""
+    translation (after <bos>) as the decoder's input, so the decoder side shows what it did — or
+    `target`, when given (teacher forcing)."""
     from model_zoo.toy.decoding import decode_text, encode_source
     from model_zoo.toy.tasks import BOS_ID
 
@@ -498,7 +499,7 @@ def scratch_input(model, vocab, text: str) -> ScratchInput:
     if model.cfg.decoder_only:
         ids = src_ids[-model.cfg.max_len :]
         return ScratchInput([], ids, [], [vocab.itos[i] for i in ids], unknown)
-    tgt = decode_text(model, vocab, text, "greedy").token_ids
+    tgt = decode_text(model, vocab, text, "greedy").token_ids if target is None else encode_source(vocab, target)[0]
     tgt_in = [BOS_ID, *tgt][: model.cfg.max_len]
     return ScratchInput(src_ids, tgt_in, [vocab.itos[i] for i in src_ids], [vocab.itos[i] for i in tgt_in], unknown)
 
@@ -509,7 +510,13 @@ def journey_sides(model) -> tuple[str, ...]:
 
 
 def scratch_journey(
-    model, vocab, text: str, side: str = "decoder", position: int = 0, seen: ScratchInput | None = None
+    model,
+    vocab,
+    text: str,
+    side: str = "decoder",
+    position: int = 0,
+    seen: ScratchInput | None = None,
+    target: str | None = None,
 ) -> Journey:
     """Every stage of `model` (a scratch `Transformer` or `DecoderOnlyTransformer`) on `text`, the
     token at `position` of the `side` walked followed by the captions (`seen`: `scratch_input`'s
@@ -520,7 +527,7 @@ def scratch_journey(
 
     if side not in journey_sides(model):
         raise ValueError(f"side={side!r}: this model's tokens can walk {journey_sides(model)}.")
-    seen = seen or scratch_input(model, vocab, text)
+    seen = seen or scratch_input(model, vocab, text, target)
     cfg = model.cfg
     code = _scratch_code()
     with eval_mode(model), torch.no_grad():
