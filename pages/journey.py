@@ -23,7 +23,7 @@ from pages._ui import (
     view_to_url,
 )
 
-SCRATCH, BERT = "scratch run", "fine-tuned MiniLM (BERT)"
+SCRATCH, BERT = "scratch run", "MiniLM (BERT)"
 # a link that opens the same view: URL parameter -> widget key (stage and position: `_extra_*` below)
 JOURNEY_VIEW = {"tab": "journey_family", "run": "journey_model", "text": "journey_text", "kind": "journey_side"}
 EXTRA_VIEW = {"stage": "journey_stage", "pos": "journey_pos"}
@@ -69,27 +69,28 @@ view_from_url("journey", JOURNEY_VIEW)
 _extra_from_url()
 st.title("A token's journey")
 st.caption(
-    "Follow one token through the whole model, stage by stage, with the model's own numbers for your input: "
-    "each stage shows its shape, the line of code that computes it and what to look for. "
-    "*Previous* and *Next* step through; the link at the bottom opens this very stage."
+    "One token through the whole model, stage by stage, with the model's own numbers for your input. "
+    "*Previous* / *Next* step through; the link at the bottom opens this very stage."
 )
 
-top = st.columns([1.3, 1.6, 2.2])
-family = top[0].radio("model", [SCRATCH, BERT], key="journey_family")
+top = st.columns([1.0, 1.2, 1.6, 1.2, 1.2])
+family = top[0].selectbox(
+    "model", [SCRATCH, BERT], key="journey_family", help="A run you trained from scratch, or a fine-tuned MiniLM."
+)
 try:
     if family == SCRATCH:
         with top[1]:
-            run = scratch_model_picker("journey_model").run
+            run = scratch_model_picker("journey_model", label="run").run
         seed_example("journey_text", run)
         model, vocab = run.model, run.vocab
         name = run.name
     else:
         with top[1]:
-            path = finetune_run_picker("journey_ft_run", "fine-tuning run", task="classification")
+            path = finetune_run_picker("journey_ft_run", "run", task="classification")
         if path is None:
             st.info(
                 "No fine-tuned classifier yet: fine-tune MiniLM on the **Fine-tune** page (the example run "
-                "`sentiment-minilm` appears here once it is made), or pick a scratch run above."
+                "`sentiment-minilm` appears here once it is made), or pick a scratch run."
             )
             st.stop()
         if st.session_state.get("journey_text__example_of") != str(path):
@@ -102,40 +103,47 @@ except ValueError as err:
     show_error(err)
     st.stop()
 
-controls = st.columns([1.3, 1.6, 2.2])
+note = ""
 try:
     if family == SCRATCH:
         sides = journey.journey_sides(model)
         if len(sides) > 1:
-            side = controls[0].radio(
+            side = top[3].selectbox(
                 "follow a token of",
                 sides,
                 key="journey_side",
-                horizontal=True,
                 format_func={"encoder": "the source (encoder)", "decoder": "the output (decoder)"}.get,
                 help="The decoder side adds masked self-attention and cross-attention over the encoder's output, "
                 "and ends in the logits.",
             )
         else:
             side = "decoder"
-            controls[0].caption("A language model: one decoder stack, each character predicts the next.")
+            top[3].selectbox("follow a token of", ["the text (decoder only)"], key="journey_side_lm", disabled=True)
+            note = "A language model: one decoder stack; at each position it predicts the next character."
         seen = journey.scratch_input(model, vocab, text)
         tokens = seen.src_tokens if side == "encoder" else seen.tgt_tokens
         if seen.unknown_words:
             st.warning(f"Not in the vocabulary, read as <unk>: {', '.join(seen.unknown_words)}")
+        if side == "decoder" and not model.cfg.decoder_only:
+            note = (
+                "The decoder reads `<bos>` and the model's own greedy output; the source went through the encoder "
+                "first. At each position it predicts the next token."
+            )
     else:
         from model_zoo.hf.journey import bert_journey, bert_tokens
 
         side = "bert"
         tokens = bert_tokens(fm, text)
-        controls[0].caption("BERT reads the whole sentence both ways; the classifier reads the [CLS] token's state.")
+        top[3].selectbox("follow a token of", ["the sentence (encoder)"], key="journey_side_bert", disabled=True)
+        note = "BERT reads the sentence both ways; at the end the classifier reads the [CLS] token's state only."
     if st.session_state.get("journey_pos") not in range(len(tokens)):
         st.session_state["journey_pos"] = min(2, len(tokens) - 1)
-    position = controls[1].selectbox(
-        "follow the token",
+    position = top[4].selectbox(
+        "token",
         range(len(tokens)),
         format_func=lambda i: f"{i}: {journey.quote(tokens[i])}",
         key="journey_pos",
+        help="The token followed: its row is outlined in every chart and the sentences speak of it.",
     )
     if family == SCRATCH:
         walked = journey.scratch_journey(model, vocab, text, side, position, seen=seen)
@@ -144,11 +152,6 @@ try:
 except ValueError as err:
     show_error(err, "Type another input.")
     st.stop()
-if family == SCRATCH and side == "decoder" and not model.cfg.decoder_only:
-    controls[2].caption(
-        "The decoder reads `<bos>` and the model's own greedy output (after the whole source went through the "
-        "encoder): at each position it predicts the next token."
-    )
 
 keys = [s.key for s in walked.stages]
 if st.session_state.get("journey_stage") not in keys:
@@ -159,7 +162,7 @@ for s in walked.stages:
 by_key = {s.key: s for s in walked.stages}
 st.session_state["journey_block"] = by_key[st.session_state["journey_stage"]].block
 
-nav = st.columns([0.8, 1.6, 3.2, 0.8], vertical_alignment="bottom")
+nav = st.columns([1.0, 1.5, 3.5, 1.0], vertical_alignment="bottom")
 at = keys.index(st.session_state["journey_stage"])
 nav[0].button(
     "Previous",
@@ -168,6 +171,7 @@ nav[0].button(
     args=(keys, -1),
     disabled=at == 0,
     icon=":material/arrow_back:",
+    width="stretch",
 )
 nav[1].selectbox("block", list(first_of_block), key="journey_block", on_change=_jump, args=(first_of_block,))
 nav[2].selectbox(
@@ -184,19 +188,21 @@ nav[3].button(
     disabled=at == len(keys) - 1,
     icon=":material/arrow_forward:",
     type="primary",
+    width="stretch",
 )
 
 stage = by_key[st.session_state["journey_stage"]]
 words, picture = st.columns([2, 3])
 with words:
-    st.markdown(f"#### {keys.index(stage.key) + 1}. {stage.title}")
-    st.markdown(
-        f"**{stage.block}** · shape `{stage.shape}` · following {journey.quote(tokens[position])} (row {position})"
-    )
-    st.markdown(f"`{stage.formula}`")
-    st.code(stage.code.source, language="python")
-    st.caption(f"computed at `{stage.code}`")
+    st.markdown(f"**{keys.index(stage.key) + 1}. {stage.block}: {stage.title}**")
+    followed = stage.rows[stage.position]
+    st.markdown(f"shape `{stage.shape}` · following {journey.quote(followed)} (row {stage.position})")
     look_for(stage.caption)
+    st.markdown(f"`{stage.formula}`")
+    st.code(stage.code.source, language="python", wrap_lines=True)
+    st.caption(f"computed at `{stage.code}`")
+    if note:
+        st.caption(note)
 with picture:
     chart, frame = stage_chart(stage)
     chart_with_download(chart, frame, f"{name}-{side}-{position}-{stage.key}", "journey_dl", fixed=True)

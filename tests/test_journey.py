@@ -221,7 +221,7 @@ def test_the_softmax_caption_names_each_heads_largest_weight_and_its_share():
     row = stage.tensor[:, 2]  # (H, T)
     for h in range(row.size(0)):
         k = int(row[h].argmax())
-        assert f"head {h} puts {float(row[h, k]):.0%} on “{stage.cols[k]}”" in stage.caption
+        assert f"head {h} puts {float(row[h, k]):.0%} on “{stage.cols[k]}” (key {k})" in stage.caption
 
 
 def test_the_score_caption_names_only_keys_the_mask_lets_through():
@@ -230,7 +230,8 @@ def test_the_score_caption_names_only_keys_the_mask_lets_through():
     stage = dec["decoder.0.self.scores"]
     row = stage.tensor[:, 1, :2]  # position 1 may see keys 0 and 1 only
     for h in range(row.size(0)):
-        assert f"head {h} → “{stage.cols[int(row[h].argmax())]}”" in stage.caption
+        k = int(row[h].argmax())
+        assert f"head {h} → “{stage.cols[k]}” (key {k})" in stage.caption
     assert "later key(s)" in stage.caption
 
 

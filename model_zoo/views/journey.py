@@ -294,12 +294,14 @@ def _scores_caption(which: str) -> Callable[[Stage], str]:
         row = stage.focus()  # (H, Tk)
         allowed = stage.extra["allowed"][stage.position]  # (Tk,) the keys the mask will keep
         kept = row[:, allowed]
-        names = [c for c, ok in zip(stage.cols, allowed.tolist(), strict=True) if ok]
+        names = [
+            f"{quote(c)} (key {i})" for i, (c, ok) in enumerate(zip(stage.cols, allowed.tolist(), strict=True)) if ok
+        ]
         best = kept.argmax(dim=-1)
         text = (
             f"{quote(stage.rows[stage.position])}'s {which} scores over the keys it may see run from "
             f"{float(kept.min()):+.2f} to {float(kept.max()):+.2f}; the highest per head: "
-            + ", ".join(f"head {h} → {quote(names[int(k)])}" for h, k in enumerate(best))
+            + ", ".join(f"head {h} → {names[int(k)]}" for h, k in enumerate(best))
             + "."
         )
         hidden = int((~allowed).sum())
@@ -334,7 +336,7 @@ def _softmax_caption(stage: Stage) -> str:
     parts = []
     for h in range(row.size(0)):
         k = int(row[h].argmax())
-        parts.append(f"head {h} puts {float(row[h, k]):.0%} on {quote(stage.cols[k])}")
+        parts.append(f"head {h} puts {float(row[h, k]):.0%} on {quote(stage.cols[k])} (key {k})")
     return f"For {quote(stage.rows[stage.position])}: " + "; ".join(parts) + ". Each row sums to 1."
 
 
@@ -735,9 +737,9 @@ def stage_frame(stage: Stage) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "row_pos": rows,
-            "row": [f"{r}: {_display(stage.rows[r])}" for r in rows],
+            "row": [f"{r}: {quote(stage.rows[r])}" for r in rows],
             "col_pos": cols,
-            "col": [f"{c}: {_display(col_labels[c])}" if stage.cols else str(c) for c in cols],
+            "col": [f"{c}: {quote(col_labels[c])}" if stage.cols else str(c) for c in cols],
             "value": flat.float().tolist() if t.dtype != torch.bool else flat.tolist(),
             "followed": [r == stage.position for r in rows],
         }

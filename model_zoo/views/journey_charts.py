@@ -11,13 +11,13 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from model_zoo.views.charts import DIVERGING_SCHEME, LABEL_FONT, SEQUENTIAL_SCHEME, _heat_color, _token_axis
+from model_zoo.views.charts import DIVERGING_SCHEME, LABEL_FONT, SEQUENTIAL_SCHEME, _heat_color, _title, _token_axis
 from model_zoo.views.journey import Stage, stage_frame, top_frame
 
-PLOT_WIDTH = 620  # px: beside the text column of a 1280 px page
+PLOT_WIDTH = 400  # px: beside the text column of a 1280 px page
+HEADS_WIDTH = 400  # px for a row of up to 4 heads
 MAX_CELLS = 12_000  # a heatmap with more cells shows the followed row alone (a browser draws each cell)
 FOLLOW_COLOR = "#e4007c"  # the outline of the followed token's row: not in either palette
-FADE = alt.condition("datum.followed", alt.value(1.0), alt.value(0.45))  # the other tokens' rows, faded
 
 
 def stage_chart(stage: Stage) -> tuple[alt.Chart, pd.DataFrame]:
@@ -58,10 +58,10 @@ def _rows_chart(stage: Stage, frame: pd.DataFrame) -> alt.Chart:
     title = f"{stage.label} {stage.shape}"
     if len(frame) > MAX_CELLS:  # wide rows (d_ff units, BERT's 384 dimensions): the followed token only
         frame = frame[frame["followed"]]
-        title += f" — the followed token's row of {stage.shape[0]}"
+        title += f" — only the followed token's row is drawn (of {stage.shape[0]})"
     n_rows = frame["row_pos"].nunique()
     width = min(PLOT_WIDTH, 14 * n_cols)
-    cell_h = max(14, min(22, 360 // n_rows))
+    cell_h = 40 if n_rows == 1 else max(14, min(22, 360 // n_rows))
     rows = list(dict.fromkeys(frame.sort_values("row_pos")["row"]))
     # dimensions on a quantitative axis, a cell from d to d + 1: a nominal axis of 1,536 names overflows Vega
     frame = frame.assign(col_end=frame["col_pos"] + 1)
@@ -75,7 +75,6 @@ def _rows_chart(stage: Stage, frame: pd.DataFrame) -> alt.Chart:
             x2="col_end:Q",
             y=y,
             color=_color(stage, frame),
-            opacity=FADE,
             tooltip=["row:N", alt.Tooltip("col_pos:Q", title="dimension"), alt.Tooltip("value:Q", format=".4f")],
         )
     )
@@ -85,42 +84,51 @@ def _rows_chart(stage: Stage, frame: pd.DataFrame) -> alt.Chart:
             alt.Chart(row).mark_rect(fill=None, stroke=FOLLOW_COLOR, strokeWidth=2).encode(x=x, x2="col_end:Q", y=y)
         )
         heat = heat + outline
-    return heat.properties(width=width, height=cell_h * n_rows, title=title)
+    return heat.properties(width=width, height=cell_h * n_rows, title=_title(title, width + 80))
 
 
 def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
     H, n_rows, n_cols = stage.shape
     columns = min(H, 4)
-    cell_w = max(3, min(22, (PLOT_WIDTH // columns - 30) // n_cols))
-    cell_h = max(6, min(22, 240 // n_rows))
+    cell_w = max(2, min(22, (HEADS_WIDTH // columns - 20) // n_cols))
+    cell_h = max(12, min(22, 240 // n_rows))
     rows = list(dict.fromkeys(frame.sort_values("row_pos")["row"]))
     cols = list(dict.fromkeys(frame.sort_values("col_pos")["col"]))
     tokens_across = stage.cols is not None  # scores and weights: keys across; Q, K, V: their d_k dimensions
-    frame = frame.assign(head_name="head " + frame["head"].astype(str))
+    frame = frame.assign(head_name="head " + frame["head"].astype(str), col_end=frame["col_pos"] + 1)
     heads = [f"head {h}" for h in range(H)]
+    y = alt.Y("row:N", sort=rows, axis=_token_axis(None, n_rows))
+    scale = alt.Scale(domain=[0, n_cols], nice=False)
+    wide = tokens_across and cell_w >= 10  # keys across, each named (scores and weights of a short input)
+    if wide:
+        x, x2 = alt.X("col:N", sort=cols, axis=_token_axis("key", n_cols, -45)), {}
+    else:  # d_k dimensions, or many keys: a number axis, so one outline spans the followed row
+        x = alt.X("col_pos:Q", scale=scale, axis=alt.Axis(title="key" if tokens_across else "d_k", grid=False))
+        x2 = {"x2": "col_end:Q"}
     heat = (
         alt.Chart()
         .mark_rect()
         .encode(
-            x=alt.X(
-                "col:N",
-                sort=cols,
-                axis=_token_axis("key", n_cols, -45)
-                if tokens_across
-                else alt.Axis(title="d_k", labels=False, ticks=False),
-            ),
-            y=alt.Y("row:N", sort=rows, axis=_token_axis(None, n_rows)),
+            x=x,
+            y=y,
             color=_color(stage, frame),
-            opacity=FADE,
             tooltip=["head:N", "row:N", "col:N", alt.Tooltip("value:Q", format=".4f")],
+            **x2,
         )
         .properties(width=cell_w * n_cols, height=cell_h * n_rows)
     )
     layers = [heat]
-    if frame["followed"].any() and cell_w >= 8:
-        layers.append(
-            _outline(None, "col" if tokens_across else "col_pos", "row", cols if tokens_across else None, rows)
-        )
+    if frame["followed"].any():
+        if wide:  # each cell of the followed row outlined
+            outline = alt.Chart().transform_filter("datum.followed").encode(x=x, y=y)
+        else:  # one outline around the followed row
+            outline = (
+                alt.Chart()
+                .transform_filter("datum.followed && datum.col_pos == 0")
+                .transform_calculate(start="0", end=str(n_cols))
+                .encode(x=alt.X("start:Q", scale=scale), x2="end:Q", y=y)
+            )
+        layers.append(outline.mark_rect(fill=None, stroke=FOLLOW_COLOR, strokeWidth=2))
     return (
         alt.layer(*layers, data=frame)
         .facet(
