@@ -746,6 +746,8 @@ def stage_frame(stage: Stage) -> pd.DataFrame:
     )
     if head is not None:
         frame.insert(0, "head", head)
+    if "allowed" in stage.extra:  # scores before the mask: which of them the mask keeps
+        frame["allowed"] = stage.extra["allowed"].reshape(-1).tolist() * H
     return frame
 
 

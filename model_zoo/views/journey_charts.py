@@ -97,7 +97,10 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
     tokens_across = stage.cols is not None  # scores and weights: keys across; Q, K, V: their d_k dimensions
     frame = frame.assign(head_name="head " + frame["head"].astype(str), col_end=frame["col_pos"] + 1)
     heads = [f"head {h}" for h in range(H)]
-    y = alt.Y("row:N", sort=rows, axis=_token_axis(None, n_rows))
+    y_axis = _token_axis(None, n_rows)
+    if n_rows > 16:  # rows of 12 px: smaller labels, so neighbours do not overlap
+        y_axis = alt.Axis(title=None, labelOverlap=False, labelLimit=140, labelFontSize=9)
+    y = alt.Y("row:N", sort=rows, axis=y_axis)
     scale = alt.Scale(domain=[0, n_cols], nice=False)
     wide = tokens_across and cell_w >= 10  # keys across, each named (scores and weights of a short input)
     if wide:
@@ -118,6 +121,9 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
         .properties(width=cell_w * n_cols, height=cell_h * n_rows)
     )
     layers = [heat]
+    if "allowed" in frame:  # scores the mask will remove: veiled, still readable in the tooltip
+        veil = alt.Chart().transform_filter("!datum.allowed").mark_rect(color="white", opacity=0.7)
+        layers.append(veil.encode(x=x, y=y, **x2))
     if frame["followed"].any():
         if wide:  # each cell of the followed row outlined
             outline = alt.Chart().transform_filter("datum.followed").encode(x=x, y=y)
@@ -135,7 +141,13 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
             facet=alt.Facet("head_name:N", title=None, sort=heads, header=alt.Header(labelFontSize=LABEL_FONT)),
             columns=columns,
         )
-        .properties(title=f"{stage.label} {stage.shape}")
+        .properties(
+            title=_title(
+                f"{stage.label} {stage.shape}"
+                + (" — veiled: the mask removes them next" if "allowed" in frame else ""),
+                HEADS_WIDTH + 40,
+            )
+        )
     )
 
 
