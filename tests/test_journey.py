@@ -376,3 +376,16 @@ def test_the_page_opens_the_stage_a_link_names_and_next_moves_on(weights, revers
     assert (link[0] if isinstance(link, list) else link) == "decoder.0.cross.scaled"
     at.button(key="journey_prev_button").click().run()
     assert at.selectbox(key="journey_stage").value == "decoder.0.cross.scores"
+
+
+def test_the_page_walks_a_fine_tuned_bert_to_its_label_probabilities(weights, monkeypatch):
+    import shutil
+
+    from hf_tiny import trained_run
+
+    shutil.copytree(trained_run("bert")[0].run_dir, weights / "ft-bert", dirs_exist_ok=True)
+    at = open_journey(weights, monkeypatch, {"tab": "MiniLM (BERT)", "stage": "probs", "pos": "1"})
+    assert at.selectbox(key="journey_family").value == "MiniLM (BERT)"
+    assert at.selectbox(key="journey_stage").value == "probs"
+    assert any("softmax over the labels" in m.value for m in at.markdown)
+    assert any("The classifier reads [CLS]" in c.value for c in at.caption)
