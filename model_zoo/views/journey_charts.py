@@ -14,7 +14,7 @@ import pandas as pd
 from model_zoo.views.charts import DIVERGING_SCHEME, LABEL_FONT, SEQUENTIAL_SCHEME, _heat_color, _title, _token_axis
 from model_zoo.views.journey import Stage, stage_frame, top_frame
 
-PLOT_WIDTH = 400  # px: beside the text column of a 1280 px page
+PLOT_WIDTH = 370  # px: beside the text column of a 1280 px page
 HEADS_WIDTH = 400  # px for a row of up to 4 heads
 MAX_CELLS = 12_000  # a heatmap with more cells shows the followed row alone (a browser draws each cell)
 FOLLOW_COLOR = "#e4007c"  # the outline of the followed token's row: not in either palette
