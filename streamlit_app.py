@@ -21,6 +21,7 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
     st.Page("pages/decode.py", title="Step-through decoding", icon=":material/footprint:"),
     st.Page("pages/inspect.py", title="Inspect", icon=":material/search:"),
+    st.Page("pages/journey.py", title="A token's journey", icon=":material/route:"),
     st.Page("pages/heads.py", title="All heads", icon=":material/grid_view:"),
     st.Page("pages/finetune.py", title="Fine-tune", icon=":material/tune:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
