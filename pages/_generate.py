@@ -10,7 +10,8 @@ import torch
 
 from model_zoo.toy.decoding import generate_text, next_token_distribution
 from pages._concepts import HELP
-from pages._ui import default_of, show_error
+from pages.ui.errors import show_error
+from pages.ui.widgets import default_of
 
 SHOWN = 20  # characters in the chart: the most likely ones
 

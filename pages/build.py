@@ -14,7 +14,9 @@ from model_zoo.views.charts import parameter_counts_chart
 from model_zoo.views.shapes import example_input, shape_trace
 from model_zoo.views.weights import parameter_counts
 from pages._concepts import HELP, explain, figure_1
-from pages._ui import ensure_app, fixed_size, show_error
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import fixed_size
 
 ensure_app()
 st.title("Build a Transformer")

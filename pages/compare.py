@@ -7,16 +7,11 @@ from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
 from model_zoo.views import attention, captions, charts, dynamics
 from pages._concepts import HELP, explain, look_for
-from pages._ui import (
-    change_colour,
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-)
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
+from pages.ui.widgets import change_colour
 
 SUMMARY_NAMES = {
     "steps": "steps",

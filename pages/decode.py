@@ -7,18 +7,12 @@ import streamlit as st
 from model_zoo.views import captions, charts
 from model_zoo.views.attention import step_tables
 from pages._concepts import HELP, explain
-from pages._ui import (
-    chart_with_download,
-    default_of,
-    ensure_app,
-    finetune_run_picker,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    view_from_url,
-    view_to_url,
-)
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
+from pages.ui.widgets import default_of
 
 STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 

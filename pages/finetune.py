@@ -22,22 +22,13 @@ from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import finetune_spec
 from model_zoo.views import attention, captions, charts
 from pages._concepts import HELP, explain, look_for
-from pages._ui import (
-    change_colour,
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    job_panel,
-    job_queue,
-    keep_choices,
-    live_training_charts,
-    load_finetuned_run,
-    my_jobs,
-    refresh_every,
-    show_error,
-    submit_job,
-    workspace,
-)
+from pages.ui.admission import ensure_app, workspace
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every, submit_job
+from pages.ui.live_charts import live_training_charts
+from pages.ui.runs import finetune_run_picker, load_finetuned_run
+from pages.ui.widgets import change_colour, keep_choices
 
 CUSTOM = "another model: type a hub name or a local folder"
 

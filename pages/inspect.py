@@ -9,23 +9,14 @@ from model_zoo.jobs.work import stability_spec
 from model_zoo.views import attention, captions, charts, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
 from pages._concepts import HELP, explain, look_for
-from pages._ui import (
-    attention_over_training,
-    chart_with_download,
-    default_of,
-    ensure_app,
-    job_panel,
-    job_queue,
-    keep_choices,
-    my_jobs,
-    refresh_every,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    student,
-    view_from_url,
-    view_to_url,
-)
+from pages.ui.admission import ensure_app, student
+from pages.ui.attention_over_training import attention_over_training
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import scratch_model_picker, seed_example
+from pages.ui.widgets import default_of, keep_choices
 
 ensure_app()
 # -- a link that opens the same view: URL parameter -> widget key(s) ---------------------------------

@@ -13,7 +13,10 @@ import streamlit as st
 from model_zoo.views import attention, captions, charts, dynamics
 from model_zoo.views.attention import step_tables
 from pages._concepts import explain
-from pages._ui import ensure_app, example_text, finetune_run_picker, fixed_size, scratch_model_picker, show_error
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import fixed_size
+from pages.ui.runs import example_text, finetune_run_picker, scratch_model_picker
 
 STEP = "lesson_step"  # the step shown
 DONE = "lesson_done"  # {step index: the answer given}, the steps revealed

@@ -151,7 +151,7 @@ def test_the_loaders_refuse_a_classmates_folder_even_when_a_page_passes_it(runs)
     or a crafted widget value) gets RunNotVisible, not the run."""
     script = f"""
 import streamlit as st
-from pages._ui import load_scratch_run
+from pages.ui.runs import load_scratch_run
 try:
     load_scratch_run({str(runs["theirs"])!r})
     st.write("opened")
@@ -169,7 +169,7 @@ except OSError as err:
 def test_past_the_cap_on_new_ids_the_page_says_why_and_a_students_own_link_still_works(weights, monkeypatch):
     from streamlit.runtime.context import ContextProxy
 
-    from pages._ui import new_ids
+    from pages.ui.admission import new_ids
 
     monkeypatch.setattr(ContextProxy, "ip_address", property(lambda self: "198.51.100.9"))
     monkeypatch.setenv("WORKBENCH_NEW_IDS_PER_HOUR", "2")

@@ -85,7 +85,7 @@ def test_a_training_that_would_not_fit_is_refused_before_it_runs_with_what_to_de
 
 
 def _queue_jobs(student: str) -> list:
-    from pages._ui import job_queue
+    from pages.ui.jobs import job_queue
 
     return job_queue().jobs(student)
 
