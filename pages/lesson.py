@@ -1,6 +1,6 @@
 """The guided lesson: ten steps through Build, Train, Step-through, Inspect, Fine-tune and Compare.
 Each step has a goal, a question the student answers before the reveal, and a reveal computed
-from the student's own run (`model_zoo.views.captions` reads it). Progress lives in the session."""
+from the student's own run (`model_zoo.views.figures` reads it). Progress lives in the session."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from model_zoo.views import attention, captions, charts, dynamics
+from model_zoo.views import attention, dynamics
 from model_zoo.views.attention import step_tables
+from model_zoo.views.figures.attention import PATTERN_MEANING, attention_heatmap, head_patterns, strongest_head
+from model_zoo.views.figures.decoding import top_tokens_chart
+from model_zoo.views.figures.embeddings import positional_caption, positional_encoding_chart
+from model_zoo.views.figures.finetuning import before_after_caption, confusion_caption, confusion_chart
+from model_zoo.views.figures.training import loss_caption, metric_chart, per_layer_chart, update_ratio_caption
+from model_zoo.views.figures.weights import parameter_caption, parameter_counts_chart
 from pages._concepts import explain
 from pages.ui.admission import ensure_app
 from pages.ui.errors import show_error
@@ -79,9 +85,9 @@ def reveal_parameters(run, _) -> Reveal:
     whose = "your trained model" if run is not None else "the default model"
     return Reveal(
         f"In {whose}: embeddings and output layer {shares[0]:.0%}, attention {shares[1]:.0%}, "
-        f"feed-forward {shares[2]:.0%}. {captions.parameter_caption(counts)}",
+        f"feed-forward {shares[2]:.0%}. {parameter_caption(counts)}",
         max(range(3), key=lambda i: shares[i]),
-        charts.parameter_counts_chart(counts),
+        parameter_counts_chart(counts),
         {"tab": "Weights", "run": run.name} if run is not None else None,
     )
 
@@ -92,9 +98,9 @@ def reveal_first_loss(run, _) -> Reveal:
     vocab = len(run.vocab)
     guesses = [0.0, math.log(vocab), 100.0]
     return Reveal(
-        f"Your model: {captions.loss_caption(run.history, vocab, len(run.vocab.symbols))}",
+        f"Your model: {loss_caption(run.history, vocab, len(run.vocab.symbols))}",
         min(range(3), key=lambda i: abs(guesses[i] - first)),
-        charts.metric_chart(dynamics.metric_frame(run.history, ["loss"]), "loss"),
+        metric_chart(dynamics.metric_frame(run.history, ["loss"]), "loss"),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -121,7 +127,7 @@ def reveal_which_first(run, _) -> Reveal:
         "given); exact match needs every token of a sequence right with the model reading its own outputs, and is "
         "only measured every few steps, so it comes later.",
         right,
-        charts.metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
+        metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -137,7 +143,7 @@ def reveal_first_step(run, _) -> Reveal:
         f"On the input `{text}` your model's first step chooses {step.token!r} with probability {p:.0%}. A trained "
         "model is usually sure: the softmax puts almost everything on one token.",
         0 if p < 0.3 else 1 if p < 0.9 else 2,
-        charts.top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
+        top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
     )
 
 
@@ -151,15 +157,15 @@ def reveal_cross_attention(run, _) -> Reveal:
     run = need(run)
     text = example_text(run)
     seen = attention_for_text(run.model, run.vocab, text)
-    layer, head, pattern = captions.strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
+    layer, head, pattern = strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
     shape = {"sharp": "one key per query, off any line (a permutation)"}.get(pattern.name, f"the {pattern.name}")
     frame = attention.attention_map(seen.attentions, "cross", layer, *seen.axes("cross"), head=head)
     return Reveal(
         f"Your {task_name(run)} model's layer {layer} head {head} puts {pattern.share:.0%} of its weight on {shape} "
-        f"(input `{text}`). {captions.PATTERN_MEANING.get(pattern.name, '').capitalize()}. See it on "
+        f"(input `{text}`). {PATTERN_MEANING.get(pattern.name, '').capitalize()}. See it on "
         f"Inspect → Attention: kind cross-attention, layer {layer}, head {head}.",
         PATTERN_OPTION.get(pattern.name),
-        charts.attention_heatmap(frame),
+        attention_heatmap(frame),
         {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": str(layer), "head": str(head)}
         | last_snapshot_step(run),
     )
@@ -183,7 +189,7 @@ def reveal_causal(run, _) -> Reveal:
     run = need(run)
     text = example_text(run)
     seen = attention_for_text(run.model, run.vocab, text)
-    patterns = captions.head_patterns(seen.attentions, "decoder_self")
+    patterns = head_patterns(seen.attentions, "decoder_self")
     layers = seen.attentions["decoder_self"]
     above = max(float(w[0].triu(diagonal=1).max()) for w in layers)
     causal = sum(p.causal for _, _, p in patterns)
@@ -192,7 +198,7 @@ def reveal_causal(run, _) -> Reveal:
         f"the largest weight there is {above:.1g}. That is the causal mask: scores of later positions are set to −∞ "
         "before the softmax, so the decoder can never peek at the token it must predict.",
         1,
-        charts.attention_heatmap(
+        attention_heatmap(
             attention.attention_map(seen.attentions, "decoder_self", 0, *seen.axes("decoder_self"), head=0)
         ),
         {"tab": "Attention", "run": run.name, "text": text, "kind": "decoder_self", "layer": "0", "head": "0"},
@@ -209,9 +215,9 @@ def reveal_positions(run, _) -> Reveal:
     first, last = float(change.iloc[:2].mean()), float(change.iloc[-2:].mean())
     return Reveal(
         f"From one position to the next, dimensions 0-1 change by {first:.2f} on average, dimensions "
-        f"{d_model - 2}-{d_model - 1} by {last:.4f}. {captions.positional_caption(d_model, 50)}",
+        f"{d_model - 2}-{d_model - 1} by {last:.4f}. {positional_caption(d_model, 50)}",
         0 if first > last else 1,
-        charts.positional_encoding_chart(encoding, width=300),
+        positional_encoding_chart(encoding, width=300),
         {"tab": "Positional encoding", "run": run.name} if run is not None else None,
     )
 
@@ -224,9 +230,9 @@ def reveal_update_ratio(run, _) -> Reveal:
     typical = sorted(ratios)[len(ratios) // 2]
     options = [1e-1, 1e-3, 1e-6]
     return Reveal(
-        captions.update_ratio_caption(ratios),
+        update_ratio_caption(ratios),
         min(range(3), key=lambda i: abs(math.log10(options[i]) - math.log10(typical))),
-        charts.per_layer_chart(dynamics.per_layer_frame(run.history, "update_ratio_per_layer"), "update / weight"),
+        per_layer_chart(dynamics.per_layer_frame(run.history, "update_ratio_per_layer"), "update / weight"),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -250,12 +256,12 @@ def reveal_before(_, folder) -> Reveal:
     before = comparison["metrics"]["before"]["accuracy"]
     names = comparison.get("label_names", [])
     matrix = comparison.get("before", {}).get("confusion")
-    detail = f" {captions.confusion_caption(matrix, names)}" if matrix and names else ""
+    detail = f" {confusion_caption(matrix, names)}" if matrix and names else ""
     return Reveal(
         f"Before fine-tuning your model scored {before:.0%} on the held-out sentences.{detail} The new head is "
         "random, so the pretrained model's understanding of the sentence cannot reach the answer yet.",
         min(range(3), key=lambda i: abs([0.5, 0.8, 0.95][i] - before)),
-        charts.confusion_chart(confusion_frame(matrix, names), "before") if matrix and names else None,
+        confusion_chart(confusion_frame(matrix, names), "before") if matrix and names else None,
     )
 
 
@@ -267,10 +273,10 @@ def reveal_after(_, folder) -> Reveal:
     gains = [after["accuracy"] - before["accuracy"], after["macro_f1"] - before["macro_f1"]]
     right = 2 if abs(gains[0] - gains[1]) < SAME_WITHIN else 0 if gains[0] > gains[1] else 1
     return Reveal(
-        f"{captions.before_after_caption(before, after)} The gains differ by {abs(gains[0] - gains[1]):.3f} "
+        f"{before_after_caption(before, after)} The gains differ by {abs(gains[0] - gains[1]):.3f} "
         f'("both the same" means within {SAME_WITHIN}).',
         right,
-        charts.confusion_chart(confusion_frame(matrix, names), "after") if matrix and names else None,
+        confusion_chart(confusion_frame(matrix, names), "after") if matrix and names else None,
     )
 
 

@@ -28,7 +28,7 @@ from model_zoo.hf.inference import (
 )
 from model_zoo.run_folder import COMPARISON_FILE, FINETUNE, METRICS_FILE, read_run_file
 from model_zoo.utils import atomic_write_json
-from model_zoo.views.captions import TO_TRY
+from model_zoo.views.figures.finetuning import TO_TRY
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 METRIC_KEYS = ("accuracy", "macro_f1")

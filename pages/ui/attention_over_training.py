@@ -15,7 +15,8 @@ def attention_over_training(run, key: str) -> None:
     a step slider tied to the loss curve, the snap step marked, and the map at the chosen step.
     For the Train and Inspect pages; `run` is a `runs.Run`."""
     from model_zoo.toy.runs import load_attention_snapshots
-    from model_zoo.views import attention, charts, dynamics
+    from model_zoo.views import attention, dynamics
+    from model_zoo.views.figures.attention import attention_heatmap, training_snapshot_chart
 
     try:
         snapshots = load_attention_snapshots(run.path)
@@ -59,7 +60,7 @@ def attention_over_training(run, key: str) -> None:
     loss = dynamics.metric_frame(run.history, ["loss"]) if run.history else None
     if loss is not None and not loss.empty and shares is not None:
         chart_with_download(
-            charts.training_snapshot_chart(loss, shares, step, snap),
+            training_snapshot_chart(loss, shares, step, snap),
             shares,
             f"{run.name}-attention-over-training",
             f"{key}_curve",
@@ -78,7 +79,7 @@ def attention_over_training(run, key: str) -> None:
         view.attentions, kind, layer, queries, keys, head=None if head == MEAN_OF_HEADS else head
     )
     shown = "heads averaged" if head == MEAN_OF_HEADS else f"head {head}"
-    chart = charts.attention_heatmap(frame, title=f"step {step}: {attention.KIND_TITLES[kind]}, layer {layer}, {shown}")
+    chart = attention_heatmap(frame, title=f"step {step}: {attention.KIND_TITLES[kind]}, layer {layer}, {shown}")
     chart_with_download(chart, frame, f"{run.name}-step{step}-{kind}-L{layer}-H{head}", f"{key}_map", fixed=True)
     st.caption(
         f"The probe is one held-out example ({' '.join(view.source_tokens)}); the decoder reads the right answer "

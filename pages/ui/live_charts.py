@@ -13,12 +13,11 @@ def live_training_charts(
     n_symbols: int | None = None,
     unit: str = "tokens",
 ) -> None:
-    """Two charts a row of the metrics so far (`charts.live_metric_spec`, the rows beside it), each at
+    """Two charts a row of the metrics so far (`live_metric_spec`, the rows beside it), each at
     least 200 px tall with its computed "what to look for" line. `vocab_size` / `n_symbols` / `unit`
-    let the loss be read against a uniform guess (`captions.metric_caption`)."""
-    from model_zoo.views.captions import metric_caption
-    from model_zoo.views.charts import live_metric_spec
+    let the loss be read against a uniform guess (`metric_caption`)."""
     from model_zoo.views.dynamics import metric_frame
+    from model_zoo.views.figures.training import live_metric_spec, metric_caption
 
     if not history:
         st.caption("Waiting for the first step…")
