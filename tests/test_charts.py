@@ -13,7 +13,6 @@ from model_zoo.views.figures.attention import (
     attention_heads_chart,
     attention_heatmap,
     follow_token_chart,
-    save_attention_png,
     selected_heads_chart,
 )
 from model_zoo.views.figures.common import DIVERGING_SCHEME, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, SEQUENTIAL_SCHEME
@@ -204,15 +203,6 @@ def test_stability_chart_draws_a_run_that_diverged_before_its_first_step_as_noth
 def test_a_table_from_the_wrong_function_is_a_clear_error():
     with pytest.raises(ValueError, match="build it with attention.attention_map"):
         attention_heatmap(positions.positional_encoding_frame(4, 4))
-
-
-def test_attention_png_is_written(tmp_path, attentions):
-    out = save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png")
-    assert out.read_bytes().startswith(PNG_MAGIC)
-    grid = save_attention_png(attention.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png")
-    assert grid.read_bytes().startswith(PNG_MAGIC)
-    with pytest.raises(ValueError, match="must end in .png"):
-        save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC), tmp_path / "x.jpg")
 
 
 def test_history_png_is_written(tmp_path):

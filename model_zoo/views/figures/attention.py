@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -20,14 +19,11 @@ from model_zoo.views.attention import KIND_TITLES
 from model_zoo.views.figures.common import (
     LABEL_FONT,
     MIN_HEIGHT,
-    SEQUENTIAL_SCHEME,
     TITLE_FONT,
     _cell_size,
     _frame_matrix,
     _heat_color,
-    _pyplot,
     _require,
-    _save,
     _title,
     _token_axis,
 )
@@ -139,53 +135,6 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
             title=_title(f"{kind}: token {pos} ({token!r}) in every layer and head", max(width, 280)),
         )
     )
-
-
-def save_attention_png(frame: pd.DataFrame, path: str | Path, title: str | None = None) -> Path:
-    """Write one attention map (from `attention.attention_map`), or a grid of heads (from
-    `attention.attention_heads`), as a PNG with token labels and the weight in each cell."""
-    _require(frame, ["head", "query", "query_pos", "key", "key_pos", "weight"], "attention.attention_map")
-    plt = _pyplot()
-    heads = list(dict.fromkeys(frame["head"]))
-    q_tokens = frame.drop_duplicates("query_pos").sort_values("query_pos")["query_token"].astype(str).tolist()
-    k_tokens = frame.drop_duplicates("key_pos").sort_values("key_pos")["key_token"].astype(str).tolist()
-    n_q, n_k = len(q_tokens), len(k_tokens)
-    cols = min(len(heads), 4)
-    rows = -(-len(heads) // cols)
-    cell = 0.45
-    fig, axes = plt.subplots(
-        rows, cols, figsize=(max(3.5, cols * (n_k * cell + 1.2)), max(3.0, rows * (n_q * cell + 1.2))), squeeze=False
-    )
-    image = None
-    for index, head in enumerate(heads):
-        ax = axes[index // cols][index % cols]
-        data = frame[frame["head"] == head]
-        matrix = (
-            data.pivot(index="query_pos", columns="key_pos", values="weight").sort_index().sort_index(axis=1).to_numpy()
-        )
-        image = ax.imshow(matrix, cmap=SEQUENTIAL_SCHEME, vmin=0.0, vmax=1.0)
-        ax.set_xticks(range(n_k), k_tokens, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(range(n_q), q_tokens, fontsize=8)
-        ax.set_title(f"head {head}", fontsize=9)
-        if n_q <= 12 and n_k <= 12:
-            for i in range(n_q):
-                for j in range(n_k):
-                    ax.text(
-                        j,
-                        i,
-                        f"{matrix[i, j]:.2f}",
-                        ha="center",
-                        va="center",
-                        fontsize=6,
-                        color="black" if matrix[i, j] > 0.5 else "white",
-                    )
-    for index in range(len(heads), rows * cols):
-        axes[index // cols][index % cols].axis("off")
-    fig.supxlabel("key (attended to)", fontsize=9)
-    fig.supylabel("query (attending)", fontsize=9)
-    fig.suptitle(title or _attention_title(frame, heads=len(heads) > 1), fontsize=10)
-    fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8)
-    return _save(fig, path, plt)
 
 
 # -- helpers ------------------------------------------------------------------------------------

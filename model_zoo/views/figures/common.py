@@ -10,7 +10,6 @@ signed values). tests/test_browser_layout.py measures the drawn pages."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -90,31 +89,6 @@ def _heat_color(field: str, title: str, domain=(0, 1), scheme: str = SEQUENTIAL_
             titleFontSize=LABEL_FONT,
         ),
     )
-
-
-# -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display: files only
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: str | Path, plt) -> Path:
-    from model_zoo.utils import atomic_write_bytes
-
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise ValueError(f"{path} must end in .png.")
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
 
 
 def _colors(n: int) -> list[str]:

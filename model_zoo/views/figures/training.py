@@ -22,9 +22,7 @@ from model_zoo.views.figures.common import (
     PALETTE,
     RECIPE_COLORS,
     _colors,
-    _pyplot,
     _require,
-    _save,
 )
 
 # -- training dynamics --------------------------------------------------------------------------
@@ -451,3 +449,28 @@ def _finite(value) -> bool:
 def _tail_mean(values: Sequence[float]) -> float:
     tail = values[-max(1, len(values) // 10) :]
     return float(sum(tail) / len(tail))
+
+
+# -- matplotlib PNGs (the CLI) ------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: files only
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | Path, plt) -> Path:
+    from model_zoo.utils import atomic_write_bytes
+
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"{path} must end in .png.")
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
