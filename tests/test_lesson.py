@@ -15,18 +15,7 @@ from model_zoo import Transformer
 
 TIMEOUT = 120
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("lesson_weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "app_env")  # app_env: tests/conftest.py
 
 
 def texts(elements) -> list[str]:
