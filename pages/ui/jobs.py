@@ -89,7 +89,6 @@ def show_notices() -> None:
 
 LIVE_EVERY_S = 2.0  # how often a running job's panel redraws: each redraw costs the server and the browser
 
-
 # A waiting job's place changes slowly: its panel redraws every 2 s when it starts soon (a job that
 # a free worker takes at once shows as running 2 s later, not 5), up to every 20 s when it starts in
 # minutes (a sixth of the wait). Thirty waiting panels at 5 s were six reruns a second on a class's

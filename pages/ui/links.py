@@ -12,14 +12,8 @@ from pages.ui.admission import open_run
 from pages.ui.runs import visible_runs
 
 VIEW_PARAMS = ("tab", "run", "text", "kind", "layer", "head", "step")  # the only things a generated link holds
-
-
 _URL_WRITTEN = "workbench_url_view"  # {page: the view parameters this session last wrote into the URL}
-
-
 _PLACE_SUFFIX = re.compile(r" \((yours|example|class|saved)\)( — unreadable)?$")  # how run pickers label runs
-
-
 MEAN_OF_HEADS = "mean of heads"  # the head pickers' option for the heads' mean
 
 

@@ -154,8 +154,6 @@ def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
 
 # -- insights ---------------------------------------------------------------------------------------
 SNAP_COLOR = "#d62728"
-
-
 STEP_COLOR = "#555555"
 
 
@@ -341,7 +339,6 @@ class AttentionPattern:
 
 
 LINE_NAMES = {(1, 0): "diagonal", (1, -1): "previous", (1, 1): "next"}
-
 
 PATTERN_MEANING = {
     "diagonal": "each query looks at the same position: how copy is solved",

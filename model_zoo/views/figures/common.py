@@ -18,40 +18,18 @@ import pandas as pd
 # One palette for every heatmap, both colour-blind safe: viridis (dark = 0, bright = high) for
 # quantities from 0 up (attention weights, shares, similarities); blue-orange where the sign matters.
 SEQUENTIAL_SCHEME = "viridis"
-
-
 DIVERGING_SCHEME = "blueorange"  # positional encoding values run from -1 to 1
-
-
 HEATMAP_SCHEME = SEQUENTIAL_SCHEME  # the old name, kept for callers
-
-
 RECIPE_COLORS = {"stable": "#0072b2", "broken": "#d55e00"}  # Okabe-Ito blue and vermillion
-
-
 PALETTE = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000"]  # Okabe-Ito
-
-
 MIN_HEIGHT = 200  # px of plot area: readable on a classroom projector at 1280 x 720
-
-
 MIN_WIDTH = 320  # px of plot area for a chart whose width grows with its columns (the logit lens)
-
-
 MAX_WIDTH = 560  # px of plot area: with its axes and legend, half of a 1280 px screen's main column
-
-
 MAX_TOKENS = 40  # every token label is drawn up to this many tokens a side
-
-
 LABEL_FONT = 12
-
-
 # A chart stretched to its column fits that width, and grows downwards for its legend: Streamlit's
 # default ("fit" both ways) takes a legend's height out of the plot, down to a few pixels.
 FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")
-
-
 TITLE_FONT = 14
 
 

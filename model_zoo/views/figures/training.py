@@ -198,7 +198,6 @@ def save_history_png(
 
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ a step: the usual rule of thumb for Adam
 
-
 METRIC_NAMES = {
     "loss": "loss",
     "token_accuracy": "token accuracy",
