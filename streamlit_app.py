@@ -42,7 +42,7 @@ def library_loading() -> threading.Event:
 
     def load() -> None:
         try:
-            importlib.import_module("pages._ui")
+            importlib.import_module("pages.ui.sidebar")  # the shared UI the sidebar draws, the library (torch) with it
             from model_zoo.run_folder import clean_all_leftovers
 
             clean_all_leftovers()  # every folder of runs; a save still running elsewhere is kept
@@ -69,7 +69,7 @@ loading = library_loading()
 loading.wait(0.2)  # a warm process (or the tests) has it already
 
 if loading.is_set():
-    from pages._ui import student
+    from pages.ui.admission import student
 
     student()  # first: past the cap on new ids the page says why (here, not in the sidebar) and stops
 
@@ -86,7 +86,7 @@ with st.sidebar:
         wait_for_library()
     else:
         from pages._language import language_switch
-        from pages._ui import sidebar
+        from pages.ui.sidebar import sidebar
 
         language_switch()  # ?lang=zh-CN: the teaching text's language (content/<language>/)
         sidebar()
@@ -96,10 +96,10 @@ if page is not HOME:
 if loading.is_set():
     server_threads()
     if page is HOME:  # the other pages say it in their ensure_app()
-        from pages._ui import admission_notice
+        from pages.ui.admission import admission_notice
 
         admission_notice()  # roster mode: a link not on the class's list may look, not train
-st.session_state["workbench_navigation"] = True  # pages._ui.APP_FLAG: see ensure_app()
+st.session_state["workbench_navigation"] = True  # pages.ui.admission.APP_FLAG: see ensure_app()
 try:
     page.run()
 except Exception as err:  # the last guard: a bug shows as a message, never as a traceback

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     datasets.disable_progress_bars()
     from model_zoo.hf.config import FinetuneConfig
-    from model_zoo.hf.finetune import finetune, prepare, train_loop
+    from model_zoo.hf.finetune import finetune, train_loop
+    from model_zoo.hf.prepare import prepare
 
     total = args.train_examples + args.eval_examples
     config = FinetuneConfig(

@@ -3,7 +3,7 @@ and inspection, and thin wrappers over Hugging Face for fine-tuning pretrained m
 
     scratch/   the Transformer of the paper: attention, layers, the model, parity with nn.Transformer
     toy/       its tasks, training, decoding and saved runs
-    views/     looking inside: attention maps, embeddings, weights, dynamics, charts
+    views/     looking inside: attention maps, embeddings, weights, dynamics; figures/ draws each with its caption
     hf/        Hugging Face: pretrained models, data, the fine-tuning loop and Trainer, inference
     jobs/      long work for the app (training, fine-tuning) off the page's thread
     commands/  the command line (`python -m model_zoo`)

@@ -55,7 +55,7 @@ def formula_lines(formula: str | None) -> list[str]:
 
 
 def look_for(text: str, where=st) -> None:
-    """The computed "what to look for" line under a chart (`model_zoo.views.captions` writes it)."""
+    """The computed "what to look for" line under a chart (`model_zoo.views.figures` writes it)."""
     where.caption(f"**{words('look_for')}** {text}")
 
 

@@ -12,7 +12,9 @@ import streamlit as st
 from model_zoo.toy.decoding import draw_tokens, generate_text, next_token_distribution
 from model_zoo.views.sampling import filter_formulas, sampling_caption, sampling_chart, sampling_frame
 from pages._concepts import HELP
-from pages._ui import chart_with_download, default_of, show_error
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.widgets import default_of
 
 N_DRAWS = 20
 TEMPERATURE_RANGE = (0.0, 3.0)

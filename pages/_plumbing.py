@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from pages._concepts import look_for
-from pages._ui import show_error
+from pages.ui.errors import show_error
 
 MAX_CHARS = 70  # short sentences keep the padded table readable at 1280 px
 
@@ -37,7 +37,7 @@ def finetune_under_the_hood(model_name: str, tokenizer, data) -> None:
     with code_tab:
         show_training_code()
     with saved_tab:
-        from pages._ui import finetune_run_picker
+        from pages.ui.runs import finetune_run_picker
 
         path = finetune_run_picker("plumbing_ft_saved", label="saved fine-tuning run")
         if path is None:
@@ -186,7 +186,7 @@ def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
     with pairs_tab:
         show_task_pairs(task_name, task_kwargs)
     with input_tab:
-        from pages._ui import scratch_model_picker
+        from pages.ui.runs import scratch_model_picker
 
         picked = scratch_model_picker("plumbing_train_run", label="trained run to look inside", required=False)
         if picked is None:
@@ -202,7 +202,7 @@ def train_under_the_hood(task_name: str, task_kwargs: dict) -> None:
 
 
 def _example_source(run) -> tuple[list[int], list[str]]:
-    from pages._ui import example_text
+    from pages.ui.runs import example_text
 
     ids, _ = run.vocab.encode(example_text(run))  # unknown words become <unk>, shown as such
     return ids, run.vocab.decode(ids, strip=False)
@@ -210,7 +210,7 @@ def _example_source(run) -> tuple[list[int], list[str]]:
 
 def show_task_pairs(task_name: str, task_kwargs: dict) -> None:
     from model_zoo.views.depth import task_pairs
-    from pages._ui import cached_task
+    from pages.ui.runs import cached_task
 
     try:
         task = cached_task(task_name, **task_kwargs)

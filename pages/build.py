@@ -9,12 +9,13 @@ import streamlit as st
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
-from model_zoo.views.captions import parameter_caption, shapes_caption
-from model_zoo.views.charts import parameter_counts_chart
+from model_zoo.views.figures.weights import parameter_caption, parameter_counts_chart, shapes_caption
 from model_zoo.views.shapes import example_input, shape_trace
 from model_zoo.views.weights import parameter_counts
 from pages._concepts import HELP, explain, figure_1, words
-from pages._ui import ensure_app, fixed_size, show_error
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import fixed_size
 
 ensure_app()
 st.title(words("page_build"))

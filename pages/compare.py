@@ -5,18 +5,28 @@ import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
-from model_zoo.views import attention, captions, charts, dynamics
-from pages._concepts import HELP, explain, look_for, words
-from pages._ui import (
-    change_colour,
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
+from model_zoo.views import attention, dynamics
+from model_zoo.views.figures.attention import (
+    attention_caption,
+    attention_change_caption,
+    attention_change_chart,
+    attention_difference_chart,
+    attention_heatmap,
 )
+from model_zoo.views.figures.finetuning import (
+    before_after_caption,
+    confusion_caption,
+    confusion_chart,
+    held_out_caption,
+)
+from model_zoo.views.figures.training import metric_name, runs_caption, stability_chart
+from model_zoo.views.figures.weights import speed_caption
+from pages._concepts import HELP, explain, look_for, words
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
+from pages.ui.widgets import change_colour
 
 SUMMARY_NAMES = {
     "steps": "steps",
@@ -52,7 +62,7 @@ with tabs[0]:
             cols = st.columns(len(after) + 1)
             for col, key in zip(cols, after, strict=False):
                 col.metric(
-                    captions.metric_name(key),
+                    metric_name(key),
                     f"{after[key]:.3f}",
                     f"{after[key] - before.get(key, 0):+.3f} vs before",
                     delta_color=change_colour(after[key] - before.get(key, 0), 3),
@@ -60,10 +70,10 @@ with tabs[0]:
                 )
             cols[-1].metric("held-out examples", metrics.get("test_examples", "—"), help=HELP["split"])
             if before and after:
-                look_for(captions.before_after_caption(before, after))
+                look_for(before_after_caption(before, after))
                 from model_zoo.hf.compare import score_intervals
 
-                st.caption(captions.held_out_caption(before, after, score_intervals(comparison)))
+                st.caption(held_out_caption(before, after, score_intervals(comparison)))
             names = comparison.get("label_names", [])
             if names and "confusion" in comparison.get("after", {}):
                 c1, c2 = st.columns(2)
@@ -72,14 +82,14 @@ with tabs[0]:
                     if matrix is not None:
                         matrix_frame = confusion_frame(matrix, names)
                         chart_with_download(
-                            charts.confusion_chart(matrix_frame, role),
+                            confusion_chart(matrix_frame, role),
                             matrix_frame,
                             f"confusion-{role}",
                             f"cmp_dl_c{role}",
                             col,
                             fixed=True,
                         )
-                        look_for(captions.confusion_caption(matrix, names), col)
+                        look_for(confusion_caption(matrix, names), col)
             explain("before_after")
             explain("metrics")
             changed = comparison.get("changed", [])
@@ -157,7 +167,7 @@ with tabs[0]:
                         head=None if head == "mean of heads" else head,
                     )
                     chart_with_download(
-                        charts.attention_heatmap(maps[role], title=role, cell=20),
+                        attention_heatmap(maps[role], title=role, cell=20),
                         maps[role],
                         f"attention-{role}",
                         f"cmp_dl_{role}",
@@ -165,11 +175,9 @@ with tabs[0]:
                         fixed=True,
                     )
                 look_for(
-                    captions.attention_change_caption(
-                        maps["before"], maps["after"], frozen=training.is_frozen(kind, layer)
-                    )
+                    attention_change_caption(maps["before"], maps["after"], frozen=training.is_frozen(kind, layer))
                     + " After: "
-                    + captions.attention_caption(maps["after"])
+                    + attention_caption(maps["after"])
                 )
                 explain("finetuned_attention")
 
@@ -205,7 +213,7 @@ with tabs[0]:
         if measured is not None and measured[0] == change_key:
             change = measured[1]
             chart_with_download(
-                charts.attention_change_chart(change), change, "attention-change-finetune", "cmp_dl_change", fixed=True
+                attention_change_chart(change), change, "attention-change-finetune", "cmp_dl_change", fixed=True
             )
             from model_zoo.hf.attention_change import layer_training
 
@@ -273,7 +281,7 @@ with tabs[0]:
                 head=None if diff_head == "mean of heads" else diff_head,
             )
             chart_with_download(
-                charts.attention_difference_chart(diff, cell=20),
+                attention_difference_chart(diff, cell=20),
                 diff,
                 "attention-difference",
                 "cmp_dl_diff",
@@ -314,9 +322,9 @@ with tabs[1]:
                 if all(m in dynamics.history_frame(h) for h in histories.values())
             ]
             chart_with_download(
-                charts.stability_chart(histories, metrics=present, legend_title="run"), None, "two-runs", "cmp_dl_runs"
+                stability_chart(histories, metrics=present, legend_title="run"), None, "two-runs", "cmp_dl_runs"
             )
-            look_for(captions.runs_caption(histories))
+            look_for(runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
         seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
@@ -353,7 +361,7 @@ with tabs[1]:
                 show_error(err)
             else:
                 chart_with_download(
-                    charts.attention_change_chart(scratch_change),
+                    attention_change_chart(scratch_change),
                     scratch_change,
                     "attention-change-runs",
                     "cmp_dl_scratch_change",
@@ -379,7 +387,7 @@ with tabs[1]:
             late = attention.snapshot_attention(snapshots, a.run.vocab, step_to)
             snap_change = attention.attention_change([(early.attentions, late.attentions)])
             chart_with_download(
-                charts.attention_change_chart(snap_change),
+                attention_change_chart(snap_change),
                 snap_change,
                 f"{a.run.name}-steps-{step_from}-{step_to}",
                 "cmp_dl_snap_change",
@@ -401,7 +409,7 @@ with tabs[1]:
                 early.attentions, late.attentions, snap_kind, snap_layer, sq, sk, head=None
             )
             chart_with_download(
-                charts.attention_difference_chart(
+                attention_difference_chart(
                     snap_diff,
                     title=f"{attention.KIND_TITLES[snap_kind]} layer {snap_layer}, heads averaged: step {step_to} − step {step_from}",
                 ),
@@ -459,4 +467,4 @@ with tabs[2]:
         (st.success if result["max_abs_diff"] < 1e-4 else st.error)(
             f"Parity {'holds' if result['max_abs_diff'] < 1e-4 else 'fails'} ({result['parameters']:,} parameters)."
         )
-        look_for(captions.speed_caption(ratio))
+        look_for(speed_caption(ratio))

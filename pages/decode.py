@@ -7,22 +7,17 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from model_zoo.views import captions, charts
 from model_zoo.views.attention import step_tables
+from model_zoo.views.figures.attention import follow_caption, follow_token_chart
+from model_zoo.views.figures.decoding import beam_tree_chart, logit_lens_chart, top_k_caption, top_tokens_chart
 from pages._concepts import HELP, explain, words
 from pages._generate import current_filters, sampling_controls, sampling_panel, sampling_to_url
-from pages._ui import (
-    chart_with_download,
-    default_of,
-    ensure_app,
-    finetune_run_picker,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    view_from_url,
-    view_to_url,
-)
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
+from pages.ui.widgets import default_of
 
 STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 
@@ -179,19 +174,19 @@ if steps:
             delta_arrow="off",
         )
         chart_with_download(
-            charts.top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top", fixed=True
+            top_tokens_chart(top), top, f"step{last.position + 1}-top-tokens", "decode_dl_top", fixed=True
         )
-        st.caption(f"**What to look for:** {captions.top_k_caption(top)}")
+        st.caption(f"**What to look for:** {top_k_caption(top)}")
         if last.finished:
             st.success("Finished: the model chose <eos> or reached the length cap.")
     with right:
         if cross is not None:
             chart_with_download(
-                charts.follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross", fixed=True
+                follow_token_chart(cross), cross, f"step{last.position + 1}-cross", "decode_dl_cross", fixed=True
             )
             st.caption(
                 "Where the decoder looked in the source while choosing this token: one row per layer and head. "
-                f"**What to look for:** {captions.follow_caption(cross)}"
+                f"**What to look for:** {follow_caption(cross)}"
             )
     st.dataframe(
         [
@@ -208,7 +203,7 @@ if steps and steps[-1].lens_tokens is not None:
 
     st.subheader("What each decoder block would say (logit lens)")
     lens = lens_frame(steps)
-    chart_with_download(charts.logit_lens_chart(lens), lens, "logit-lens", "decode_dl_lens", fixed=True)
+    chart_with_download(logit_lens_chart(lens), lens, "logit-lens", "decode_dl_lens", fixed=True)
     st.caption(
         "Each block's output read as if it were the last: through the final LayerNorm and the output layer. The "
         "top row is the model's own output (before temperature); lower rows show how early the decoder knew. "
@@ -260,7 +255,7 @@ if kind == "scratch run" and show_tree:
         nodes = beam_tree_frame(tree, picked.run.vocab)
         step_width = max(40, min(80, 720 // (int(nodes["step"].max()) + 1)))  # the whole tree in the page's width
         chart_with_download(
-            charts.beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
+            beam_tree_chart(nodes, step_width=step_width), nodes, "beam-tree", "decode_dl_beam", fixed=True
         )
         table = beam_hypotheses_table(tree, picked.run.vocab, alpha)
         st.dataframe(

@@ -7,19 +7,12 @@ import streamlit as st
 
 from model_zoo.views import attribution
 from pages._concepts import look_for
-from pages._ui import (
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    keep_choices,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    view_from_url,
-    view_to_url,
-    visible_runs,
-)
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example, visible_runs
+from pages.ui.widgets import keep_choices
 
 MODES = {"classifier": "a fine-tuned classifier's label", "scratch": "a scratch run's output token"}
 RUN_KEYS = {"classifier": "explain_ft_run", "scratch": "explain_scratch_run"}

@@ -20,24 +20,17 @@ from model_zoo.hf.data import (
 from model_zoo.hf.finetune import PHASES, run_name_for
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import finetune_spec
-from model_zoo.views import attention, captions, charts
+from model_zoo.views import attention
+from model_zoo.views.figures.attention import attention_caption, attention_heatmap
+from model_zoo.views.figures.finetuning import label_caption, label_probabilities_chart
 from pages._concepts import HELP, explain, look_for, words
-from pages._ui import (
-    change_colour,
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    job_panel,
-    job_queue,
-    keep_choices,
-    live_training_charts,
-    load_finetuned_run,
-    my_jobs,
-    refresh_every,
-    show_error,
-    submit_job,
-    workspace,
-)
+from pages.ui.admission import ensure_app, workspace
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every, submit_job
+from pages.ui.live_charts import live_training_charts
+from pages.ui.runs import finetune_run_picker, load_finetuned_run
+from pages.ui.widgets import change_colour, keep_choices
 
 CUSTOM = "another model: type a hub name or a local folder"
 
@@ -424,9 +417,9 @@ except ValueError as err:
 t1, t2 = st.columns(2)
 with t1:
     st.metric("label", prediction.label)
-    probabilities = charts.label_probabilities_chart(prediction.probabilities)
+    probabilities = label_probabilities_chart(prediction.probabilities)
     chart_with_download(probabilities, None, "label-probabilities", "ft_dl_probs", fixed=True)
-    look_for(captions.label_caption(prediction.probabilities))
+    look_for(label_caption(prediction.probabilities))
     st.markdown("**word pieces:** " + " ".join(f"`{t}`" for t in view.source_tokens))
     if len(view.source_tokens) >= fm.max_length:
         st.warning(f"The text was cut at {fm.max_length} word pieces: the model saw only the beginning.")
@@ -445,7 +438,7 @@ with t2:
         view.source_tokens,
         head=None if head == "mean of heads" else head,
     )
-    chart_with_download(charts.attention_heatmap(frame, cell=22), frame, "attention", "ft_dl_attention", fixed=True)
-    look_for(captions.attention_caption(frame))
+    chart_with_download(attention_heatmap(frame, cell=22), frame, "attention", "ft_dl_attention", fixed=True)
+    look_for(attention_caption(frame))
 explain("inference")
 explain("finetuned_attention")

@@ -7,23 +7,16 @@ import re
 
 import streamlit as st
 
-from model_zoo.views import attention, captions, charts, heads
+from model_zoo.views import attention, heads
 from model_zoo.views.export import frame_to_csv
+from model_zoo.views.figures.attention import attention_caption, attention_heatmap
 from pages._concepts import explain, look_for
-from pages._ui import (
-    _refuse_link,
-    ensure_app,
-    fixed_size,
-    keep_choices,
-    load_finetuned_run,
-    load_scratch_run,
-    open_run,
-    seed_example,
-    show_error,
-    view_from_url,
-    view_to_url,
-    visible_runs,
-)
+from pages.ui.admission import ensure_app, open_run
+from pages.ui.errors import show_error
+from pages.ui.figures import fixed_size
+from pages.ui.links import refuse_link, view_from_url, view_to_url
+from pages.ui.runs import load_finetuned_run, load_scratch_run, seed_example, visible_runs
+from pages.ui.widgets import keep_choices
 
 ensure_app()
 # -- the link: URL parameter -> widget key. `run` (scratch or fine-tuned) and `query` are this page's own.
@@ -60,7 +53,7 @@ def _own_params_from_url(choices: dict) -> None:
         try:
             path = open_run(params["run"]).resolve()
         except RunNotVisible:  # another student's run: said so, and nothing else opened in its place
-            _refuse_link("heads", {**HEADS_VIEW, **OWN_PARAMS}, params["run"])
+            refuse_link("heads", {**HEADS_VIEW, **OWN_PARAMS}, params["run"])
         except (OSError, ValueError):
             st.warning(f"This link's run {params['run']!r} cannot be opened; pick a run below.")
         else:
@@ -194,10 +187,10 @@ if tabs[0].open:
             look_for(heads.model_view_caption(frame))
         st.markdown(f"**The head you picked, large:** {attention.KIND_TITLES[kind]}, layer {layer}, head {head}")
         one = attention.attention_map(seen.attentions, kind, layer, queries, keys, head=head)
-        big = charts.attention_heatmap(one)
+        big = attention_heatmap(one)
         st.altair_chart(fixed_size(big), width="content")
         _downloads(big, one, f"{choice.info.name}-{kind}-L{layer}-H{head}", "heads_dl_one")
-        look_for(captions.attention_caption(one))
+        look_for(attention_caption(one))
         explain("multi_head")
 
 # -- head view: lines between two columns of tokens --------------------------------------------------------

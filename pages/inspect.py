@@ -1,31 +1,56 @@
 """Inspect: attention maps (by kind, layer, head; all heads; one token followed through every layer),
 positional encoding, embeddings, weights, the gradient check, training dynamics and the stable
-versus broken demonstration. Each view is a `model_zoo.views.attention` table drawn by `model_zoo.views.charts`."""
+versus broken demonstration. Each view is a `model_zoo.views.attention` table drawn by `model_zoo.views.figures`."""
 
 import streamlit as st
 
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import stability_spec
-from model_zoo.views import attention, captions, charts, dynamics, embeddings, positions, weights
+from model_zoo.views import attention, dynamics, embeddings, positions, weights
 from model_zoo.views.attention import attention_for_text
-from pages._concepts import HELP, explain, look_for, words
-from pages._ui import (
-    attention_over_training,
-    chart_with_download,
-    default_of,
-    ensure_app,
-    job_panel,
-    job_queue,
-    keep_choices,
-    my_jobs,
-    refresh_every,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    student,
-    view_from_url,
-    view_to_url,
+from model_zoo.views.figures.attention import (
+    attention_caption,
+    attention_heads_chart,
+    attention_heatmap,
+    follow_caption,
+    follow_token_chart,
+    heads_caption,
+    selected_heads_chart,
 )
+from model_zoo.views.figures.embeddings import (
+    embedding_caption,
+    embedding_scatter,
+    neighbours_caption,
+    neighbours_chart,
+    positional_caption,
+    positional_encoding_chart,
+    positional_similarity_caption,
+    positional_similarity_chart,
+)
+from model_zoo.views.figures.training import (
+    metric_caption,
+    metric_chart,
+    per_layer_caption,
+    per_layer_chart,
+    stability_caption,
+    stability_chart,
+)
+from model_zoo.views.figures.weights import (
+    gradcheck_caption,
+    histogram_caption,
+    weight_histogram_chart,
+    weight_norms_chart,
+    weights_caption,
+)
+from pages._concepts import HELP, explain, look_for, words
+from pages.ui.admission import ensure_app, student
+from pages.ui.attention_over_training import attention_over_training
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import scratch_model_picker, seed_example
+from pages.ui.widgets import default_of, keep_choices
 
 ensure_app()
 # -- a link that opens the same view: URL parameter -> widget key(s) ---------------------------------
@@ -110,13 +135,13 @@ if tabs[0].open:
                 seen.attentions, kind, layer, queries, keys, head=None if head == "mean of heads" else head
             )
             chart_with_download(
-                charts.attention_heatmap(frame),
+                attention_heatmap(frame),
                 frame,
                 f"{run.name}-{kind}-L{layer}-H{head}",
                 "inspect_dl_map",
                 fixed=True,
             )
-            look_for(captions.attention_caption(frame))
+            look_for(attention_caption(frame))
             explain("attention_maps")
             explain("attention")
             explain("masks")
@@ -137,13 +162,13 @@ if tabs[1].open:
             q, k = attention.attention_axes(kind_all, seen.source_tokens, seen.target_tokens)
             every_head = attention.attention_heads(seen.attentions, kind_all, layer_all, q, k)
             chart_with_download(
-                charts.attention_heads_chart(every_head),
+                attention_heads_chart(every_head),
                 every_head,
                 f"{run.name}-{kind_all}-L{layer_all}-heads",
                 "inspect_dl_heads",
                 fixed=True,
             )
-            look_for(captions.heads_caption(every_head))
+            look_for(heads_caption(every_head))
             explain("multi_head")
         else:
             st.info("Type a valid input on the Attention tab.")
@@ -174,13 +199,13 @@ if tabs[2].open:
             position = min(position, len(tokens) - 1)
             followed = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)
             chart_with_download(
-                charts.follow_token_chart(followed),
+                follow_token_chart(followed),
                 followed,
                 f"{run.name}-{kind_f}-token{position}",
                 "inspect_dl_follow",
                 fixed=True,
             )
-            look_for(captions.follow_caption(followed))
+            look_for(follow_caption(followed))
             explain("stacking")
         else:
             st.info("Type a valid input on the Attention tab.")
@@ -194,24 +219,24 @@ if tabs[3].open:
         p1, p2 = st.columns(2)
         encoding = positions.positional_encoding_frame(model.cfg.d_model, n_positions)
         chart_with_download(
-            charts.positional_encoding_chart(encoding, width=300),
+            positional_encoding_chart(encoding, width=300),
             encoding,
             "positional-encoding",
             "inspect_dl_pe",
             p1,
             fixed=True,
         )
-        look_for(captions.positional_caption(model.cfg.d_model, n_positions), p1)
+        look_for(positional_caption(model.cfg.d_model, n_positions), p1)
         similarity = positions.positional_similarity_frame(model.cfg.d_model, n_positions)
         chart_with_download(
-            charts.positional_similarity_chart(similarity, size=300),
+            positional_similarity_chart(similarity, size=300),
             similarity,
             "positional-similarity",
             "inspect_dl_sim",
             p2,
             fixed=True,
         )
-        look_for(captions.positional_similarity_caption(similarity), p2)
+        look_for(positional_similarity_caption(similarity), p2)
         explain("positional_encoding")
 
 if tabs[4].open:
@@ -228,45 +253,45 @@ if tabs[4].open:
         e1, e2 = st.columns(2)
         projection = embeddings.embedding_projection(weight, vocab.itos, skip=[model.cfg.pad_id])
         chart_with_download(
-            charts.embedding_scatter(projection, size=320),
+            embedding_scatter(projection, size=320),
             projection,
             f"{run.name}-{which}-embeddings",
             "inspect_dl_emb",
             e1,
             fixed=True,
         )
-        look_for(captions.embedding_caption(projection, model.cfg.d_model), e1)
+        look_for(embedding_caption(projection, model.cfg.d_model), e1)
         token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
         neighbours = embeddings.nearest_neighbours(weight, token, vocab.itos, k=5)
         chart_with_download(
-            charts.neighbours_chart(neighbours, token),
+            neighbours_chart(neighbours, token),
             neighbours,
             f"{run.name}-neighbours",
             "inspect_dl_nn",
             e2,
             fixed=True,
         )
-        look_for(captions.neighbours_caption(neighbours, token), e2)
+        look_for(neighbours_caption(neighbours, token), e2)
         explain("pca")
         explain("embeddings")
 
 if tabs[5].open:
     with tabs[5]:
         stats = weights.weight_stats(model)
-        chart_with_download(charts.weight_norms_chart(stats), stats, f"{run.name}-weight-norms", "inspect_dl_norms")
-        look_for(captions.weights_caption(stats))
+        chart_with_download(weight_norms_chart(stats), stats, f"{run.name}-weight-norms", "inspect_dl_norms")
+        look_for(weights_caption(stats))
         w1, w2 = st.columns(2)
         name = w1.selectbox("histogram of", list(stats["name"]), key="inspect_hist_param")
         histogram = weights.weight_histogram(model, name)
         chart_with_download(
-            charts.weight_histogram_chart(histogram, name),
+            weight_histogram_chart(histogram, name),
             histogram,
             f"{run.name}-{name}",
             "inspect_dl_hist",
             w1,
             fixed=True,
         )
-        look_for(captions.histogram_caption(histogram), w1)
+        look_for(histogram_caption(histogram), w1)
         w2.dataframe(stats, hide_index=True, height=420)
         explain("weights")
 
@@ -289,7 +314,7 @@ if tabs[6].open:
                 "Every component passed." if passed else "Some components failed: see the messages."
             )
             st.dataframe(rows, hide_index=True)
-            look_for(captions.gradcheck_caption(rows))
+            look_for(gradcheck_caption(rows))
         explain("gradcheck")
 
 # -- training ---------------------------------------------------------------------------------------
@@ -321,12 +346,12 @@ if tabs[7].open:
             symbols = len(vocab.symbols)
             for metric in [m for m in wanted if m in set(curves["metric"])]:
                 chart_with_download(
-                    charts.metric_chart(curves, metric),
+                    metric_chart(curves, metric),
                     curves[curves["metric"] == metric],
                     f"{run.name}-{metric}",
                     f"inspect_dl_{metric}",
                 )
-                look_for(captions.metric_caption(run.history, metric, vocab_size=len(vocab), n_symbols=symbols))
+                look_for(metric_caption(run.history, metric, vocab_size=len(vocab), n_symbols=symbols))
             for key, title in (
                 ("grad_norm_per_layer", "gradient norm per layer group"),
                 ("update_ratio_per_layer", "update / weight per layer group (≈1e-3 is healthy)"),
@@ -337,9 +362,9 @@ if tabs[7].open:
                     st.caption(f"No {title} in this run's history.")
                 else:
                     chart_with_download(
-                        charts.per_layer_chart(per_layer, title), per_layer, f"{run.name}-{key}", f"inspect_dl_{key}"
+                        per_layer_chart(per_layer, title), per_layer, f"{run.name}-{key}", f"inspect_dl_{key}"
                     )
-                    look_for(captions.per_layer_caption(per_layer, key))
+                    look_for(per_layer_caption(per_layer, key))
             explain("loss")
             explain("optimizer")
 
@@ -380,9 +405,9 @@ if tabs[8].open:
             job_panel(job, "inspect_stability")
             if job.result is not None:
                 chart_with_download(
-                    charts.stability_chart(job.result.histories()), None, "stable-vs-broken", "inspect_dl_stability"
+                    stability_chart(job.result.histories()), None, "stable-vs-broken", "inspect_dl_stability"
                 )
-                look_for(captions.stability_caption(job.result.histories()))
+                look_for(stability_caption(job.result.histories()))
                 for role, line in job.result.verdicts().items():
                     (st.success if role == "stable" else st.warning)(f"**{role}**: {line}")
             if job.active != st.session_state.get("inspect_stability_active", False):
@@ -432,7 +457,7 @@ if tabs[10].open:
                 picks = [(int(p.split()[0][1:]), int(p.split()[1][1:])) for p in picked_heads]
                 picked_frame = attention.selected_heads(seen.attentions, kind_g, picks, q, k)
                 chart_with_download(
-                    charts.selected_heads_chart(picked_frame, cell=26),
+                    selected_heads_chart(picked_frame, cell=26),
                     picked_frame,
                     f"{run.name}-{kind_g}-picked-heads",
                     "inspect_dl_picked",
@@ -443,7 +468,7 @@ if tabs[10].open:
             m1, m2 = st.columns(2)
             mean_frame = attention.attention_map(seen.attentions, kind_g, mean_layer, q, k, head=None)
             chart_with_download(
-                charts.attention_heatmap(mean_frame, cell=24),
+                attention_heatmap(mean_frame, cell=24),
                 mean_frame,
                 f"{run.name}-{kind_g}-L{mean_layer}-mean",
                 "inspect_dl_mean",
@@ -456,7 +481,7 @@ if tabs[10].open:
             else:
                 rollout_frame = attention.rollout_map(seen.attentions, kind_g, q)
                 chart_with_download(
-                    charts.attention_heatmap(
+                    attention_heatmap(
                         rollout_frame,
                         title=f"{attention.KIND_TITLES[kind_g]}: rollout through {n_layers_g} layers",
                         cell=24,

@@ -11,17 +11,11 @@ import streamlit as st
 from model_zoo.views import journey
 from model_zoo.views.journey_charts import stage_chart
 from pages._concepts import look_for
-from pages._ui import (
-    chart_with_download,
-    ensure_app,
-    finetune_run_picker,
-    load_finetuned_run,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    view_from_url,
-    view_to_url,
-)
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import chart_with_download
+from pages.ui.links import view_from_url, view_to_url
+from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
 
 SCRATCH, BERT = "scratch run", "MiniLM (BERT)"
 # a link that opens the same view: URL parameter -> widget key (stage and position: `_extra_*` below)

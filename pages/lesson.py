@@ -1,6 +1,6 @@
 """The guided lesson: ten steps through Build, Train, Step-through, Inspect, Fine-tune and Compare.
 Each step has a goal, a question the student answers before the reveal, and a reveal computed
-from the student's own run (`model_zoo.views.captions` reads it). Progress lives in the session.
+from the student's own run (`model_zoo.views.figures` reads it). Progress lives in the session.
 The words are content (`content/<language>/lesson.toml`, a table per step key): this file holds
 what is computed — which page, which run, the numbers a reveal quotes and which answer they support."""
 
@@ -13,11 +13,20 @@ from dataclasses import dataclass
 import streamlit as st
 
 from model_zoo import content
-from model_zoo.views import attention, captions, charts, dynamics
+from model_zoo.views import attention, dynamics
 from model_zoo.views.attention import step_tables
+from model_zoo.views.figures.attention import PATTERN_MEANING, attention_heatmap, head_patterns, strongest_head
+from model_zoo.views.figures.decoding import top_tokens_chart
+from model_zoo.views.figures.embeddings import positional_caption, positional_encoding_chart
+from model_zoo.views.figures.finetuning import before_after_caption, confusion_caption, confusion_chart
+from model_zoo.views.figures.training import loss_caption, metric_chart, per_layer_chart, update_ratio_caption
+from model_zoo.views.figures.weights import parameter_caption, parameter_counts_chart
 from pages._concepts import explain
 from pages._language import language
-from pages._ui import ensure_app, example_text, finetune_run_picker, fixed_size, scratch_model_picker, show_error
+from pages.ui.admission import ensure_app
+from pages.ui.errors import show_error
+from pages.ui.figures import fixed_size
+from pages.ui.runs import example_text, finetune_run_picker, scratch_model_picker
 
 STEP = "lesson_step"  # the step shown
 DONE = "lesson_done"  # {step index: the index of the answer given}, the steps revealed
@@ -97,10 +106,10 @@ def reveal_parameters(run, _) -> Reveal:
             embeddings=shares[0],
             attention=shares[1],
             feed_forward=shares[2],
-            caption=captions.parameter_caption(counts),
+            caption=parameter_caption(counts),
         ),
         max(range(3), key=lambda i: shares[i]),
-        charts.parameter_counts_chart(counts),
+        parameter_counts_chart(counts),
         {"tab": "Weights", "run": run.name} if run is not None else None,
     )
 
@@ -111,9 +120,9 @@ def reveal_first_loss(run, _) -> Reveal:
     vocab = len(run.vocab)
     guesses = [0.0, math.log(vocab), 100.0]
     return Reveal(
-        step_says("first_loss", "reveal", caption=captions.loss_caption(run.history, vocab, len(run.vocab.symbols))),
+        step_says("first_loss", "reveal", caption=loss_caption(run.history, vocab, len(run.vocab.symbols))),
         min(range(3), key=lambda i: abs(guesses[i] - first)),
-        charts.metric_chart(dynamics.metric_frame(run.history, ["loss"]), "loss"),
+        metric_chart(dynamics.metric_frame(run.history, ["loss"]), "loss"),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -138,7 +147,7 @@ def reveal_which_first(run, _) -> Reveal:
     return Reveal(
         step_says("which_first", "reveal", token=said[0], exact=said[1]),
         right,
-        charts.metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
+        metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -153,7 +162,7 @@ def reveal_first_step(run, _) -> Reveal:
     return Reveal(
         step_says("first_step", "reveal", text=text, token=repr(step.token), probability=p),
         0 if p < 0.3 else 1 if p < 0.9 else 2,
-        charts.top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
+        top_tokens_chart(step_tables(step)[0]),  # Step-through's own chart; its page is linked above
     )
 
 
@@ -166,9 +175,9 @@ def reveal_cross_attention(run, _) -> Reveal:
     run = need(run)
     text = example_text(run)
     seen = attention_for_text(run.model, run.vocab, text)
-    layer, head, pattern = captions.strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
+    layer, head, pattern = strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
     shape = step_says("cross_attention", f"shape_{pattern.name.replace('-', '_')}")
-    meaning = captions.PATTERN_MEANING.get(pattern.name, "")
+    meaning = PATTERN_MEANING.get(pattern.name, "")
     frame = attention.attention_map(seen.attentions, "cross", layer, *seen.axes("cross"), head=head)
     return Reveal(
         step_says(
@@ -183,7 +192,7 @@ def reveal_cross_attention(run, _) -> Reveal:
             meaning=f"{meaning.capitalize()}." if meaning else "",  # captions' words: English for now
         ),
         PATTERN_OPTION.get(pattern.name),
-        charts.attention_heatmap(frame),
+        attention_heatmap(frame),
         {"tab": "Attention", "run": run.name, "text": text, "kind": "cross", "layer": str(layer), "head": str(head)}
         | last_snapshot_step(run),
     )
@@ -207,14 +216,14 @@ def reveal_causal(run, _) -> Reveal:
     run = need(run)
     text = example_text(run)
     seen = attention_for_text(run.model, run.vocab, text)
-    patterns = captions.head_patterns(seen.attentions, "decoder_self")
+    patterns = head_patterns(seen.attentions, "decoder_self")
     layers = seen.attentions["decoder_self"]
     above = max(float(w[0].triu(diagonal=1).max()) for w in layers)
     causal = sum(p.causal for _, _, p in patterns)
     return Reveal(
         step_says("causal", "reveal", causal=causal, heads=len(patterns), above=above),
         1,
-        charts.attention_heatmap(
+        attention_heatmap(
             attention.attention_map(seen.attentions, "decoder_self", 0, *seen.axes("decoder_self"), head=0)
         ),
         {"tab": "Attention", "run": run.name, "text": text, "kind": "decoder_self", "layer": "0", "head": "0"},
@@ -236,10 +245,10 @@ def reveal_positions(run, _) -> Reveal:
             first=first,
             last_pair=f"{d_model - 2}-{d_model - 1}",
             last=last,
-            caption=captions.positional_caption(d_model, 50),
+            caption=positional_caption(d_model, 50),
         ),
         0 if first > last else 1,
-        charts.positional_encoding_chart(encoding, width=300),
+        positional_encoding_chart(encoding, width=300),
         {"tab": "Positional encoding", "run": run.name} if run is not None else None,
     )
 
@@ -252,9 +261,9 @@ def reveal_update_ratio(run, _) -> Reveal:
     typical = sorted(ratios)[len(ratios) // 2]
     options = [1e-1, 1e-3, 1e-6]
     return Reveal(
-        step_says("update_ratio", "reveal", caption=captions.update_ratio_caption(ratios)),
+        step_says("update_ratio", "reveal", caption=update_ratio_caption(ratios)),
         min(range(3), key=lambda i: abs(math.log10(options[i]) - math.log10(typical))),
-        charts.per_layer_chart(dynamics.per_layer_frame(run.history, "update_ratio_per_layer"), "update / weight"),
+        per_layer_chart(dynamics.per_layer_frame(run.history, "update_ratio_per_layer"), "update / weight"),
         {"tab": "Training dynamics", "run": run.name},
     )
 
@@ -278,11 +287,11 @@ def reveal_before(_, folder) -> Reveal:
     before = comparison["metrics"]["before"]["accuracy"]
     names = comparison.get("label_names", [])
     matrix = comparison.get("before", {}).get("confusion")
-    detail = f" {captions.confusion_caption(matrix, names)}" if matrix and names else ""
+    detail = f" {confusion_caption(matrix, names)}" if matrix and names else ""
     return Reveal(
         step_says("before", "reveal", accuracy=before, detail=detail),
         min(range(3), key=lambda i: abs([0.5, 0.8, 0.95][i] - before)),
-        charts.confusion_chart(confusion_frame(matrix, names), "before") if matrix and names else None,
+        confusion_chart(confusion_frame(matrix, names), "before") if matrix and names else None,
     )
 
 
@@ -297,12 +306,12 @@ def reveal_after(_, folder) -> Reveal:
         step_says(
             "after",
             "reveal",
-            caption=captions.before_after_caption(before, after),
+            caption=before_after_caption(before, after),
             difference=abs(gains[0] - gains[1]),
             within=SAME_WITHIN,
         ),
         right,
-        charts.confusion_chart(confusion_frame(matrix, names), "after") if matrix and names else None,
+        confusion_chart(confusion_frame(matrix, names), "after") if matrix and names else None,
     )
 
 

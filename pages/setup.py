@@ -5,7 +5,7 @@ import streamlit as st
 
 from model_zoo.environment import PIP_COMMANDS, RECREATE_COMMANDS, environment, environment_caption
 from pages._concepts import look_for, words
-from pages._ui import ensure_app
+from pages.ui.admission import ensure_app
 
 ensure_app()
 st.title(words("page_setup"))
@@ -67,7 +67,7 @@ st.caption(
 
 st.subheader("A saved run, file by file")
 from pages._plumbing import show_run_folder  # noqa: E402
-from pages._ui import visible_runs  # noqa: E402
+from pages.ui.runs import visible_runs  # noqa: E402
 
 runs = [choice for choice in visible_runs() if choice.info.readable]
 if not runs:

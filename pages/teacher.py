@@ -8,7 +8,10 @@ import streamlit as st
 from model_zoo.classroom import admission
 from model_zoo.classroom import workspace as classroom
 from model_zoo.run_folder import weights_root
-from pages._ui import app_url, duration, ensure_app, job_queue, show_error, teacher_guard
+from pages.ui.admission import ensure_app, teacher_guard
+from pages.ui.errors import show_error
+from pages.ui.jobs import duration, job_queue
+from pages.ui.links import app_url
 
 SIGNED_IN = "teacher_signed_in"
 CLASS_FOLDER = classroom.CLASS

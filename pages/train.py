@@ -16,24 +16,13 @@ from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.tasks import TASKS as TASK_CLASSES
 from model_zoo.toy.train_config import SCHEDULES
 from pages._concepts import HELP, explain, words
-from pages._ui import (
-    attention_over_training,
-    default_of,
-    duration,
-    ensure_app,
-    job_panel,
-    job_queue,
-    keep_choices,
-    live_training_charts,
-    load_scratch_run,
-    my_jobs,
-    refresh_every,
-    scratch_model_picker,
-    seed_example,
-    show_error,
-    submit_job,
-    workspace,
-)
+from pages.ui.admission import ensure_app, workspace
+from pages.ui.attention_over_training import attention_over_training
+from pages.ui.errors import show_error
+from pages.ui.jobs import duration, job_panel, job_queue, my_jobs, refresh_every, submit_job
+from pages.ui.live_charts import live_training_charts
+from pages.ui.runs import load_scratch_run, scratch_model_picker, seed_example
+from pages.ui.widgets import default_of, keep_choices
 
 ensure_app()
 keep_choices("train_")

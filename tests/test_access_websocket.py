@@ -20,35 +20,20 @@ sys.path.insert(0, str(ROOT / "bench"))
 ME, OTHER = "s-mmmmmmmm", "s-tttttttt"
 
 
-def tiny_copy(folder: Path) -> Path:
-    import torch
-
-    from model_zoo import Transformer
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, task, TrainConfig(steps=10, eval_every=10, batch_size=16), checkpoint_dir=folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_run):
     """A roster-mode server with my run and a classmate's; ME is on the roster."""
     from app_server import free_port, wait_healthy
 
     from model_zoo.classroom.admission import mint_links, roster_path
 
     weights = tmp_path_factory.mktemp("ws_weights")
-    tiny_copy(weights / "_students" / OTHER / "their-copy")
+    tiny_run(weights / "_students" / OTHER / "their-copy", steps=10)
     mint_links(["a classmate"], weights)  # roster mode on
     roster = json.loads(roster_path(weights).read_text())
     roster["students"][ME] = {"label": "me", "created": time.time()}  # ME is on the list
     roster_path(weights).write_text(json.dumps(roster))
-    tiny_copy(weights / "_students" / ME / "my-copy")
+    tiny_run(weights / "_students" / ME / "my-copy", steps=10)
     port = free_port()
     env = {**os.environ, "WORKBENCH_WEIGHTS_DIR": str(weights), "WORKBENCH_STARTER_RUNS": "0", "WORKBENCH_WORKERS": "1"}
     env.pop("WORKBENCH_RAISE", None)

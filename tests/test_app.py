@@ -22,31 +22,13 @@ TIMEOUT = 120  # pages import torch, transformers and datasets on their first ru
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
 
 @pytest.fixture(scope="module")
-def copy_run(weights) -> Path:
+def copy_run(weights, tiny_run) -> Path:
     """A tiny copy run saved the way the Train page saves one (a few seconds)."""
-    import torch
-
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)  # the same tiny model every time (unseeded, it sometimes wrote <eos> first)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, task, TrainConfig(steps=20, eval_every=10, batch_size=16), checkpoint_dir=weights / "tiny-copy")
-    return weights / "tiny-copy"
+    return tiny_run(weights / "tiny-copy")
 
 
 @pytest.fixture(scope="module")

@@ -18,34 +18,11 @@ ME, OTHER = "s-mmmmmmmm", "s-tttttttt"
 CUSTOM = "another model: type a hub name or a local folder"
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
-
-
-def tiny_copy(folder: Path) -> Path:
-    import torch
-
-    from model_zoo import Transformer
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, task, TrainConfig(steps=10, eval_every=10, batch_size=16), checkpoint_dir=folder)
-    return folder
+pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
 
 @pytest.fixture(scope="module")
-def runs(weights) -> dict[str, Path]:
+def runs(weights, tiny_run) -> dict[str, Path]:
     """My copy run, a classmate's copy run and a classmate's fine-tuned BERT."""
     from hf_tiny import tiny_bert_dir, tiny_config
 
@@ -54,8 +31,8 @@ def runs(weights) -> dict[str, Path]:
     theirs_ft = weights / "_students" / OTHER / "their-ft"
     finetune(tiny_config(tiny_bert_dir(), epochs=1, max_steps=1), theirs_ft)
     return {
-        "mine": tiny_copy(weights / "_students" / ME / "my-copy"),
-        "theirs": tiny_copy(weights / "_students" / OTHER / "their-copy"),
+        "mine": tiny_run(weights / "_students" / ME / "my-copy", steps=10),
+        "theirs": tiny_run(weights / "_students" / OTHER / "their-copy", steps=10),
         "theirs_ft": theirs_ft,
     }
 
@@ -151,7 +128,7 @@ def test_the_loaders_refuse_a_classmates_folder_even_when_a_page_passes_it(runs)
     or a crafted widget value) gets RunNotVisible, not the run."""
     script = f"""
 import streamlit as st
-from pages._ui import load_scratch_run
+from pages.ui.runs import load_scratch_run
 try:
     load_scratch_run({str(runs["theirs"])!r})
     st.write("opened")
@@ -169,7 +146,7 @@ except OSError as err:
 def test_past_the_cap_on_new_ids_the_page_says_why_and_a_students_own_link_still_works(weights, monkeypatch):
     from streamlit.runtime.context import ContextProxy
 
-    from pages._ui import new_ids
+    from pages.ui.admission import new_ids
 
     monkeypatch.setattr(ContextProxy, "ip_address", property(lambda self: "198.51.100.9"))
     monkeypatch.setenv("WORKBENCH_NEW_IDS_PER_HOUR", "2")

@@ -13,7 +13,6 @@ import pytest
 from streamlit.elements.lib import policies
 from streamlit.testing.v1 import AppTest
 
-from model_zoo import Transformer
 from model_zoo.classroom.workspace import STUDENTS, add_notice
 
 TIMEOUT = 120  # pages import torch on their first run
@@ -21,31 +20,13 @@ APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 ANN, BEN = "s-aaaaaaaa", "s-bbbbbbbb"
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
 
 @pytest.fixture(scope="module")
-def copy_run(weights) -> Path:
+def copy_run(weights, tiny_run) -> Path:
     """A tiny copy run saved from the command line (everyone may open it)."""
-    import torch
-
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, task, TrainConfig(steps=4, eval_every=2, batch_size=8), checkpoint_dir=weights / "tiny-copy")
-    return weights / "tiny-copy"
+    return tiny_run(weights / "tiny-copy", steps=4, eval_every=2, batch_size=8)
 
 
 def open_page(page: str | None = None, student: str | None = None, **params) -> AppTest:
@@ -85,7 +66,7 @@ def test_a_training_that_would_not_fit_is_refused_before_it_runs_with_what_to_de
 
 
 def _queue_jobs(student: str) -> list:
-    from pages._ui import job_queue
+    from pages.ui.jobs import job_queue
 
     return job_queue().jobs(student)
 

@@ -13,33 +13,13 @@ TIMEOUT = 120  # pages import torch on their first run
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
 
 @pytest.fixture(scope="module")
-def reverse_run(weights) -> Path:
+def reverse_run(weights, tiny_run) -> Path:
     """A tiny reverse run, 2+2 blocks of 2 heads, with attention snapshots at steps 0, 10, 20, 30."""
-    import torch
-
-    from model_zoo import Transformer
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("reverse", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32))
-    cfg = TrainConfig(steps=30, eval_every=10, batch_size=16, layer_metrics=False)
-    train(model, task, cfg, checkpoint_dir=weights / "reverse-demo")
-    return weights / "reverse-demo"
+    return tiny_run(weights / "reverse-demo", "reverse", steps=30, layers=None, layer_metrics=False)
 
 
 def open_page(page: str, params: dict[str, str] | None = None) -> AppTest:
@@ -158,20 +138,9 @@ def test_step_through_shows_the_logit_lens_and_the_beam_tree(reverse_run):
 
 
 @pytest.fixture(scope="module")
-def copy_run(weights) -> Path:
+def copy_run(weights, tiny_run) -> Path:
     """A tiny copy run of the same architecture as `reverse_run`."""
-    import torch
-
-    from model_zoo import Transformer
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(1)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, d_ff=32))
-    train(model, task, TrainConfig(steps=10, eval_every=10, batch_size=16), checkpoint_dir=weights / "copy-demo")
-    return weights / "copy-demo"
+    return tiny_run(weights / "copy-demo", steps=10, layers=None, seed=1)
 
 
 @pytest.fixture(scope="module")

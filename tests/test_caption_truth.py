@@ -17,7 +17,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from model_zoo.views import attention, captions
+from model_zoo.views import attention
+from model_zoo.views.figures.attention import attention_caption, heads_caption
+from model_zoo.views.figures.finetuning import before_after_caption
+from model_zoo.views.figures.training import MIN_TREND_POINTS, loss_caption, metric_caption, trend_points
 
 TASKS = ("copy", "reverse", "sort", "english")
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
@@ -99,7 +102,7 @@ def test_each_tasks_pattern_is_named_for_what_the_matrix_is(weight):
     }
     for task, (picks, expected) in cases.items():
         w = peaked(picks, n, weight, seed=len(task))
-        text = captions.attention_caption(frame_of(w, keys=source))
+        text = attention_caption(frame_of(w, keys=source))
         assert expected in text, (task, weight, text)
         assert_caption_true(w, text, source)
         others = {"how copy is solved", "how reverse is solved", "how sort is solved"} - {expected}
@@ -109,7 +112,7 @@ def test_each_tasks_pattern_is_named_for_what_the_matrix_is(weight):
 def test_a_permutation_out_of_sorted_order_is_not_called_sort():
     source = ["7", "2", "9", "4"]
     w = peaked([2, 0, 3, 1], 4, 0.9)  # picks 9, 7, 4, 2: a permutation, not the sorted order
-    text = captions.attention_caption(frame_of(w, keys=source))
+    text = attention_caption(frame_of(w, keys=source))
     assert "a permutation" in text and "sort" not in text
 
 
@@ -122,7 +125,7 @@ def test_random_maps_never_name_a_pattern_they_do_not_have():
             w = peaked(rng.integers(0, tk, size=tq), tk, float(rng.uniform(0.4, 0.99)), seed=trial)
         else:
             w = rng.dirichlet(np.full(tk, float(rng.choice([0.1, 1.0, 10.0]))), size=tq)
-        text = captions.attention_caption(frame_of(w, keys=keys))
+        text = attention_caption(frame_of(w, keys=keys))
         assert_caption_true(w, text, keys)
 
 
@@ -154,7 +157,7 @@ def test_every_head_of_a_tiny_run_of_each_task_is_captioned_truly(task_name):
             for head in range(attention.num_heads(seen.attentions, kind)):
                 frame = attention.attention_map(seen.attentions, kind, layer, queries, keys, head=head)
                 w = frame.pivot_table(index="query_pos", columns="key_pos", values="weight").to_numpy()
-                assert_caption_true(w, captions.attention_caption(frame), list(keys))
+                assert_caption_true(w, attention_caption(frame), list(keys))
 
 
 # -- trends: no verdict during warm-up or before enough points ---------------------------------------
@@ -174,18 +177,18 @@ def test_a_flat_loss_gets_a_verdict_only_after_warm_up_and_enough_points(n_symbo
     for name, run in {
         "step 0": history(flat[:1], warmup=100),
         "mid warm-up": history(flat[:50], warmup=100),
-        "just after warm-up": history(flat[: 100 + captions.MIN_TREND_POINTS - 1], warmup=100),
+        "just after warm-up": history(flat[: 100 + MIN_TREND_POINTS - 1], warmup=100),
     }.items():
-        text = captions.loss_caption(run, vocab_size=14, n_symbols=n_symbols)
+        text = loss_caption(run, vocab_size=14, n_symbols=n_symbols)
         assert not any(v in text for v in VERDICTS), (name, text)
         assert "too early to call a trend" in text.lower(), (name, text)
-    end = captions.loss_caption(history(flat, warmup=100), vocab_size=14, n_symbols=n_symbols)
+    end = loss_caption(history(flat, warmup=100), vocab_size=14, n_symbols=n_symbols)
     assert any(v in end for v in VERDICTS), end
 
 
 def test_a_falling_loss_is_never_called_flat():
     falling = list(np.linspace(2.6, 0.5, 200))
-    assert not any(v in captions.loss_caption(history(falling, warmup=20), vocab_size=14) for v in VERDICTS)
+    assert not any(v in loss_caption(history(falling, warmup=20), vocab_size=14) for v in VERDICTS)
 
 
 @pytest.mark.parametrize("task_name", TASKS)
@@ -193,10 +196,10 @@ def test_tiny_runs_histories_are_read_by_the_rule_at_each_stage(task_name):
     _, _, run = tiny_run(task_name)  # warm-up of 10 of 40 steps
     for upto in (1, 5, 10, len(run)):
         part = run[:upto]
-        text = captions.loss_caption(part, vocab_size=len(tiny_run(task_name)[1].vocab))
-        trend = captions.trend_points(part, "loss")
+        text = loss_caption(part, vocab_size=len(tiny_run(task_name)[1].vocab))
+        trend = trend_points(part, "loss")
         if any(v in text for v in VERDICTS):
-            assert trend.judged and len(trend.values) >= captions.MIN_TREND_POINTS, (upto, text)
+            assert trend.judged and len(trend.values) >= MIN_TREND_POINTS, (upto, text)
         if upto <= 10:  # still warming up
             assert not trend.judged and "warm-up" in text
 
@@ -207,7 +210,7 @@ def test_the_fine_tune_loss_at_step_18_of_225_is_not_called_flat():
         {"kind": "train", "step": s, "loss": 0.69 + 0.001 * (-1) ** s, "learning_rate": 5e-5 * min(1.0, s / 22.5)}
         for s in range(1, 19)
     ]
-    text = captions.loss_caption(events, vocab_size=2, unit="labels")
+    text = loss_caption(events, vocab_size=2, unit="labels")
     assert not any(v in text for v in VERDICTS) and "warm-up" in text
 
 
@@ -217,9 +220,9 @@ def test_a_tiny_real_fine_tunes_history_follows_the_rule():
     _, events = trained_run("bert")
     steps = [e for e in events if e.get("kind") == "train"]
     for upto in range(1, len(steps) + 1):
-        text = captions.loss_caption(steps[:upto], vocab_size=2, unit="labels")
+        text = loss_caption(steps[:upto], vocab_size=2, unit="labels")
         if any(v in text for v in VERDICTS):
-            assert captions.trend_points(steps[:upto], "loss").judged, text
+            assert trend_points(steps[:upto], "loss").judged, text
 
 
 # -- scores ---------------------------------------------------------------------------------------------
@@ -228,7 +231,7 @@ def test_before_after_sentences_agree_with_the_numbers():
     for _ in range(200):
         before = {"accuracy": float(rng.uniform(0.3, 0.9)), "macro_f1": float(rng.uniform(0.2, 0.9))}
         after = {"accuracy": float(rng.uniform(0.3, 1.0)), "macro_f1": float(rng.uniform(0.2, 1.0))}
-        text = captions.before_after_caption(before, after)
+        text = before_after_caption(before, after)
         if "Accuracy rose while macro-F1 fell" in text:
             assert after["accuracy"] > before["accuracy"] and after["macro_f1"] < before["macro_f1"]
         for key in ("accuracy", "macro_f1"):
@@ -252,7 +255,7 @@ def test_every_layers_heads_caption_names_its_clearest_head_truly(task_name):
         queries, keys = attention.attention_axes(kind, seen.source_tokens, seen.target_tokens)
         for layer in range(attention.num_layers(seen.attentions, kind)):
             frame = attention.attention_heads(seen.attentions, kind, layer, queries, keys)
-            text = captions.heads_caption(frame)
+            text = heads_caption(frame)
             if "is the clearest" not in text:
                 continue
             head = int(text.split("Head ")[1].split(" ")[0])
@@ -268,7 +271,7 @@ def test_every_layers_heads_caption_names_its_clearest_head_truly(task_name):
 def test_the_learning_rate_caption_says_warming_up_only_while_it_rises():
     for upto, warming in ((1, False), (5, True), (100, True), (150, False)):
         run = history([2.0] * upto, warmup=100)
-        text = captions.metric_caption(run, "lr")
+        text = metric_caption(run, "lr")
         rates = [e["lr"] for e in run]
         rising = len(rates) > 1 and rates[-1] > rates[-2]
         assert ("still warming up" in text) == rising == warming, (upto, text)

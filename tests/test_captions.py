@@ -9,7 +9,40 @@ import pytest
 import torch
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.views import attention, captions, embeddings, positions, weights
+from model_zoo.views import attention, embeddings, positions, weights
+from model_zoo.views.figures.attention import (
+    attention_caption,
+    attention_change_caption,
+    attention_pattern,
+    follow_caption,
+    heads_caption,
+    strongest_head,
+)
+from model_zoo.views.figures.decoding import top_k_caption
+from model_zoo.views.figures.embeddings import (
+    embedding_caption,
+    neighbours_caption,
+    positional_caption,
+    positional_similarity_caption,
+)
+from model_zoo.views.figures.finetuning import before_after_caption, confusion_caption, label_caption
+from model_zoo.views.figures.training import (
+    loss_caption,
+    metric_caption,
+    metric_name,
+    per_layer_caption,
+    runs_caption,
+    stability_caption,
+    update_ratio_caption,
+)
+from model_zoo.views.figures.weights import (
+    gradcheck_caption,
+    histogram_caption,
+    parameter_caption,
+    shapes_caption,
+    speed_caption,
+    weights_caption,
+)
 from model_zoo.views.shapes import example_input, shape_trace
 
 
@@ -35,52 +68,52 @@ def sharpened(index_of_row, n_keys, weight=0.91):
 
 # -- attention ------------------------------------------------------------------------------------
 def test_a_diagonal_map_is_named_a_diagonal_and_copy():
-    text = captions.attention_caption(frame_of(sharpened(range(6), 6)))
+    text = attention_caption(frame_of(sharpened(range(6), 6)))
     assert "Head 2 of layer 1 puts 91% of its weight on the diagonal" in text
     assert "copy" in text
     assert "causal" not in text  # the upper triangle is not zero
 
 
 def test_an_anti_diagonal_map_is_named_reverse():
-    pattern = captions.attention_pattern(sharpened(range(5)[::-1], 5, 0.8))
+    pattern = attention_pattern(sharpened(range(5)[::-1], 5, 0.8))
     assert pattern.name == "anti-diagonal" and pattern.share == pytest.approx(0.8)
-    assert "reverse" in captions.attention_caption(frame_of(sharpened(range(5)[::-1], 5, 0.8)))
+    assert "reverse" in attention_caption(frame_of(sharpened(range(5)[::-1], 5, 0.8)))
 
 
 def test_an_anti_diagonal_offset_by_the_target_length_is_still_reverse():
     # Cross-attention of reverse: 4 target queries over 4 source keys, the last query (predicting <eos>) anywhere.
     matrix = np.vstack([sharpened([3, 2, 1, 0], 4, 0.9)[:3], np.full(4, 0.25)])
-    assert captions.attention_pattern(matrix).name == "anti-diagonal"
+    assert attention_pattern(matrix).name == "anti-diagonal"
 
 
 def test_a_zero_upper_triangle_is_the_causal_mask():
     lower = np.tril(np.ones((5, 5)))
     lower /= lower.sum(axis=1, keepdims=True)  # each query averages over itself and the past
-    pattern = captions.attention_pattern(lower)
+    pattern = attention_pattern(lower)
     assert pattern.causal
-    assert "upper triangle is zero: the causal mask" in captions.attention_caption(frame_of(lower))
+    assert "upper triangle is zero: the causal mask" in attention_caption(frame_of(lower))
 
 
 def test_a_permutation_is_named_sort_only_when_it_reads_the_keys_in_sorted_order():
-    pattern = captions.attention_pattern(sharpened([2, 0, 3, 1], 4, 0.85))
+    pattern = attention_pattern(sharpened([2, 0, 3, 1], 4, 0.85))
     assert pattern.name == "sharp" and pattern.share == pytest.approx(0.85)
-    unsorted = captions.attention_caption(frame_of(sharpened([2, 0, 3, 1], 4, 0.85)))
+    unsorted = attention_caption(frame_of(sharpened([2, 0, 3, 1], 4, 0.85)))
     assert "a permutation" in unsorted and "sort" not in unsorted
     # source "7 2 9 4": the queries pick 2, 4, 7, 9 (positions 1, 3, 0, 2), the sorted order
-    sorting = captions.attention_caption(frame_of(sharpened([1, 3, 0, 2], 4, 0.85), keys=["7", "2", "9", "4"]))
+    sorting = attention_caption(frame_of(sharpened([1, 3, 0, 2], 4, 0.85), keys=["7", "2", "9", "4"]))
     assert "how sort is solved" in sorting
 
 
 def test_one_favoured_key_is_named_with_its_token():
     matrix = np.full((4, 5), 0.05)
     matrix[:, 4] = 0.8
-    text = captions.attention_caption(frame_of(matrix, keys=["a", "b", "c", "d", "<eos>"]))
+    text = attention_caption(frame_of(matrix, keys=["a", "b", "c", "d", "<eos>"]))
     assert "80% of its weight on one key, position 4 ('<eos>')" in text and "special token" in text
 
 
 def test_a_previous_token_head_and_a_uniform_head():
-    assert captions.attention_pattern(sharpened([0, 0, 1, 2, 3], 5, 0.7)).name == "previous"
-    uniform = captions.attention_caption(frame_of(np.full((4, 4), 0.25), head="mean"))
+    assert attention_pattern(sharpened([0, 0, 1, 2, 3], 5, 0.7)).name == "previous"
+    uniform = attention_caption(frame_of(np.full((4, 4), 0.25), head="mean"))
     assert uniform.startswith("The mean of the heads of layer 1 spreads its weight")
     assert "25%" in uniform and "pick one head" in uniform
 
@@ -88,7 +121,7 @@ def test_a_previous_token_head_and_a_uniform_head():
 def test_heads_caption_names_the_clearest_head():
     stack = torch.tensor(np.stack([np.full((4, 4), 0.25), sharpened(range(4), 4, 0.93)]), dtype=torch.float32)
     frame = attention.attention_heads({"cross": [stack[None]]}, "cross", 0, list("abcd"), list("wxyz"))
-    text = captions.heads_caption(frame)
+    text = heads_caption(frame)
     assert "Head 1 is the clearest: 93% of its weight on the diagonal" in text
     assert "Head 0 spreads" in text and "different patterns" in text
 
@@ -96,26 +129,26 @@ def test_heads_caption_names_the_clearest_head():
 def test_strongest_head_finds_the_diagonal_head_among_all_layers():
     layer0 = torch.full((1, 2, 4, 4), 0.25)
     layer1 = torch.tensor(np.stack([np.full((4, 4), 0.25), sharpened(range(4), 4, 0.9)]), dtype=torch.float32)[None]
-    layer, head, pattern = captions.strongest_head({"cross": [layer0, layer1]}, "cross", ["diagonal"])
+    layer, head, pattern = strongest_head({"cross": [layer0, layer1]}, "cross", ["diagonal"])
     assert (layer, head, pattern.name) == (1, 1, "diagonal")
     sharper_but_no_line = torch.tensor(sharpened([2, 0, 3, 1], 4, 0.95), dtype=torch.float32)[None, None]
     both = {"cross": [sharper_but_no_line, layer1]}
-    assert captions.strongest_head(both, "cross", ["diagonal", "sharp"])[:2] == (1, 1)  # the line comes first
-    assert captions.strongest_head(both, "cross")[2].name == "sharp"  # no preference: the largest share
+    assert strongest_head(both, "cross", ["diagonal", "sharp"])[:2] == (1, 1)  # the line comes first
+    assert strongest_head(both, "cross")[2].name == "sharp"  # no preference: the largest share
     with pytest.raises(ValueError, match="No decoder_self attention"):
-        captions.strongest_head({"cross": [layer0]}, "decoder_self")
+        strongest_head({"cross": [layer0]}, "decoder_self")
 
 
 def test_follow_caption_counts_the_heads_that_agree():
     weights = torch.tensor(np.stack([sharpened([1, 1, 2], 3, 0.7)] * 2), dtype=torch.float32)  # (H=2, 3, 3)
     frame = attention.follow_token({"encoder_self": [weights[None]]}, "encoder_self", 0, list("abc"), list("abc"))
-    text = captions.follow_caption(frame)
+    text = follow_caption(frame)
     assert "In 2 of 2 layer-heads the largest weight from token 0 ('a') goes to '1: b'" in text
 
 
 def test_a_matrix_that_is_not_2d_is_refused():
     with pytest.raises(ValueError, match="must be 2-D"):
-        captions.attention_pattern(np.ones(4))
+        attention_pattern(np.ones(4))
 
 
 # -- training ------------------------------------------------------------------------------------
@@ -125,67 +158,67 @@ def history(losses, **extra):
 
 def test_a_loss_stuck_at_ln_10_is_read_as_guessing_among_10_symbols():
     run = history([2.6, 2.4] + [math.log(10) + 0.01 * (-1) ** i for i in range(20)])
-    text = captions.loss_caption(run, vocab_size=14, n_symbols=10)
+    text = loss_caption(run, vocab_size=14, n_symbols=10)
     assert "plateaued at 2.30 ≈ ln 10 = 2.30: guessing among the 10 symbols" in text
     assert "ln 14 = 2.64" in text
 
 
 def test_a_loss_near_zero_is_read_as_certain():
-    assert "nearly certain" in captions.loss_caption(history([2.6, 1.0, 0.2, 0.01, 0.005]), vocab_size=14)
+    assert "nearly certain" in loss_caption(history([2.6, 1.0, 0.2, 0.01, 0.005]), vocab_size=14)
 
 
 def test_update_ratio_near_1e_3_is_healthy_and_far_above_is_not():
-    assert "near 1e-3, the healthy range" in captions.update_ratio_caption([8e-4, 1.2e-3, 1e-3])
-    assert "too high" in captions.update_ratio_caption([0.3, 0.5, 0.2])
-    assert "barely move" in captions.update_ratio_caption([1e-6, 2e-6])
+    assert "near 1e-3, the healthy range" in update_ratio_caption([8e-4, 1.2e-3, 1e-3])
+    assert "too high" in update_ratio_caption([0.3, 0.5, 0.2])
+    assert "barely move" in update_ratio_caption([1e-6, 2e-6])
     run = [{"step": s, "update_ratio_per_layer": {"a": 1e-3, "b": 5e-4}} for s in range(1, 9)]
-    assert "healthy" in captions.metric_caption(run, "max_update_ratio")
+    assert "healthy" in metric_caption(run, "max_update_ratio")
 
 
 def test_gradient_spikes_and_learning_rate_warmup_are_found():
     grads = [0.5] * 10
     grads[6] = 40.0
     run = history([1.0] * 10, grad_norm=grads, lr=[1e-4 * min(s, 4) / (1 + 0.1 * s) for s in range(1, 11)])
-    assert "largest 40 at step 7: a spike" in captions.metric_caption(run, "grad_norm")
-    lr = captions.metric_caption(run, "lr")
+    assert "largest 40 at step 7: a spike" in metric_caption(run, "grad_norm")
+    lr = metric_caption(run, "lr")
     assert "peak" in lr and "step 4" in lr and "warmup" in lr
     warming = history([1.0] * 5, lr=[1e-4 * s for s in range(1, 6)])
-    assert "still warming up: 0.0001 → 0.0005 over 5 steps" in captions.metric_caption(warming, "lr")
+    assert "still warming up: 0.0001 → 0.0005 over 5 steps" in metric_caption(warming, "lr")
 
 
 def test_accuracy_caption_says_when_99_percent_was_reached():
     run = history([1.0] * 4, token_accuracy=[0.1, 0.5, 0.995, 1.0])
-    assert "10% → 100%; it first reached 99% at step 3" in captions.metric_caption(run, "token_accuracy")
+    assert "10% → 100%; it first reached 99% at step 3" in metric_caption(run, "token_accuracy")
 
 
 def test_per_layer_caption_names_the_groups_outside_the_healthy_range():
     rows = [(s, g, v) for s in range(1, 11) for g, v in (("encoder.0", 1e-3), ("generator", 0.2))]
     frame = pd.DataFrame(rows, columns=["step", "group", "value"])
-    text = captions.per_layer_caption(frame, "update_ratio_per_layer")
+    text = per_layer_caption(frame, "update_ratio_per_layer")
     assert "generator moves most" in text and "outside 1e-4 to 1e-2: generator" in text
 
 
 def test_stability_and_runs_captions_name_each_run():
     stable = history([2.5, 1.0, 0.1], grad_norm=[1.0, 0.8, 0.3], exact_match=[0.0, 0.5, 1.0])
     broken = history([2.5, 9.0, 2.4], grad_norm=[1.0, 300.0, 50.0], exact_match=[0.0, 0.0, 0.0])
-    text = captions.stability_caption({"stable": stable, "broken": broken})
+    text = stability_caption({"stable": stable, "broken": broken})
     assert "stable: loss 2.50 → 0.10" in text and "broken: loss 2.50 → 2.40, largest gradient norm 300" in text
-    runs = captions.runs_caption({"a": stable, "b": broken})
+    runs = runs_caption({"a": stable, "b": broken})
     assert "a: 99% exact match at step 3" in runs and "b: 0% exact match" in runs
 
 
 # -- positions, embeddings, weights, shapes --------------------------------------------------------------
 def test_positional_caption_gives_the_wavelengths():
-    text = captions.positional_caption(64, 50)
+    text = positional_caption(64, 50)
     assert "from 6.3 positions" in text and "47,117" in text  # 2π and 2π · 10000^(62/64)
-    sim = captions.positional_similarity_caption(positions.positional_similarity_frame(64, 30))
+    sim = positional_similarity_caption(positions.positional_similarity_frame(64, 30))
     assert sim.startswith("A position with itself scores 32.0 (= D / 2")
 
 
 def test_embedding_caption_explains_pca_and_the_variance_kept():
     frame = pd.DataFrame({"token_id": [4, 5, 6], "token": ["a", "b", "c"], "x": [0.0, 0.1, 3.0], "y": [0.0, 0.0, 1.0]})
     frame.attrs["explained_variance"] = [0.12, 0.09]
-    text = captions.embedding_caption(frame, d_model=64)
+    text = embedding_caption(frame, d_model=64)
     assert "12% + 9% = 21% of the spread" in text and "check the neighbours" in text
     assert "Closest pair in the picture: 'a' and 'b'" in text and "(64 numbers each)" in text
 
@@ -198,18 +231,18 @@ def model():
 
 def test_parameter_and_weight_captions_read_the_tables(model):
     counts = weights.parameter_counts(model, level="module")
-    text = captions.parameter_caption(counts)
+    text = parameter_caption(counts)
     feed = counts[counts["module"].str.contains("feed_forward")]["count"].sum() / model.num_parameters()
     assert f"Feed-forward layers hold {feed:.0%}" in text and "cross-attention" in text
     stats = weights.weight_stats(model)
-    assert "LayerNorm gains average 1.00 (they start at 1)" in captions.weights_caption(stats)
-    hist = captions.histogram_caption(weights.weight_histogram(model, "generator.weight"))
+    assert "LayerNorm gains average 1.00 (they start at 1)" in weights_caption(stats)
+    hist = histogram_caption(weights.weight_histogram(model, "generator.weight"))
     assert hist.startswith(f"{16 * 16:,} values of generator.weight")
 
 
 def test_shapes_caption_names_the_width_the_vocabulary_and_the_attention_letters(model):
     rows = shape_trace(model, *example_input(model.cfg, 6, 5))
-    text = captions.shapes_caption(rows)
+    text = shapes_caption(rows)
     assert "(1, 6, 16)" in text and "(1, 5, 16) = (B, T, V)" in text
     assert "(1, 2, 6, 6) are (B, H, queries, keys)" in text
 
@@ -219,14 +252,14 @@ def test_gradcheck_caption_reports_the_worst_component():
         {"component": "attention", "passed": True, "max_abs_error": 1e-10},
         {"component": "decoder block", "passed": True, "max_abs_error": 3e-9},
     ]
-    assert "All 2 components agree" in captions.gradcheck_caption(rows) and "3.0e-09 (decoder block)" in (
-        captions.gradcheck_caption(rows)
+    assert "All 2 components agree" in gradcheck_caption(rows) and "3.0e-09 (decoder block)" in (
+        gradcheck_caption(rows)
     )
 
 
 def test_neighbours_caption_names_the_nearest(model):
     table = embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)
-    assert f"points most nearly the same way as {table['token'].iloc[0]!r}" in captions.neighbours_caption(table, "5")
+    assert f"points most nearly the same way as {table['token'].iloc[0]!r}" in neighbours_caption(table, "5")
 
 
 # -- decoding and classification ---------------------------------------------------------------------
@@ -239,25 +272,25 @@ def test_top_k_caption_reads_the_most_likely_and_a_sampled_choice():
             "chosen": [True, False, False],
         }
     )
-    text = captions.top_k_caption(frame)
+    text = top_k_caption(frame)
     assert text.startswith("The model gives '7' 90%, the runner-up '<eos>' 5%: it is sure.")
     assert "Sampling chose '<eos>' (p = 0.05), not the most likely" in text
 
 
 def test_confusion_caption_spots_majority_class_behaviour():
-    text = captions.confusion_caption([[48, 2], [47, 3]], ["negative", "positive"])
+    text = confusion_caption([[48, 2], [47, 3]], ["negative", "positive"])
     assert "predicts 'negative' for 95% of the sentences: majority-class behaviour" in text
-    good = captions.confusion_caption([[40, 10], [5, 45]], ["negative", "positive"])
+    good = confusion_caption([[40, 10], [5, 45]], ["negative", "positive"])
     assert good.startswith("85% on the diagonal") and "'negative' read as 'positive' (10 times)" in good
 
 
 def test_before_after_caption_explains_why_macro_f1_jumps_more():
-    text = captions.before_after_caption({"accuracy": 0.5, "macro_f1": 0.34}, {"accuracy": 0.8, "macro_f1": 0.79})
+    text = before_after_caption({"accuracy": 0.5, "macro_f1": 0.34}, {"accuracy": 0.8, "macro_f1": 0.79})
     assert "accuracy 0.50 → 0.80 (+0.30); macro-F1 0.34 → 0.79 (+0.45)." in text and "mostly one label" in text
 
 
 def test_before_after_caption_spots_a_model_that_fell_into_one_label():
-    text = captions.before_after_caption({"accuracy": 0.45, "macro_f1": 0.43}, {"accuracy": 0.58, "macro_f1": 0.37})
+    text = before_after_caption({"accuracy": 0.45, "macro_f1": 0.43}, {"accuracy": 0.58, "macro_f1": 0.37})
     assert "Accuracy rose while macro-F1 fell" in text
 
 
@@ -265,18 +298,18 @@ def test_attention_change_caption_measures_how_far_fine_tuning_moved_a_map():
     before = sharpened(range(4), 4, 0.7)
     after = before.copy()
     after[2] = [0.15, 0.15, 0.45, 0.25]  # one query moved 0.25 away from its diagonal
-    text = captions.attention_change_caption(frame_of(before), frame_of(after))
+    text = attention_change_caption(frame_of(before), frame_of(after))
     assert "0.25 at most ('2' → '2': 0.70 → 0.45)" in text and "this map changed" in text
     with pytest.raises(ValueError, match="different shapes"):
-        captions.attention_change_caption(frame_of(before), frame_of(before[:3]))
+        attention_change_caption(frame_of(before), frame_of(before[:3]))
 
 
 def test_label_and_speed_captions():
-    assert "coin toss" in captions.label_caption({"negative": 0.52, "positive": 0.48})
-    assert "'positive' with 95% (confident" in captions.label_caption({"negative": 0.05, "positive": 0.95})
-    assert "faster" in captions.speed_caption(0.67) and "slower" in captions.speed_caption(1.8)
+    assert "coin toss" in label_caption({"negative": 0.52, "positive": 0.48})
+    assert "'positive' with 95% (confident" in label_caption({"negative": 0.05, "positive": 0.95})
+    assert "faster" in speed_caption(0.67) and "slower" in speed_caption(1.8)
 
 
 def test_metric_names_are_words():
-    assert captions.metric_name("lr") == "learning rate" and captions.metric_name("grad_norm") == "gradient norm"
-    assert captions.metric_name("some_new_key") == "some new key"
+    assert metric_name("lr") == "learning rate" and metric_name("grad_norm") == "gradient norm"
+    assert metric_name("some_new_key") == "some new key"

@@ -7,7 +7,31 @@ import pytest
 import torch
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.views import attention, charts, dynamics, embeddings, positions, weights
+from model_zoo.views import attention, dynamics, embeddings, positions, weights
+from model_zoo.views.figures.attention import (
+    attention_difference_chart,
+    attention_heads_chart,
+    attention_heatmap,
+    follow_token_chart,
+    selected_heads_chart,
+)
+from model_zoo.views.figures.common import DIVERGING_SCHEME, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, SEQUENTIAL_SCHEME
+from model_zoo.views.figures.decoding import beam_tree_chart, logit_lens_chart, top_tokens_chart
+from model_zoo.views.figures.embeddings import (
+    embedding_scatter,
+    neighbours_chart,
+    positional_encoding_chart,
+    positional_similarity_chart,
+)
+from model_zoo.views.figures.finetuning import confusion_chart, label_probabilities_chart
+from model_zoo.views.figures.training import (
+    live_metric_spec,
+    metric_chart,
+    per_layer_chart,
+    save_history_png,
+    stability_chart,
+)
+from model_zoo.views.figures.weights import parameter_counts_chart, weight_histogram_chart, weight_norms_chart
 
 TINY = TransformerConfig(
     src_vocab_size=13,
@@ -78,7 +102,7 @@ def _title(spec: dict) -> str:
 
 def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(attentions):
     frame = attention.attention_map(attentions, "cross", 1, TGT, SRC, head=0)
-    spec = charts.attention_heatmap(frame).to_dict()
+    spec = attention_heatmap(frame).to_dict()
     assert _marks(spec) == ["rect", "text"]
     enc = _encodings(spec)
     assert enc["x"]["field"] == "key" and enc["y"]["field"] == "query" and enc["color"]["field"] == "weight"
@@ -88,53 +112,53 @@ def test_attention_heatmap_puts_keys_across_queries_down_and_weight_as_colour(at
 
 def test_big_attention_maps_drop_the_numbers_in_the_cells(attentions):
     frame = attention.attention_map(attentions, "encoder_self", 0, SRC, SRC, head=None)
-    assert _marks(charts.attention_heatmap(frame, annotate=False).to_dict()) == ["rect"]
-    assert "heads averaged" in _title(charts.attention_heatmap(frame).to_dict())
+    assert _marks(attention_heatmap(frame, annotate=False).to_dict()) == ["rect"]
+    assert "heads averaged" in _title(attention_heatmap(frame).to_dict())
 
 
 def test_heads_grid_is_faceted_by_head(attentions):
-    spec = charts.attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)).to_dict()
+    spec = attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)).to_dict()
     assert spec["facet"]["field"] == "head"
     assert _marks(spec) == ["rect"]
 
 
 def test_follow_token_chart_has_a_row_per_layer_and_head(attentions):
     frame = attention.follow_token(attentions, "encoder_self", 1, SRC, SRC)
-    spec = charts.follow_token_chart(frame).to_dict()
+    spec = follow_token_chart(frame).to_dict()
     enc = _encodings(spec)
     assert enc["y"]["field"] == "layer_head" and enc["y"]["sort"] == ["L0 H0", "L0 H1", "L1 H0", "L1 H1"]
     assert enc["x"]["field"] == "other"
 
 
 def test_positional_charts_build():
-    pe = charts.positional_encoding_chart(positions.positional_encoding_frame(16, 20)).to_dict()
+    pe = positional_encoding_chart(positions.positional_encoding_frame(16, 20)).to_dict()
     assert _marks(pe) == ["rect"] and _encodings(pe)["color"]["field"] == "value"
-    sim = charts.positional_similarity_chart(positions.positional_similarity_frame(16, 20)).to_dict()
+    sim = positional_similarity_chart(positions.positional_similarity_frame(16, 20)).to_dict()
     assert _encodings(sim)["color"]["field"] == "similarity"
 
 
 def test_embedding_scatter_labels_each_point_with_its_token(model):
     frame = embeddings.embedding_projection(embeddings.embedding_table(model, "tgt"), skip=[0])
-    spec = charts.embedding_scatter(frame).to_dict()
+    spec = embedding_scatter(frame).to_dict()
     assert _marks(spec) == ["circle", "text"]
     assert spec["layer"][1]["encoding"]["text"]["field"] == "token"
     assert "% of variance" in _encodings(spec)["x"]["title"]
 
 
 def test_weight_charts_build(model):
-    hist = charts.weight_histogram_chart(weights.weight_histogram(model, "generator.weight")).to_dict()
+    hist = weight_histogram_chart(weights.weight_histogram(model, "generator.weight")).to_dict()
     assert _marks(hist) == ["bar"] and _encodings(hist)["x"]["bin"] == "binned"
     with pytest.raises(ValueError, match="pass `name`"):
-        charts.weight_histogram_chart(weights.weight_histogram(model))
-    assert _marks(charts.weight_norms_chart(weights.weight_stats(model)).to_dict()) == ["bar"]
-    counts = charts.parameter_counts_chart(weights.parameter_counts(model)).to_dict()
+        weight_histogram_chart(weights.weight_histogram(model))
+    assert _marks(weight_norms_chart(weights.weight_stats(model)).to_dict()) == ["bar"]
+    counts = parameter_counts_chart(weights.parameter_counts(model)).to_dict()
     assert f"{model.num_parameters():,} in all" in counts["title"]
     table = embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)
-    assert _marks(charts.neighbours_chart(table, "5").to_dict()) == ["bar"]
+    assert _marks(neighbours_chart(table, "5").to_dict()) == ["bar"]
 
 
 def test_metric_charts_use_a_log_scale_for_loss_and_grad_norm():
-    spec = charts.metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy"])).to_dict()
+    spec = metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy"])).to_dict()
     assert len(spec["vconcat"]) == 2
     assert spec["vconcat"][0]["encoding"]["y"]["scale"]["type"] == "log"
     assert spec["vconcat"][1]["encoding"]["y"]["scale"].get("type") != "log"
@@ -143,21 +167,21 @@ def test_metric_charts_use_a_log_scale_for_loss_and_grad_norm():
 @pytest.mark.parametrize("metric", ["loss", "token_accuracy", "lr", "grad_norm"])
 def test_live_metric_spec_is_metric_chart_without_its_data(metric):
     frame = dynamics.metric_frame(HISTORY, [metric])
-    full = charts.metric_chart(frame, metric, height=charts.MIN_HEIGHT).to_dict()
-    live = charts.live_metric_spec(metric)
+    full = metric_chart(frame, metric, height=MIN_HEIGHT).to_dict()
+    live = live_metric_spec(metric)
     assert "data" not in live and "datasets" not in live  # the rows go beside it: the spec never changes
     assert full["datasets"] and full["data"]["name"] in full["datasets"]
     for key in ("encoding", "title", "height", "width", "autosize"):
         assert live[key] == full[key], key
     assert live["mark"] == {**full["mark"], "point": False}
     live["title"] = "changed"  # each call gets its own copy
-    assert charts.live_metric_spec(metric)["title"] == full["title"]
-    assert charts.live_metric_spec("loss", log=False)["encoding"]["y"]["scale"].get("type") != "log"
+    assert live_metric_spec(metric)["title"] == full["title"]
+    assert live_metric_spec("loss", log=False)["encoding"]["y"]["scale"].get("type") != "log"
 
 
 @pytest.mark.parametrize("key", ["grad_norm_per_layer", "update_ratio_per_layer"])
 def test_per_layer_chart_draws_a_log_line_per_group(key):
-    spec = charts.per_layer_chart(dynamics.per_layer_frame(HISTORY, key), title=key).to_dict()
+    spec = per_layer_chart(dynamics.per_layer_frame(HISTORY, key), title=key).to_dict()
     enc = _encodings(spec)
     assert _marks(spec) == ["line"] and enc["color"]["field"] == "group"
     assert enc["color"]["sort"] == ["encoder.0", "generator"] and enc["y"]["scale"]["type"] == "log"
@@ -165,41 +189,28 @@ def test_per_layer_chart_draws_a_log_line_per_group(key):
 
 def test_stability_chart_colours_each_recipe_and_skips_non_finite_points():
     broken = HISTORY[:4] + [{"step": 5, "loss": float("nan"), "grad_norm": float("inf")}]
-    spec = charts.stability_chart({"stable": HISTORY, "broken": broken}).to_dict()
+    spec = stability_chart({"stable": HISTORY, "broken": broken}).to_dict()
     assert [p["title"] for p in spec["vconcat"]] == ["loss", "gradient norm", "largest update / weight"]
     assert spec["vconcat"][0]["encoding"]["color"]["scale"]["domain"] == ["stable", "broken"]
     assert all(p["encoding"]["y"]["scale"]["type"] == "log" for p in spec["vconcat"])
 
 
 def test_stability_chart_draws_a_run_that_diverged_before_its_first_step_as_nothing():
-    spec = charts.stability_chart({"stable": HISTORY, "broken": []}).to_dict()
+    spec = stability_chart({"stable": HISTORY, "broken": []}).to_dict()
     assert spec["vconcat"][0]["encoding"]["color"]["scale"]["domain"] == ["stable", "broken"]
 
 
 def test_a_table_from_the_wrong_function_is_a_clear_error():
     with pytest.raises(ValueError, match="build it with attention.attention_map"):
-        charts.attention_heatmap(positions.positional_encoding_frame(4, 4))
-
-
-def test_attention_png_is_written(tmp_path, attentions):
-    out = charts.save_attention_png(
-        attention.attention_map(attentions, "cross", 0, TGT, SRC, head=1), tmp_path / "one.png"
-    )
-    assert out.read_bytes().startswith(PNG_MAGIC)
-    grid = charts.save_attention_png(
-        attention.attention_heads(attentions, "encoder_self", 1, SRC, SRC), tmp_path / "grid.png"
-    )
-    assert grid.read_bytes().startswith(PNG_MAGIC)
-    with pytest.raises(ValueError, match="must end in .png"):
-        charts.save_attention_png(attention.attention_map(attentions, "cross", 0, TGT, SRC), tmp_path / "x.jpg")
+        attention_heatmap(positions.positional_encoding_frame(4, 4))
 
 
 def test_history_png_is_written(tmp_path):
-    out = charts.save_history_png({"stable": HISTORY, "broken": HISTORY[:3]}, tmp_path / "curves.png")
+    out = save_history_png({"stable": HISTORY, "broken": HISTORY[:3]}, tmp_path / "curves.png")
     assert out.read_bytes().startswith(PNG_MAGIC)
-    single = charts.save_history_png(HISTORY, tmp_path / "one.png", metrics=["loss"])
+    single = save_history_png(HISTORY, tmp_path / "one.png", metrics=["loss"])
     assert single.read_bytes().startswith(PNG_MAGIC)
-    diverged_at_once = charts.save_history_png({"stable": HISTORY, "broken": []}, tmp_path / "d.png")
+    diverged_at_once = save_history_png({"stable": HISTORY, "broken": []}, tmp_path / "d.png")
     assert diverged_at_once.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -238,46 +249,46 @@ def every_chart(model, attentions) -> dict:
     from model_zoo.hf.compare import confusion_frame
 
     return {
-        "attention": charts.attention_heatmap(hand_made_attention(5)),
-        "attention 40": charts.attention_heatmap(hand_made_attention(40)),
-        "heads": charts.attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)),
-        "follow": charts.follow_token_chart(attention.follow_token(attentions, "encoder_self", 1, SRC, SRC)),
-        "positional encoding": charts.positional_encoding_chart(positions.positional_encoding_frame(16, 20)),
-        "positional similarity": charts.positional_similarity_chart(positions.positional_similarity_frame(16, 20)),
-        "embeddings": charts.embedding_scatter(
+        "attention": attention_heatmap(hand_made_attention(5)),
+        "attention 40": attention_heatmap(hand_made_attention(40)),
+        "heads": attention_heads_chart(attention.attention_heads(attentions, "decoder_self", 0, TGT, TGT)),
+        "follow": follow_token_chart(attention.follow_token(attentions, "encoder_self", 1, SRC, SRC)),
+        "positional encoding": positional_encoding_chart(positions.positional_encoding_frame(16, 20)),
+        "positional similarity": positional_similarity_chart(positions.positional_similarity_frame(16, 20)),
+        "embeddings": embedding_scatter(
             embeddings.embedding_projection(embeddings.embedding_table(model, "tgt"), skip=[0])
         ),
-        "neighbours": charts.neighbours_chart(embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)),
-        "histogram": charts.weight_histogram_chart(weights.weight_histogram(model, "generator.weight")),
-        "weight norms": charts.weight_norms_chart(stats),
-        "parameters": charts.parameter_counts_chart(weights.parameter_counts(model, level="module")),
-        "metrics": charts.metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy", "lr", "grad_norm"])),
-        "per layer": charts.per_layer_chart(dynamics.per_layer_frame(HISTORY, "update_ratio_per_layer"), "x"),
-        "stability": charts.stability_chart({"stable": HISTORY, "broken": HISTORY[:4]}),
-        "top-k": charts.top_tokens_chart(top),
-        "labels": charts.label_probabilities_chart({"negative": 0.3, "positive": 0.7}),
-        "confusion": charts.confusion_chart(confusion_frame([[5, 1], [2, 4]], ["negative", "positive"]), "after"),
+        "neighbours": neighbours_chart(embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)),
+        "histogram": weight_histogram_chart(weights.weight_histogram(model, "generator.weight")),
+        "weight norms": weight_norms_chart(stats),
+        "parameters": parameter_counts_chart(weights.parameter_counts(model, level="module")),
+        "metrics": metric_chart(dynamics.metric_frame(HISTORY, ["loss", "token_accuracy", "lr", "grad_norm"])),
+        "per layer": per_layer_chart(dynamics.per_layer_frame(HISTORY, "update_ratio_per_layer"), "x"),
+        "stability": stability_chart({"stable": HISTORY, "broken": HISTORY[:4]}),
+        "top-k": top_tokens_chart(top),
+        "labels": label_probabilities_chart({"negative": 0.3, "positive": 0.7}),
+        "confusion": confusion_chart(confusion_frame([[5, 1], [2, 4]], ["negative", "positive"]), "after"),
     }
 
 
 def test_every_chart_has_a_plot_at_least_200_px_tall(model, attentions):
     for name, chart in every_chart(model, attentions).items():
         heights = [h for h in _walk(chart.to_dict(), "height") if isinstance(h, int | float)]
-        assert heights and min(heights) >= charts.MIN_HEIGHT, (name, heights)
+        assert heights and min(heights) >= MIN_HEIGHT, (name, heights)
 
 
 def test_every_heatmap_uses_the_one_colour_blind_safe_palette(model, attentions):
     schemes = set()
     for chart in every_chart(model, attentions).values():
         schemes |= set(_walk(chart.to_dict(), "scheme"))
-    assert schemes == {charts.SEQUENTIAL_SCHEME, charts.DIVERGING_SCHEME} == {"viridis", "blueorange"}
+    assert schemes == {SEQUENTIAL_SCHEME, DIVERGING_SCHEME} == {"viridis", "blueorange"}
 
 
 def test_axis_titles_are_words_not_variable_names(model, attentions):
     for name, chart in every_chart(model, attentions).items():
         for title in _axis_titles(chart.to_dict()):
             assert "_" not in title, (name, title)
-    spec = charts.metric_chart(dynamics.metric_frame(HISTORY, ["lr"])).to_dict()
+    spec = metric_chart(dynamics.metric_frame(HISTORY, ["lr"])).to_dict()
     assert spec["title"] == "learning rate" and spec["encoding"]["y"]["axis"]["title"] == "learning rate (log scale)"
 
 
@@ -290,7 +301,7 @@ def test_legends_sit_below_the_plot_and_are_never_cut(model, attentions):
 
 @pytest.mark.parametrize("n", [5, 12, 40])
 def test_every_token_is_labelled_up_to_40_tokens(n):
-    spec = charts.attention_heatmap(hand_made_attention(n)).to_dict()
+    spec = attention_heatmap(hand_made_attention(n)).to_dict()
     enc = _encodings(spec)
     for channel in ("x", "y"):
         assert len(enc[channel]["sort"]) == n  # one label per token, in order
@@ -299,7 +310,7 @@ def test_every_token_is_labelled_up_to_40_tokens(n):
 
 
 def test_long_titles_wrap_to_the_plot_width_instead_of_being_cut():
-    spec = charts.attention_heatmap(hand_made_attention(4, kind="cross")).to_dict()
+    spec = attention_heatmap(hand_made_attention(4, kind="cross")).to_dict()
     lines = spec["title"]["text"]
     assert isinstance(lines, list) and len(lines) >= 2
     assert all(len(line) <= max(28, spec["width"] / 7) for line in lines)
@@ -309,16 +320,16 @@ def test_long_titles_wrap_to_the_plot_width_instead_of_being_cut():
 def test_top_k_bars_are_sorted_by_probability():
     top = pd.DataFrame({"rank": [1, 2, 3], "token": ["6", "<bos>", "7"], "probability": [0.1, 0.05, 0.85]})
     top["chosen"] = [False, False, True]
-    enc = _encodings(charts.top_tokens_chart(top).to_dict())
+    enc = _encodings(top_tokens_chart(top).to_dict())
     assert enc["y"]["sort"] == ["7", "6", "<bos>"]
-    assert _encodings(charts.label_probabilities_chart({"a": 0.2, "b": 0.8}).to_dict())["y"]["sort"] == ["b", "a"]
+    assert _encodings(label_probabilities_chart({"a": 0.2, "b": 0.8}).to_dict())["y"]["sort"] == ["b", "a"]
 
 
 def test_embedding_scatter_names_a_readable_subset_of_a_large_vocabulary():
     points = torch.randn(500, 2, generator=torch.Generator().manual_seed(0))
     frame = pd.DataFrame({"token_id": range(500), "token": [f"w{i}" for i in range(500)]})
     frame["x"], frame["y"] = points[:, 0].tolist(), points[:, 1].tolist()
-    spec = charts.embedding_scatter(frame, max_labels=30).to_dict()
+    spec = embedding_scatter(frame, max_labels=30).to_dict()
     labelled = [row for row in spec["datasets"][next(iter(spec["datasets"]))] if row["label"]]
     assert len(labelled) == 30
     assert "w0" in {row["token"] for row in labelled}  # the first (most frequent) id is named
@@ -326,7 +337,7 @@ def test_embedding_scatter_names_a_readable_subset_of_a_large_vocabulary():
 
 
 def test_weight_norms_are_grouped_by_block_in_forward_order(model):
-    spec = charts.weight_norms_chart(weights.weight_stats(model)).to_dict()
+    spec = weight_norms_chart(weights.weight_stats(model)).to_dict()
     enc = _encodings(spec)
     assert enc["y"]["field"] == "group" and enc["yOffset"]["field"] == "part"
     assert enc["y"]["sort"] == list(model.layer_groups())  # src_embed, tgt_embed, encoder.0, ...
@@ -339,13 +350,13 @@ def test_weight_norms_are_grouped_by_block_in_forward_order(model):
 
 def test_parameter_counts_keep_the_table_order_and_full_labels(model):
     counts = weights.parameter_counts(model, level="module")
-    enc = _encodings(charts.parameter_counts_chart(counts).to_dict())
+    enc = _encodings(parameter_counts_chart(counts).to_dict())
     assert enc["y"]["sort"] == [m for m in counts["module"] if m != "total"]
     assert enc["y"]["axis"]["labelLimit"] == 0  # no label cut
 
 
 def test_runs_compared_on_accuracy_use_a_plain_axis_and_the_legend_title_given():
-    spec = charts.stability_chart(
+    spec = stability_chart(
         {"run a": HISTORY, "run b": HISTORY[:5]}, metrics=["loss", "token_accuracy"], legend_title="run"
     ).to_dict()
     loss, accuracy = spec["vconcat"]
@@ -405,22 +416,22 @@ def _difference(n: int) -> pd.DataFrame:
 
 
 def test_the_difference_map_labels_every_token_and_wraps_its_title():
-    spec = charts.attention_difference_chart(_difference(10), cell=20).to_dict()
+    spec = attention_difference_chart(_difference(10), cell=20).to_dict()
     enc = _encodings(spec)
     for channel in ("x", "y"):
         assert len(enc[channel]["sort"]) == 10  # a label per token, in order
         assert enc[channel]["axis"]["labelOverlap"] is False  # none thinned away (3 of 10 were drawn)
         assert enc[channel]["axis"]["labelFontSize"] >= 12
-    assert spec["height"] >= charts.MIN_HEIGHT and spec["height"] / 10 >= 14
+    assert spec["height"] >= MIN_HEIGHT and spec["height"] / 10 >= 14
     title = spec["title"]
     assert title["limit"] == 0 and isinstance(title["text"], list)  # wrapped, never cut with "…"
     assert all(len(line) <= max(28, spec["width"] / 7) for line in title["text"])
 
 
 def test_the_logit_lens_is_a_readable_width_growing_with_the_steps():
-    one, many = (charts.logit_lens_chart(_lens_frame(n)).to_dict() for n in (1, 9))
-    assert one["width"] >= charts.MIN_WIDTH  # one step was a 44 px sliver under a cut title
-    assert one["width"] <= many["width"] <= charts.MAX_WIDTH
+    one, many = (logit_lens_chart(_lens_frame(n)).to_dict() for n in (1, 9))
+    assert one["width"] >= MIN_WIDTH  # one step was a 44 px sliver under a cut title
+    assert one["width"] <= many["width"] <= MAX_WIDTH
     assert one["title"]["limit"] == 0
     assert all(len(line) <= max(28, one["width"] / 7) for line in np.atleast_1d(one["title"]["text"]))
     x_axis = _walk(many, "x")[0]["axis"]
@@ -431,7 +442,7 @@ def test_the_logit_lens_is_a_readable_width_growing_with_the_steps():
 def test_the_beam_tree_writes_every_word_at_12_px_and_its_rings_leave_the_scores_clear():
     frame = _beam_tree()
     assert (frame["returned"] > 0).any()
-    spec = charts.beam_tree_chart(frame).to_dict()
+    spec = beam_tree_chart(frame).to_dict()
     assert min(_font_sizes(spec)) >= 12  # tokens were 9 px, scores 8 px (about 6 px once scaled in the app)
     marks = [layer["mark"] for layer in spec["layer"]]
     ring = next(m for m in marks if m.get("type") == "point" and m.get("filled") is False)
@@ -448,7 +459,7 @@ def test_a_stable_runs_update_ratio_is_drawn_on_a_log_axis_despite_its_zero_firs
         for s in range(1, 9)
     ]  # warm-up starts at lr 0: nothing moves at step 1
     broken = [{**e, "update_ratio_per_layer": {"encoder.0": 5.0}} for e in stable]
-    spec = charts.stability_chart({"stable": stable, "broken": broken}).to_dict()
+    spec = stability_chart({"stable": stable, "broken": broken}).to_dict()
     panel = next(p for p in spec["vconcat"] if p["title"] == "largest update / weight")
     assert panel["encoding"]["y"]["scale"]["type"] == "log"  # 0.005 and 5 three decades apart, both visible
     values = spec["datasets"][panel["data"]["name"]]
@@ -458,12 +469,10 @@ def test_a_stable_runs_update_ratio_is_drawn_on_a_log_axis_despite_its_zero_firs
 def test_every_chart_sets_text_of_at_least_12_px(model, attentions):
     drawn = {
         **every_chart(model, attentions),
-        "difference": charts.attention_difference_chart(_difference(6)),
-        "logit lens": charts.logit_lens_chart(_lens_frame(3)),
-        "beam tree": charts.beam_tree_chart(_beam_tree()),
-        "heads picked": charts.selected_heads_chart(
-            attention.selected_heads(attentions, "cross", [(0, 0), (1, 1)], TGT, SRC)
-        ),
+        "difference": attention_difference_chart(_difference(6)),
+        "logit lens": logit_lens_chart(_lens_frame(3)),
+        "beam tree": beam_tree_chart(_beam_tree()),
+        "heads picked": selected_heads_chart(attention.selected_heads(attentions, "cross", [(0, 0), (1, 1)], TGT, SRC)),
     }
     for name, chart in drawn.items():
         sizes = _font_sizes(chart.to_dict())
@@ -478,6 +487,6 @@ def test_per_layer_update_ratios_stay_on_a_log_axis_despite_a_zero_warm_up_step(
         }
         for s in range(1, 6)
     ]
-    spec = charts.per_layer_chart(dynamics.per_layer_frame(history, "update_ratio_per_layer"), "update ratio").to_dict()
+    spec = per_layer_chart(dynamics.per_layer_frame(history, "update_ratio_per_layer"), "update ratio").to_dict()
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
     assert min(v["value"] for v in spec["datasets"][spec["data"]["name"]]) > 0

@@ -17,11 +17,6 @@ SENTENCE = "a gorgeous, witty, seductive movie."  # the page's default sentence
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("weights")
-
-
-@pytest.fixture(scope="module")
 def frozen_run(weights) -> Path:
     """Layer 0 and the embeddings frozen, layer 1 and the head trained."""
     from model_zoo.hf.finetune import finetune

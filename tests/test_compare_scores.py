@@ -4,7 +4,7 @@ for macro-F1, and a gain inside the interval is called "within noise" with what 
 import pytest
 
 from model_zoo.hf.compare import bootstrap_interval, outcome, score_intervals, wilson_interval
-from model_zoo.views import captions
+from model_zoo.views.figures.finetuning import TO_TRY, held_out_caption
 
 
 def comparison_of(before_right: int, after_right: int, n: int = 150) -> dict:
@@ -54,13 +54,13 @@ def test_a_four_point_gain_on_150_sentences_is_called_within_noise_with_what_to_
 def test_the_held_out_caption_gives_each_score_its_interval_and_calls_a_small_gain_noise():
     small = comparison_of(75, 81)
     metrics = {role: {"accuracy": small[role]["accuracy"], "macro_f1": 0.5} for role in ("before", "after")}
-    text = captions.held_out_caption(metrics["before"], metrics["after"], score_intervals(small))
+    text = held_out_caption(metrics["before"], metrics["after"], score_intervals(small))
     assert (
         "accuracy 0.54 (95% interval 0.46–0.62 on 150 held-out examples): the +0.04 since before is within noise"
         in text
     )
-    assert captions.TO_TRY in text
+    assert TO_TRY in text
     big = comparison_of(75, 120)
     metrics = {"before": {"accuracy": 0.5}, "after": {"accuracy": 0.8}}
-    text = captions.held_out_caption(metrics["before"], metrics["after"], score_intervals(big))
-    assert "+0.30 since before is more than noise" in text and captions.TO_TRY not in text
+    text = held_out_caption(metrics["before"], metrics["after"], score_intervals(big))
+    assert "+0.30 since before is more than noise" in text and TO_TRY not in text

@@ -59,13 +59,12 @@ def test_layer_changes_follow_the_encoder_and_end_at_its_memory(reverse_model):
     assert ("Pre-norm" in text) == model.cfg.norm_first
 
 
-def test_train_page_shows_pairs_token_input_and_block_changes_of_a_saved_run(monkeypatch, tmp_path):
+def test_train_page_shows_pairs_token_input_and_block_changes_of_a_saved_run(monkeypatch, tmp_path, tiny_run):
     from pathlib import Path
 
     from streamlit.testing.v1 import AppTest
-    from test_run_files import tiny_scratch_run
 
-    tiny_scratch_run(tmp_path / "tiny-copy")
+    tiny_run(tmp_path / "tiny-copy", steps=4, eval_every=2, batch_size=8)
     monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
     at = AppTest.from_file(Path(__file__).resolve().parent.parent / "streamlit_app.py", default_timeout=120)

@@ -57,10 +57,9 @@ def test_setup_page_shows_the_torch_version(monkeypatch):
     assert "`make run`" in tables and any("requirements-offline.txt" in c.value for c in at.code)
 
 
-def test_setup_page_describes_a_saved_run_file_by_file(monkeypatch, tmp_path):
-    from test_run_files import tiny_scratch_run
+def test_setup_page_describes_a_saved_run_file_by_file(monkeypatch, tmp_path, tiny_run):
 
-    tiny_scratch_run(tmp_path / "tiny-copy")
+    tiny_run(tmp_path / "tiny-copy", steps=4, eval_every=2, batch_size=8)
     monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
     at = AppTest.from_file(APP, default_timeout=120)

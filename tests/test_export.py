@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from model_zoo.views import charts, export
+from model_zoo.views import export
+from model_zoo.views.figures.attention import attention_heatmap
 
 FRAME = pd.DataFrame({"token": ["a", "b", "c"], "probability": [0.5, 0.3, 0.2]})
 
@@ -56,7 +57,7 @@ def test_an_attention_heatmap_exports_at_its_declared_cell_size_plus_axes():
             "weight": 0.25,
         }
     )
-    chart = charts.attention_heatmap(frame, cell=30)
+    chart = attention_heatmap(frame, cell=30)
     width, height = _svg_size(export.chart_to_svg(chart))
     assert width > 4 * 30 and height > 3 * 30  # the 120 × 90 plot plus its axes, legend and title
     assert Image.open(io.BytesIO(export.chart_to_png(chart, scale=2))).size == (round(2 * width), round(2 * height))

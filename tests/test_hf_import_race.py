@@ -25,7 +25,7 @@ ready = threading.Event()
 
 def background():  # what streamlit_app.py's import thread does: the pages wait for `ready` only
     try:
-        importlib.import_module("pages._ui")
+        importlib.import_module("pages.ui.sidebar")
         ready.set()
         importlib.import_module("model_zoo.hf.finetune")
     except Exception as err:

@@ -20,7 +20,7 @@ from model_zoo.run_folder import is_reserved
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from pages._ui import LIVE_EVERY_S, WAITING_AT_MOST_EVERY_S, refresh_every
+from pages.ui.jobs import LIVE_EVERY_S, WAITING_AT_MOST_EVERY_S, refresh_every
 
 TASK = {"n_symbols": 5, "max_len": 4, "n_heldout": 8}
 TINY = {"d_model": 16, "n_heads": 2, "n_encoder_layers": 1, "n_decoder_layers": 1, "d_ff": 32}
@@ -242,7 +242,7 @@ def test_the_line_is_round_robin_an_owners_second_job_waits_behind_everyone_else
 
 
 def test_each_starter_run_owner_and_each_student_has_one_job_in_line(queue, tmp_path):
-    # pages/_ui.py submits each starter run as its own owner ("examples:copy"): one job each, like a student
+    # pages/ui/jobs.py submits each starter run as its own owner ("examples:copy"): one job each, like a student
     copy = queue.submit("examples:copy", spec(tmp_path, "copy", steps=200))
     reverse = queue.submit("examples:reverse", spec(tmp_path, "reverse"))
     with pytest.raises(Busy):

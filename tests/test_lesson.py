@@ -15,18 +15,7 @@ from model_zoo import Transformer
 
 TIMEOUT = 120
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("lesson_weights")
-
-
-@pytest.fixture(autouse=True)
-def app_env(weights, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(weights))
-    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "app_env")  # app_env: tests/conftest.py
 
 
 def texts(elements) -> list[str]:
@@ -87,10 +76,11 @@ def test_every_step_reveals_what_the_students_own_run_shows(runs, weights):
         9: f"accuracy {metrics['before']['accuracy']:.2f} → {metrics['after']['accuracy']:.2f}",
     }
     from model_zoo.toy.runs import load_attention_snapshots
-    from model_zoo.views import attention, captions
+    from model_zoo.views import attention
+    from model_zoo.views.figures.attention import strongest_head
 
     seen = attention.attention_for_text(run.model, run.vocab, run.make_task().example())
-    layer, head, _ = captions.strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
+    layer, head, _ = strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
     example = run.make_task().example()
     inspect_views = {  # the exact view each reveal's "Open Inspect" link opens
         1: {"tab": "Training dynamics", "run": "lesson-copy"},

@@ -152,7 +152,7 @@ def test_after_a_worker_is_killed_mid_save_its_leftover_is_tidied_and_not_counte
 
     from model_zoo.jobs.queue import Job
     from model_zoo.jobs.work import JobSpec
-    from pages._ui import tidy_after_job
+    from pages.ui.jobs import tidy_after_job
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch
 from hf_tiny import trained_run
 
 from model_zoo import Transformer
@@ -10,20 +9,8 @@ from model_zoo.run_files import HOLDS, load_snippet, run_files, run_files_captio
 from model_zoo.run_folder import WEIGHTS_FILE
 
 
-def tiny_scratch_run(folder):
-    from model_zoo.toy.tasks import make_task
-    from model_zoo.toy.train_config import TrainConfig
-    from model_zoo.toy.training import train
-
-    task = make_task("copy", n_symbols=6, max_len=5, n_heldout=32)
-    torch.manual_seed(0)
-    model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, task, TrainConfig(steps=4, eval_every=2, batch_size=8), checkpoint_dir=folder)
-    return folder
-
-
-def test_run_files_lists_the_real_files_with_their_real_sizes(tmp_path):
-    folder = tiny_scratch_run(tmp_path / "copy")
+def test_run_files_lists_the_real_files_with_their_real_sizes(tmp_path, tiny_run):
+    folder = tiny_run(tmp_path / "copy", steps=4, eval_every=2, batch_size=8)
     files = run_files(folder)
     on_disk = {p.name: p.stat().st_size for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")}
     assert {f.name: f.size_bytes for f in files} == on_disk
@@ -33,8 +20,8 @@ def test_run_files_lists_the_real_files_with_their_real_sizes(tmp_path):
     assert f"{len(files)} files" in run_files_caption(files)
 
 
-def test_the_three_line_snippets_load_a_scratch_and_a_fine_tuned_run(tmp_path):
-    scratch = tiny_scratch_run(tmp_path / "copy")
+def test_the_three_line_snippets_load_a_scratch_and_a_fine_tuned_run(tmp_path, tiny_run):
+    scratch = tiny_run(tmp_path / "copy", steps=4, eval_every=2, batch_size=8)
     snippet = load_snippet(scratch)
     assert len(snippet.splitlines()) == 3
     scope: dict = {}
@@ -54,8 +41,8 @@ def test_the_three_line_snippets_load_a_scratch_and_a_fine_tuned_run(tmp_path):
     assert {"model.safetensors", "labels.json", "tokenizer.json"} <= files
 
 
-def test_caption_states_the_optimizer_state_against_the_weights(tmp_path):
-    folder = tiny_scratch_run(tmp_path / "copy")
+def test_caption_states_the_optimizer_state_against_the_weights(tmp_path, tiny_run):
+    folder = tiny_run(tmp_path / "copy", steps=4, eval_every=2, batch_size=8)
     sizes = {f.name: f.size_bytes for f in run_files(folder)}
     ratio = sizes["trainer_state.safetensors"] / sizes[WEIGHTS_FILE]
     assert 1.5 < ratio < 3  # Adam's m and v: two numbers a weight

@@ -44,10 +44,10 @@ def starter_sidebar() -> None:
     """The sidebar's starter-run line alone, counting the page's runs."""
     import streamlit as st
 
-    from pages import _ui
+    from pages.ui import sidebar
 
     st.session_state["page_runs"] = st.session_state.get("page_runs", 0) + 1
-    _ui._starter_runs()
+    sidebar._starter_runs()
 
 
 class Jobs:
@@ -63,11 +63,12 @@ class Jobs:
 def test_the_example_runs_line_goes_and_the_page_reruns_once_they_are_ready(monkeypatch):
     from model_zoo.jobs.queue import DONE, RUNNING, Job
     from model_zoo.jobs.work import JobSpec
-    from pages._ui import STARTER_OWNER, starter_runs_line
+    from pages.ui.jobs import STARTER_OWNER
+    from pages.ui.sidebar import starter_runs_line
 
     job = Job(1, STARTER_OWNER + "copy", JobSpec("train", "copy-example", {}), status=RUNNING)
     assert starter_runs_line([job]).startswith("Example runs being made: copy-example")
-    monkeypatch.setattr("pages._ui.job_queue", lambda: Jobs([job]))
+    monkeypatch.setattr("pages.ui.sidebar.job_queue", lambda: Jobs([job]))
     at = AppTest.from_function(starter_sidebar, default_timeout=TIMEOUT)
     at.run()
     assert [c.value for c in at.caption] == [starter_runs_line([job])]

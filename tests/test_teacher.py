@@ -100,7 +100,7 @@ def test_the_teacher_sees_and_cancels_a_students_waiting_or_running_job(weights,
     from model_zoo.jobs.work import train_spec
     from model_zoo.toy.tasks import make_task
     from model_zoo.toy.train_config import TrainConfig
-    from pages._ui import job_queue
+    from pages.ui.jobs import job_queue
 
     at = sign_in(monkeypatch)
     out = weights / "_students" / BOB / "long-copy"

@@ -76,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def plot_attention(args: argparse.Namespace) -> int:
     from model_zoo.toy.runs import load_attention_snapshots, load_run
-    from model_zoo.views import charts
     from model_zoo.views.export import save_figure
+    from model_zoo.views.figures.attention import attention_heads_chart, attention_heatmap
 
     fmt = args.format or (args.out.rsplit(".", 1)[-1].lower() if args.out and "." in args.out else "png")
     out = args.out or f"attention.{fmt}"
@@ -96,10 +96,10 @@ def plot_attention(args: argparse.Namespace) -> int:
     queries, keys = seen.axes(args.kind)
     if args.head is None and not args.mean:
         frame = attention.attention_heads(seen.attentions, args.kind, args.layer, queries, keys)
-        chart = charts.attention_heads_chart(frame)
+        chart = attention_heads_chart(frame)
     else:
         frame = attention.attention_map(seen.attentions, args.kind, args.layer, queries, keys, head=args.head)
-        chart = charts.attention_heatmap(frame)
+        chart = attention_heatmap(frame)
     if args.step is not None:
         chart = chart.properties(title=f"step {args.step}: {chart.title}")
     path = save_figure(chart, frame, out, fmt)
@@ -113,7 +113,8 @@ def plot_attention(args: argparse.Namespace) -> int:
 
 def attention_snapshots(args: argparse.Namespace) -> int:
     from model_zoo.toy.runs import load_attention_snapshots, load_run
-    from model_zoo.views import charts, dynamics
+    from model_zoo.views import dynamics
+    from model_zoo.views.figures.attention import training_snapshot_chart
 
     run = load_run(args.run, args.root)
     snapshots = load_attention_snapshots(run.path)
@@ -138,9 +139,7 @@ def attention_snapshots(args: argparse.Namespace) -> int:
     if args.out:
         from model_zoo.views.export import save_figure
 
-        chart = charts.training_snapshot_chart(
-            dynamics.metric_frame(run.history, ["loss"]), shares, None, snap, threshold
-        )
+        chart = training_snapshot_chart(dynamics.metric_frame(run.history, ["loss"]), shares, None, snap, threshold)
         say(f"wrote {save_figure(chart, shares, args.out)}")
     return 0
 
@@ -168,7 +167,7 @@ def stability_demo(args: argparse.Namespace) -> int:
     say(f"stable ({result.stable.recipe.description}): {result.stable.verdict}")
     say(f"broken ({result.broken.recipe.description}): {result.broken.verdict}")
     if args.out:
-        from model_zoo.views import charts
+        from model_zoo.views.figures.training import save_history_png
 
-        say(f"wrote {charts.save_history_png(result.histories(), args.out)}")
+        say(f"wrote {save_history_png(result.histories(), args.out)}")
     return 0

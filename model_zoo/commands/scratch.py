@@ -211,9 +211,9 @@ def cmd_decode(args: argparse.Namespace) -> int:
         import torch
 
         from model_zoo.toy.decoding import beam_search_tree, encode_source
-        from model_zoo.views.charts import beam_tree_chart
         from model_zoo.views.decoding import beam_tree_frame
         from model_zoo.views.export import save_figure
+        from model_zoo.views.figures.decoding import beam_tree_chart
 
         ids, _ = encode_source(run.vocab, args.text)
         _, tree = beam_search_tree(

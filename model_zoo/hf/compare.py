@@ -13,6 +13,7 @@ from __future__ import annotations
 import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whole (see model_zoo/hf/__init__.py)
 
 # isort: split
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from model_zoo.hf.inference import (
 )
 from model_zoo.run_folder import COMPARISON_FILE, FINETUNE, METRICS_FILE, read_run_file
 from model_zoo.utils import atomic_write_json
-from model_zoo.views.captions import TO_TRY
+from model_zoo.views.figures.finetuning import TO_TRY
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 METRIC_KEYS = ("accuracy", "macro_f1")
@@ -119,16 +120,52 @@ def evaluate_model(
     }
 
 
-def _score_probes(model, tokenizer, task, label_names, config, sentences) -> list[dict]:
+@dataclass(frozen=True)
+class Scoring:
+    """How every score of a fine-tuning run is taken (before, while training, after): read from
+    its `FinetuneConfig` once (`Scoring.of`), so the settings are passed in one piece."""
+
+    batch_size: int = 64
+    max_length: int = 128
+    prefix: str = TEXT2TEXT_PREFIX  # text-to-text models read "<prefix><sentence>"
+    max_new_tokens: int = 8
+
+    @classmethod
+    def of(cls, config) -> Scoring:
+        return cls(config.eval_batch_size, config.max_length, config.text2text_prefix, config.max_new_tokens)
+
+
+def score_held_out(
+    model, tokenizer, texts, references, task, label_names, scoring: Scoring, sentences=PROBE_SENTENCES
+) -> dict:
+    """One scoring of `model`, the same before and after training: `evaluate_model` on the held-out
+    `texts`, and the probe sentences' labels and probabilities ("probes")."""
+    scores = evaluate_model(
+        model,
+        tokenizer,
+        texts,
+        references,
+        task,
+        label_names,
+        scoring.batch_size,
+        scoring.max_length,
+        scoring.prefix,
+        scoring.max_new_tokens,
+    )
+    scores["probes"] = _score_probes(model, tokenizer, task, label_names, scoring, sentences)
+    return scores
+
+
+def _score_probes(model, tokenizer, task, label_names, scoring: Scoring, sentences) -> list[dict]:
     out = predict_batch(
         model,
         tokenizer,
         list(sentences),
         task,
         label_names,
-        max_length=config.max_length,
-        prefix=config.text2text_prefix,
-        max_new_tokens=config.max_new_tokens,
+        max_length=scoring.max_length,
+        prefix=scoring.prefix,
+        max_new_tokens=scoring.max_new_tokens,
     )
     return [
         {
@@ -140,23 +177,10 @@ def _score_probes(model, tokenizer, task, label_names, config, sentences) -> lis
 
 
 def compare_predictions(
-    model, tokenizer, texts, references, task, label_names, config, before: dict, sentences=PROBE_SENTENCES
+    texts, references, task, label_names, before: dict, after: dict, sentences=PROBE_SENTENCES
 ) -> dict:
-    """After-training evaluation beside `before` (an `evaluate_model` result, with "probes" when
-    it scored the probe sentences), as the dict `write_comparison` saves."""
-    after = evaluate_model(
-        model,
-        tokenizer,
-        texts,
-        references,
-        task,
-        label_names,
-        config.eval_batch_size,
-        config.max_length,
-        config.text2text_prefix,
-        config.max_new_tokens,
-    )
-    after["probes"] = _score_probes(model, tokenizer, task, label_names, config, sentences)
+    """The two scorings (`score_held_out`) of the same held-out sentences side by side, with the
+    examples whose prediction changed, as the dict `write_comparison` saves."""
     changed = []
     if before.get("predictions") is not None:
         for i, (b, a) in enumerate(zip(before["predictions"], after["predictions"], strict=True)):
@@ -181,11 +205,6 @@ def compare_predictions(
         "changed": changed,
         "probe_sentences": list(sentences),
     }
-
-
-def score_probes_before(model, tokenizer, task, label_names, config, sentences=PROBE_SENTENCES) -> list[dict]:
-    """The probe sentences scored by the untrained model (called before training starts)."""
-    return _score_probes(model, tokenizer, task, label_names, config, sentences)
 
 
 Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval

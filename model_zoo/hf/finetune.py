@@ -1,15 +1,17 @@
 """Fine-tune a pretrained Transformer on labelled sentences: one call, two training loops.
 
-`finetune(config, out_dir)` does the whole of it, in this order:
+`finetune(config, out_dir)` does the whole of it, in this order, each step one call:
 
-1. load the data, take a seeded stratified train/test split, tokenize it;
-2. load the pretrained model with a new classification head (or T5 for text-to-text);
-3. score the untrained model on the test split ("before");
+1. data: load the data, take a seeded stratified train/test split (`prepare.load_split`);
+2. tokens: load the pretrained model with a new classification head (or T5 for text-to-text) and
+   tokenize the split with its tokenizer (`prepare.load_tokens`);
+3. before: score the untrained model on the test split and the probe sentences (`Prepared.score`);
 4. train, with Hugging Face's `Trainer` (`loop="trainer"`, `model_zoo/hf/trainer.py`) or a plain
    PyTorch loop (`loop="custom"`, `model_zoo/hf/loop.py`): the same optimizer (AdamW), the same
    linear schedule with warmup, the same gradient clipping, the same metrics, reported through the
    same `on_step` callback;
-5. score the trained model on the same split ("after"), and save the run folder:
+5. after: score the trained model on the same split (`Prepared.score`), beside "before";
+6. save the run folder (`save_run`):
 
     weights/<run>/model.safetensors, config.json    the fine-tuned model (`save_pretrained`)
     weights/<run>/tokenizer.json, ...               its tokenizer
@@ -36,7 +38,7 @@ import torch
 from model_zoo import distributed
 from model_zoo.hf import compare
 from model_zoo.hf.config import FinetuneConfig
-from model_zoo.hf.prepare import Prepared, evaluate, prepare
+from model_zoo.hf.prepare import Prepared, load_split, load_tokens
 from model_zoo.run_folder import (
     COMPARISON_FILE,
     FINETUNE,
@@ -121,6 +123,40 @@ def train_loop(
     return custom_loop(prep, config, emit, should_stop, epoch0)
 
 
+@dataclass
+class Start:
+    """Where a run starts: a fresh one from the config, or a saved run resumed (checked, its history
+    and epochs, its "before" and its base model), read once before any work."""
+
+    config: FinetuneConfig
+    history: dict = field(default_factory=lambda: {"train": [], "eval": []})
+    epoch0: int = 0  # epochs already trained
+    before: dict | None = None  # the resumed run's "before": it stays the untrained model's
+
+    @classmethod
+    def fresh(cls, config: FinetuneConfig) -> Start:
+        return cls(config)
+
+    @classmethod
+    def resumed(cls, run: Path, config: FinetuneConfig) -> Start:
+        require_kind(run, FINETUNE)
+        problem = check_files(run)  # the listing's rule: a damaged run is never trained on
+        if problem is not None:
+            raise ValueError(f"Cannot resume from {run.name!r}: {problem.rstrip('.')}.")
+        check_same_data(run, config)  # before minutes of training, not after
+        start = cls(config)
+        if (run / HISTORY_FILE).is_file():
+            start.history = read_run_file(run, HISTORY_FILE, FINETUNE)
+            start.epoch0 = int(max((e["epoch"] for e in start.history["eval"]), default=0)) or int(
+                math.ceil(max((e["epoch"] for e in start.history["train"]), default=0))
+            )
+        if (run / COMPARISON_FILE).is_file():
+            start.before = read_run_file(run, COMPARISON_FILE, FINETUNE).get("before") or None
+        info = read_run_file(run, RUN_FILE, FINETUNE) if (run / RUN_FILE).is_file() else {}
+        start.config = FinetuneConfig.from_dict({**asdict(config), "model": info.get("model") or config.model})
+        return start
+
+
 # ---------------------------------------------------------------------------------------------
 # The one call
 
@@ -148,48 +184,28 @@ def finetune(
     out_dir = Path(out_dir)
     same_run = resume_from is not None and Path(resume_from).resolve() == out_dir.resolve()
     check_new_run(out_dir, overwrite=overwrite or same_run)  # before minutes of work, not after
-    emit_history: dict = {"train": [], "eval": []}
-    epoch0, before = 0, None
-    if resume_from is not None:
-        resume_from = Path(resume_from)
-        require_kind(resume_from, FINETUNE)
-        problem = check_files(resume_from)  # the listing's rule: a damaged run is never trained on
-        if problem is not None:
-            raise ValueError(f"Cannot resume from {resume_from.name!r}: {problem.rstrip('.')}.")
-        check_same_data(resume_from, config)  # before minutes of training, not after
-        if (resume_from / HISTORY_FILE).is_file():
-            emit_history = read_run_file(resume_from, HISTORY_FILE, FINETUNE)
-            epoch0 = int(max((e["epoch"] for e in emit_history["eval"]), default=0)) or int(
-                math.ceil(max((e["epoch"] for e in emit_history["train"]), default=0))
-            )
-        if (resume_from / COMPARISON_FILE).is_file():  # "before" stays the untrained model
-            before = read_run_file(resume_from, COMPARISON_FILE, FINETUNE).get("before") or None
-        info = read_run_file(resume_from, RUN_FILE, FINETUNE) if (resume_from / RUN_FILE).is_file() else {}
-        base_model = info.get("model") or config.model
-        config = FinetuneConfig.from_dict({**asdict(config), "model": base_model})
+    start = Start.fresh(config) if resume_from is None else Start.resumed(Path(resume_from), config)
+    config, history = start.config, start.history
 
     def emit(metrics: dict) -> None:
-        if metrics["kind"] in emit_history:  # "phase" events are news, not history
-            emit_history[metrics["kind"]].append(metrics)
+        if metrics["kind"] in history:  # "phase" events are news, not history
+            history[metrics["kind"]].append(metrics)
         if on_step is not None and distributed.is_main_process():
             on_step(metrics)
 
     emit({"kind": "phase", "phase": "prepare"})
-
     torch.manual_seed(config.seed)
-    prep = prepare(config, resume_from)
-    device = distributed.resolve_device(config.device)
-    prep.model.to(device)
-    # 3. Before: the pretrained body with its new, untrained head (or the run we resume).
+    data = load_split(config, resume_from)  # 1. data
+    prep = load_tokens(data, config, resume_from)  # 2. tokens, with the pretrained model
+    prep.model.to(distributed.resolve_device(config.device))
+    before = start.before  # 3. before: the pretrained body with its new, untrained head (or the run we resume)
     if before is None and distributed.is_main_process():
         emit({"kind": "phase", "phase": "before"})
         prep.model.eval()
-        before = evaluate(prep, prep.model, config)
-        before["probes"] = compare.score_probes_before(prep.model, prep.tokenizer, prep.task, prep.label_names, config)
-    # 4. Train.
+        before = prep.score(prep.model)
     emit({"kind": "phase", "phase": "train"})
-    outcome = train_loop(prep, config, emit, should_stop, epoch0)
-    model = outcome["model"]
+    trained = train_loop(prep, config, emit, should_stop, start.epoch0)  # 4. train
+    model = trained["model"]
     model.eval()
     result = FinetuneResult(
         run_dir=None,
@@ -197,36 +213,28 @@ def finetune(
         label_names=prep.label_names,
         before=before or {},
         after={},
-        history=emit_history,
-        train_seconds=outcome["train_seconds"],
-        samples_per_s=outcome["samples"] / outcome["train_seconds"] if outcome["train_seconds"] else 0.0,
-        steps=outcome["steps"],
-        stopped=outcome["stopped"],
+        history=history,
+        train_seconds=trained["train_seconds"],
+        samples_per_s=trained["samples"] / trained["train_seconds"] if trained["train_seconds"] else 0.0,
+        steps=trained["steps"],
+        stopped=trained["stopped"],
         model=model,
     )
     if not distributed.is_main_process():
         return result
-    # 5. After, on the same held-out sentences; then the run folder.
     emit({"kind": "phase", "phase": "after"})
-    comparison = compare.compare_predictions(
-        model,
-        prep.tokenizer,
-        prep.raw["test"]["text"],
-        prep.raw["test"]["label"],
-        prep.task,
-        prep.label_names,
-        config,
-        before=before,
-    )
+    after = prep.score(model)  # 5. after, on the same held-out sentences
+    test = prep.raw["test"]
+    comparison = compare.compare_predictions(test["text"], test["label"], prep.task, prep.label_names, before, after)
     result.after = comparison["after"]
     result.outcome = compare.outcome(comparison)
-    final_epoch = math.ceil(max((e["epoch"] for e in emit_history["train"]), default=0))
-    if config.eval_each_epoch and not result.stopped and all(e["epoch"] != final_epoch for e in emit_history["eval"]):
+    final_epoch = math.ceil(max((e["epoch"] for e in history["train"]), default=0))
+    if config.eval_each_epoch and not result.stopped and all(e["epoch"] != final_epoch for e in history["eval"]):
         # the last epoch's evaluation is the "after" scoring: the plain loop does not run it twice
         scores = {k: result.after[k] for k in compare.METRIC_KEYS}
         emit({"kind": "eval", "step": result.steps, "epoch": final_epoch, **scores})
     result.run_dir = out_dir
-    save_run(out_dir, model, prep, config, result, comparison, overwrite=overwrite or same_run)
+    save_run(out_dir, model, prep, config, result, comparison, overwrite=overwrite or same_run)  # 6. save
     emit({"kind": "phase", "phase": "saved"})
     return result
 

@@ -22,11 +22,10 @@ from transformers import get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from model_zoo import distributed
-from model_zoo.hf import compare
 from model_zoo.hf.compare import METRIC_KEYS
 from model_zoo.hf.config import FinetuneConfig, schedule
 from model_zoo.hf.data import make_collator, model_columns
-from model_zoo.hf.prepare import Prepared, evaluate
+from model_zoo.hf.prepare import Prepared
 
 OnStep = Callable[[dict], None]
 
@@ -50,21 +49,9 @@ def evaluate_while_training(prep: Prepared, model, config: FinetuneConfig, step:
     """The "eval" dict of step `step`: accuracy and macro-F1 on the first `config.eval_examples`
     held-out sentences (a quick look; the whole held-out split is scored at the end). Both loops
     call it every `config.eval_steps` steps; the model goes back to training mode after."""
-    test = prep.raw["test"]
-    n = min(config.eval_examples, len(test))
+    n = min(config.eval_examples, len(prep.raw["test"]))
     model.eval()
-    scores = compare.evaluate_model(
-        model,
-        prep.tokenizer,
-        test["text"][:n],
-        test["label"][:n],
-        prep.task,
-        prep.label_names,
-        batch_size=config.eval_batch_size,
-        max_length=config.max_length,
-        prefix=config.text2text_prefix,
-        max_new_tokens=config.max_new_tokens,
-    )
+    scores = prep.evaluate(model, n)
     model.train()
     return {"kind": "eval", "step": step, "epoch": epoch, "examples": n, **{k: scores[k] for k in METRIC_KEYS}}
 
@@ -144,7 +131,7 @@ def custom_loop(prep: Prepared, config: FinetuneConfig, emit: OnStep, should_sto
         last = epoch == config.epochs - 1 or step >= total  # its score is the "after" one: not twice
         if config.eval_each_epoch and not stopped and not last and processes.is_main:
             model.eval()
-            scores = evaluate(prep, model, config)
+            scores = prep.evaluate(model)
             emit({"kind": "eval", "step": step, "epoch": epoch0 + epoch + 1, **{k: scores[k] for k in METRIC_KEYS}})
         if stopped or step >= total:
             break

@@ -1,5 +1,7 @@
-"""Steps 1-2 of fine-tuning, shared by both loops: the data (split and tokenized) and the
-pretrained model with its new head; and the one evaluation that both loops and before/after use."""
+"""Steps 1-2 of fine-tuning, shared by both loops: the data (loaded, sampled, split), and its
+tokens with the pretrained model and its new head; and the one scoring (`Prepared.evaluate`,
+`Prepared.score`) that both loops and before/after use, with the settings read once
+(`compare.Scoring`)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,18 @@ from model_zoo.utils import read_json
 
 
 @dataclass
+class SplitData:
+    """Step 1's result: the labelled sentences, sampled and split."""
+
+    raw: object  # DatasetDict "train"/"test" with "text" and "label"
+    label_names: list[str]
+    source: str  # where the data came from, in words
+
+
+@dataclass
 class Prepared:
-    """What both loops train on: the model, its tokenizer, raw and tokenized splits."""
+    """What both loops train on: the model, its tokenizer, raw and tokenized splits, and how the
+    model is scored."""
 
     tokenizer: object
     model: object
@@ -25,9 +37,38 @@ class Prepared:
     raw: object  # DatasetDict "train"/"test" with "text" and "label"
     tokenized: object  # DatasetDict with input_ids, attention_mask, labels (and "label")
     data_source: str
+    scoring: compare.Scoring
+
+    def evaluate(self, model, n: int | None = None) -> dict:
+        """Accuracy and macro-F1 on the test split (its first `n` sentences): the one evaluation
+        both loops use."""
+        test = self.raw["test"]
+        texts, references = (test["text"], test["label"]) if n is None else (test["text"][:n], test["label"][:n])
+        s = self.scoring
+        return compare.evaluate_model(
+            model,
+            self.tokenizer,
+            texts,
+            references,
+            self.task,
+            self.label_names,
+            batch_size=s.batch_size,
+            max_length=s.max_length,
+            prefix=s.prefix,
+            max_new_tokens=s.max_new_tokens,
+        )
+
+    def score(self, model) -> dict:
+        """The scoring before and after training: the test split and the probe sentences."""
+        test = self.raw["test"]
+        return compare.score_held_out(
+            model, self.tokenizer, test["text"], test["label"], self.task, self.label_names, self.scoring
+        )
 
 
-def prepare(config: FinetuneConfig, resume_from: str | Path | None = None) -> Prepared:
+def load_split(config: FinetuneConfig, resume_from: str | Path | None = None) -> SplitData:
+    """Step 1, the data: loaded, within the size one job may use, sampled and split (seeded); a
+    resumed run must have been trained on the same labels."""
     data = load_labeled_data(config.dataset, config.text_column, config.label_column, config.data_source)
     if config.max_examples is None and len(data.dataset) > MAX_EXAMPLES:
         raise ValueError(
@@ -43,13 +84,25 @@ def prepare(config: FinetuneConfig, resume_from: str | Path | None = None) -> Pr
                 f"The run in {resume_from} was trained on labels {saved}, this data has "
                 f"{data.label_names}: resume with the same data set."
             )
+    return SplitData(raw, data.label_names, data.source)
+
+
+def load_tokens(data: SplitData, config: FinetuneConfig, resume_from: str | Path | None = None) -> Prepared:
+    """Step 2, the tokens: the pretrained model with its new head (or the resumed run's model),
+    frozen below `train_top_layers`, and the split tokenized by its tokenizer."""
     source = str(resume_from) if resume_from is not None else config.model
     task = config.task or task_of(load_config(source))
     tokenizer, model, task = load_pretrained(source, task, data.label_names, seed=config.seed)
     if config.train_top_layers is not None:
         freeze_below(model, config.train_top_layers)
-    tokenized = tokenize(raw, tokenizer, task, data.label_names, config.max_length, config.text2text_prefix)
-    return Prepared(tokenizer, model, task, data.label_names, raw, tokenized, data.source)
+    tokenized = tokenize(data.raw, tokenizer, task, data.label_names, config.max_length, config.text2text_prefix)
+    scoring = compare.Scoring.of(config)
+    return Prepared(tokenizer, model, task, data.label_names, data.raw, tokenized, data.source, scoring)
+
+
+def prepare(config: FinetuneConfig, resume_from: str | Path | None = None) -> Prepared:
+    """Steps 1 and 2 in one call (the benchmarks and tests): the data, then its tokens."""
+    return load_tokens(load_split(config, resume_from), config, resume_from)
 
 
 def encoder_blocks(model) -> list:
@@ -76,19 +129,3 @@ def freeze_below(model, top: int) -> int:
     for module in frozen:
         module.requires_grad_(False)
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def evaluate(prep: Prepared, model, config: FinetuneConfig) -> dict:
-    """Accuracy and macro-F1 on the test split: the one evaluation both loops and before/after use."""
-    return compare.evaluate_model(
-        model,
-        prep.tokenizer,
-        prep.raw["test"]["text"],
-        prep.raw["test"]["label"],
-        prep.task,
-        prep.label_names,
-        batch_size=config.eval_batch_size,
-        max_length=config.max_length,
-        prefix=config.text2text_prefix,
-        max_new_tokens=config.max_new_tokens,
-    )

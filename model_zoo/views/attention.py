@@ -1,5 +1,5 @@
 """Attention maps as tidy tables (one row per weight, a pandas DataFrame) that
-`model_zoo.views.charts` draws and the app shows.
+`model_zoo.views.figures` draws and the app shows.
 
 Functions take the attention dict every model in `model_zoo` returns,
 {"encoder_self": [(B, H, S, S)] * L, "decoder_self": [(B, H, T, T)] * L, "cross": [(B, H, T, S)] * L},
@@ -327,7 +327,7 @@ def step_tables(step, head: int | None = None):
     """A `DecodeStep` as two tables for the page: the top-k next tokens (rank, token, probability,
     chosen) and this step's cross-attention over the source in the columns of
     `follow_token` (one row per layer, head and source token), so
-    `charts.follow_token_chart` draws it. `head=None` keeps every head."""
+    `figures.attention.follow_token_chart` draws it. `head=None` keeps every head."""
     import pandas as pd
 
     top = pd.DataFrame(

@@ -29,7 +29,7 @@ from model_zoo.scratch.attention import padding_mask
 from model_zoo.scratch.transformer import EncoderOutput, Transformer
 from model_zoo.utils import check_index
 from model_zoo.views.attention import attention_for_text, attention_matrix, attention_rollout, token_labels
-from model_zoo.views.charts import LABEL_FONT, PALETTE
+from model_zoo.views.figures.common import LABEL_FONT, PALETTE
 
 # Steps along the path from the baseline. Captum's Gauss-Legendre rule met completeness with 16 or
 # 32 on the starter runs; MiniLM took 0.2-2 s a review (10-42 word pieces) on one core of a busy

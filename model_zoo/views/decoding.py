@@ -1,4 +1,4 @@
-"""Decoding as tables for `model_zoo.views.charts`: the logit lens step by step, and a beam
+"""Decoding as tables for `model_zoo.views.figures`: the logit lens step by step, and a beam
 search's tree of candidates with the length penalty's effect on the final ranking."""
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from model_zoo.views.attention import (
     _layers_of,
     token_labels,
 )
-from model_zoo.views.captions import attention_pattern
+from model_zoo.views.figures.attention import attention_pattern
 
 LABEL_FONT = 12
 TITLE_FONT = 14
@@ -172,7 +172,7 @@ def model_view_chart(
 
 @dataclass(frozen=True)
 class HeadSummary:
-    """One head of the model view: its (layer, head), its pattern (`captions.attention_pattern`)
+    """One head of the model view: its (layer, head), its pattern (`figures.attention.attention_pattern`)
     and its sharpness (a query's largest weight, averaged over the queries)."""
 
     layer: int

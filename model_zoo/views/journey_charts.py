@@ -11,7 +11,14 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from model_zoo.views.charts import DIVERGING_SCHEME, LABEL_FONT, SEQUENTIAL_SCHEME, _heat_color, _title, _token_axis
+from model_zoo.views.figures.common import (
+    DIVERGING_SCHEME,
+    LABEL_FONT,
+    SEQUENTIAL_SCHEME,
+    _heat_color,
+    _title,
+    _token_axis,
+)
 from model_zoo.views.journey import Stage, stage_frame, top_frame
 
 PLOT_WIDTH = 370  # px: beside the text column of a 1280 px page

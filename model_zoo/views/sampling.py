@@ -22,7 +22,7 @@ from model_zoo.toy.decoding import (
     top_k_filter,
     top_p_filter,
 )
-from model_zoo.views.charts import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, TITLE_FONT
+from model_zoo.views.figures.common import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, TITLE_FONT
 
 __all__ = [
     "SHOWN",

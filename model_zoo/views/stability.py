@@ -78,8 +78,8 @@ class StabilityResult:
     broken: RecipeRun
 
     def histories(self) -> dict[str, list[dict]]:
-        """{"stable": history, "broken": history}, what `charts.stability_chart` and
-        `charts.save_history_png` take."""
+        """{"stable": history, "broken": history}, what `figures.training.stability_chart` and
+        `figures.training.save_history_png` take."""
         return {"stable": self.stable.history, "broken": self.broken.history}
 
     def verdicts(self) -> dict[str, str]:
