@@ -29,7 +29,7 @@ USER user
 ENV HOME=/home/user \
     WORKBENCH_WEIGHTS_DIR=/home/user/app/weights \
     WORKBENCH_WORKERS=2
-# The starter runs (copy, reverse, sort, english, a fine-tuned MiniLM), made by the project's own
+# The starter runs (copy, reverse, sort, english, hamlet, a fine-tuned MiniLM), made by the project's own
 # code at build time, so a class can open them the moment the Space starts. A few minutes.
 RUN python -m model_zoo starter-runs
 

@@ -87,10 +87,9 @@ SHOTS = [
     Shot("compare", "pages/compare.py", "", "Compare"),
     Shot("setup", "pages/setup.py", "", "Setup: what this app runs on"),
     Shot("teacher", "pages/teacher.py", "", "Teacher"),
-    # The pages of this wave, taken once they are registered in streamlit_app.py.
-    Shot("journey", "pages/journey.py", "?run=reverse", "Journey"),
-    Shot("heads", "pages/heads.py", "?run=reverse", "All heads"),
-    Shot("attribution", "pages/attribution.py", "", "What the prediction rests on"),
+    Shot("journey", "pages/journey.py", "?run=reverse&kind=decoder&stage=decoder.0.cross.softmax&pos=2", "A token's journey"),
+    Shot("heads", "pages/heads.py", "?run=sentiment-minilm", "All heads"),
+    Shot("explain", "pages/explain.py", "", "What the prediction rests on"),
 ]
 
 
