@@ -5,7 +5,7 @@ import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
-from model_zoo.views import attention, captions, charts, dynamics
+from model_zoo.views import attention, captions, charts, dynamics, label_smoothing
 from pages._concepts import HELP, explain, look_for
 from pages._ui import (
     change_colour,
@@ -319,6 +319,15 @@ with tabs[1]:
             look_for(captions.runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
+        if a.label != b.label and label_smoothing.pair_difference(a.run, b.run) is None:
+            st.markdown("**Label smoothing, Section 5.4:** " + label_smoothing.PAPER_CLAIM)
+            try:
+                smoothing = label_smoothing.compare_label_smoothing(a.run, b.run)
+            except ValueError as err:
+                show_error(err)
+            else:
+                st.dataframe(smoothing.rows(), hide_index=True)
+                look_for(smoothing.caption())
         seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
         text = st.text_input("decode the same input with both", key="cmp_decode_text")
         from model_zoo.toy.decoding import decode_text
