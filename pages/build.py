@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
+from model_zoo.scratch.families import families, family_dot
 from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
 from model_zoo.views.captions import parameter_caption, shapes_caption
@@ -100,6 +101,33 @@ c1.dataframe(
 )
 c2.altair_chart(fixed_size(parameter_counts_chart(counts)), width="content")
 st.caption(f"**What to look for:** {parameter_caption(parameter_counts(model, level='module'))}")
+
+st.subheader("Three families from the same blocks")
+st.caption(
+    "The paper's encoder and decoder blocks, stacked three ways, at your settings above (width, heads, "
+    "feed-forward, vocabulary, and each side's blocks). Each is built on PyTorch's meta device and counted: "
+    "`model_zoo/scratch/families.py`."
+)
+family_list = families(cfg)
+st.dataframe(
+    [
+        {
+            "family": f.name,
+            "examples": f.examples,
+            "blocks": f.blocks,
+            "self-attention reads": f.self_attention,
+            "cross-attention": "yes" if f.cross_attention else "no",
+            "parameters": f.parameters,
+        }
+        for f in family_list
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+)
+for column, family in zip(st.columns(3), family_list, strict=True):
+    column.graphviz_chart(family_dot(family))
+    column.caption(f"Trained to predict {family.trains_to}.")
 
 st.subheader("Shapes, stage by stage")
 st.caption(
