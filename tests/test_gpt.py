@@ -289,3 +289,24 @@ def test_train_pages_data_view_shows_a_language_models_windows_and_no_encoder_de
     parts = token_input(model, 5, 2, "e")
     expected = model.tgt_embed(torch.tensor([[5]]))[0, 0]
     assert torch.allclose(torch.tensor(parts.embedding), expected, atol=1e-6)
+
+
+def test_self_attention_cache_writes_each_step_in_place_and_keeps_every_key():
+    """The cache grows by doubling a buffer: a step writes only its own key and value (no copy of the
+    earlier ones while there is room), and what it returns is every key so far, in order."""
+    from model_zoo.scratch.attention import AttentionCache
+
+    cache, keys, values = AttentionCache(), [], []
+    pointers = set()
+    for _ in range(40):
+        k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)  # (B, H, 1, dk): one new token
+        keys.append(k)
+        values.append(v)
+        all_k, all_v = cache.update(k, v)
+        assert torch.equal(all_k, torch.cat(keys, dim=2)) and torch.equal(all_v, torch.cat(values, dim=2))
+        pointers.add(all_k.data_ptr())
+    assert len(pointers) <= 3  # 16, 32, 64 positions: two regrowths in 40 steps, not one copy a step
+    cache.reorder(torch.tensor([1, 0]))
+    k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)
+    all_k, _ = cache.update(k, v)
+    assert torch.equal(all_k, torch.cat([torch.cat(keys, dim=2)[[1, 0]], k], dim=2))
