@@ -310,3 +310,20 @@ def test_self_attention_cache_writes_each_step_in_place_and_keeps_every_key():
     k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)
     all_k, _ = cache.update(k, v)
     assert torch.equal(all_k, torch.cat([torch.cat(keys, dim=2)[[1, 0]], k], dim=2))
+
+
+def test_lesson_on_a_language_model_reveals_what_applies_and_says_which_steps_need_an_encoder(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("lesson")
+    failed, encoder_steps = {}, {}
+    for index in range(8):  # the steps that read a scratch run (9 and 10: a fine-tuning run)
+        at.session_state["lesson_step"] = index
+        at.run()
+        answer = next(r for r in at.radio if r.key == f"lesson_answer_{index}")
+        answer.set_value(answer.options[0]).run()
+        at.button(key=f"lesson_reveal_{index}").click().run()
+        if at.exception or at.error:
+            failed[index] = at.exception[0].message if at.exception else at.error[0].value
+        encoder_steps[index] = any("no encoder" in info.value for info in at.info)
+    assert not failed, failed
+    assert [i for i, says in encoder_steps.items() if says] == [3, 4]  # step-through of a source; cross-attention
