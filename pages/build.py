@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
-from model_zoo.scratch.families import families, family_dot
+from model_zoo.scratch.families import families, families_caption, family_dot
 from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
 from model_zoo.views.captions import parameter_caption, shapes_caption
@@ -112,8 +112,7 @@ family_list = families(cfg)
 st.dataframe(
     [
         {
-            "family": f.name,
-            "examples": f.examples,
+            "family": f"{f.name} ({f.examples.split(',')[0]})",
             "blocks": f.blocks,
             "self-attention reads": f.self_attention,
             "cross-attention": "yes" if f.cross_attention else "no",
@@ -125,9 +124,10 @@ st.dataframe(
     width="stretch",
     column_config={"parameters": st.column_config.NumberColumn(format="localized")},
 )
+st.caption(f"**What to look for:** {families_caption(family_list)}")
 for column, family in zip(st.columns(3), family_list, strict=True):
     column.graphviz_chart(family_dot(family))
-    column.caption(f"Trained to predict {family.trains_to}.")
+    column.caption(f"{family.name}: {family.examples}. Trained to predict {family.trains_to}.")
 
 st.subheader("Shapes, stage by stage")
 st.caption(

@@ -211,5 +211,18 @@ def test_build_page_shows_the_three_families_at_the_students_settings(monkeypatc
     table = next(d.value for d in at.dataframe if "family" in d.value.columns)
     cfg = TransformerConfig(n_decoder_layers=3)
     assert list(table["parameters"]) == [f.parameters for f in families(cfg)]
-    assert list(table["family"]) == ["encoder-decoder", "decoder-only", "encoder-only"]
+    assert [name.split(" (")[0] for name in table["family"]] == ["encoder-decoder", "decoder-only", "encoder-only"]
     assert len(at.get("graphviz_chart")) >= 3
+
+
+def test_families_caption_says_gpt_and_bert_blocks_weigh_the_same_and_names_the_difference_in_depth():
+    from model_zoo.scratch.families import families, families_caption
+
+    same = families_caption(families(TransformerConfig()))  # 2 + 2 blocks: the two one-stack models tie
+    assert "have the same 102,160 parameters" in same and "only the causal mask" in same
+    deeper = families(TransformerConfig(n_encoder_layers=3))
+    by_name = {f.name: f for f in deeper}
+    gap = by_name["encoder-only"].parameters - by_name["decoder-only"].parameters
+    assert gap > 0 and f"The encoder-only model has {gap:,} more parameters than the decoder-only" in families_caption(
+        deeper
+    )

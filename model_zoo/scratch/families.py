@@ -115,7 +115,7 @@ def families(cfg: TransformerConfig) -> list[Family]:
         Family(
             "encoder-decoder",
             "the paper, T5, BART",
-            "encoder: every token; decoder: earlier tokens only (causal mask)",
+            "encoder: all tokens; decoder: causal",
             True,
             f"{enc} encoder + {dec} decoder",
             counts["encoder-decoder"],
@@ -124,7 +124,7 @@ def families(cfg: TransformerConfig) -> list[Family]:
         Family(
             "decoder-only",
             "GPT, the Hamlet task",
-            "earlier tokens only (causal mask)",
+            "causal: earlier tokens only",
             False,
             f"{dec} decoder (no cross-attention)",
             counts["decoder-only"],
@@ -133,7 +133,7 @@ def families(cfg: TransformerConfig) -> list[Family]:
         Family(
             "encoder-only",
             "BERT, the MiniLM of Fine-tune",
-            "every token, before and after",
+            "all tokens, before and after",
             False,
             f"{enc} encoder",
             counts["encoder-only"],
@@ -177,3 +177,23 @@ def family_dot(family: Family) -> str:
         lines += ['  src [label="embedding + position", fillcolor="#f0f0f0"];', enc_block, "  src -> es; ef -> out;"]
     lines.append("}")
     return "\n".join(lines)
+
+
+def families_caption(family_list: list[Family]) -> str:
+    """What to look for in the three counts, computed from them."""
+    by_name = {f.name: f for f in family_list}
+    both, gpt, bert = by_name["encoder-decoder"], by_name["decoder-only"], by_name["encoder-only"]
+    if gpt.parameters == bert.parameters:
+        same = (
+            f"The decoder-only and the encoder-only model have the same {gpt.parameters:,} parameters: with as many "
+            "blocks, a GPT block and a BERT block hold the same weights, and only the causal mask tells them apart. "
+        )
+    else:
+        more, fewer = (gpt, bert) if gpt.parameters > bert.parameters else (bert, gpt)
+        same = (
+            f"The {more.name} model has {more.parameters - fewer.parameters:,} more parameters than the {fewer.name} "
+            f"one ({more.blocks} against {fewer.blocks}): a block of either holds the same weights, only the mask differs. "
+        )
+    return same + (
+        f"The encoder-decoder ({both.parameters:,}) has both stacks, plus a cross-attention in every decoder block."
+    )
