@@ -326,13 +326,26 @@ with tabs[1]:
             except ValueError as err:
                 show_error(err)
             else:
-                st.dataframe(smoothing.rows(), hide_index=True)
+                st.dataframe(
+                    smoothing.rows(),
+                    hide_index=True,
+                    column_config={"held-out accuracy": st.column_config.NumberColumn(format="percent")},
+                )
                 look_for(smoothing.caption())
-        seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
-        text = st.text_input("decode the same input with both", key="cmp_decode_text")
+        language_models = list(dict.fromkeys(p.label for p in (a, b) if p.run.model.cfg.decoder_only))
+        if language_models:  # nothing to translate: a decoder-only run continues a prompt
+            st.info(
+                f"{' and '.join(language_models)} {'is a language model' if len(language_models) == 1 else 'are language models'} "
+                "(decoder-only): no source to decode. Generate with it on **Step-through** instead."
+            )
+            text, to_decode = "", []
+        else:
+            seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
+            text = st.text_input("decode the same input with both", key="cmp_decode_text")
+            to_decode = [a, b]
         from model_zoo.toy.decoding import decode_text
 
-        for col, picked in zip(st.columns(2), (a, b), strict=True):
+        for col, picked in zip(st.columns(2), to_decode, strict=False):
             try:
                 result = decode_text(picked.run.model, picked.run.vocab, text)
             except ValueError as err:

@@ -260,7 +260,10 @@ def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(w
     _saved_hamlet_run(weights_dir)
     at = _page("compare")
     assert not at.exception, at.exception
-    assert any("language model" in e.value for e in at.error)
+    assert not at.error, [e.value for e in at.error]
+    assert any("is a language model (decoder-only): no source to decode" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
 
 
 def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):

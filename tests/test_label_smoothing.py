@@ -130,6 +130,9 @@ def test_compare_shows_a_label_smoothing_pair_with_the_papers_sentence(weights_d
     at.selectbox(key="cmp_run_b").set_value(next(o for o in at.selectbox(key="cmp_run_b").options if "ls0.1" in o))
     at.run()
     assert not at.exception, at.exception
+    assert not at.error, [
+        e.value for e in at.error
+    ]  # two language models: every view of the tab applies or says why not
     assert any(PAPER_CLAIM in m.value for m in at.markdown)
     expected = compare_label_smoothing(load_run(without), load_run(smoothed)).caption()
     assert f"**What to look for:** {expected}" in [c.value for c in at.caption]
