@@ -102,33 +102,6 @@ c1.dataframe(
 c2.altair_chart(fixed_size(parameter_counts_chart(counts)), width="content")
 st.caption(f"**What to look for:** {parameter_caption(parameter_counts(model, level='module'))}")
 
-st.subheader("Three families from the same blocks")
-st.caption(
-    "The paper's encoder and decoder blocks, stacked three ways, at your settings above (width, heads, "
-    "feed-forward, vocabulary, and each side's blocks). Each is built on PyTorch's meta device and counted: "
-    "`model_zoo/scratch/families.py`."
-)
-family_list = families(cfg)
-st.dataframe(
-    [
-        {
-            "family": f"{f.name} ({f.examples.split(',')[0]})",
-            "blocks": f.blocks,
-            "self-attention reads": f.self_attention,
-            "cross-attention": "yes" if f.cross_attention else "no",
-            "parameters": f.parameters,
-        }
-        for f in family_list
-    ],
-    hide_index=True,
-    width="stretch",
-    column_config={"parameters": st.column_config.NumberColumn(format="localized")},
-)
-st.caption(f"**What to look for:** {families_caption(family_list)}")
-for column, family in zip(st.columns(3), family_list, strict=True):
-    column.graphviz_chart(family_dot(family))
-    column.caption(f"{family.name}: {family.examples}. Trained to predict {family.trains_to}.")
-
 st.subheader("Shapes, stage by stage")
 st.caption(
     "A random example goes through the model once; forward hooks on each module record what came in and out. "
@@ -215,6 +188,33 @@ if saved and saved[0] == asdict(cfg):
         f"under the causal mask: max difference {gpt['max_abs_diff']:.2e} "
         f"({'the same to float precision' if gpt_ok else 'they differ'}), {gpt['parameters']:,} parameters."
     )
+
+st.subheader("Three families from the same blocks")
+st.caption(
+    "The paper's encoder and decoder blocks, stacked three ways, at your settings above (width, heads, "
+    "feed-forward, vocabulary, and each side's blocks). Each is built on PyTorch's meta device and counted: "
+    "`model_zoo/scratch/families.py`."
+)
+family_list = families(cfg)
+st.dataframe(
+    [
+        {
+            "family": f"{f.name} ({f.examples.split(',')[0]})",
+            "blocks": f.blocks,
+            "self-attention reads": f.self_attention,
+            "cross-attention": "yes" if f.cross_attention else "no",
+            "parameters": f.parameters,
+        }
+        for f in family_list
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+)
+st.caption(f"**What to look for:** {families_caption(family_list)}")
+for column, family in zip(st.columns(3), family_list, strict=True):
+    column.graphviz_chart(family_dot(family))
+    column.caption(f"{family.name}: {family.examples}. Trained to predict {family.trains_to}.")
 
 st.subheader("The paper's own model, to its own numbers")
 st.caption(
