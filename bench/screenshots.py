@@ -87,7 +87,12 @@ SHOTS = [
     Shot("compare", "pages/compare.py", "", "Compare"),
     Shot("setup", "pages/setup.py", "", "Setup: what this app runs on"),
     Shot("teacher", "pages/teacher.py", "", "Teacher"),
-    Shot("journey", "pages/journey.py", "?run=reverse&kind=decoder&stage=decoder.0.cross.softmax&pos=2", "A token's journey"),
+    Shot(
+        "journey",
+        "pages/journey.py",
+        "?run=reverse&kind=decoder&stage=decoder.0.cross.softmax&pos=2",
+        "A token's journey",
+    ),
     Shot("heads", "pages/heads.py", "?run=sentiment-minilm", "All heads"),
     Shot("explain", "pages/explain.py", "", "What the prediction rests on"),
 ]

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from model_zoo import Transformer, TransformerConfig
+from model_zoo.scratch.families import families, families_caption, family_dot
 from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
 from model_zoo.views.figures.weights import parameter_caption, parameter_counts_chart, shapes_caption
@@ -188,6 +189,33 @@ if saved and saved[0] == asdict(cfg):
         f"under the causal mask: max difference {gpt['max_abs_diff']:.2e} "
         f"({'the same to float precision' if gpt_ok else 'they differ'}), {gpt['parameters']:,} parameters."
     )
+
+st.subheader("Three families from the same blocks")
+st.caption(
+    "The paper's encoder and decoder blocks, stacked three ways, at your settings above (width, heads, "
+    "feed-forward, vocabulary, and each side's blocks). Each is built on PyTorch's meta device and counted: "
+    "`model_zoo/scratch/families.py`."
+)
+family_list = families(cfg)
+st.dataframe(
+    [
+        {
+            "family": f"{f.name} ({f.examples.split(',')[0]})",
+            "blocks": f.blocks,
+            "self-attention reads": f.self_attention,
+            "cross-attention": "yes" if f.cross_attention else "no",
+            "parameters": f.parameters,
+        }
+        for f in family_list
+    ],
+    hide_index=True,
+    width="stretch",
+    column_config={"parameters": st.column_config.NumberColumn(format="localized")},
+)
+st.caption(f"**What to look for:** {families_caption(family_list)}")
+for column, family in zip(st.columns(3), family_list, strict=True):
+    column.graphviz_chart(family_dot(family))
+    column.caption(f"{family.name}: {family.examples}. Trained to predict {family.trains_to}.")
 
 st.subheader(words("build_paper"))
 st.caption(

@@ -5,7 +5,7 @@ import streamlit as st
 
 from model_zoo.hf.compare import confusion_frame
 from model_zoo.scratch.interop import speed_against_torch
-from model_zoo.views import attention, dynamics
+from model_zoo.views import attention, dynamics, label_smoothing
 from model_zoo.views.figures.attention import (
     attention_caption,
     attention_change_caption,
@@ -327,11 +327,33 @@ with tabs[1]:
             look_for(runs_caption(histories))
         else:
             st.caption("One of the runs has no training history.")
-        seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
-        text = st.text_input("decode the same input with both", key="cmp_decode_text")
+        if a.label != b.label and label_smoothing.pair_difference(a.run, b.run) is None:
+            st.markdown("**Label smoothing, Section 5.4:** " + label_smoothing.PAPER_CLAIM)
+            try:
+                smoothing = label_smoothing.compare_label_smoothing(a.run, b.run)
+            except ValueError as err:
+                show_error(err)
+            else:
+                st.dataframe(
+                    smoothing.rows(),
+                    hide_index=True,
+                    column_config={"held-out accuracy": st.column_config.NumberColumn(format="percent")},
+                )
+                look_for(smoothing.caption())
+        language_models = list(dict.fromkeys(p.label for p in (a, b) if p.run.model.cfg.decoder_only))
+        if language_models:  # nothing to translate: a decoder-only run continues a prompt
+            st.info(
+                f"{' and '.join(language_models)} {'is a language model' if len(language_models) == 1 else 'are language models'} "
+                "(decoder-only): no source to decode. Generate with it on **Step-through** instead."
+            )
+            text, to_decode = "", []
+        else:
+            seed_example("cmp_decode_text", a.run)  # the first run's own example, another when another run is picked
+            text = st.text_input("decode the same input with both", key="cmp_decode_text")
+            to_decode = [a, b]
         from model_zoo.toy.decoding import decode_text
 
-        for col, picked in zip(st.columns(2), (a, b), strict=True):
+        for col, picked in zip(st.columns(2), to_decode, strict=False):
             try:
                 result = decode_text(picked.run.model, picked.run.vocab, text)
             except ValueError as err:

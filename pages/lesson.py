@@ -82,6 +82,17 @@ def need(run) -> object:
     return run
 
 
+def need_encoder(run) -> object:
+    """A step about the encoder-decoder: a language model (decoder-only) has no source to read."""
+    run = need(run)
+    if run.model.cfg.decoder_only:
+        raise NeedsRun(
+            f"**{run.name}** is a language model (decoder-only, like GPT): it has no encoder, so no source to "
+            "translate and no cross-attention. Pick a copy, reverse, sort or english run above for this step."
+        )
+    return run
+
+
 def task_name(run) -> str:
     your_task = step_says("cross_attention", "your_task")
     return (run.task or {}).get("name", your_task) if run is not None else "copy"
@@ -155,7 +166,7 @@ def reveal_which_first(run, _) -> Reveal:
 def reveal_first_step(run, _) -> Reveal:
     from model_zoo.toy.decoding import DecodingSession
 
-    run = need(run)
+    run = need_encoder(run)
     text = example_text(run)
     step = DecodingSession(run.model, run.vocab, text, "greedy", show_top=5).step()
     p = step.top_probs[0]
@@ -172,7 +183,7 @@ PATTERN_OPTION = {"diagonal": 0, "anti-diagonal": 1, "sharp": 2, "broad": 3}
 def reveal_cross_attention(run, _) -> Reveal:
     from model_zoo.views.attention import attention_for_text
 
-    run = need(run)
+    run = need_encoder(run)
     text = example_text(run)
     seen = attention_for_text(run.model, run.vocab, text)
     layer, head, pattern = strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])

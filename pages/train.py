@@ -3,7 +3,7 @@ queue the training, watch it live (progress, loss, accuracy, learning rate, grad
 it; then decode a typed input greedily, with beam search or by sampling."""
 
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import streamlit as st
 
@@ -15,6 +15,7 @@ from model_zoo.toy.settings import SETTINGS, settings_for
 from model_zoo.toy.tasks import SPECIALS
 from model_zoo.toy.tasks import TASKS as TASK_CLASSES
 from model_zoo.toy.train_config import SCHEDULES
+from model_zoo.views.label_smoothing import PAPER_CLAIM, PAPER_EPSILON, compare_label_smoothing
 from pages._concepts import HELP, explain, words
 from pages.ui.admission import ensure_app, workspace
 from pages.ui.attention_over_training import attention_over_training
@@ -181,10 +182,31 @@ try:
 except (ValueError, FileExistsError) as err:
     show_error(err, "Change the setting above.")
 
-if st.button("Start training", type="primary", key="train_start", disabled=spec is None):
+b1, b2 = st.columns([1, 2])
+if b1.button("Start training", type="primary", key="train_start", disabled=spec is None):
     try:
         submit_job(spec)  # refused before it runs when its run would not fit in the disk quotas
         st.session_state["train_new_name"] = True  # the next run gets a fresh default name
+    except (Busy, FileExistsError, ValueError) as err:
+        show_error(err)
+if b2.button(
+    f"Train it twice: without and with label smoothing (ε_ls = {PAPER_EPSILON:g})",
+    key="train_ls_pair",
+    disabled=spec is None,
+    help="Section 5.4's claim, tried: the same settings and seed twice, label smoothing 0 then "
+    f"{PAPER_EPSILON:g}, one after the other; both are then measured on the held-out data below.",
+):
+    try:
+        pair = []
+        for eps in (0.0, PAPER_EPSILON):
+            name = f"{run_name.strip()}-ls{eps:g}"
+            out = workspace().output(name)
+            cfg = replace(train_cfg, label_smoothing=eps)
+            pair.append(train_spec(out.name, out, task_name, task_kwargs, model_cfg, cfg, overwrite=overwrite))
+        submit_job(pair[0])  # one job a student at a time: the second is queued when the first is done
+        st.session_state["train_ls_pending"] = pair[1]
+        st.session_state["train_ls_paths"] = [str(p.out) for p in pair]
+        st.session_state["train_new_name"] = True
     except (Busy, FileExistsError, ValueError) as err:
         show_error(err)
 
@@ -213,12 +235,52 @@ def live_view() -> None:
             + (f": held-out loss {heldout_loss:.2f} nats a character" if heldout_loss is not None else "")
             + f". Saved as **{job.name}** among your runs: decode it below, or open it on Inspect."
         )
+    pending = st.session_state.get("train_ls_pending")
+    if pending is not None and not job.active:  # the label-smoothing pair: its second run, once the first is done
+        st.session_state.pop("train_ls_pending")
+        if job.status == "done" and job.spec.out != pending.out:
+            try:
+                submit_job(pending)
+            except (Busy, FileExistsError, ValueError) as err:
+                show_error(err)
+            else:
+                st.rerun()
     if job.active != st.session_state.get("train_was_active", False):
         st.session_state["train_was_active"] = job.active
         if not job.active:
             if job.status in ("done", "stopped"):  # decode with the run just trained
                 st.session_state["train_decode_model"] = f"{job.name} (yours)"
             st.rerun()  # the whole page: the new run appears in the pickers and the sidebar
+
+
+def label_smoothing_pair() -> None:
+    """The pair queued by the label-smoothing button, once both are saved: each run's held-out
+    perplexity and accuracy, the paper's sentence, and whether these two runs agree with it."""
+    paths = st.session_state.get("train_ls_paths")
+    if not paths or st.session_state.get("train_ls_pending") is not None:
+        return
+    try:
+        runs = [load_scratch_run(path) for path in paths]
+    except (ValueError, FileNotFoundError, OSError):
+        return  # not saved yet (still training), or removed since
+    st.subheader("Label smoothing: the paper's claim, tried")
+    try:
+        comparison = compare_label_smoothing(*runs)
+    except ValueError as err:
+        show_error(err)
+        return
+    show_label_smoothing(comparison, [run.name for run in runs])
+
+
+def show_label_smoothing(comparison, names: list[str]) -> None:
+    st.markdown(f"> {PAPER_CLAIM}  \n> — *Attention Is All You Need*, Section 5.4")
+    rows = [{"run": name, **row} for name, row in zip(names, comparison.rows(), strict=True)]
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={"held-out accuracy": st.column_config.NumberColumn(format="percent")},
+    )
+    st.markdown(f"**What these two runs show:** {comparison.caption()}")
 
 
 jobs_now = my_jobs("train")
@@ -229,6 +291,7 @@ if jobs_now and jobs_now[-1].status in ("done", "stopped"):
             attention_over_training(load_scratch_run(jobs_now[-1].spec.out), "train_training")
         except (ValueError, FileNotFoundError, OSError) as err:
             show_error(err)
+label_smoothing_pair()
 explain("loss")
 explain("checkpoints")
 from pages._plumbing import train_under_the_hood  # noqa: E402

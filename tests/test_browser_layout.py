@@ -164,7 +164,7 @@ def test_every_page_is_readable_on_a_projector(projector, server):  # noqa: F811
     page.locator(".katex-display").first.wait_for()
     built = check_readable(page, "build", problems)
     assert len(built["formulas"]) >= 8  # every concept opened
-    assert len(built["tables"]) == 4  # the parameter counts, the Shapes table, Figure 1's parts and Table 3's rows
+    assert len(built["tables"]) == 5  # parameter counts, Shapes, the three families, Figure 1's parts, Table 3's rows
     if not all(0 < t["scroll"] <= t["client"] + 2 for t in built["tables"]):
         problems.append(f"build: a table is cut on the right: {built['tables']}")
 

@@ -260,7 +260,10 @@ def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(w
     _saved_hamlet_run(weights_dir)
     at = _page("compare")
     assert not at.exception, at.exception
-    assert any("language model" in e.value for e in at.error)
+    assert not at.error, [e.value for e in at.error]
+    assert any("is a language model (decoder-only): no source to decode" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
 
 
 def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):
@@ -289,3 +292,41 @@ def test_train_pages_data_view_shows_a_language_models_windows_and_no_encoder_de
     parts = token_input(model, 5, 2, "e")
     expected = model.tgt_embed(torch.tensor([[5]]))[0, 0]
     assert torch.allclose(torch.tensor(parts.embedding), expected, atol=1e-6)
+
+
+def test_self_attention_cache_writes_each_step_in_place_and_keeps_every_key():
+    """The cache grows by doubling a buffer: a step writes only its own key and value (no copy of the
+    earlier ones while there is room), and what it returns is every key so far, in order."""
+    from model_zoo.scratch.attention import AttentionCache
+
+    cache, keys, values = AttentionCache(), [], []
+    pointers = set()
+    for _ in range(40):
+        k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)  # (B, H, 1, dk): one new token
+        keys.append(k)
+        values.append(v)
+        all_k, all_v = cache.update(k, v)
+        assert torch.equal(all_k, torch.cat(keys, dim=2)) and torch.equal(all_v, torch.cat(values, dim=2))
+        pointers.add(all_k.data_ptr())
+    assert len(pointers) <= 3  # 16, 32, 64 positions: two regrowths in 40 steps, not one copy a step
+    cache.reorder(torch.tensor([1, 0]))
+    k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)
+    all_k, _ = cache.update(k, v)
+    assert torch.equal(all_k, torch.cat([torch.cat(keys, dim=2)[[1, 0]], k], dim=2))
+
+
+def test_lesson_on_a_language_model_reveals_what_applies_and_says_which_steps_need_an_encoder(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    at = _page("lesson")
+    failed, encoder_steps = {}, {}
+    for index in range(8):  # the steps that read a scratch run (9 and 10: a fine-tuning run)
+        at.session_state["lesson_step"] = index
+        at.run()
+        answer = next(r for r in at.radio if r.key == f"lesson_answer_{index}")
+        answer.set_value(answer.options[0]).run()
+        at.button(key=f"lesson_reveal_{index}").click().run()
+        if at.exception or at.error:
+            failed[index] = at.exception[0].message if at.exception else at.error[0].value
+        encoder_steps[index] = any("no encoder" in info.value for info in at.info)
+    assert not failed, failed
+    assert [i for i, says in encoder_steps.items() if says] == [3, 4]  # step-through of a source; cross-attention

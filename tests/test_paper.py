@@ -122,3 +122,107 @@ def test_build_page_shows_the_papers_figure_1_counts_and_table_3(monkeypatch, tm
     assert not at.exception, at.exception
     assert at.dataframe[-2].value["parameters"].sum() == TransformerConfig.paper_big().n_parameters()
     assert "against the paper's 213 M" in " ".join(str(c.value) for c in at.caption)
+
+
+# -- three families from the same blocks ----------------------------------------------------------------
+FAMILY_SETTINGS = [
+    TransformerConfig(),
+    TransformerConfig(d_model=96, n_heads=4, n_encoder_layers=3, n_decoder_layers=1, d_ff=384, tie_embeddings=True),
+    TransformerConfig.paper_base(),
+]
+
+
+@pytest.mark.parametrize("cfg", FAMILY_SETTINGS, ids=["default", "tied", "paper-base"])
+def test_encoder_only_count_equals_its_built_stack_of_the_papers_encoder_blocks(cfg):
+    from model_zoo.scratch.families import EncoderOnlyTransformer, encoder_only_parameters
+    from model_zoo.scratch.layers import Encoder, EncoderBlock
+
+    with torch.device("meta"):
+        model = EncoderOnlyTransformer(cfg)
+        stack = Encoder(cfg.n_encoder_layers, d_model=cfg.d_model, n_heads=cfg.n_heads, d_ff=cfg.d_ff,
+                        dropout=0.0, activation=cfg.activation, norm_first=cfg.norm_first, eps=cfg.layer_norm_eps)  # fmt: skip
+    assert all(type(block) is EncoderBlock for block in model.encoder.layers)  # the same blocks, not a copy
+    stack_count = sum(p.numel() for p in stack.parameters())
+    embedding, output = (
+        cfg.src_vocab_size * cfg.d_model,
+        cfg.src_vocab_size * (1 if cfg.output_tied else cfg.d_model + 1),
+    )
+    assert model.num_parameters() == encoder_only_parameters(cfg) == stack_count + embedding + output
+
+
+def test_three_families_count_what_each_builds_and_say_which_attention_each_has():
+    from model_zoo.scratch.families import families, family_dot
+
+    cfg = TransformerConfig(d_model=32, n_heads=2, n_encoder_layers=2, n_decoder_layers=3, d_ff=64)
+    by_name = {f.name: f for f in families(cfg)}
+    assert by_name["encoder-decoder"].parameters == cfg.n_parameters()
+    decoder_only = TransformerConfig(d_model=32, n_heads=2, n_encoder_layers=0, n_decoder_layers=3, d_ff=64)
+    assert by_name["decoder-only"].parameters == decoder_only.n_parameters()
+    # the encoder-decoder is the encoder-only's stack plus the decoder-only's, with one more LayerNorm,
+    # cross-attention in each decoder block, and no second output layer
+    d, v = 32, cfg.tgt_vocab_size
+    cross = cfg.n_decoder_layers * (4 * d * d + 4 * d + 2 * d)
+    assert by_name["encoder-decoder"].parameters == (
+        by_name["encoder-only"].parameters + by_name["decoder-only"].parameters + cross - v * (d + 1)
+    )
+    assert [f.cross_attention for f in by_name.values()] == [True, False, False]
+    assert (
+        "causal" in by_name["decoder-only"].self_attention
+        and "before and after" in by_name["encoder-only"].self_attention
+    )
+    assert "cross-attention" in family_dot(by_name["encoder-decoder"])
+    assert "cross-attention" not in family_dot(by_name["decoder-only"]) + family_dot(by_name["encoder-only"])
+    assert "masked" not in family_dot(by_name["encoder-only"])
+
+
+def test_encoder_only_reads_every_token_where_decoder_only_reads_only_earlier_ones():
+    from model_zoo.scratch.families import EncoderOnlyTransformer
+    from model_zoo.scratch.transformer import build_model
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32)
+    encoder_only = EncoderOnlyTransformer(cfg).eval()
+    decoder_only = build_model(
+        TransformerConfig(d_model=16, n_heads=2, n_encoder_layers=0, n_decoder_layers=1, d_ff=32)
+    ).eval()
+    a, b = torch.tensor([[4, 5, 6, 7]]), torch.tensor([[4, 5, 6, 9]])  # only the last token differs
+    with torch.no_grad():
+        assert not torch.allclose(encoder_only(a).logits[0, 0], encoder_only(b).logits[0, 0])  # reads ahead
+        assert torch.allclose(decoder_only(a).logits[0, 0], decoder_only(b).logits[0, 0])  # never does
+        out = encoder_only(a, return_attention=True)
+    assert out.logits.shape == (1, 4, cfg.src_vocab_size)
+    assert out.attentions["encoder_self"][0].shape == (1, 2, 4, 4) and out.attentions["encoder_self"][0][0, 0, 0, 3] > 0
+
+
+def test_build_page_shows_the_three_families_at_the_students_settings(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from model_zoo.scratch.families import families
+
+    monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
+    monkeypatch.setenv("WORKBENCH_RAISE", "1")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("pages/build.py").run()
+    at.number_input(key="build_n_dec").set_value(3).run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "family" in d.value.columns)
+    cfg = TransformerConfig(n_decoder_layers=3)
+    assert list(table["parameters"]) == [f.parameters for f in families(cfg)]
+    assert [name.split(" (")[0] for name in table["family"]] == ["encoder-decoder", "decoder-only", "encoder-only"]
+    assert len(at.get("graphviz_chart")) >= 3
+
+
+def test_families_caption_says_gpt_and_bert_blocks_weigh_the_same_and_names_the_difference_in_depth():
+    from model_zoo.scratch.families import families, families_caption
+
+    same = families_caption(families(TransformerConfig()))  # 2 + 2 blocks: the two one-stack models tie
+    assert "have the same 102,160 parameters" in same and "only the causal mask" in same
+    deeper = families(TransformerConfig(n_encoder_layers=3))
+    by_name = {f.name: f for f in deeper}
+    gap = by_name["encoder-only"].parameters - by_name["decoder-only"].parameters
+    assert gap > 0 and f"The encoder-only model has {gap:,} more parameters than the decoder-only" in families_caption(
+        deeper
+    )

@@ -79,8 +79,9 @@ class AttentionCache:
 
     def __init__(self, static: bool = False):
         self.static = static
-        self.key: Tensor | None = None  # (B, H, Tk, dk)
+        self.key: Tensor | None = None  # (B, H, Tk, dk): a view of the first Tk positions of the buffer
         self.value: Tensor | None = None
+        self._buffers: tuple[Tensor, Tensor] | None = None  # self-attention: (B, H, capacity, dk) each
 
     @property
     def ready(self) -> bool:
@@ -88,20 +89,36 @@ class AttentionCache:
         return self.static and self.key is not None
 
     def update(self, key: Tensor | None, value: Tensor | None) -> tuple[Tensor, Tensor]:
-        """This step's keys and values (B, H, t, dk) -> every key and value so far."""
+        """This step's keys and values (B, H, t, dk) -> every key and value so far.
+
+        Self-attention writes the new ones into buffers with room to spare (doubled when full), so a
+        step copies only its own token's key and value, not every earlier one as `torch.cat` would."""
         if self.ready:
             return self.key, self.value
-        if not self.static and self.key is not None:
-            key = torch.cat([self.key, key], dim=2)
-            value = torch.cat([self.value, value], dim=2)
-        self.key, self.value = key, value
-        return key, value
+        if self.static:
+            self.key, self.value = key, value
+            return key, value
+        old = 0 if self.key is None else self.key.size(2)
+        new = old + key.size(2)
+        if self._buffers is None or self._buffers[0].size(2) < new:
+            capacity = max(2 * new, 16)
+            buffers = tuple(key.new_empty(*key.shape[:2], capacity, key.size(3)) for _ in range(2))
+            if old:
+                buffers[0][:, :, :old] = self.key
+                buffers[1][:, :, :old] = self.value
+            self._buffers = buffers
+        k_buffer, v_buffer = self._buffers
+        k_buffer[:, :, old:new] = key
+        v_buffer[:, :, old:new] = value
+        self.key, self.value = k_buffer[:, :, :new], v_buffer[:, :, :new]  # (B, H, Tk, dk) views
+        return self.key, self.value
 
     def reorder(self, index: Tensor) -> None:
         """Keep the batch rows in `index` (beam search moves hypotheses around)."""
         if self.key is not None:
             self.key = self.key.index_select(0, index)
             self.value = self.value.index_select(0, index)
+            self._buffers = None  # the next update starts new buffers from these rows
 
 
 class MultiHeadAttention(nn.Module):
@@ -164,6 +181,8 @@ class MultiHeadAttention(nn.Module):
 
     def _linear(self, x: Tensor, start: int, stop: int) -> Tensor:
         """x projected by rows start:stop of the stacked W_Q, W_K, W_V (a view: no copy)."""
+        if start == 0 and stop == 3 * self.d_model:  # all three: the layer itself, so the backward pass
+            return self.in_proj(x)  # writes the gradient in place instead of a slice's zero-filled copy
         b = self.in_proj.bias
         return F.linear(x, self.in_proj.weight[start:stop], None if b is None else b[start:stop])
 

@@ -648,7 +648,7 @@ def generate(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     ids = list(prompt_ids)
     cache = None
-    with eval_mode(model):
+    with eval_mode(model), torch.inference_mode():  # no autograd bookkeeping on a step's ~60 small ops
         for _ in range(n_new):
             if not use_cache:
                 logits = model(torch.tensor([ids[-window:]], device=model.device)).logits[0, -1]  # (V,)

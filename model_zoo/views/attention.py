@@ -249,9 +249,13 @@ def attention_for_text(
 
 
 def _forward_with_attention(model: Transformer, src, tgt_in) -> tuple[dict[str, list[Tensor]], Tensor]:
-    src_ids, tgt_ids = _as_batch(src, "src", model), _as_batch(tgt_in, "tgt_in", model)
-    with eval_mode(model):
-        out = model(src_ids, tgt_ids, return_attention=True)
+    if model.cfg.decoder_only:  # a language model has no source: it reads `tgt_in`, the text itself
+        with eval_mode(model):
+            out = model(_as_batch(tgt_in, "tgt_in", model), return_attention=True)
+    else:
+        src_ids, tgt_ids = _as_batch(src, "src", model), _as_batch(tgt_in, "tgt_in", model)
+        with eval_mode(model):
+            out = model(src_ids, tgt_ids, return_attention=True)
     attentions = {kind: [w.detach().float().cpu() for w in layers] for kind, layers in out.attentions.items()}
     return attentions, out.logits.detach().cpu()  # logits (1, T, V)
 
@@ -522,7 +526,7 @@ def scratch_attention_change(model_a: Transformer, model_b: Transformer, task, n
         raise ValueError(f"n={n!r} must be a whole number of at least 1.")
     pairs = []
     for source, target in task.heldout_pairs()[:n]:
-        tgt_in = [BOS_ID, *target]
+        tgt_in = target if model_a.cfg.decoder_only else [BOS_ID, *target]  # a language model: the window
         pairs.append((scratch_attention(model_a, source, tgt_in), scratch_attention(model_b, source, tgt_in)))
     return attention_change(pairs)
 
