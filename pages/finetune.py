@@ -389,7 +389,7 @@ try:
             st.caption(
                 "See what the pretrained model makes of a sentence before it learns anything: its new head is random."
             )
-            if not st.button(f"Load {model_name}", key="ft_load_untrained"):
+            if not st.button(f"Load {model_name}", key="ft_load_untrained_button"):
                 st.stop()
             loaded.add((model_name, tuple(data.label_names)))
         fm = untrained_model(model_name, tuple(data.label_names))

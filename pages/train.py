@@ -191,7 +191,7 @@ if b1.button("Start training", type="primary", key="train_start", disabled=spec 
         show_error(err)
 if b2.button(
     f"Train it twice: without and with label smoothing (ε_ls = {PAPER_EPSILON:g})",
-    key="train_ls_pair",
+    key="train_ls_pair_start",
     disabled=spec is None,
     help="Section 5.4's claim, tried: the same settings and seed twice, label smoothing 0 then "
     f"{PAPER_EPSILON:g}, one after the other; both are then measured on the held-out data below.",

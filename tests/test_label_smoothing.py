@@ -146,7 +146,7 @@ def test_train_pages_button_trains_the_pair_one_after_the_other_and_shows_both(w
                        ("batch_size", 8), ("eval_every", 3)):  # fmt: skip
         at.number_input(key=f"train_hamlet_{key}").set_value(value)
     at.text_input(key="train_run_name").set_value("ls-pair").run()
-    at.button(key="train_ls_pair").click().run()
+    at.button(key="train_ls_pair_start").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.session_state["train_ls_pending"].out.endswith("ls-pair-ls0.1")
 
