@@ -161,7 +161,7 @@ def weights_caption(stats: pd.DataFrame) -> str:
     if len(biases):
         sentences[-1] += say("weights.biases", mean=f"{biases['mean'].mean():+.3f}")
     elif len(gains):
-        sentences[-1] += say("weights.full_stop")
+        sentences[-1] += say("full_stop")
     return say("sentence_separator").join(sentences)
 
 
