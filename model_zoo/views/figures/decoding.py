@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.views.figures.common import (
     LABEL_FONT,
     MAX_WIDTH,
@@ -171,20 +172,22 @@ def top_k_caption(frame: pd.DataFrame) -> str:
     first = ordered.iloc[0]
     chosen = ordered[ordered["chosen"]]
     shown = float(ordered["probability"].sum())
-    text = f"The model gives {first['token']!r} {first['probability']:.0%}"
+    text = say("decoding.gives", token=repr(first["token"]), p=f"{first['probability']:.0%}")
     if len(ordered) > 1:
         second = ordered.iloc[1]
-        text += f", the runner-up {second['token']!r} {second['probability']:.0%}"
+        text += say("decoding.runner_up", token=repr(second["token"]), p=f"{second['probability']:.0%}")
         text += (
-            ": it is sure."
+            say("decoding.sure")
             if first["probability"] >= 0.9
-            else ": close call, a sampled run could go either way."
+            else say("decoding.close_call")
             if first["probability"] - second["probability"] < 0.1
-            else "."
+            else say("full_stop")
         )
     if len(chosen) and chosen.iloc[0]["token"] != first["token"]:
-        text += f" Sampling chose {chosen.iloc[0]['token']!r} (p = {chosen.iloc[0]['probability']:.2f}), not the most likely."
+        text += say(
+            "decoding.sampled", token=repr(chosen.iloc[0]["token"]), p=f"{chosen.iloc[0]['probability']:.2f}"
+        )
     elif not len(chosen):
-        text += " The token chosen is not among those shown (sampling)."
-    text += f" These {len(ordered)} tokens hold {shown:.0%} of the probability; the softmax spreads the rest over the vocabulary."
+        text += say("decoding.not_shown")
+    text += say("decoding.shown", tokens=len(ordered), share=f"{shown:.0%}")
     return text
