@@ -184,9 +184,7 @@ def top_k_caption(frame: pd.DataFrame) -> str:
             else say("full_stop")
         )
     if len(chosen) and chosen.iloc[0]["token"] != first["token"]:
-        text += say(
-            "decoding.sampled", token=repr(chosen.iloc[0]["token"]), p=f"{chosen.iloc[0]['probability']:.2f}"
-        )
+        text += say("decoding.sampled", token=repr(chosen.iloc[0]["token"]), p=f"{chosen.iloc[0]['probability']:.2f}")
     elif not len(chosen):
         text += say("decoding.not_shown")
     text += say("decoding.shown", tokens=len(ordered), share=f"{shown:.0%}")

@@ -61,7 +61,12 @@ def label_caption(probabilities: Mapping[str, float]) -> str:
         "finetuning.coin_toss" if p - even < 0.1 else "finetuning.confident" if p >= 0.9 else "finetuning.leaning"
     )
     return say(
-        "finetuning.label", label=repr(label), p=f"{p:.0%}", confidence=confidence, even=f"{even:.0%}", labels=len(ordered)
+        "finetuning.label",
+        label=repr(label),
+        p=f"{p:.0%}",
+        confidence=confidence,
+        even=f"{even:.0%}",
+        labels=len(ordered),
     )
 
 
@@ -75,7 +80,9 @@ def confusion_caption(matrix: Sequence[Sequence[int]], labels: Sequence[str]) ->
     predicted = counts.sum(axis=0) / total
     top = int(predicted.argmax())
     if predicted[top] >= 0.9:
-        return say("finetuning.majority", label=repr(labels[top]), share=f"{predicted[top]:.0%}", correct=f"{correct:.0%}")
+        return say(
+            "finetuning.majority", label=repr(labels[top]), share=f"{predicted[top]:.0%}", correct=f"{correct:.0%}"
+        )
     off = counts.copy()
     np.fill_diagonal(off, 0)
     t, p = np.unravel_index(int(off.argmax()), off.shape)

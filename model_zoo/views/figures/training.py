@@ -200,6 +200,7 @@ def save_history_png(
 
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ a step: the usual rule of thumb for Adam
 
+
 def metric_name(key: str) -> str:
     """The words for a history key in the current language: "lr" -> "learning rate" (the names are
     the [metrics] table of content/<language>/captions.toml; an unknown key is its own words)."""
@@ -244,7 +245,9 @@ def metric_caption(
         peak = int(np.argmax(ys))
         if peak == len(ys) - 1 and len(ys) > 1 and ys[-1] > ys[-2]:
             return say("training.lr.warming_up", first=f"{ys[0]:.2g}", last=f"{ys[-1]:.2g}", steps=steps[-1])
-        after = say("training.lr.decays", last=f"{ys[-1]:.2g}") if ys[-1] < 0.999 * ys[peak] else say("training.lr.holds")
+        after = (
+            say("training.lr.decays", last=f"{ys[-1]:.2g}") if ys[-1] < 0.999 * ys[peak] else say("training.lr.holds")
+        )
         return say("training.lr.peak", peak=f"{ys[peak]:.2g}", step=steps[peak], after=after)
     if metric == "grad_norm":
         median = float(np.median(ys))
@@ -290,7 +293,9 @@ def loss_caption(
             )
         )
     else:
-        sentences.append(say("training.loss.starts_at", first=f"{first:.2f}", k=f"{math.exp(first):.0f}", unit=unit_name(unit)))
+        sentences.append(
+            say("training.loss.starts_at", first=f"{first:.2f}", k=f"{math.exp(first):.0f}", unit=unit_name(unit))
+        )
     trend = trend_points(history, "loss")
     flat = trend.judged and _is_flat(trend.values[len(trend.values) // 2 :], last)
     if last < 0.1:
@@ -406,7 +411,11 @@ def per_layer_caption(frame: pd.DataFrame, key: str) -> str:
             tail=tail,
         )
     return say(
-        "training.layers.gradient", high=high, low=low, high_value=f"{typical[high]:.2g}", low_value=f"{typical[low]:.2g}"
+        "training.layers.gradient",
+        high=high,
+        low=low,
+        high_value=f"{typical[high]:.2g}",
+        low_value=f"{typical[low]:.2g}",
     )
 
 

@@ -135,7 +135,9 @@ def parameter_caption(frame: pd.DataFrame) -> str:
     enc = rows[names.str.match(r"encoder\.\d")]["count"].sum()
     dec = rows[names.str.match(r"decoder\.\d")]["count"].sum()
     if enc and dec:
-        sentences.append(say("weights.encoder_decoder_share", encoder=f"{enc / total:.0%}", decoder=f"{dec / total:.0%}"))
+        sentences.append(
+            say("weights.encoder_decoder_share", encoder=f"{enc / total:.0%}", decoder=f"{dec / total:.0%}")
+        )
     embed = rows[names.str.contains("embed|generator")]["count"].sum()
     if embed:
         sentences.append(say("weights.embedding_share", share=f"{embed / total:.0%}"))
