@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from model_zoo.content import say
 from model_zoo.scratch.attention import causal_mask
 from model_zoo.utils import check_index, eval_mode
 from model_zoo.views.attention import (
@@ -211,28 +212,31 @@ def model_view_caption(frame: pd.DataFrame) -> str:
         name = f"one key ({keys[h.key]!r})" if h.pattern == "one key" and h.key is not None else h.pattern
         counts[name] = counts.get(name, 0) + 1
     common = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    spread = "; ".join(_pattern_phrase(name, n) for name, n in common[:4])
-    return (
-        f"The sharpest head is layer {sharpest.layer}, head {sharpest.head}: a query puts on average "
-        f"{sharpest.sharpness:.0%} of its weight on its favourite key. The most spread out is layer "
-        f"{broadest.layer}, head {broadest.head} ({broadest.sharpness:.0%}). Of the {len(heads)} heads: {spread}."
+    spread = say("clause_separator").join(_pattern_phrase(name, n) for name, n in common[:4])
+    return say(
+        "heads.model_view",
+        sharp_layer=sharpest.layer,
+        sharp_head=sharpest.head,
+        sharpness=f"{sharpest.sharpness:.0%}",
+        broad_layer=broadest.layer,
+        broad_head=broadest.head,
+        broadness=f"{broadest.sharpness:.0%}",
+        heads=len(heads),
+        spread=spread,
     )
+
+
+PHRASED = ("diagonal", "previous", "next", "anti-diagonal", "sharp", "broad")  # [heads.one] and [heads.many]
 
 
 def _pattern_phrase(name: str, n: int) -> str:
     """'3 look at their own position', '1 looks ...': the heads of one pattern, counted."""
-    one = n == 1
+    number = "one" if n == 1 else "many"
     if name.startswith("one key"):
-        return f"{n} {'looks' if one else 'look'} mostly at one key{name[len('one key') :]}"
-    phrase = {
-        "diagonal": ("looks at its own position", "look at their own position"),
-        "previous": ("looks one position back", "look one position back"),
-        "next": ("looks one position ahead", "look one position ahead"),
-        "anti-diagonal": ("reads the keys backwards (anti-diagonal)", "read the keys backwards (anti-diagonal)"),
-        "sharp": ("picks one key per query, not all along one line", "pick one key per query, not all along one line"),
-        "broad": ("spreads its weight", "spread their weight"),
-    }.get(name, (f"shows the pattern {name!r}", f"show the pattern {name!r}"))
-    return f"{n} {phrase[0] if one else phrase[1]}"
+        return say(f"heads.{number}.one_key", n=n, token=name[len("one key") :])
+    if name in PHRASED:
+        return say(f"heads.{number}.{name.replace('-', '_')}", n=n)
+    return say(f"heads.{number}.other", n=n, name=repr(name))
 
 
 # -- the head view: two columns of tokens and the lines between them -------------------------------
@@ -379,10 +383,15 @@ def head_view_caption(frame: pd.DataFrame) -> str:
     top = frame.loc[frame["weight"].idxmax()]
     n_queries = frame["query_pos"].nunique()
     strong = int((frame["weight"] >= 0.5).sum())
-    return (
-        f"The strongest line runs from query {int(top.query_pos)} ({top.query_token!r}) to key {int(top.key_pos)} "
-        f"({top.key_token!r}), weight {top.weight:.2f}. {strong} of the {n_queries} queries send at least half "
-        "their weight along a single line; the others spread it over several keys."
+    return say(
+        "heads.head_view",
+        query=int(top.query_pos),
+        query_token=repr(top.query_token),
+        key=int(top.key_pos),
+        key_token=repr(top.key_token),
+        weight=f"{top.weight:.2f}",
+        strong=strong,
+        queries=n_queries,
     )
 
 
@@ -609,24 +618,41 @@ def neuron_caption(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str
     total_positive = float(positive["product"].sum())
     leaders = positive.head(3)
     leader_sum = float(leaders["product"].sum())
-    dims = ", ".join(str(int(d)) for d in leaders["dim"])
+    dims = say("list_separator").join(str(int(d)) for d in leaders["dim"])
     masked = int((~scores["allowed"]).sum())
+    weight = f"{top.weight:.2f}"
     sentences = [
-        f"Query {query_label!r} gives its largest weight, {top.weight:.2f}, to key {top.key!r}: their score "
-        f"q·k = {top.score:.2f} is the sum of the {d_k} products in its row.",
+        say(
+            "heads.neuron.largest",
+            query=repr(query_label),
+            weight=weight,
+            key=repr(top.key),
+            score=f"{top.score:.2f}",
+            d_k=d_k,
+        )
     ]
     if total_positive > 0:
         sentences.append(
-            f"Dimensions {dims} give {leader_sum:.2f} of it ({leader_sum / total_positive:.0%} of the positive "
-            "products): there q and k have the same sign and are both large."
+            say(
+                "heads.neuron.dimensions",
+                dims=dims,
+                sum=f"{leader_sum:.2f}",
+                share=f"{leader_sum / total_positive:.0%}",
+            )
         )
     sentences.append(
-        f"Dividing by √{d_k} = {math.sqrt(d_k):.2f} gives {top.scaled:.2f}; the softmax over the "
-        f"{len(allowed)} keys it may see turns that into {top.weight:.2f}."
+        say(
+            "heads.neuron.scaled",
+            d_k=d_k,
+            sqrt=f"{math.sqrt(d_k):.2f}",
+            scaled=f"{top.scaled:.2f}",
+            keys=len(allowed),
+            weight=weight,
+        )
     )
     if masked:
-        sentences.append(f"{masked} later keys are masked (−∞ before the softmax, weight 0): the causal mask.")
-    return " ".join(sentences)
+        sentences.append(say("heads.neuron.masked", masked=masked))
+    return say("sentence_separator").join(sentences)
 
 
 def recomputed_weights(qk: QueryKeys, kind: str, layer: int) -> Tensor:
