@@ -18,12 +18,14 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from model_zoo import Transformer, TransformerConfig, content
+from model_zoo.toy.decoding import distribution_from_logits
 from model_zoo.views import attention, weights
 from model_zoo.views.figures.attention import attention_caption, heads_caption
 from model_zoo.views.figures.decoding import top_k_caption
 from model_zoo.views.figures.finetuning import confusion_caption, held_out_caption, label_caption
 from model_zoo.views.figures.training import loss_caption, metric_caption, runs_caption
 from model_zoo.views.figures.weights import histogram_caption, parameter_caption, shapes_caption
+from model_zoo.views.sampling import sampling_caption
 from model_zoo.views.shapes import example_input, shape_trace
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
@@ -75,6 +77,7 @@ def model():
 def cases(model):
     """(name, caption function, arguments): captions of every family, over inputs that take their
     main branches."""
+    sampled = distribution_from_logits(torch.tensor([0.6, 0.25, 0.1, 0.05]).log(), list("abcd"), 1.0, 3, 0.8)
     top = pd.DataFrame({"token": ["'c'", "d", "e"], "probability": [0.48, 0.41, 0.05], "chosen": [False, True, False]})
     return [
         ("attention", attention_caption, (diagonal_map(),)),
@@ -101,6 +104,7 @@ def cases(model):
         ("parameters", parameter_caption, (weights.parameter_counts(model, level="module"),)),
         ("histogram", histogram_caption, (weights.weight_histogram(model, "generator.weight"),)),
         ("shapes", shapes_caption, (shape_trace(model, *example_input(model.cfg, 6, 5)),)),
+        ("sampling", sampling_caption, (sampled, 1.0, 3, 0.8, [0, 0, 1, 0])),
     ]
 
 
