@@ -15,7 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from model_zoo.content import say
+from model_zoo.content import ContentError, say
 from model_zoo.views.attention import KIND_TITLES
 from model_zoo.views.figures.common import (
     LABEL_FONT,
@@ -34,9 +34,11 @@ def _attention_encodings(frame: pd.DataFrame, axis_titles: bool = True) -> dict:
     queries = _ordered(frame, "query", "query_pos")
     keys = _ordered(frame, "key", "key_pos")
     return dict(
-        x=alt.X("key:N", sort=keys, axis=_token_axis("key (attended to)" if axis_titles else None, len(keys), -45)),
-        y=alt.Y("query:N", sort=queries, axis=_token_axis("query (attending)" if axis_titles else None, len(queries))),
-        color=_heat_color("weight", "attention weight (each row sums to 1)"),
+        x=alt.X("key:N", sort=keys, axis=_token_axis(say("charts.key_axis") if axis_titles else None, len(keys), -45)),
+        y=alt.Y(
+            "query:N", sort=queries, axis=_token_axis(say("charts.query_axis") if axis_titles else None, len(queries))
+        ),
+        color=_heat_color("weight", say("charts.weight_legend")),
         tooltip=["query_token:N", "key_token:N", "layer:O", "head:N", alt.Tooltip("weight:Q", format=".3f")],
     )
 
@@ -114,7 +116,7 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
     others = _ordered(frame, "other", "other_pos")
     token = frame["token"].iloc[0]
     pos = int(frame["token_pos"].iloc[0])
-    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    kind = kind_title(frame["kind"].iloc[0])
     side = _cell_size(max(len(others), len(rows)), cell)
     width = max(MIN_HEIGHT, side * len(others))  # a short source still gets a readable, square-ish plot
     return (
@@ -133,7 +135,7 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
         .properties(
             width=width,
             height=max(MIN_HEIGHT, side * len(rows)),
-            title=_title(f"{kind}: token {pos} ({token!r}) in every layer and head", max(width, 280)),
+            title=_title(say("charts.follow_title", kind=kind, pos=pos, token=repr(token)), max(width, 280)),
         )
     )
 
@@ -143,14 +145,24 @@ def _ordered(frame: pd.DataFrame, label: str, position: str) -> list[str]:
     return frame.drop_duplicates(position).sort_values(position)[label].tolist()
 
 
+def kind_title(kind: str) -> str:
+    """An attention kind's title ("encoder self-attention") in the current language."""
+    try:
+        return say(f"charts.kinds.{kind}")
+    except ContentError:
+        return KIND_TITLES.get(kind, kind)
+
+
 def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
     kind = frame["kind"].iloc[0] if "kind" in frame else "attention"
     layer = frame["layer"].iloc[0] if "layer" in frame else "?"
-    name = KIND_TITLES.get(kind, kind)
+    name = kind_title(kind)
     if heads:
-        return f"{name}, layer {layer}, every head"
+        return say("charts.every_head", name=name, layer=layer)
     head = frame["head"].iloc[0] if "head" in frame else "?"
-    return f"{name}, layer {layer}, " + ("heads averaged" if head == "mean" else f"head {head}")
+    if head == "mean":
+        return say("charts.heads_averaged", name=name, layer=layer)
+    return say("charts.one_head", name=name, layer=layer, head=head)
 
 
 # -- insights ---------------------------------------------------------------------------------------
@@ -218,12 +230,10 @@ def training_snapshot_chart(
             .mark_rule(color=SNAP_COLOR, strokeDash=[2, 2], opacity=0.6)
             .encode(y="threshold:Q")
         )
-    title = f"snapped at step {snap_step}" if snap_step is not None else "not snapped yet"
+    title = say("charts.snapped", step=snap_step) if snap_step is not None else say("charts.not_snapped")
     return alt.vconcat(
         alt.layer(loss_line, *_step_rules(step, snap_step)).properties(width=420, height=140, title="loss"),
-        alt.layer(*layers).properties(
-            width=420, height=180, title=f"share of cross-attention on the right source token ({title})"
-        ),
+        alt.layer(*layers).properties(width=420, height=180, title=say("charts.snapshot_title", snapped=title)),
     )
 
 
@@ -234,7 +244,7 @@ def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) 
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
     side = _cell_size(max(n_q, n_k), cell)
     order = list(dict.fromkeys(frame["layer_head"]))
-    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    kind = kind_title(frame["kind"].iloc[0])
     return (
         alt.Chart(frame)
         .mark_rect()
@@ -246,8 +256,8 @@ def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) 
         )
         .properties(
             title=alt.TitleParams(
-                text=f"{kind}: the heads picked",
-                subtitle="keys (attended to) across, queries (attending) down",
+                text=say("charts.heads_picked", kind=kind),
+                subtitle=say("charts.heads_picked_axes"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 limit=0,
