@@ -202,3 +202,20 @@ def test_the_build_pages_computed_captions_are_chinese_with_lang_zh_cn():
     assert not any("The largest single part is" in text for text in chinese), chinese
     english = build_page_captions(None)
     assert any("The largest single part is" in text for text in english), english
+
+
+def test_a_charts_sentence_titles_follow_the_language_and_single_words_stay():
+    from model_zoo.views.figures.attention import attention_heatmap
+
+    chinese = in_language("zh-CN", lambda: attention_heatmap(diagonal_map()).to_dict())
+    english = attention_heatmap(diagonal_map()).to_dict()
+
+    def title(spec):  # a wrapped title is a list of lines
+        text = spec["title"]["text"]
+        return " ".join(text) if isinstance(text, list) else text
+
+    assert title(english) == "cross-attention (decoder → encoder), layer 1, head 2"
+    assert title(chinese) == "交叉注意力（解码器 → 编码器），第 1 层，头 2"
+    encoding = chinese["layer"][0]["encoding"]
+    assert encoding["x"]["axis"]["title"] == "键（被关注的）"
+    assert encoding["color"]["title"] == "注意力权重（每行之和为 1）"

@@ -45,7 +45,10 @@ def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(
             title=alt.TitleParams(
-                text=f"Top {len(frame)} next tokens", subtitle="orange: the token chosen", anchor="start", limit=0
+                text=say("charts.top_tokens", n=len(frame)),
+                subtitle=say("charts.top_tokens_chosen"),
+                anchor="start",
+                limit=0,
             ),
             width=300,
             height=max(MIN_HEIGHT, 28 * len(frame)),
@@ -157,11 +160,7 @@ def beam_tree_chart(frame: pd.DataFrame, step_width: int = 64, slot_height: int 
     return alt.layer(edges, nodes, labels, scores, rings, places).properties(
         width=width,
         height=slot_height * max(n_slots, 4),
-        title=_title(
-            "Beam search: every candidate (above a node its token, below its log-probability; "
-            "ringed: returned, 1 = best)",
-            max(width, 360),
-        ),
+        title=_title(say("charts.beam_title"), max(width, 360)),
     )
 
 

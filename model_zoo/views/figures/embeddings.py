@@ -38,9 +38,7 @@ def positional_encoding_chart(frame: pd.DataFrame, width: int = 340, height: int
             color=_heat_color("value", "value (sin or cos)", domain=(-1, 1), scheme=DIVERGING_SCHEME),
             tooltip=["position:O", "dimension:O", alt.Tooltip("value:Q", format=".3f")],
         )
-        .properties(
-            width=width, height=max(MIN_HEIGHT, height), title=_title("Positional encoding (Section 3.5)", width)
-        )
+        .properties(width=width, height=max(MIN_HEIGHT, height), title=_title(say("charts.positional_title"), width))
     )
 
 
@@ -56,9 +54,7 @@ def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Cha
             color=_heat_color("similarity", "dot product", domain=None),
             tooltip=["position_a:O", "position_b:O", alt.Tooltip("similarity:Q", format=".3f")],
         )
-        .properties(
-            width=size, height=max(MIN_HEIGHT, size), title=_title("Similarity between positions (dot product)", size)
-        )
+        .properties(width=size, height=max(MIN_HEIGHT, size), title=_title(say("charts.similarity_title"), size))
     )
 
 
@@ -72,7 +68,8 @@ def embedding_scatter(
     _require(frame, ["token", "x", "y"], "embeddings.embedding_projection")
     variance = frame.attrs.get("explained_variance") or [None, None]
     axis_title = [
-        f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])
+        f"PC{i + 1}" + (say("charts.of_variance", share=f"{v:.0%}") if v is not None else "")
+        for i, v in enumerate(variance[:2])
     ]
     data = frame.assign(label=_readable_subset(frame, max_labels))
     base = alt.Chart(data).encode(
@@ -85,7 +82,7 @@ def embedding_scatter(
         .encode(text="token:N")
     )
     shown = int(data["label"].sum())
-    subtitle = f"{shown} of {len(data)} tokens named (hover a point for the rest)" if shown < len(data) else None
+    subtitle = say("charts.tokens_named", shown=shown, tokens=len(data)) if shown < len(data) else None
     return (points + labels).properties(
         width=size,
         height=max(MIN_HEIGHT, size),
@@ -125,7 +122,7 @@ def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart
             tooltip=["rank:O", "token:N", alt.Tooltip("cosine:Q", format=".3f")],
         )
         .properties(
-            title=f"Nearest neighbours of {token!r}" if token else "Nearest neighbours",
+            title=say("charts.neighbours_of", token=repr(token)) if token else say("charts.neighbours"),
             width=300,
             height=max(MIN_HEIGHT, 32 * len(frame)),
         )

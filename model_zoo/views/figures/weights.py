@@ -87,7 +87,7 @@ def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
             tooltip=["group:N", "part:N", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("parameters:Q", format=",")],
         )
         .properties(
-            title="Weight norms by block",
+            title=say("charts.norms_title"),
             width=340,
             height=max(MIN_HEIGHT, 14 * len(grouped)),
             autosize=FIT_WIDTH,
@@ -114,7 +114,7 @@ def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
             tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
         .properties(
-            title=f"Parameters per module ({int(frame['count'].sum()):,} in all)",
+            title=say("charts.parameters_title", total=f"{int(frame['count'].sum()):,}"),
             width=300,
             height=max(MIN_HEIGHT, 18 * len(frame)),
         )
