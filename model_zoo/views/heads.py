@@ -32,14 +32,13 @@ from model_zoo.content import say
 from model_zoo.scratch.attention import causal_mask
 from model_zoo.utils import check_index, eval_mode
 from model_zoo.views.attention import (
-    KIND_TITLES,
     Attentions,
     _check_labels,
     _layer_weights,
     _layers_of,
     token_labels,
 )
-from model_zoo.views.figures.attention import attention_pattern
+from model_zoo.views.figures.attention import attention_pattern, kind_title
 
 LABEL_FONT = 12
 TITLE_FONT = 14
@@ -107,7 +106,7 @@ def model_view_chart(
             color=alt.Color(
                 "weight:Q",
                 scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                title="attention weight (each row of a map sums to 1)",
+                title=say("charts.heads_legend"),
                 legend=alt.Legend(
                     orient="bottom",
                     direction="horizontal",
@@ -159,8 +158,8 @@ def model_view_chart(
         .transform_calculate(layer_name="'layer ' + datum.layer", head_name="'H' + datum.head")
         .properties(
             title=alt.TitleParams(
-                text=f"{KIND_TITLES.get(kind, kind)}: all {frame['layer'].nunique()} layers × {n_heads} heads",
-                subtitle="in each map keys run across and queries down; click a map to open it large",
+                text=say("charts.all_heads", kind=kind_title(kind), layers=frame["layer"].nunique(), heads=n_heads),
+                subtitle=say("charts.all_heads_subtitle"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 subtitleFontSize=LABEL_FONT,
@@ -365,8 +364,8 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
             width=width,
             height=height,
             title=alt.TitleParams(
-                text=f"{KIND_TITLES.get(kind, kind)}, layer {layer}, head {head}",
-                subtitle="queries (attending) left, keys (attended to) right; point at a token to see only its lines",
+                text=say("charts.one_head", name=kind_title(kind), layer=layer, head=head),
+                subtitle=say("charts.head_view_subtitle"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 subtitleFontSize=LABEL_FONT,

@@ -51,7 +51,7 @@ def metric_chart(
             raise ValueError(f"The table has no metric {m!r}; it has {sorted(frame['metric'].unique())}.")
         use_log = (m in LOG_METRICS) if log is None else log
         use_log = use_log and bool((data["value"] > 0).all())  # a log scale needs positive values
-        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
+        axis, scale = _y_axis(metric_name(m) + (say("charts.log_scale") if use_log else ""), use_log)
         charts.append(
             alt.Chart(data)
             .mark_line(point=len(data) < 30, color=PALETTE[0])
@@ -94,7 +94,7 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
     use_log = log and bool((frame["value"] > 0).any())
     if use_log:  # a warm-up step where nothing moved (ratio 0) has no place on a log axis
         frame = frame[frame["value"] > 0]
-    axis, scale = _y_axis(metric_name(title or "value") + (" (log scale)" if use_log else ""), use_log)
+    axis, scale = _y_axis(metric_name(title or "value") + (say("charts.log_scale") if use_log else ""), use_log)
     return (
         alt.Chart(frame)
         .mark_line(strokeWidth=1.5)
@@ -111,7 +111,12 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
             strokeDash=alt.StrokeDash("group:N", sort=order, legend=None),
             tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
         )
-        .properties(width=420, height=260, title=metric_name(title) if title else "per layer group", autosize=FIT_WIDTH)
+        .properties(
+            width=420,
+            height=260,
+            title=metric_name(title) if title else say("charts.per_layer_group"),
+            autosize=FIT_WIDTH,
+        )
     )
 
 
@@ -149,7 +154,7 @@ def stability_chart(
         use_log = m in LOG_METRICS and bool((subset["value"] > 0).any())
         if use_log:
             subset = subset[subset["value"] > 0]
-        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
+        axis, scale = _y_axis(metric_name(m) + (say("charts.log_scale") if use_log else ""), use_log)
         panels.append(
             alt.Chart(subset)
             .mark_line()
