@@ -99,6 +99,11 @@ if loading.is_set():
         from pages.ui.admission import admission_notice
 
         admission_notice()  # roster mode: a link not on the class's list may look, not train
+if loading.is_set():
+    from model_zoo.content import use_language
+    from pages._language import language
+
+    use_language(language())  # the captions' language for this run (a ContextVar: this session's thread only)
 st.session_state["workbench_navigation"] = True  # pages.ui.admission.APP_FLAG: see ensure_app()
 try:
     page.run()

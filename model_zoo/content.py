@@ -8,6 +8,9 @@ library (tests/test_content.py checks that every code pointer names something re
     content/<language>/help.toml           key = "the one-line help of a jargon control"
     content/<language>/ui.toml             key = "one of the app's small words" (labels, headings)
     content/<language>/lesson.toml         the guided lesson: its page's words, and a table per step
+    content/<language>/captions.toml       the charts' "what to look for" sentences: a table per family
+                                           of views, a template per sentence ({names} filled in by
+                                           model_zoo.views.figures with numbers already formatted)
 
 English is the source: the formula and the code pointer of a concept are written once, in its
 English file; a translation gives its own title and words (and may give its own formula). Every
@@ -17,12 +20,17 @@ Files are read once per process: restart the app to see an edit.
     concept("attention", "zh-CN")    a Concept
     help_lines("en")["d_model"]      a str
     lesson("en")["steps"]["loss"]    the lesson's table of one step
+    say("attention.rows_sum")        a caption sentence in the current language (use_language sets it)
+
+The current language is a `contextvars.ContextVar`: the app sets it once at the top of each script
+run (Streamlit runs a session's script in its own thread, so two students never see each other's).
 """
 
 from __future__ import annotations
 
 import string
 import sys
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +45,9 @@ SOURCE = "en"
 LANGUAGES = {"en": "English", "zh-CN": "简体中文"}  # code (as in the link's ?lang=) -> its own name
 HEADER_FIELDS = {"title", "formula", "code"}
 FENCE = "+++"
+
+
+_LANGUAGE: ContextVar[str] = ContextVar("workbench_language", default=SOURCE)
 
 
 class ContentError(ValueError):
@@ -154,6 +165,42 @@ def lesson(language: str = SOURCE) -> dict:
     return table
 
 
+def use_language(language: str | None) -> None:
+    """Make `language` (English when unknown) the language of `say` in this thread (and context)."""
+    _LANGUAGE.set(language_or_source(language))
+
+
+def current_language() -> str:
+    return _LANGUAGE.get()
+
+
+@cache
+def captions(language: str = SOURCE) -> dict[str, str]:
+    """The captions' sentence templates, by "family.key" (captions.toml's tables flattened)."""
+    path = _folder(language) / "captions.toml"
+    texts = flatten(_toml(path))
+    # a separator may be blank (Chinese sentences follow each other without a space); nothing else
+    wrong = [
+        key
+        for key, text in texts.items()
+        if not isinstance(text, str) or not (text.strip() or key.endswith("_separator"))
+    ]
+    if wrong:
+        raise ContentError(f"{path}: {', '.join(wrong)} must each be one non-empty text")
+    return texts
+
+
+def say(key: str, /, **values) -> str:
+    """The caption sentence `key` in the current language (English where a translation lacks it),
+    its `{names}` filled with `values` (format numbers before: the template holds only names)."""
+    text = captions(current_language()).get(key)
+    if text is None:
+        text = captions(SOURCE).get(key)
+    if text is None:
+        raise ContentError(f"no caption {key!r}: add it to content/{SOURCE}/captions.toml")
+    return text.format(**values)
+
+
 def placeholders(text: str) -> set[str]:
     """The `{names}` a text is formatted with."""
     return {name.split(".")[0].split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
@@ -178,6 +225,7 @@ def all_texts(language: str) -> dict[str, str]:
     texts |= {f"help.{key}": text for key, text in help_lines(language).items()}
     texts |= {f"ui.{key}": text for key, text in ui_words(language).items()}
     texts |= {f"lesson.{key}": text for key, text in flatten(lesson(language)).items()}
+    texts |= {f"captions.{key}": text for key, text in captions(language).items()}
     return texts
 
 

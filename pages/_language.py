@@ -3,9 +3,12 @@ so that a teacher can hand out a link that opens in Chinese. UI only; the words 
 
     language()          this session's language code ("en", "zh-CN")
     language_switch()   the sidebar's selectbox (streamlit_app.py draws it on every page)
+    speaking(view)      `view` that sets the captions' language first (for a fragment's reruns)
 """
 
 from __future__ import annotations
+
+import functools
 
 import streamlit as st
 
@@ -35,3 +38,16 @@ def language_switch() -> None:
             del st.query_params[PARAM]
     elif st.query_params.get(PARAM) != chosen:
         st.query_params[PARAM] = chosen
+
+
+def speaking(view):
+    """`view`, setting the captions' language (`model_zoo.content.use_language`) before each call.
+    streamlit_app.py sets it at the top of a script run; a fragment's rerun (`st.fragment(run_every=...)`)
+    runs only the fragment, in a thread of its own, where the language would be English again."""
+
+    @functools.wraps(view)
+    def run(*args, **kwargs):
+        content.use_language(language())
+        return view(*args, **kwargs)
+
+    return run

@@ -101,7 +101,7 @@ c1.dataframe(
     counts, hide_index=True, width="stretch", column_config={"share": st.column_config.NumberColumn(format="percent")}
 )
 c2.altair_chart(fixed_size(parameter_counts_chart(counts)), width="content")
-st.caption(f"**What to look for:** {parameter_caption(parameter_counts(model, level='module'))}")
+st.caption(f"**{words('look_for')}** {parameter_caption(parameter_counts(model, level='module'))}")
 
 st.subheader(words("build_shapes"))
 st.caption(
@@ -138,7 +138,7 @@ st.dataframe(
         "output std": st.column_config.NumberColumn("std", format="%.2f"),
     },
 )
-st.caption(f"**What to look for:** {look_for}")
+st.caption(f"**{words('look_for')}** {look_for}")
 explain("shapes")
 
 st.subheader(words("build_parity"))

@@ -24,6 +24,7 @@ from model_zoo.views import attention
 from model_zoo.views.figures.attention import attention_caption, attention_heatmap
 from model_zoo.views.figures.finetuning import label_caption, label_probabilities_chart
 from pages._concepts import HELP, explain, look_for, words
+from pages._language import speaking
 from pages.ui.admission import ensure_app, workspace
 from pages.ui.errors import show_error
 from pages.ui.figures import chart_with_download
@@ -375,7 +376,7 @@ def show_outcome(result: dict) -> None:
 
 
 jobs_now = my_jobs("finetune")
-st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(live_view)()
+st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(speaking(live_view))()
 
 # -- 5. try new text ---------------------------------------------------------------------------------
 st.divider()

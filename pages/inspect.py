@@ -43,6 +43,7 @@ from model_zoo.views.figures.weights import (
     weights_caption,
 )
 from pages._concepts import HELP, explain, look_for, words
+from pages._language import speaking
 from pages.ui.admission import ensure_app, student
 from pages.ui.attention_over_training import attention_over_training
 from pages.ui.errors import show_error
@@ -416,7 +417,7 @@ if tabs[8].open:
                     st.rerun()
 
         jobs_now = my_jobs("stability")
-        st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(stability_view)()
+        st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(speaking(stability_view))()
 
 
 # -- insights: attention forming during training ---------------------------------------------------------

@@ -15,7 +15,7 @@ import streamlit as st
 from model_zoo import content
 from model_zoo.views import attention, dynamics
 from model_zoo.views.attention import step_tables
-from model_zoo.views.figures.attention import PATTERN_MEANING, attention_heatmap, head_patterns, strongest_head
+from model_zoo.views.figures.attention import attention_heatmap, head_patterns, pattern_meaning, strongest_head
 from model_zoo.views.figures.decoding import top_tokens_chart
 from model_zoo.views.figures.embeddings import positional_caption, positional_encoding_chart
 from model_zoo.views.figures.finetuning import before_after_caption, confusion_caption, confusion_chart
@@ -188,7 +188,7 @@ def reveal_cross_attention(run, _) -> Reveal:
     seen = attention_for_text(run.model, run.vocab, text)
     layer, head, pattern = strongest_head(seen.attentions, "cross", ["diagonal", "anti-diagonal", "sharp"])
     shape = step_says("cross_attention", f"shape_{pattern.name.replace('-', '_')}")
-    meaning = PATTERN_MEANING.get(pattern.name, "")
+    meaning = pattern_meaning(pattern.name)
     frame = attention.attention_map(seen.attentions, "cross", layer, *seen.axes("cross"), head=head)
     return Reveal(
         step_says(

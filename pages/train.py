@@ -17,6 +17,7 @@ from model_zoo.toy.tasks import TASKS as TASK_CLASSES
 from model_zoo.toy.train_config import SCHEDULES
 from model_zoo.views.label_smoothing import PAPER_CLAIM, PAPER_EPSILON, compare_label_smoothing
 from pages._concepts import HELP, explain, words
+from pages._language import speaking
 from pages.ui.admission import ensure_app, workspace
 from pages.ui.attention_over_training import attention_over_training
 from pages.ui.errors import show_error
@@ -284,7 +285,7 @@ def show_label_smoothing(comparison, names: list[str]) -> None:
 
 
 jobs_now = my_jobs("train")
-st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(live_view)()
+st.fragment(run_every=refresh_every(jobs_now[-1] if jobs_now else None))(speaking(live_view))()
 if jobs_now and jobs_now[-1].status in ("done", "stopped"):
     with st.expander("Watch the attention form during this training", expanded=True):
         try:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.hf.data import TEXT2TEXT_PREFIX
 from model_zoo.hf.inference import (
     FinetunedModel,
@@ -269,7 +270,7 @@ def interval_text(interval: tuple[float, float], n: int, percent: bool = True) -
     """An interval as words ("95% interval 46%–62% on 150 held-out examples"), for a caption or a help."""
     low, high = interval
     shown = f"{low:.0%}–{high:.0%}" if percent else f"{low:.2f}–{high:.2f}"
-    return f"95% interval {shown} on {n} held-out examples"
+    return say("finetuning.interval_words", shown=shown, n=n)
 
 
 def outcome(comparison: dict) -> dict:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from model_zoo.content import say
 from model_zoo.hf.inference import FinetunedModel, word_pieces
 from model_zoo.views.journey import (
     Journey,
@@ -165,17 +166,15 @@ def bert_journey(fm: FinetunedModel, text: str, position: int = 0) -> Journey:
 
 def _cls(caption, followed: str):
     """A caption of the [CLS] row, saying so when another token is followed."""
-    note = "" if followed == "[CLS]" else " (The classifier reads [CLS], not the token you follow.)"
+    note = "" if followed == "[CLS]" else say("journey.bert.cls_note")
     return lambda stage: caption(stage) + note
 
 
 def _pooler_caption(followed: str):
     def caption(stage) -> str:
         row = stage.tensor[0]
-        return (
-            "The classifier reads one vector for the whole sentence: the [CLS] token's last state through a dense "
-            f"layer and tanh (values between −1 and +1; here {float(row.min()):+.2f} to {float(row.max()):+.2f})."
-            + ("" if followed == "[CLS]" else f" The token you follow, “{followed}”, reached it through attention.")
+        return say("journey.bert.pooler", low=f"{float(row.min()):+.2f}", high=f"{float(row.max()):+.2f}") + (
+            "" if followed == "[CLS]" else say("journey.bert.followed", token=followed)
         )
 
     return caption

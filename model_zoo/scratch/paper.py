@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from model_zoo.content import say
 from model_zoo.scratch.transformer import Transformer, TransformerConfig
 
 
@@ -132,24 +133,24 @@ def table_3_caption(rows: list[dict]) -> str:
     worst = max(same, key=lambda r: abs(r["difference"]))
     base = next(r for r in rows if r["row"] == "base")
     gaps = [r["gap ÷ d_model"] for r in under]
-    text = (
-        f"Where our model has the paper's shapes, our count is within {abs(worst['difference']):.1%} of Table 3 "
-        f"(base: {base['ours (M)']} M against {base['paper (M)']} M; furthest: row {worst['row']} with "
-        f"N={worst['N']}, d_model={worst['d_model']}, d_ff={worst['d_ff']}). "
+    text = say(
+        "paper.within",
+        within=f"{abs(worst['difference']):.1%}",
+        ours=base["ours (M)"],
+        paper=base["paper (M)"],
+        row=worst["row"],
+        N=worst["N"],
+        d_model=worst["d_model"],
+        d_ff=worst["d_ff"],
     )
     if under:
-        widths = ", ".join(str(w) for w in sorted({r["d_model"] for r in under}))
-        text += (
-            f"{len(under)} of these {len(same)} rows are below the paper by {min(gaps):,} to {max(gaps):,} times "
-            f"d_model (widths {widths} alike): as if the embedding had that many more rows. The paper rounds to "
-            "the million and gives its vocabulary as 'about 37000' tokens. "
+        widths = say("list_separator").join(str(w) for w in sorted({r["d_model"] for r in under}))
+        text += say(
+            "paper.below", under=len(under), same=len(same), low=f"{min(gaps):,}", high=f"{max(gaps):,}", widths=widths
         )
     for r in over:
-        text += (
-            f"Row {r['row']} is {r['ours (M)'] - r['paper (M)']:.1f} M above the paper's instead, which a larger "
-            "vocabulary would not explain; the paper gives no breakdown. "
-        )
-    return text + "Rows (B) have no counterpart here: our heads always split d_model evenly (d_k = d_model / h)."
+        text += say("paper.above", row=r["row"], above=f"{r['ours (M)'] - r['paper (M)']:.1f}")
+    return text + say("paper.rows_b")
 
 
 # -- Figure 1 ----------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from model_zoo.content import say
 from model_zoo.scratch.attention import padding_mask
 from model_zoo.scratch.transformer import EncoderOutput, Transformer
 from model_zoo.utils import check_index
@@ -307,17 +308,17 @@ def agreement_word(rho: float | None) -> str:
     """How far one order follows another, in words (the bands the caption uses), judged on ρ as
     the caption prints it (two decimals): "ρ = 0.40" never reads "barely"."""
     if rho is None:
-        return "cannot be compared with it"
+        return say("attribution.agreement.none")
     rho = round(rho, 2)
     if rho >= 0.7:
-        return "follows it closely"
+        return say("attribution.agreement.closely")
     if rho >= 0.4:
-        return "follows it loosely"
+        return say("attribution.agreement.loosely")
     if rho >= 0.1:
-        return "barely follows it"
+        return say("attribution.agreement.barely")
     if rho > -0.1:
-        return "is unrelated to it"
-    return "runs against it"
+        return say("attribution.agreement.unrelated")
+    return say("attribution.agreement.against")
 
 
 # -- the view: a table, a chart and its sentences ---------------------------------------------------
@@ -419,7 +420,7 @@ def _top(result: TokenAttribution, scores: Sequence[float], size: bool = False) 
 
 
 def _rho_text(rho: float | None) -> str:
-    return "ρ undefined" if rho is None else f"ρ = {rho:.2f}"
+    return say("attribution.rho_undefined") if rho is None else f"ρ = {rho:.2f}"
 
 
 def attribution_caption(result: TokenAttribution) -> str:
@@ -427,34 +428,38 @@ def attribution_caption(result: TokenAttribution) -> str:
     rank correlations in words and each method's top token."""
     n = sum(result.counted)
     if n < 3:
-        return (
-            f"Only {n} token{'s' if n != 1 else ''} to rank: a rank correlation needs at least 3. "
-            "Type a longer input to compare the orders."
-        )
+        return say("attribution.too_few" if n != 1 else "attribution.too_few_one", n=n)
     rho = agreement(result)
     tokens = result.tokens
     top_ig = _top(result, result.integrated_gradients, size=True)
-    sign = "towards" if result.integrated_gradients[top_ig] >= 0 else "against"
+    sign = say("attribution.towards" if result.integrated_gradients[top_ig] >= 0 else "attribution.against")
     parts = [
-        f"For {result.explained}, Integrated Gradients ranks {tokens[top_ig]!r} first (pushing {sign} it). "
-        f"The attention's order {agreement_word(rho['attention'])} ({_rho_text(rho['attention'])}, "
-        f"its top token {tokens[_top(result, result.attention)]!r})"
+        say(
+            "attribution.ranks",
+            explained=result.explained,
+            top=repr(tokens[top_ig]),
+            sign=sign,
+            agreement=agreement_word(rho["attention"]),
+            rho=_rho_text(rho["attention"]),
+            attention_top=repr(tokens[_top(result, result.attention)]),
+        )
     ]
     if result.rollout is not None:
         parts.append(
-            f"; the rollout's {agreement_word(rho['rollout'])} ({_rho_text(rho['rollout'])}, "
-            f"its top token {tokens[_top(result, result.rollout)]!r})"
+            say(
+                "attribution.rollout",
+                agreement=agreement_word(rho["rollout"]),
+                rho=_rho_text(rho["rollout"]),
+                rollout_top=repr(tokens[_top(result, result.rollout)]),
+            )
         )
-    parts.append(f", over the {n} tokens ranked.")
+    parts.append(say("attribution.over", n=n))
     ranked = {
         name: round(r, 2) for name, r in (("attention", rho["attention"]), ("rollout", rho["rollout"])) if r is not None
     }
     if ranked and max(ranked.values()) >= 0.7:
         best = max(ranked, key=ranked.get)
-        parts.append(
-            f" Here the {best} happens to follow what the output rests on — for this input; Jain & Wallace "
-            "(2019) found that on many inputs attention does not."
-        )
+        parts.append(say("attribution.happens_to_follow", best=say(f"attribution.maps.{best}")))
     elif ranked and max(ranked.values()) < 0.4:
         tops = {"attention": _top(result, result.attention)}
         if result.rollout is not None:
@@ -462,18 +467,17 @@ def attribution_caption(result: TokenAttribution) -> str:
         same = [name for name in ranked if tops[name] == top_ig]
         if same:
             parts.append(
-                f" The {' and the '.join(same)} put{'s' if len(same) == 1 else ''} {tokens[top_ig]!r} first too, but "
-                "past it the orders part ways: reading the attention as the ranking of what mattered would "
-                "mislead here (Jain & Wallace 2019)."
+                say(
+                    "attribution.same_first_one" if len(same) == 1 else "attribution.same_first_both",
+                    maps=say("attribution.and_the").join(say(f"attribution.maps.{name}") for name in same),
+                    top=repr(tokens[top_ig]),
+                )
             )
         else:
-            whose = "the attention's top token is" if len(ranked) == 1 else "neither map's top token is"
-            parts.append(
-                f" Reading the attention as the explanation would mislead here: {whose} the one that moved the "
-                "output most (Jain & Wallace 2019)."
-            )
+            whose = say("attribution.whose_attention" if len(ranked) == 1 else "attribution.whose_neither")
+            parts.append(say("attribution.would_mislead", whose=whose))
     else:
-        parts.append(" The attention gives a rough hint of what mattered, not its order (Jain & Wallace 2019).")
+        parts.append(say("attribution.rough_hint"))
     return "".join(parts)
 
 
@@ -481,12 +485,17 @@ def completeness_line(result: TokenAttribution) -> str:
     """The completeness check in one sentence: the attributions' sum next to the output's move."""
     ok = abs(result.delta) <= completeness_tolerance(result.output_move)
     verdict = (
-        "they agree, as Integrated Gradients promises"
+        say("attribution.complete.agree")
         if ok
-        else f"they differ by more than {RELATIVE_TOLERANCE:.1%} of the move: more steps along the path would close the gap"
+        else say("attribution.complete.differ", tolerance=f"{RELATIVE_TOLERANCE:.1%}")
     )
-    return (
-        f"The attributions sum to {result.attribution_sum:.3f}; the output (log-probability of "
-        f"{result.explained}) moved {result.output_move:.3f} from the baseline ({result.baseline}): {verdict} "
-        f"(Captum's convergence delta {result.delta:+.1e}, {result.n_steps} steps)."
+    return say(
+        "attribution.complete.line",
+        sum=f"{result.attribution_sum:.3f}",
+        explained=result.explained,
+        move=f"{result.output_move:.3f}",
+        baseline=result.baseline,
+        verdict=verdict,
+        delta=f"{result.delta:+.1e}",
+        steps=result.n_steps,
     )

@@ -28,17 +28,17 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from model_zoo.content import say
 from model_zoo.scratch.attention import causal_mask
 from model_zoo.utils import check_index, eval_mode
 from model_zoo.views.attention import (
-    KIND_TITLES,
     Attentions,
     _check_labels,
     _layer_weights,
     _layers_of,
     token_labels,
 )
-from model_zoo.views.figures.attention import attention_pattern
+from model_zoo.views.figures.attention import attention_pattern, kind_title
 
 LABEL_FONT = 12
 TITLE_FONT = 14
@@ -106,7 +106,7 @@ def model_view_chart(
             color=alt.Color(
                 "weight:Q",
                 scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                title="attention weight (each row of a map sums to 1)",
+                title=say("charts.heads_legend"),
                 legend=alt.Legend(
                     orient="bottom",
                     direction="horizontal",
@@ -158,8 +158,8 @@ def model_view_chart(
         .transform_calculate(layer_name="'layer ' + datum.layer", head_name="'H' + datum.head")
         .properties(
             title=alt.TitleParams(
-                text=f"{KIND_TITLES.get(kind, kind)}: all {frame['layer'].nunique()} layers × {n_heads} heads",
-                subtitle="in each map keys run across and queries down; click a map to open it large",
+                text=say("charts.all_heads", kind=kind_title(kind), layers=frame["layer"].nunique(), heads=n_heads),
+                subtitle=say("charts.all_heads_subtitle"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 subtitleFontSize=LABEL_FONT,
@@ -211,28 +211,31 @@ def model_view_caption(frame: pd.DataFrame) -> str:
         name = f"one key ({keys[h.key]!r})" if h.pattern == "one key" and h.key is not None else h.pattern
         counts[name] = counts.get(name, 0) + 1
     common = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
-    spread = "; ".join(_pattern_phrase(name, n) for name, n in common[:4])
-    return (
-        f"The sharpest head is layer {sharpest.layer}, head {sharpest.head}: a query puts on average "
-        f"{sharpest.sharpness:.0%} of its weight on its favourite key. The most spread out is layer "
-        f"{broadest.layer}, head {broadest.head} ({broadest.sharpness:.0%}). Of the {len(heads)} heads: {spread}."
+    spread = say("clause_separator").join(_pattern_phrase(name, n) for name, n in common[:4])
+    return say(
+        "heads.model_view",
+        sharp_layer=sharpest.layer,
+        sharp_head=sharpest.head,
+        sharpness=f"{sharpest.sharpness:.0%}",
+        broad_layer=broadest.layer,
+        broad_head=broadest.head,
+        broadness=f"{broadest.sharpness:.0%}",
+        heads=len(heads),
+        spread=spread,
     )
+
+
+PHRASED = ("diagonal", "previous", "next", "anti-diagonal", "sharp", "broad")  # [heads.one] and [heads.many]
 
 
 def _pattern_phrase(name: str, n: int) -> str:
     """'3 look at their own position', '1 looks ...': the heads of one pattern, counted."""
-    one = n == 1
+    number = "one" if n == 1 else "many"
     if name.startswith("one key"):
-        return f"{n} {'looks' if one else 'look'} mostly at one key{name[len('one key') :]}"
-    phrase = {
-        "diagonal": ("looks at its own position", "look at their own position"),
-        "previous": ("looks one position back", "look one position back"),
-        "next": ("looks one position ahead", "look one position ahead"),
-        "anti-diagonal": ("reads the keys backwards (anti-diagonal)", "read the keys backwards (anti-diagonal)"),
-        "sharp": ("picks one key per query, not all along one line", "pick one key per query, not all along one line"),
-        "broad": ("spreads its weight", "spread their weight"),
-    }.get(name, (f"shows the pattern {name!r}", f"show the pattern {name!r}"))
-    return f"{n} {phrase[0] if one else phrase[1]}"
+        return say(f"heads.{number}.one_key", n=n, token=name[len("one key") :])
+    if name in PHRASED:
+        return say(f"heads.{number}.{name.replace('-', '_')}", n=n)
+    return say(f"heads.{number}.other", n=n, name=repr(name))
 
 
 # -- the head view: two columns of tokens and the lines between them -------------------------------
@@ -361,8 +364,8 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
             width=width,
             height=height,
             title=alt.TitleParams(
-                text=f"{KIND_TITLES.get(kind, kind)}, layer {layer}, head {head}",
-                subtitle="queries (attending) left, keys (attended to) right; point at a token to see only its lines",
+                text=say("charts.one_head", name=kind_title(kind), layer=layer, head=head),
+                subtitle=say("charts.head_view_subtitle"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 subtitleFontSize=LABEL_FONT,
@@ -379,10 +382,15 @@ def head_view_caption(frame: pd.DataFrame) -> str:
     top = frame.loc[frame["weight"].idxmax()]
     n_queries = frame["query_pos"].nunique()
     strong = int((frame["weight"] >= 0.5).sum())
-    return (
-        f"The strongest line runs from query {int(top.query_pos)} ({top.query_token!r}) to key {int(top.key_pos)} "
-        f"({top.key_token!r}), weight {top.weight:.2f}. {strong} of the {n_queries} queries send at least half "
-        "their weight along a single line; the others spread it over several keys."
+    return say(
+        "heads.head_view",
+        query=int(top.query_pos),
+        query_token=repr(top.query_token),
+        key=int(top.key_pos),
+        key_token=repr(top.key_token),
+        weight=f"{top.weight:.2f}",
+        strong=strong,
+        queries=n_queries,
     )
 
 
@@ -609,24 +617,41 @@ def neuron_caption(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str
     total_positive = float(positive["product"].sum())
     leaders = positive.head(3)
     leader_sum = float(leaders["product"].sum())
-    dims = ", ".join(str(int(d)) for d in leaders["dim"])
+    dims = say("list_separator").join(str(int(d)) for d in leaders["dim"])
     masked = int((~scores["allowed"]).sum())
+    weight = f"{top.weight:.2f}"
     sentences = [
-        f"Query {query_label!r} gives its largest weight, {top.weight:.2f}, to key {top.key!r}: their score "
-        f"q·k = {top.score:.2f} is the sum of the {d_k} products in its row.",
+        say(
+            "heads.neuron.largest",
+            query=repr(query_label),
+            weight=weight,
+            key=repr(top.key),
+            score=f"{top.score:.2f}",
+            d_k=d_k,
+        )
     ]
     if total_positive > 0:
         sentences.append(
-            f"Dimensions {dims} give {leader_sum:.2f} of it ({leader_sum / total_positive:.0%} of the positive "
-            "products): there q and k have the same sign and are both large."
+            say(
+                "heads.neuron.dimensions",
+                dims=dims,
+                sum=f"{leader_sum:.2f}",
+                share=f"{leader_sum / total_positive:.0%}",
+            )
         )
     sentences.append(
-        f"Dividing by √{d_k} = {math.sqrt(d_k):.2f} gives {top.scaled:.2f}; the softmax over the "
-        f"{len(allowed)} keys it may see turns that into {top.weight:.2f}."
+        say(
+            "heads.neuron.scaled",
+            d_k=d_k,
+            sqrt=f"{math.sqrt(d_k):.2f}",
+            scaled=f"{top.scaled:.2f}",
+            keys=len(allowed),
+            weight=weight,
+        )
     )
     if masked:
-        sentences.append(f"{masked} later keys are masked (−∞ before the softmax, weight 0): the causal mask.")
-    return " ".join(sentences)
+        sentences.append(say("heads.neuron.masked", masked=masked))
+    return say("sentence_separator").join(sentences)
 
 
 def recomputed_weights(qk: QueryKeys, kind: str, layer: int) -> Tensor:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from model_zoo.content import ContentError, say
 from model_zoo.scratch import attention as scratch_attention
 from model_zoo.scratch import layers as scratch_layers
 from model_zoo.scratch import transformer as scratch_transformer
@@ -177,14 +178,28 @@ def _norm(row: Tensor) -> float:
     return float(row.norm())
 
 
+def phrase(english: str) -> str:
+    """A phrase a caption is built with ("The embedding row", a mask's reason), in the current
+    language: captions.toml's [journey.phrases] is keyed by the English words; unknown ones stay English."""
+    try:
+        return say(f"journey.phrases.{english}")
+    except ContentError:
+        return english
+
+
 def rows_caption(what: str) -> Callable[[Stage], str]:
     def caption(stage: Stage) -> str:
         row = stage.focus()
         top = int(row.abs().argmax())
-        return (
-            f"{what} for {quote(stage.rows[stage.position])} has length (norm) {_norm(row):.2f}; its largest entry "
-            f"is dimension {top} ({float(row[top]):+.2f}), its values run from {float(row.min()):+.2f} to "
-            f"{float(row.max()):+.2f}."
+        return say(
+            "journey.rows",
+            what=phrase(what),
+            token=quote(stage.rows[stage.position]),
+            norm=f"{_norm(row):.2f}",
+            top=top,
+            value=f"{float(row[top]):+.2f}",
+            low=f"{float(row.min()):+.2f}",
+            high=f"{float(row.max()):+.2f}",
         )
 
     return caption
@@ -267,10 +282,12 @@ def _qkv_caption(what: str) -> Callable[[Stage], str]:
     def caption(stage: Stage) -> str:
         norms = stage.focus().norm(dim=-1)  # (H,)
         big = int(norms.argmax())
-        return (
-            f"Each head has its own {what} for {quote(stage.rows[stage.position])}: lengths "
-            + ", ".join(f"{float(n):.2f}" for n in norms)
-            + f" (head {big} longest). The highlighted row is the followed token's."
+        return say(
+            "journey.qkv",
+            what=say(f"journey.vectors.{what}"),
+            token=quote(stage.rows[stage.position]),
+            lengths=say("list_separator").join(f"{float(n):.2f}" for n in norms),
+            big=big,
         )
 
     return caption
@@ -280,10 +297,14 @@ def _key_caption(what: str) -> Callable[[Stage], str]:
     def caption(stage: Stage) -> str:
         norms = stage.tensor.norm(dim=-1)  # (H, Tk)
         head, key = divmod(int(norms.argmax()), norms.size(1))
-        role = "a long key can win large scores" if what == "key" else "a value is what a key passes on when attended"
-        return (
-            f"One {what} row per token attended ({len(stage.rows)} of them), per head. The longest is "
-            f"{quote(stage.rows[key])}'s in head {head} (length {float(norms[head, key]):.2f}): {role}."
+        return say(
+            "journey.key_rows",
+            what=say(f"journey.vectors.{what}"),
+            n=len(stage.rows),
+            token=quote(stage.rows[key]),
+            head=head,
+            length=f"{float(norms[head, key]):.2f}",
+            role=say(f"journey.roles.{what}"),
         )
 
     return caption
@@ -295,23 +316,27 @@ def _scores_caption(which: str) -> Callable[[Stage], str]:
         allowed = stage.extra["allowed"][stage.position]  # (Tk,) the keys the mask will keep
         kept = row[:, allowed]
         names = [
-            f"{quote(c)} (key {i})" for i, (c, ok) in enumerate(zip(stage.cols, allowed.tolist(), strict=True)) if ok
+            say("journey.key_named", token=quote(c), key=i)
+            for i, (c, ok) in enumerate(zip(stage.cols, allowed.tolist(), strict=True))
+            if ok
         ]
         best = kept.argmax(dim=-1)
-        text = (
-            f"{quote(stage.rows[stage.position])}'s {which} scores over the keys it may see run from "
-            f"{float(kept.min()):+.2f} to {float(kept.max()):+.2f}; the highest per head: "
-            + ", ".join(f"head {h} → {names[int(k)]}" for h, k in enumerate(best))
-            + "."
+        text = say(
+            "journey.scores",
+            token=quote(stage.rows[stage.position]),
+            which=say(f"journey.which.{which}"),
+            low=f"{float(kept.min()):+.2f}",
+            high=f"{float(kept.max()):+.2f}",
+            best=say("list_separator").join(
+                say("journey.head_to", head=h, key=names[int(k)]) for h, k in enumerate(best)
+            ),
         )
         hidden = int((~allowed).sum())
         if hidden:
-            text += f" The {hidden} later key(s) get a score too, but the mask will remove them."
+            text += say("journey.later_keys", hidden=hidden)
         if which == "scaled":
             d_k = stage.extra["d_k"]
-            text += (
-                f" Dividing by √d_k = {math.sqrt(d_k):.2f} keeps them small enough that the softmax does not saturate."
-            )
+            text += say("journey.scaled_note", sqrt=f"{math.sqrt(d_k):.2f}")
         return text
 
     return caption
@@ -321,12 +346,10 @@ def _mask_caption(reason: str) -> Callable[[Stage], str]:
     def caption(stage: Stage) -> str:
         row = stage.focus()
         blocked = int((~row).sum())
+        token = quote(stage.rows[stage.position])
         if blocked == 0:
-            return f"No key is masked for {quote(stage.rows[stage.position])}: it may look at all {row.numel()} of them. {reason}"
-        return (
-            f"{blocked} of {row.numel()} keys are masked for {quote(stage.rows[stage.position])} (their scores become −∞, "
-            f"their weights exactly 0). {reason}"
-        )
+            return say("journey.mask_none", token=token, n=row.numel(), reason=phrase(reason))
+        return say("journey.mask_some", blocked=blocked, n=row.numel(), token=token, reason=phrase(reason))
 
     return caption
 
@@ -336,15 +359,14 @@ def _softmax_caption(stage: Stage) -> str:
     parts = []
     for h in range(row.size(0)):
         k = int(row[h].argmax())
-        parts.append(f"head {h} puts {float(row[h, k]):.0%} on {quote(stage.cols[k])} (key {k})")
-    return f"For {quote(stage.rows[stage.position])}: " + "; ".join(parts) + ". Each row sums to 1."
+        parts.append(
+            say("journey.softmax_head", head=h, share=f"{float(row[h, k]):.0%}", token=quote(stage.cols[k]), key=k)
+        )
+    return say("journey.softmax", token=quote(stage.rows[stage.position]), parts=say("clause_separator").join(parts))
 
 
 def _weighted_caption(stage: Stage) -> str:
-    return (
-        f"Each head's output for {quote(stage.rows[stage.position])} is the average of the value rows, weighted by "
-        "its softmax row: a head that put most of its weight on one key passes on mostly that key's value."
-    )
+    return say("journey.weighted", token=quote(stage.rows[stage.position]))
 
 
 def norm_caption(residual: bool) -> Callable[[Stage], str]:
@@ -354,13 +376,10 @@ def norm_caption(residual: bool) -> Callable[[Stage], str]:
         text = ""
         if before is not None:
             b = before[stage.position]
-            text = f"Before the LayerNorm the row had mean {float(b.mean()):+.2f} and spread (std) {float(b.std(unbiased=False)):.2f}; "
-        text += (
-            f"after it, mean {float(row.mean()):+.2f} and spread {float(row.std(unbiased=False)):.2f} "
-            "(normalised, then scaled by the learned gain and shifted by the bias)."
-        )
+            text = say("journey.norm_before", mean=f"{float(b.mean()):+.2f}", std=f"{float(b.std(unbiased=False)):.2f}")
+        text += say("journey.norm_after", mean=f"{float(row.mean()):+.2f}", std=f"{float(row.std(unbiased=False)):.2f}")
         if residual:
-            text = "The sub-layer's output is added to its input (the residual), then normalised. " + text
+            text = say("journey.norm_residual") + text
         return text
 
     return caption
@@ -369,10 +388,8 @@ def norm_caption(residual: bool) -> Callable[[Stage], str]:
 def residual_caption(stage: Stage) -> str:
     row, added = stage.focus(), stage.extra["added"][stage.position]
     share = float(added.norm() / row.norm()) if float(row.norm()) > 0 else 0.0
-    return (
-        f"Pre-norm: the sub-layer's output (length {float(added.norm()):.2f}) is added to the stream, which now has "
-        f"length {_norm(row):.2f}; no LayerNorm here, the next sub-layer normalises its own input."
-        + (" The sub-layer changed the stream a lot." if share > 1 else "")
+    return say("journey.residual", added=f"{float(added.norm()):.2f}", length=f"{_norm(row):.2f}") + (
+        say("journey.residual_a_lot") if share > 1 else ""
     )
 
 
@@ -380,10 +397,20 @@ def hidden_caption(activation: str) -> Callable[[Stage], str]:
     def caption(stage: Stage) -> str:
         row = stage.focus()
         fire = int((row > 0).sum())
-        unit = "ReLUs fire" if activation == "relu" else f"units are positive after {activation.upper()}"
-        return (
-            f"{fire} of {row.numel()} {unit} for {quote(stage.rows[stage.position])} ({fire / row.numel():.0%}); "
-            f"the strongest is unit {int(row.argmax())} ({float(row.max()):.2f})."
+        unit = (
+            say("journey.relus_fire")
+            if activation == "relu"
+            else say("journey.positive_after", activation=activation.upper())
+        )
+        return say(
+            "journey.hidden",
+            fire=fire,
+            n=row.numel(),
+            unit=unit,
+            token=quote(stage.rows[stage.position]),
+            share=f"{fire / row.numel():.0%}",
+            strongest=int(row.argmax()),
+            value=f"{float(row.max()):.2f}",
         )
 
     return caption
@@ -395,13 +422,21 @@ def vocab_caption(kind: str) -> Callable[[Stage], str]:
         top = row.topk(min(2, row.numel()))
         first, second = (stage.cols[int(i)] for i in top.indices) if row.numel() > 1 else (stage.cols[0],) * 2
         if kind == "logits":
-            return (
-                f"At {quote(stage.rows[stage.position])} the highest logit is {quote(first)} ({float(top.values[0]):+.2f}), "
-                f"then {quote(second)} ({float(top.values[-1]):+.2f}): logits are unnormalised, only their differences matter."
+            return say(
+                "journey.logits",
+                token=quote(stage.rows[stage.position]),
+                first=quote(first),
+                first_value=f"{float(top.values[0]):+.2f}",
+                second=quote(second),
+                second_value=f"{float(top.values[-1]):+.2f}",
             )
-        return (
-            f"After the softmax: {quote(first)} has probability {float(top.values[0]):.1%}, {quote(second)} "
-            f"{float(top.values[-1]):.1%}. The probabilities of all {row.numel()} entries sum to 1."
+        return say(
+            "journey.probabilities",
+            first=quote(first),
+            first_value=f"{float(top.values[0]):.1%}",
+            second=quote(second),
+            second_value=f"{float(top.values[-1]):.1%}",
+            n=row.numel(),
         )
 
     return caption
@@ -578,22 +613,26 @@ def _embedding_stages(w: StageWriter, embed, pe_table: Tensor, ids: Tensor, d_mo
 
 def _pe_caption(stage: Stage) -> str:
     row = stage.focus()
-    return (
-        f"Position {stage.position}'s row: sines and cosines between −1 and +1, length {_norm(row):.2f} "
-        f"(always √(D/2) = {math.sqrt(row.numel() / 2):.2f}); the first dimensions change fastest from one position "
-        "to the next, the last ones barely."
+    return say(
+        "journey.positional",
+        position=stage.position,
+        norm=f"{_norm(row):.2f}",
+        sqrt=f"{math.sqrt(row.numel() / 2):.2f}",
     )
 
 
 def _sum_caption(stage: Stage) -> str:
     e, pe = stage.extra["embed"][stage.position], stage.extra["pe"][stage.position]
     ratio = _norm(e) / max(_norm(pe), 1e-12)
-    bigger = (
-        "the token's identity outweighs its position" if ratio > 1 else "the position outweighs the token's identity"
-    )
-    return (
-        f"The embedding of {quote(stage.rows[stage.position])} has length {_norm(e):.2f}, its position's encoding "
-        f"{_norm(pe):.2f}: {ratio:.1f}× — {bigger} in the sum (length {_norm(stage.focus()):.2f})."
+    bigger = say("journey.identity_outweighs" if ratio > 1 else "journey.position_outweighs")
+    return say(
+        "journey.sum",
+        token=quote(stage.rows[stage.position]),
+        embedding=f"{_norm(e):.2f}",
+        encoding=f"{_norm(pe):.2f}",
+        ratio=f"{ratio:.1f}",
+        bigger=bigger,
+        total=f"{_norm(stage.focus()):.2f}",
     )
 
 

@@ -15,6 +15,7 @@ import altair as alt
 import pandas as pd
 import torch
 
+from model_zoo.content import ContentError, say
 from model_zoo.toy.decoding import (
     NextTokenDistribution,
     distribution_from_logits,
@@ -140,7 +141,16 @@ def kept_after_each_filter(
 
 
 def _percent(p: float) -> str:
-    return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else "under 1%"
+    return f"{100 * p:.0f}%" if p >= 0.01 or p == 0 else say("sampling.under_1")
+
+
+def _units(unit: str, n: int = 2) -> str:
+    """`unit` ("token", "character") in the current language, plural unless n is 1."""
+    number = "one" if n == 1 else "many"
+    try:
+        return say(f"sampling.units.{number}.{unit}")
+    except ContentError:
+        return unit if n == 1 else f"{unit}s"
 
 
 def sampling_caption(
@@ -157,40 +167,50 @@ def sampling_caption(
     best = int(dist.before.argmax())
     name = f"`{shown_token(dist.tokens[best])}`"
     before, after = float(dist.before[best]), float(dist.after[best])
-    setting = "greedy (T=0)" if temperature == 0 else f"T={temperature:g}"
-    parts = [f"The model gives its most likely {unit} {name} {_percent(before)}"]
-    if abs(after - before) < 0.005:
-        parts[0] += f"; at {setting}, after the filters, it still holds {_percent(after)}."
-    else:
-        parts[0] += f"; at {setting}, after the filters, it holds {_percent(after)}."
+    setting = say("sampling.greedy") if temperature == 0 else f"T={temperature:g}"
+    still = "sampling.still_holds" if abs(after - before) < 0.005 else "sampling.holds"
+    parts = [
+        say("sampling.most_likely", unit=_units(unit, 1), name=name, before=_percent(before))
+        + say(still, setting=setting, after=_percent(after))
+    ]
     kept = kept_after_each_filter(dist, temperature, top_k, top_p)
     cuts = []
     if top_k is not None and top_k < vocab:
-        cuts.append(f"top-k {top_k} keeps {kept['top-k']}")
+        cuts.append(say("sampling.top_k_keeps", k=top_k, kept=kept["top-k"]))
     if top_p is not None and top_p < 1:
-        cuts.append(f"top-p {top_p:g} keeps {kept['top-p']}")
+        cuts.append(say("sampling.top_p_keeps", p=f"{top_p:g}", kept=kept["top-p"]))
     total = int(dist.kept.sum())
     if cuts:
-        parts.append(f"Of {vocab} {unit}s, " + ", then ".join(cuts) + f": {total} can be drawn.")
+        parts.append(
+            say("sampling.cuts", vocab=vocab, units=_units(unit), cuts=say("sampling.then").join(cuts), total=total)
+        )
     elif total < vocab:
-        parts.append(f"{total} of {vocab} {unit}s can be drawn.")
+        parts.append(say("sampling.some_drawn", total=total, vocab=vocab, units=_units(unit)))
     else:
-        parts.append(f"No filter cuts: all {vocab} {unit}s can be drawn.")
+        parts.append(say("sampling.all_drawn", vocab=vocab, units=_units(unit)))
     change = dist.entropy_after - dist.entropy_before
     if abs(change) < 0.005:
-        parts.append(f"The entropy stays at {dist.entropy_before:.2f} bits.")
+        parts.append(say("sampling.entropy_stays", entropy=f"{dist.entropy_before:.2f}"))
     else:
         parts.append(
-            f"The entropy {'falls' if change < 0 else 'rises'} from {dist.entropy_before:.2f} bits (the model) "
-            f"to {dist.entropy_after:.2f} bits (what is sampled from)."
+            say(
+                "sampling.entropy_falls" if change < 0 else "sampling.entropy_rises",
+                before=f"{dist.entropy_before:.2f}",
+                after=f"{dist.entropy_after:.2f}",
+            )
         )
     if draws:
         counts = Counter(draws).most_common()
-        top_draws = ", ".join(f"`{shown_token(dist.tokens[i])}` {c}×" for i, c in counts[:3])
-        more = f" and {len(counts) - 3} other {unit}{'s' if len(counts) > 4 else ''}" if len(counts) > 3 else ""
-        kinds = f"{len(counts)} different {unit}{'s' if len(counts) > 1 else ''}"
-        parts.append(f"In {len(draws)} draws: {top_draws}{more} ({kinds}).")
-    return " ".join(parts)
+        top_draws = say("list_separator").join(f"`{shown_token(dist.tokens[i])}` {c}×" for i, c in counts[:3])
+        others = len(counts) - 3
+        more = (
+            say("sampling.and_others", others=others, units=_units(unit, 2 if len(counts) > 4 else 1))
+            if others > 0
+            else ""
+        )
+        kinds = say("sampling.different", kinds=len(counts), units=_units(unit, len(counts)))
+        parts.append(say("sampling.draws", draws=len(draws), top=top_draws, more=more, kinds=kinds))
+    return say("sentence_separator").join(parts)
 
 
 def filter_formulas(temperature: float, top_k: int | None, top_p: float | None, vocab: int) -> dict[str, str]:

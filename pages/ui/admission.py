@@ -23,7 +23,17 @@ def ensure_app() -> None:
     """
     if not st.session_state.get(APP_FLAG):
         st.switch_page("streamlit_app.py")
+    speak_the_pages_language()
     admission_notice()
+
+
+def speak_the_pages_language() -> None:
+    """The captions' language (`model_zoo.content.use_language`) for this run of the page, as
+    streamlit_app.py sets it: again here, for a page run without it (AppTest's switch_page)."""
+    from model_zoo.content import use_language
+    from pages._language import language
+
+    use_language(language())
 
 
 STUDENT_PARAM = "student"  # the URL keeps the student's id, so the same link brings their runs back

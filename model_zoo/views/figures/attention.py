@@ -15,6 +15,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import ContentError, say
 from model_zoo.views.attention import KIND_TITLES
 from model_zoo.views.figures.common import (
     LABEL_FONT,
@@ -33,9 +34,11 @@ def _attention_encodings(frame: pd.DataFrame, axis_titles: bool = True) -> dict:
     queries = _ordered(frame, "query", "query_pos")
     keys = _ordered(frame, "key", "key_pos")
     return dict(
-        x=alt.X("key:N", sort=keys, axis=_token_axis("key (attended to)" if axis_titles else None, len(keys), -45)),
-        y=alt.Y("query:N", sort=queries, axis=_token_axis("query (attending)" if axis_titles else None, len(queries))),
-        color=_heat_color("weight", "attention weight (each row sums to 1)"),
+        x=alt.X("key:N", sort=keys, axis=_token_axis(say("charts.key_axis") if axis_titles else None, len(keys), -45)),
+        y=alt.Y(
+            "query:N", sort=queries, axis=_token_axis(say("charts.query_axis") if axis_titles else None, len(queries))
+        ),
+        color=_heat_color("weight", say("charts.weight_legend")),
         tooltip=["query_token:N", "key_token:N", "layer:O", "head:N", alt.Tooltip("weight:Q", format=".3f")],
     )
 
@@ -113,7 +116,7 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
     others = _ordered(frame, "other", "other_pos")
     token = frame["token"].iloc[0]
     pos = int(frame["token_pos"].iloc[0])
-    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    kind = kind_title(frame["kind"].iloc[0])
     side = _cell_size(max(len(others), len(rows)), cell)
     width = max(MIN_HEIGHT, side * len(others))  # a short source still gets a readable, square-ish plot
     return (
@@ -132,7 +135,7 @@ def follow_token_chart(frame: pd.DataFrame, cell: int = 24) -> alt.Chart:
         .properties(
             width=width,
             height=max(MIN_HEIGHT, side * len(rows)),
-            title=_title(f"{kind}: token {pos} ({token!r}) in every layer and head", max(width, 280)),
+            title=_title(say("charts.follow_title", kind=kind, pos=pos, token=repr(token)), max(width, 280)),
         )
     )
 
@@ -142,14 +145,24 @@ def _ordered(frame: pd.DataFrame, label: str, position: str) -> list[str]:
     return frame.drop_duplicates(position).sort_values(position)[label].tolist()
 
 
+def kind_title(kind: str) -> str:
+    """An attention kind's title ("encoder self-attention") in the current language."""
+    try:
+        return say(f"charts.kinds.{kind}")
+    except ContentError:
+        return KIND_TITLES.get(kind, kind)
+
+
 def _attention_title(frame: pd.DataFrame, heads: bool = False) -> str:
     kind = frame["kind"].iloc[0] if "kind" in frame else "attention"
     layer = frame["layer"].iloc[0] if "layer" in frame else "?"
-    name = KIND_TITLES.get(kind, kind)
+    name = kind_title(kind)
     if heads:
-        return f"{name}, layer {layer}, every head"
+        return say("charts.every_head", name=name, layer=layer)
     head = frame["head"].iloc[0] if "head" in frame else "?"
-    return f"{name}, layer {layer}, " + ("heads averaged" if head == "mean" else f"head {head}")
+    if head == "mean":
+        return say("charts.heads_averaged", name=name, layer=layer)
+    return say("charts.one_head", name=name, layer=layer, head=head)
 
 
 # -- insights ---------------------------------------------------------------------------------------
@@ -217,12 +230,10 @@ def training_snapshot_chart(
             .mark_rule(color=SNAP_COLOR, strokeDash=[2, 2], opacity=0.6)
             .encode(y="threshold:Q")
         )
-    title = f"snapped at step {snap_step}" if snap_step is not None else "not snapped yet"
+    title = say("charts.snapped", step=snap_step) if snap_step is not None else say("charts.not_snapped")
     return alt.vconcat(
         alt.layer(loss_line, *_step_rules(step, snap_step)).properties(width=420, height=140, title="loss"),
-        alt.layer(*layers).properties(
-            width=420, height=180, title=f"share of cross-attention on the right source token ({title})"
-        ),
+        alt.layer(*layers).properties(width=420, height=180, title=say("charts.snapshot_title", snapped=title)),
     )
 
 
@@ -233,7 +244,7 @@ def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) 
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
     side = _cell_size(max(n_q, n_k), cell)
     order = list(dict.fromkeys(frame["layer_head"]))
-    kind = KIND_TITLES.get(frame["kind"].iloc[0], frame["kind"].iloc[0])
+    kind = kind_title(frame["kind"].iloc[0])
     return (
         alt.Chart(frame)
         .mark_rect()
@@ -245,8 +256,8 @@ def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) 
         )
         .properties(
             title=alt.TitleParams(
-                text=f"{kind}: the heads picked",
-                subtitle="keys (attended to) across, queries (attending) down",
+                text=say("charts.heads_picked", kind=kind),
+                subtitle=say("charts.heads_picked_axes"),
                 anchor="start",
                 fontSize=TITLE_FONT,
                 limit=0,
@@ -340,16 +351,23 @@ class AttentionPattern:
 
 LINE_NAMES = {(1, 0): "diagonal", (1, -1): "previous", (1, 1): "next"}
 
-PATTERN_MEANING = {
-    "diagonal": "each query looks at the same position: how copy is solved",
-    "previous": "each query looks one position back",
-    "next": "each query looks one position ahead",
-    "anti-diagonal": "the first query looks at the last key and so on: how reverse is solved",
-    "sharp": "each query looks at one key, but not along a line: a permutation of the keys",
-    "sorted": "each query looks at one key, and the keys come in sorted order: how sort is solved",
-    "one key": "almost every query looks at the same key",
-    "broad": "the weight is spread over many keys: this head averages rather than picks",
-}
+SHIFTED = "diagonal shifted by "  # the name of a diagonal off by more than one: SHIFTED + offset
+
+
+def _name_key(name: str) -> str:
+    return name.replace(" ", "_").replace("-", "_")
+
+
+def pattern_meaning(name: str) -> str:
+    """What a pattern means, in the current language ("" for a shifted diagonal)."""
+    return "" if name.startswith(SHIFTED) else say(f"attention.meaning.{_name_key(name)}")
+
+
+def pattern_title(name: str) -> str:
+    """A pattern's name in the current language (its `AttentionPattern.name` is English, for code)."""
+    if name.startswith(SHIFTED):
+        return say("attention.names.shifted", offset=name.removeprefix(SHIFTED))
+    return say(f"attention.names.{_name_key(name)}")
 
 
 def attention_pattern(matrix) -> AttentionPattern:
@@ -428,7 +446,7 @@ def _is_number(token: str) -> bool:
 
 def _line_name(slope: int, offset: int, tq: int, tk: int) -> str:
     if slope == 1:
-        return LINE_NAMES.get((1, offset), f"diagonal shifted by {offset}")
+        return LINE_NAMES.get((1, offset), f"{SHIFTED}{offset}")
     return "anti-diagonal"
 
 
@@ -441,37 +459,33 @@ def attention_caption(frame: pd.DataFrame, tokens_of_keys: Sequence[str] | None 
     if pattern.name == "sharp" and reads_in_sorted_order(w, keys):
         pattern = AttentionPattern("sorted", pattern.share, pattern.causal)
     if pattern.name == "broad" and "head" in frame and str(frame["head"].iloc[0]) == "mean":
-        sentences = [
-            f"{who} spreads its weight: on average a query's largest weight is only {pattern.share:.0%}. "
-            "A mean of heads blurs each head's own pattern: pick one head to see it."
-        ]
+        sentences = [say("attention.mean_spreads", who=who, share=f"{pattern.share:.0%}")]
     else:
         sentences = [_pattern_sentence(who, pattern, keys)]
     if pattern.causal:
-        sentences.append(
-            "The upper triangle is zero: the causal mask, so a position never sees a later one "
-            "(the decoder cannot peek at the answer)."
-        )
-    sentences.append("Each row is one query's weights over the keys; a row sums to 100%.")
-    return " ".join(sentences)
+        sentences.append(say("attention.causal"))
+    sentences.append(say("attention.rows_sum"))
+    return say("sentence_separator").join(sentences)
 
 
 def _pattern_sentence(who: str, p: AttentionPattern, keys: Sequence[str]) -> str:
     if p.name == "one key":
         token = keys[p.key] if p.key is not None and p.key < len(keys) else "?"
-        special = " (a special token: heads park weight there when nothing else is needed)" if _special(token) else ""
-        return f"{who} puts {p.share:.0%} of its weight on one key, position {p.key} ({token!r}){special}."
+        special = say("attention.special_token") if _special(token) else ""
+        return say("attention.one_key", who=who, share=f"{p.share:.0%}", key=p.key, token=repr(token), special=special)
     if p.name == "broad":
-        return f"{who} spreads its weight: on average a query's largest weight is only {p.share:.0%}. {PATTERN_MEANING['broad'].capitalize()}."
-    meaning = PATTERN_MEANING.get(p.name, "")
-    shape = {"sharp": "on one key per query", "sorted": "on one key per query"}.get(p.name, f"on the {p.name}")
-    if p.name in ("previous", "next"):
-        shape = f"one step {'back' if p.name == 'previous' else 'ahead'} of the diagonal"
-    return (
-        f"{who} puts {p.share:.0%} of its weight {shape}: {meaning}."
-        if meaning
-        else f"{who} puts {p.share:.0%} of its weight {shape}."
-    )
+        return say("attention.broad", who=who, share=f"{p.share:.0%}")
+    meaning = pattern_meaning(p.name)
+    if p.name in ("sharp", "sorted"):
+        shape = say("attention.shape.one_per_query")
+    elif p.name in ("previous", "next"):
+        shape = say(f"attention.shape.{p.name}")
+    else:
+        shape = say("attention.shape.on_line", name=pattern_title(p.name))
+    share = f"{p.share:.0%}"
+    if meaning:
+        return say("attention.puts_weight_meaning", who=who, share=share, shape=shape, meaning=meaning)
+    return say("attention.puts_weight", who=who, share=share, shape=shape)
 
 
 def heads_caption(frame: pd.DataFrame) -> str:
@@ -484,25 +498,24 @@ def heads_caption(frame: pd.DataFrame) -> str:
     lines = []
     if named:
         head, best = max(named, key=lambda item: item[1].share)
-        lines.append(f"Head {head} is the clearest: {best.share:.0%} of its weight {_short(best)}.")
+        lines.append(say("attention.heads.clearest", head=head, share=f"{best.share:.0%}", where=_short(best)))
     broad = [str(h) for h, p in found if p.name == "broad"]
     if broad:
-        lines.append(
-            f"Head{'s' if len(broad) > 1 else ''} {', '.join(broad)} spread{'' if len(broad) > 1 else 's'} its weight widely."
-        )
+        spread = "attention.heads.spread_many" if len(broad) > 1 else "attention.heads.spread_one"
+        lines.append(say(spread, heads=say("list_separator").join(broad)))
     if len(kinds) > 1:
-        lines.append("Different heads learn different patterns: that is why there are several.")
+        lines.append(say("attention.heads.differ"))
     elif len(found) > 1:
-        lines.append(f"Every head has the same shape ({found[0][1].name}): the heads agree on this input.")
-    return " ".join(lines)
+        lines.append(say("attention.heads.agree", name=pattern_title(found[0][1].name)))
+    return say("sentence_separator").join(lines)
 
 
 def _short(p: AttentionPattern) -> str:
     if p.name == "one key":
-        return f"on key position {p.key}"
+        return say("attention.heads.on_key", key=p.key)
     if p.name in ("sharp", "sorted"):
-        return "on one key per query (a permutation)"
-    return f"on the {p.name}"
+        return say("attention.heads.permutation")
+    return say("attention.shape.on_line", name=pattern_title(p.name))
 
 
 def head_patterns(attentions: Mapping[str, Sequence], kind: str) -> list[tuple[int, int, AttentionPattern]]:
@@ -545,17 +558,18 @@ def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame, frozen: 
     i, j = np.unravel_index(int(diff.argmax()), diff.shape)
     queries = _ordered_tokens(after, "query_token", "query_pos")
     keys = _ordered_tokens(after, "key_token", "key_pos")
-    kept = "kept its pattern" if diff.max() < 0.1 else "changed"
+    kept = say("attention.change.kept") if diff.max() < 0.1 else say("attention.change.changed")
     if frozen:
-        return (
-            f"This layer was frozen during fine-tuning (its weights kept, and the layers below it too), so its "
-            f"attention is the same before and after (largest change {diff.max():.3f}): pick a trained layer to "
-            "see what fine-tuning changed."
-        )
-    return (
-        f"Fine-tuning moved these weights by {diff.mean():.3f} on average and {diff.max():.2f} at most "
-        f"({queries[i]!r} → {keys[j]!r}: {a[i, j]:.2f} → {b[i, j]:.2f}): this map {kept}. "
-        "Fine-tuning nudges a pretrained model; the last layers, nearest the classifier, change most."
+        return say("attention.change.frozen", largest=f"{diff.max():.3f}")
+    return say(
+        "attention.change.moved",
+        mean=f"{diff.mean():.3f}",
+        largest=f"{diff.max():.2f}",
+        query=repr(queries[i]),
+        key=repr(keys[j]),
+        before=f"{a[i, j]:.2f}",
+        after=f"{b[i, j]:.2f}",
+        kept=kept,
     )
 
 
@@ -567,10 +581,16 @@ def follow_caption(frame: pd.DataFrame) -> str:
     favourite = rows["other"].value_counts()
     label, count = favourite.index[0], int(favourite.iloc[0])
     strongest = frame.loc[frame["weight"].idxmax()]
-    return (
-        f"In {count} of {len(rows)} layer-heads the largest weight from token {pos} ({token!r}) goes to {label!r}; "
-        f"the strongest single weight is {strongest['weight']:.0%} ({strongest['layer_head']} → {strongest['other']!r}). "
-        "Each row is one head in one layer: the lower layers often look around, the last ones decide."
+    return say(
+        "attention.follow",
+        count=count,
+        heads=len(rows),
+        pos=pos,
+        token=repr(token),
+        label=repr(label),
+        weight=f"{strongest['weight']:.0%}",
+        layer_head=strongest["layer_head"],
+        other=repr(strongest["other"]),
     )
 
 
@@ -589,10 +609,10 @@ def _ordered_tokens(frame: pd.DataFrame, token: str, position: str) -> list[str]
 def _who(frame: pd.DataFrame) -> str:
     layer = frame["layer"].iloc[0] if "layer" in frame else None
     head = frame["head"].iloc[0] if "head" in frame else None
-    of_layer = f" of layer {layer}" if layer is not None else ""
-    if head is None:
-        return f"This map{of_layer}"
-    return f"The mean of the heads{of_layer}" if str(head) == "mean" else f"Head {head}{of_layer}"
+    who = "map" if head is None else "mean" if str(head) == "mean" else "head"
+    if layer is None:
+        return say(f"attention.who.{who}", head=head)
+    return say(f"attention.who.{who}_of_layer", head=head, layer=layer)
 
 
 def _special(token: str) -> bool:

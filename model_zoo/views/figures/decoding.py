@@ -7,6 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.views.figures.common import (
     LABEL_FONT,
     MAX_WIDTH,
@@ -44,7 +45,10 @@ def top_tokens_chart(frame: pd.DataFrame) -> alt.Chart:
         )
         .properties(
             title=alt.TitleParams(
-                text=f"Top {len(frame)} next tokens", subtitle="orange: the token chosen", anchor="start", limit=0
+                text=say("charts.top_tokens", n=len(frame)),
+                subtitle=say("charts.top_tokens_chosen"),
+                anchor="start",
+                limit=0,
             ),
             width=300,
             height=max(MIN_HEIGHT, 28 * len(frame)),
@@ -156,11 +160,7 @@ def beam_tree_chart(frame: pd.DataFrame, step_width: int = 64, slot_height: int 
     return alt.layer(edges, nodes, labels, scores, rings, places).properties(
         width=width,
         height=slot_height * max(n_slots, 4),
-        title=_title(
-            "Beam search: every candidate (above a node its token, below its log-probability; "
-            "ringed: returned, 1 = best)",
-            max(width, 360),
-        ),
+        title=_title(say("charts.beam_title"), max(width, 360)),
     )
 
 
@@ -171,20 +171,20 @@ def top_k_caption(frame: pd.DataFrame) -> str:
     first = ordered.iloc[0]
     chosen = ordered[ordered["chosen"]]
     shown = float(ordered["probability"].sum())
-    text = f"The model gives {first['token']!r} {first['probability']:.0%}"
+    text = say("decoding.gives", token=repr(first["token"]), p=f"{first['probability']:.0%}")
     if len(ordered) > 1:
         second = ordered.iloc[1]
-        text += f", the runner-up {second['token']!r} {second['probability']:.0%}"
+        text += say("decoding.runner_up", token=repr(second["token"]), p=f"{second['probability']:.0%}")
         text += (
-            ": it is sure."
+            say("decoding.sure")
             if first["probability"] >= 0.9
-            else ": close call, a sampled run could go either way."
+            else say("decoding.close_call")
             if first["probability"] - second["probability"] < 0.1
-            else "."
+            else say("full_stop")
         )
     if len(chosen) and chosen.iloc[0]["token"] != first["token"]:
-        text += f" Sampling chose {chosen.iloc[0]['token']!r} (p = {chosen.iloc[0]['probability']:.2f}), not the most likely."
+        text += say("decoding.sampled", token=repr(chosen.iloc[0]["token"]), p=f"{chosen.iloc[0]['probability']:.2f}")
     elif not len(chosen):
-        text += " The token chosen is not among those shown (sampling)."
-    text += f" These {len(ordered)} tokens hold {shown:.0%} of the probability; the softmax spreads the rest over the vocabulary."
+        text += say("decoding.not_shown")
+    text += say("decoding.shown", tokens=len(ordered), share=f"{shown:.0%}")
     return text

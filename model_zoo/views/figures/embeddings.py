@@ -10,6 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.views.figures.common import (
     DIVERGING_SCHEME,
     LABEL_FONT,
@@ -37,9 +38,7 @@ def positional_encoding_chart(frame: pd.DataFrame, width: int = 340, height: int
             color=_heat_color("value", "value (sin or cos)", domain=(-1, 1), scheme=DIVERGING_SCHEME),
             tooltip=["position:O", "dimension:O", alt.Tooltip("value:Q", format=".3f")],
         )
-        .properties(
-            width=width, height=max(MIN_HEIGHT, height), title=_title("Positional encoding (Section 3.5)", width)
-        )
+        .properties(width=width, height=max(MIN_HEIGHT, height), title=_title(say("charts.positional_title"), width))
     )
 
 
@@ -55,9 +54,7 @@ def positional_similarity_chart(frame: pd.DataFrame, size: int = 300) -> alt.Cha
             color=_heat_color("similarity", "dot product", domain=None),
             tooltip=["position_a:O", "position_b:O", alt.Tooltip("similarity:Q", format=".3f")],
         )
-        .properties(
-            width=size, height=max(MIN_HEIGHT, size), title=_title("Similarity between positions (dot product)", size)
-        )
+        .properties(width=size, height=max(MIN_HEIGHT, size), title=_title(say("charts.similarity_title"), size))
     )
 
 
@@ -71,7 +68,8 @@ def embedding_scatter(
     _require(frame, ["token", "x", "y"], "embeddings.embedding_projection")
     variance = frame.attrs.get("explained_variance") or [None, None]
     axis_title = [
-        f"PC{i + 1}" + (f" ({v:.0%} of variance)" if v is not None else "") for i, v in enumerate(variance[:2])
+        f"PC{i + 1}" + (say("charts.of_variance", share=f"{v:.0%}") if v is not None else "")
+        for i, v in enumerate(variance[:2])
     ]
     data = frame.assign(label=_readable_subset(frame, max_labels))
     base = alt.Chart(data).encode(
@@ -84,7 +82,7 @@ def embedding_scatter(
         .encode(text="token:N")
     )
     shown = int(data["label"].sum())
-    subtitle = f"{shown} of {len(data)} tokens named (hover a point for the rest)" if shown < len(data) else None
+    subtitle = say("charts.tokens_named", shown=shown, tokens=len(data)) if shown < len(data) else None
     return (points + labels).properties(
         width=size,
         height=max(MIN_HEIGHT, size),
@@ -124,7 +122,7 @@ def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart
             tooltip=["rank:O", "token:N", alt.Tooltip("cosine:Q", format=".3f")],
         )
         .properties(
-            title=f"Nearest neighbours of {token!r}" if token else "Nearest neighbours",
+            title=say("charts.neighbours_of", token=repr(token)) if token else say("charts.neighbours"),
             width=300,
             height=max(MIN_HEIGHT, 32 * len(frame)),
         )
@@ -137,12 +135,14 @@ def positional_caption(d_model: int, n_positions: int) -> str:
     pairs = d_model // 2
     wavelengths = [2 * math.pi * 10000 ** (2 * i / d_model) for i in range(pairs)]
     fast = sum(1 for w in wavelengths if w <= n_positions)
-    return (
-        f"Columns are the {d_model} dimensions: each pair is a sine and a cosine with its own wavelength, from "
-        f"{wavelengths[0]:.1f} positions (dimensions 0-1) up to {wavelengths[-1]:,.0f} (dimensions "
-        f"{d_model - 2}-{d_model - 1}). Over these {n_positions} positions only the first {2 * fast} dimensions "
-        "go through a whole cycle (the stripes); the rest change slowly: the fast ones tell neighbours apart, "
-        "the slow ones far-away positions. Every row is different: a fingerprint for each position."
+    return say(
+        "embeddings.positional",
+        d_model=d_model,
+        shortest=f"{wavelengths[0]:.1f}",
+        longest=f"{wavelengths[-1]:,.0f}",
+        last_pair=f"{d_model - 2}-{d_model - 1}",
+        positions=n_positions,
+        fast=2 * fast,
     )
 
 
@@ -154,43 +154,41 @@ def positional_similarity_caption(frame: pd.DataFrame) -> str:
     distances = [d for d in (1, 5, 20) if d < n]
     by_distance = [float(np.mean(np.diag(sim, k=d))) for d in distances]
     spread = max(float(np.ptp(np.diag(sim, k=d))) for d in distances) if distances else 0.0
-    parts = ", ".join(f"{v:.1f} at distance {d}" for d, v in zip(distances, by_distance, strict=True))
-    return (
-        f"A position with itself scores {self_dot:.1f} (= D / 2, the diagonal), {parts}: similarity falls with "
-        f"distance and is the same for every pair at the same distance (it varies by at most {spread:.1g} along "
-        "each diagonal), which is what lets attention find relative positions."
+    parts = say("list_separator").join(
+        say("embeddings.at_distance", value=f"{v:.1f}", distance=d) for d, v in zip(distances, by_distance, strict=True)
     )
+    return say("embeddings.similarity", self_dot=f"{self_dot:.1f}", parts=parts, spread=f"{spread:.1g}")
 
 
 def embedding_caption(frame: pd.DataFrame, d_model: int | None = None) -> str:
     """What to look for in a PCA of an embedding table (`embeddings.embedding_projection`)."""
     variance = list(frame.attrs.get("explained_variance") or [])
-    width = f" ({d_model} numbers each)" if d_model else ""
+    width = say("embeddings.numbers_each", d_model=d_model) if d_model else ""
     if len(variance) >= 2:
-        kept = (
-            f"these two axes keep {variance[0]:.0%} + {variance[1]:.0%} = {variance[0] + variance[1]:.0%} of the spread"
+        kept = say(
+            "embeddings.axes_keep",
+            first=f"{variance[0]:.0%}",
+            second=f"{variance[1]:.0%}",
+            both=f"{variance[0] + variance[1]:.0%}",
         )
-        faithful = (
-            "most of it: near points are similar vectors"
-            if variance[0] + variance[1] >= 0.5
-            else "a small part: points that look close may be far apart in the full space, so check the neighbours"
-        )
+        faithful = say("embeddings.most" if variance[0] + variance[1] >= 0.5 else "embeddings.small_part")
     else:
-        kept, faithful = "the share of the spread they keep is unknown", "read distances with care"
+        kept, faithful = say("embeddings.share_unknown"), say("embeddings.with_care")
     xy = frame[["x", "y"]].to_numpy()
     gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e18
     a, b = np.unravel_index(int(gaps.argmin()), gaps.shape)
-    return (
-        f"PCA (principal component analysis) flattens the {len(frame)} token vectors{width} onto the two directions "
-        f'along which they differ most; {kept} ("% of variance"), {faithful}. Closest pair in the picture: '
-        f"{frame['token'].iloc[a]!r} and {frame['token'].iloc[b]!r}."
+    return say(
+        "embeddings.pca",
+        tokens=len(frame),
+        width=width,
+        kept=kept,
+        faithful=faithful,
+        a=repr(frame["token"].iloc[a]),
+        b=repr(frame["token"].iloc[b]),
     )
 
 
 def neighbours_caption(frame: pd.DataFrame, token: str) -> str:
     """What to look for in nearest neighbours by cosine similarity (`embeddings.nearest_neighbours`)."""
     top = frame.sort_values("rank").iloc[0]
-    return (
-        f"{token!r} points most nearly the same way as {top['token']!r} (cosine {top['cosine']:.2f}). "
-        "Cosine 1 means the same direction, 0 unrelated, -1 opposite: tokens the model uses alike end up close."
-    )
+    return say("embeddings.neighbours", token=repr(token), nearest=repr(top["token"]), cosine=f"{top['cosine']:.2f}")

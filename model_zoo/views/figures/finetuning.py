@@ -10,6 +10,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.views.figures.common import LABEL_FONT, MIN_HEIGHT, PALETTE, _heat_color, _require, _token_axis
 from model_zoo.views.figures.training import metric_name
 
@@ -56,9 +57,16 @@ def label_caption(probabilities: Mapping[str, float]) -> str:
     ordered = sorted(probabilities.items(), key=lambda kv: kv[1], reverse=True)
     label, p = ordered[0]
     even = 1 / len(ordered)
-    confidence = "barely above a coin toss" if p - even < 0.1 else "confident" if p >= 0.9 else "leaning"
-    return (
-        f"{label!r} with {p:.0%} ({confidence}; {even:.0%} each would be a blind guess between {len(ordered)} labels)."
+    confidence = say(
+        "finetuning.coin_toss" if p - even < 0.1 else "finetuning.confident" if p >= 0.9 else "finetuning.leaning"
+    )
+    return say(
+        "finetuning.label",
+        label=repr(label),
+        p=f"{p:.0%}",
+        confidence=confidence,
+        even=f"{even:.0%}",
+        labels=len(ordered),
     )
 
 
@@ -67,49 +75,48 @@ def confusion_caption(matrix: Sequence[Sequence[int]], labels: Sequence[str]) ->
     counts = np.asarray(matrix, dtype=float)
     total = counts.sum()
     if total == 0:
-        return "No predictions to count."
+        return say("finetuning.no_predictions")
     correct = float(np.trace(counts)) / total
     predicted = counts.sum(axis=0) / total
     top = int(predicted.argmax())
     if predicted[top] >= 0.9:
-        return (
-            f"It predicts {labels[top]!r} for {predicted[top]:.0%} of the sentences: majority-class behaviour, one "
-            f"answer for everything. Accuracy {correct:.0%} only says how common {labels[top]!r} is; macro-F1 exposes it."
+        return say(
+            "finetuning.majority", label=repr(labels[top]), share=f"{predicted[top]:.0%}", correct=f"{correct:.0%}"
         )
     off = counts.copy()
     np.fill_diagonal(off, 0)
     t, p = np.unravel_index(int(off.argmax()), off.shape)
     mistake = (
-        f" The most common mistake: {labels[t]!r} read as {labels[p]!r} ({int(off[t, p])} times)."
+        say("finetuning.mistake", true=repr(labels[t]), predicted=repr(labels[p]), times=int(off[t, p]))
         if off.max() > 0
         else ""
     )
-    return f"{correct:.0%} on the diagonal (right answers).{mistake} Rows are the true labels, columns the predictions."
+    return say("finetuning.confusion", correct=f"{correct:.0%}", mistake=mistake)
 
 
 def before_after_caption(before: Mapping[str, float], after: Mapping[str, float]) -> str:
     """What changed between before and after fine-tuning ({"accuracy", "macro_f1"} each)."""
     parts = [
-        f"{metric_name(k)} {before[k]:.2f} → {after[k]:.2f} ({after[k] - before[k]:+.2f})"
+        say(
+            "finetuning.change",
+            metric=metric_name(k),
+            before=f"{before[k]:.2f}",
+            after=f"{after[k]:.2f}",
+            change=f"{after[k] - before[k]:+.2f}",
+        )
         for k in ("accuracy", "macro_f1")
         if k in before and k in after
     ]
-    text = "; ".join(parts) + "."
+    text = say("clause_separator").join(parts) + say("full_stop")
     both = {"accuracy", "macro_f1"} <= set(before) & set(after)
     if both and after["accuracy"] > before["accuracy"] and after["macro_f1"] < before["macro_f1"]:
-        text += (
-            " Accuracy rose while macro-F1 fell: the model now answers mostly one label, which pays when that label "
-            "is the commoner one. More examples or another epoch usually fix it."
-        )
+        text += say("finetuning.one_label_after")
     elif both and before["macro_f1"] < before["accuracy"] - 0.1:
-        text += (
-            " Before, macro-F1 was far below accuracy: the new head answered mostly one label, which accuracy hides "
-            "and macro-F1 (the mean F1 of each label) does not."
-        )
+        text += say("finetuning.one_label_before")
     return text
 
 
-TO_TRY = "To tell: hold out more examples, train more epochs, or train more layers."
+TO_TRY = "To tell: hold out more examples, train more epochs, or train more layers."  # English (hf/compare.py)
 
 
 def held_out_caption(before: Mapping[str, float], after: Mapping[str, float], intervals: Mapping) -> str:
@@ -122,14 +129,23 @@ def held_out_caption(before: Mapping[str, float], after: Mapping[str, float], in
         if interval is None or key not in after:
             continue
         low, high = interval
-        text = f"{metric_name(key)} {after[key]:.2f} (95% interval {low:.2f}–{high:.2f} on {n} held-out examples)"
+        text = say(
+            "finetuning.interval",
+            metric=metric_name(key),
+            score=f"{after[key]:.2f}",
+            low=f"{low:.2f}",
+            high=f"{high:.2f}",
+            n=n,
+        )
         if key in before:
             inside = low <= before[key] <= high
             noisy |= inside
-            text += f": the {after[key] - before[key]:+.2f} since before is " + (
-                "within noise (before's score is inside the interval)" if inside else "more than noise"
+            text += say(
+                "finetuning.since_before",
+                change=f"{after[key] - before[key]:+.2f}",
+                verdict=say("finetuning.within_noise" if inside else "finetuning.more_than_noise"),
             )
         parts.append(text)
     if not parts:
-        return "No saved predictions to measure the uncertainty on: fine-tune the run again."
-    return "; ".join(parts) + "." + (f" {TO_TRY}" if noisy else "")
+        return say("finetuning.no_saved_predictions")
+    return say("clause_separator").join(parts) + say("full_stop") + (say("finetuning.to_try") if noisy else "")

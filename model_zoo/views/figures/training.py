@@ -16,6 +16,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import ContentError, current_language, say
 from model_zoo.views.figures.common import (
     FIT_WIDTH,
     MIN_HEIGHT,
@@ -50,7 +51,7 @@ def metric_chart(
             raise ValueError(f"The table has no metric {m!r}; it has {sorted(frame['metric'].unique())}.")
         use_log = (m in LOG_METRICS) if log is None else log
         use_log = use_log and bool((data["value"] > 0).all())  # a log scale needs positive values
-        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
+        axis, scale = _y_axis(metric_name(m) + (say("charts.log_scale") if use_log else ""), use_log)
         charts.append(
             alt.Chart(data)
             .mark_line(point=len(data) < 30, color=PALETTE[0])
@@ -71,11 +72,12 @@ def live_metric_spec(metric: str, log: bool | None = None, height: int = MIN_HEI
     running job (11% of a class's server at N = 30); the spec stays the same as rows arrive.
     `log` as in `metric_chart` (None: by the metric; pass False when a value is not positive)."""
     use_log = (metric in LOG_METRICS) if log is None else log
-    return copy.deepcopy(_live_metric_spec(metric, use_log, height))
+    return copy.deepcopy(_live_metric_spec(metric, use_log, height, current_language()))
 
 
 @functools.lru_cache(maxsize=64)
-def _live_metric_spec(metric: str, use_log: bool, height: int) -> dict:
+def _live_metric_spec(metric: str, use_log: bool, height: int, language: str) -> dict:
+    # `language` is part of the cache's key: the titles are words of the current language
     sample = pd.DataFrame({"step": [1, 2], "metric": [metric, metric], "value": [1.0, 1.0]})
     spec = metric_chart(sample, metric, log=use_log, height=height).to_dict()
     spec.pop("datasets", None)
@@ -92,7 +94,7 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
     use_log = log and bool((frame["value"] > 0).any())
     if use_log:  # a warm-up step where nothing moved (ratio 0) has no place on a log axis
         frame = frame[frame["value"] > 0]
-    axis, scale = _y_axis(metric_name(title or "value") + (" (log scale)" if use_log else ""), use_log)
+    axis, scale = _y_axis(metric_name(title or "value") + (say("charts.log_scale") if use_log else ""), use_log)
     return (
         alt.Chart(frame)
         .mark_line(strokeWidth=1.5)
@@ -109,7 +111,12 @@ def per_layer_chart(frame: pd.DataFrame, title: str | None = None, log: bool = T
             strokeDash=alt.StrokeDash("group:N", sort=order, legend=None),
             tooltip=["step:Q", "group:N", alt.Tooltip("value:Q", format=".3g")],
         )
-        .properties(width=420, height=260, title=metric_name(title) if title else "per layer group", autosize=FIT_WIDTH)
+        .properties(
+            width=420,
+            height=260,
+            title=metric_name(title) if title else say("charts.per_layer_group"),
+            autosize=FIT_WIDTH,
+        )
     )
 
 
@@ -147,7 +154,7 @@ def stability_chart(
         use_log = m in LOG_METRICS and bool((subset["value"] > 0).any())
         if use_log:
             subset = subset[subset["value"] > 0]
-        axis, scale = _y_axis(metric_name(m) + (" (log scale)" if use_log else ""), use_log)
+        axis, scale = _y_axis(metric_name(m) + (say("charts.log_scale") if use_log else ""), use_log)
         panels.append(
             alt.Chart(subset)
             .mark_line()
@@ -198,26 +205,14 @@ def save_history_png(
 
 HEALTHY_UPDATE_RATIO = 1e-3  # ‖Δw‖/‖w‖ a step: the usual rule of thumb for Adam
 
-METRIC_NAMES = {
-    "loss": "loss",
-    "token_accuracy": "token accuracy",
-    "lr": "learning rate",
-    "learning_rate": "learning rate",
-    "grad_norm": "gradient norm",
-    "max_update_ratio": "largest update / weight",
-    "exact_match": "held-out exact match",
-    "tokens_per_s": "tokens per second",
-    "samples_per_s": "samples per second",
-    "accuracy": "accuracy",
-    "macro_f1": "macro-F1",
-    "epoch": "epoch",
-    "heldout_loss": "held-out loss",  # a language model: mean next-token cross-entropy on held-out text
-}
-
 
 def metric_name(key: str) -> str:
-    """The words for a history key: "lr" -> "learning rate"."""
-    return METRIC_NAMES.get(key, key.replace("_", " "))
+    """The words for a history key in the current language: "lr" -> "learning rate" (the names are
+    the [metrics] table of content/<language>/captions.toml; an unknown key is its own words)."""
+    try:
+        return say(f"metrics.{key}")
+    except ContentError:
+        return key.replace("_", " ")
 
 
 # -- training ------------------------------------------------------------------------------------------
@@ -237,43 +232,48 @@ def metric_caption(
             (e["step"], max(e["update_ratio_per_layer"].values())) for e in history if e.get("update_ratio_per_layer")
         ]
     if not values:
-        return f"No {metric_name(metric)} recorded yet."
+        return say("training.none_yet", metric=metric_name(metric))
     steps, ys = zip(*values, strict=True)
     if metric == "loss":
         return loss_caption(history, vocab_size, n_symbols, unit)
     if metric in ("token_accuracy", "exact_match", "accuracy"):
         first_full = next((s for s, v in values if v >= 0.99), None)
-        reached = f"; it first reached 99% at step {first_full}" if first_full is not None else ""
-        what = {
-            "token_accuracy": "share of next tokens predicted right (teacher forcing: each guess sees the true prefix)",
-            "exact_match": "share of held-out sequences decoded entirely right, the model on its own",
-            "accuracy": "share of held-out examples labelled right",
-        }[metric]
-        return f"{metric_name(metric).capitalize()}: {ys[0]:.0%} → {ys[-1]:.0%}{reached}. It is the {what}."
+        reached = say("training.reached", step=first_full) if first_full is not None else ""
+        return say(
+            f"training.share.{metric}",
+            metric=metric_name(metric).capitalize(),
+            first=f"{ys[0]:.0%}",
+            last=f"{ys[-1]:.0%}",
+            reached=reached,
+        )
     if metric in ("lr", "learning_rate"):
         peak = int(np.argmax(ys))
         if peak == len(ys) - 1 and len(ys) > 1 and ys[-1] > ys[-2]:
-            return (
-                f"The learning rate is still warming up: {ys[0]:.2g} → {ys[-1]:.2g} over {steps[-1]} steps. Warmup keeps "
-                "Adam's first, noisy steps small; the decay starts at the peak."
-            )
-        after = f"then decays to {ys[-1]:.2g}" if ys[-1] < 0.999 * ys[peak] else "then holds it"
-        return (
-            f"The learning rate climbs to its peak {ys[peak]:.2g} at step {steps[peak]} (warmup: Adam's first steps are "
-            f"noisy, so they are kept small), {after}."
+            return say("training.lr.warming_up", first=f"{ys[0]:.2g}", last=f"{ys[-1]:.2g}", steps=steps[-1])
+        after = (
+            say("training.lr.decays", last=f"{ys[-1]:.2g}") if ys[-1] < 0.999 * ys[peak] else say("training.lr.holds")
         )
+        return say("training.lr.peak", peak=f"{ys[peak]:.2g}", step=steps[peak], after=after)
     if metric == "grad_norm":
         median = float(np.median(ys))
         peak = int(np.argmax(ys))
         spikes = ys[peak] > 10 * median
-        return (
-            f"The gradient norm (how steep the loss is) has median {median:.2g}; largest {ys[peak]:.2g} at step {steps[peak]}"
-            + (": a spike, 10× the usual, a sign of a too-high learning rate." if spikes else ", no spikes.")
-            + " Gradient clipping (when on) scales it down to at most 1 before the update."
+        return say(
+            "training.grad_norm",
+            median=f"{median:.2g}",
+            largest=f"{ys[peak]:.2g}",
+            step=steps[peak],
+            spikes=say("training.spike") if spikes else say("training.no_spikes"),
         )
     if metric == "max_update_ratio":
         return update_ratio_caption(ys[len(ys) // 2 :] or ys)
-    return f"{metric_name(metric).capitalize()} goes from {ys[0]:.3g} to {ys[-1]:.3g} over {steps[-1]} steps."
+    return say(
+        "training.goes_from",
+        metric=metric_name(metric).capitalize(),
+        first=f"{ys[0]:.3g}",
+        last=f"{ys[-1]:.3g}",
+        steps=steps[-1],
+    )
 
 
 def loss_caption(
@@ -282,41 +282,58 @@ def loss_caption(
     """The loss curve read against ln(k), the loss of a uniform guess among k tokens."""
     losses = [e["loss"] for e in history if _finite(e.get("loss"))]
     if not losses:
-        return "No finite loss recorded."
+        return say("training.loss.none")
     first, last = losses[0], _tail_mean(losses)
     guess_k = math.exp(last)
     sentences = []
     if vocab_size:
+        above = first > 1.1 * math.log(vocab_size)
         sentences.append(
-            f"It starts at {first:.2f}; a fresh model guessing uniformly among the {vocab_size} {unit} scores "
-            f"ln {vocab_size} = {math.log(vocab_size):.2f}"
-            + (
-                " (it starts above that: a fresh model is confidently wrong)."
-                if first > 1.1 * math.log(vocab_size)
-                else "."
+            say(
+                "training.loss.starts_above" if above else "training.loss.starts",
+                first=f"{first:.2f}",
+                vocab=vocab_size,
+                unit=unit_name(unit),
+                ln_vocab=f"{math.log(vocab_size):.2f}",
             )
         )
     else:
         sentences.append(
-            f"It starts at {first:.2f} (≈ ln {math.exp(first):.0f}: a uniform guess among that many {unit})."
+            say("training.loss.starts_at", first=f"{first:.2f}", k=f"{math.exp(first):.0f}", unit=unit_name(unit))
         )
     trend = trend_points(history, "loss")
     flat = trend.judged and _is_flat(trend.values[len(trend.values) // 2 :], last)
     if last < 0.1:
-        sentences.append(f"Now {last:.3f}: the model is nearly certain of every right answer.")
+        sentences.append(say("training.loss.certain", last=f"{last:.3f}"))
     elif n_symbols and abs(guess_k - n_symbols) / n_symbols < 0.2:
         sentences.append(
-            f"The loss {'plateaued' if flat else 'sits'} at {last:.2f} ≈ ln {n_symbols} = {math.log(n_symbols):.2f}: "
-            f"guessing among the {n_symbols} symbols, not yet reading the input."
+            say(
+                "training.loss.plateaued" if flat else "training.loss.sits",
+                last=f"{last:.2f}",
+                symbols=n_symbols,
+                ln_symbols=f"{math.log(n_symbols):.2f}",
+            )
         )
     else:
         sentences.append(
-            f"Now {last:.2f} ≈ ln {guess_k:.1f}: as unsure as a guess among {guess_k:.1f} {unit}"
-            + (" and flat: it has stopped improving." if flat else ".")
+            say(
+                "training.loss.unsure_flat" if flat else "training.loss.unsure",
+                last=f"{last:.2f}",
+                k=f"{guess_k:.1f}",
+                unit=unit_name(unit),
+            )
         )
     if not trend.judged:
         sentences.append(trend.why_not)
-    return " ".join(sentences) + " The loss is cross-entropy: −log of the probability given to the right answer."
+    return say("sentence_separator").join(sentences) + say("training.loss.cross_entropy")
+
+
+def unit_name(unit: str) -> str:
+    """What the model chooses among ("tokens", "labels"), in the current language."""
+    try:
+        return say(f"training.units.{unit}")
+    except ContentError:
+        return unit
 
 
 MIN_TREND_POINTS = 8  # points after warm-up before a curve is called flat (or rising, or falling)
@@ -352,15 +369,11 @@ def trend_points(history: Sequence[Mapping], metric: str) -> Trend:
     `MIN_TREND_POINTS` finite points after it."""
     end = warmup_end(history)
     if end is None:
-        return Trend([], False, "Still in warm-up (the learning rate is rising): too early to call a trend.")
+        return Trend([], False, say("training.trend.warm_up"))
     values = [float(e[metric]) for e in history if e.get("step", 0) > end and _finite(e.get(metric))]
     if len(values) < MIN_TREND_POINTS:
-        return Trend(
-            values,
-            False,
-            f"Too early to call a trend: {len(values)} point{'s' if len(values) != 1 else ''} after warm-up, "
-            f"a verdict needs {MIN_TREND_POINTS}.",
-        )
+        early = "training.trend.too_early" if len(values) != 1 else "training.trend.too_early_one"
+        return Trend(values, False, say(early, points=len(values), needed=MIN_TREND_POINTS))
     return Trend(values, True)
 
 
@@ -372,14 +385,14 @@ def update_ratio_caption(ratios: Sequence[float]) -> str:
     """The largest update-to-weight ratio ‖Δw‖/‖w‖ of recent steps, against the healthy 1e-3."""
     typical = float(np.median(np.asarray(ratios, dtype=float)))
     if typical > 3e-2:
-        verdict = "far above the healthy 1e-3: each step rewrites a large part of the weights (learning rate too high?)"
+        verdict = say("training.ratio.far_above")
     elif typical > 1e-2:
-        verdict = "above the healthy 1e-3: big steps, still learning"
+        verdict = say("training.ratio.above")
     elif typical >= 1e-4:
-        verdict = "near 1e-3, the healthy range"
+        verdict = say("training.ratio.healthy")
     else:
-        verdict = "below 1e-4: the weights barely move (learning rate too low, or training has finished)"
-    return f"The update ratio (how much a step changes a layer's weights, relative to their size) sits near {typical:.1e}: {verdict}."
+        verdict = say("training.ratio.below")
+    return say("training.ratio.sits", typical=f"{typical:.1e}", verdict=verdict)
 
 
 def per_layer_caption(frame: pd.DataFrame, key: str) -> str:
@@ -390,14 +403,24 @@ def per_layer_caption(frame: pd.DataFrame, key: str) -> str:
     if key == "update_ratio_per_layer":
         outside = [g for g, v in typical.items() if not 1e-4 <= v <= 1e-2]
         tail = (
-            "every group is within 1e-4 to 1e-2, around the healthy 1e-3"
+            say("training.layers.all_within")
             if not outside
-            else f"outside 1e-4 to 1e-2: {', '.join(outside)}"
+            else say("training.layers.outside", groups=say("list_separator").join(outside))
         )
-        return f"In the second half of training {high} moves most ({typical[high]:.1e} a step) and {low} least ({typical[low]:.1e}); {tail}."
-    return (
-        f"In the second half of training {high} has the largest gradient ({typical[high]:.2g}) and {low} the smallest "
-        f"({typical[low]:.2g}). Groups far apart (100×) learn at very different speeds; post-norm deep models show it first."
+        return say(
+            "training.layers.moves",
+            high=high,
+            low=low,
+            high_value=f"{typical[high]:.1e}",
+            low_value=f"{typical[low]:.1e}",
+            tail=tail,
+        )
+    return say(
+        "training.layers.gradient",
+        high=high,
+        low=low,
+        high_value=f"{typical[high]:.2g}",
+        low_value=f"{typical[low]:.2g}",
     )
 
 
@@ -408,15 +431,18 @@ def stability_caption(histories: Mapping[str, Sequence[Mapping]]) -> str:
         losses = [e["loss"] for e in history if _finite(e.get("loss"))]
         grads = [e["grad_norm"] for e in history if _finite(e.get("grad_norm"))]
         if not losses:
-            parts.append(f"{name}: no finite loss (it diverged at once)")
+            parts.append(say("training.recipes.diverged", name=name))
             continue
         parts.append(
-            f"{name}: loss {losses[0]:.2f} → {losses[-1]:.2f}, largest gradient norm {max(grads, default=math.nan):.3g}"
+            say(
+                "training.recipes.run",
+                name=name,
+                first=f"{losses[0]:.2f}",
+                last=f"{losses[-1]:.2f}",
+                largest=f"{max(grads, default=math.nan):.3g}",
+            )
         )
-    return (
-        "; ".join(parts)
-        + ". A broken recipe shows spikes in the gradient norm and an update ratio far above 1e-3, then a loss that stops falling."
-    )
+    return say("clause_separator").join(parts) + say("training.recipes.look_for")
 
 
 def runs_caption(histories: Mapping[str, Sequence[Mapping]]) -> str:
@@ -426,19 +452,15 @@ def runs_caption(histories: Mapping[str, Sequence[Mapping]]) -> str:
         ems = [(e["step"], e["exact_match"]) for e in history if _finite(e.get("exact_match"))]
         solved = next((s for s, v in ems if v >= 0.99), None)
         losses = [e["loss"] for e in history if _finite(e.get("loss"))]
-        final = f"final loss {losses[-1]:.3f}" if losses else "no loss"
-        parts.append(
-            f"{name}: "
-            + (
-                f"99% exact match at step {solved}"
-                if solved
-                else f"{ems[-1][1]:.0%} exact match"
-                if ems
-                else "not evaluated"
-            )
-            + f", {final}"
-        )
-    return "; ".join(parts) + "."
+        final = say("training.runs.final_loss", loss=f"{losses[-1]:.3f}") if losses else say("training.runs.no_loss")
+        if solved:
+            learned = say("training.runs.solved", step=solved)
+        elif ems:
+            learned = say("training.runs.exact_match", share=f"{ems[-1][1]:.0%}")
+        else:
+            learned = say("training.runs.not_evaluated")
+        parts.append(say("training.runs.run", name=name, learned=learned, final=final))
+    return say("clause_separator").join(parts) + say("full_stop")
 
 
 def _finite(value) -> bool:

@@ -11,6 +11,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from model_zoo.content import say
 from model_zoo.views.figures.common import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, _colors, _require, _title
 
 
@@ -86,7 +87,7 @@ def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
             tooltip=["group:N", "part:N", alt.Tooltip("norm:Q", format=".3f"), alt.Tooltip("parameters:Q", format=",")],
         )
         .properties(
-            title="Weight norms by block",
+            title=say("charts.norms_title"),
             width=340,
             height=max(MIN_HEIGHT, 14 * len(grouped)),
             autosize=FIT_WIDTH,
@@ -113,7 +114,7 @@ def parameter_counts_chart(frame: pd.DataFrame) -> alt.Chart:
             tooltip=["module:N", alt.Tooltip("count:Q", format=","), alt.Tooltip("share:Q", format=".1%")],
         )
         .properties(
-            title=f"Parameters per module ({int(frame['count'].sum()):,} in all)",
+            title=say("charts.parameters_title", total=f"{int(frame['count'].sum()):,}"),
             width=300,
             height=max(MIN_HEIGHT, 18 * len(frame)),
         )
@@ -130,22 +131,19 @@ def parameter_caption(frame: pd.DataFrame) -> str:
     feed = rows[names.str.contains("feed_forward")]["count"].sum()
     attn = rows[names.str.contains("attn")]["count"].sum()
     if feed or attn:
-        sentences.append(
-            f"Feed-forward layers hold {feed / total:.0%} of the parameters, attention {attn / total:.0%}."
-        )
+        sentences.append(say("weights.feed_forward_share", feed=f"{feed / total:.0%}", attention=f"{attn / total:.0%}"))
     enc = rows[names.str.match(r"encoder\.\d")]["count"].sum()
     dec = rows[names.str.match(r"decoder\.\d")]["count"].sum()
     if enc and dec:
         sentences.append(
-            f"Encoder blocks {enc / total:.0%}, decoder blocks {dec / total:.0%}: a decoder block has a third "
-            "sub-layer (cross-attention), so it is bigger."
+            say("weights.encoder_decoder_share", encoder=f"{enc / total:.0%}", decoder=f"{dec / total:.0%}")
         )
     embed = rows[names.str.contains("embed|generator")]["count"].sum()
     if embed:
-        sentences.append(f"Embeddings and the output layer {embed / total:.0%}: they grow with the vocabulary.")
+        sentences.append(say("weights.embedding_share", share=f"{embed / total:.0%}"))
     biggest = rows.loc[rows["count"].idxmax()]
-    sentences.append(f"The largest single part is {biggest['module']} ({int(biggest['count']):,}).")
-    return " ".join(sentences)
+    sentences.append(say("weights.largest_part", module=biggest["module"], count=f"{int(biggest['count']):,}"))
+    return say("sentence_separator").join(sentences)
 
 
 def weights_caption(stats: pd.DataFrame) -> str:
@@ -155,19 +153,18 @@ def weights_caption(stats: pd.DataFrame) -> str:
     gains = stats[names.str.contains("norm") & names.str.endswith("weight")]
     biases = stats[names.str.endswith("bias")]
     largest = stats.loc[stats["norm"].idxmax()]
-    sentences = [f"The largest norm is {largest['name']} ({largest['norm']:.2f}): big matrices have big norms."]
+    sentences = [say("weights.largest_norm", name=largest["name"], norm=f"{largest['norm']:.2f}")]
     if len(matrices):
         sentences.append(
-            f"Matrices have a standard deviation of {matrices['std'].min():.3f} to {matrices['std'].max():.3f}: "
-            "xavier initialisation starts each near √(2 / (fan_in + fan_out))."
+            say("weights.matrix_std", low=f"{matrices['std'].min():.3f}", high=f"{matrices['std'].max():.3f}")
         )
     if len(gains):
-        sentences.append(f"LayerNorm gains average {gains['mean'].mean():.2f} (they start at 1)")
+        sentences.append(say("weights.gains", mean=f"{gains['mean'].mean():.2f}"))
     if len(biases):
-        sentences[-1] += f"; biases average {biases['mean'].mean():+.3f} (they start at 0)."
+        sentences[-1] += say("weights.biases", mean=f"{biases['mean'].mean():+.3f}")
     elif len(gains):
-        sentences[-1] += "."
-    return " ".join(sentences)
+        sentences[-1] += say("full_stop")
+    return say("sentence_separator").join(sentences)
 
 
 def histogram_caption(frame: pd.DataFrame) -> str:
@@ -179,11 +176,15 @@ def histogram_caption(frame: pd.DataFrame) -> str:
     std = float(math.sqrt(max(0.0, (counts * (centres - mean) ** 2).sum() / total)))
     peak = float(centres[int(counts.argmax())])
     name = str(frame["name"].iloc[0])
-    shape = "centred near 0, as initialised" if abs(mean) < std else f"centred at {mean:.2f}, away from 0"
-    return (
-        f"{int(total):,} values of {name}: mean {mean:+.3f}, spread (std) {std:.3f}, most common value about "
-        f"{peak:+.3f}; {shape}. Training moves weights little on small tasks: a wide or lopsided histogram means "
-        "this parameter moved far from its start."
+    shape = say("weights.centred_near_0") if abs(mean) < std else say("weights.centred_at", mean=f"{mean:.2f}")
+    return say(
+        "weights.histogram",
+        values=f"{int(total):,}",
+        name=name,
+        mean=f"{mean:+.3f}",
+        std=f"{std:.3f}",
+        peak=f"{peak:+.3f}",
+        shape=shape,
     )
 
 
@@ -196,15 +197,9 @@ def shapes_caption(rows: Sequence[Mapping]) -> str:
     width = blocks[0]["output shape"] if blocks else rows[0]["output shape"]
     attention = next((r for r in rows if r.get("attention weights")), None)
     last = rows[-1]
-    text = (
-        f"Every block keeps the shape {width}: (batch, length, d_model) in and out, which is what lets blocks "
-        f"stack and the residual x + sublayer(x) add. Only the output layer changes the width, to the vocabulary: "
-        f"{last['output shape']} = (B, T, V), one score per possible next token."
-    )
+    text = say("weights.shapes", width=width, output=last["output shape"])
     if attention:
-        text += (
-            f" Attention weights such as {attention['attention weights']} are (B, H, queries, keys): one map per head."
-        )
+        text += say("weights.attention_shape", shape=attention["attention weights"])
     return text
 
 
@@ -213,21 +208,21 @@ def gradcheck_caption(rows: Sequence[Mapping]) -> str:
     worst = max(rows, key=lambda r: r["max_abs_error"])
     failed = [r["component"] for r in rows if not r["passed"]]
     verdict = (
-        f"All {len(rows)} components agree"
+        say("weights.all_agree", components=len(rows))
         if not failed
-        else f"{len(failed)} of {len(rows)} disagree ({', '.join(failed)})"
+        else say(
+            "weights.some_disagree",
+            failed=len(failed),
+            components=len(rows),
+            names=say("list_separator").join(failed),
+        )
     )
-    return (
-        f"{verdict}: backpropagation's gradients match gradients measured by nudging each input by 1e-6. Largest "
-        f"difference {worst['max_abs_error']:.1e} ({worst['component']}); float64 agreement below 1e-5 means the "
-        "hand-written attention has no bug in its backward pass."
+    return say(
+        "weights.gradcheck", verdict=verdict, largest=f"{worst['max_abs_error']:.1e}", component=worst["component"]
     )
 
 
 def speed_caption(ratio: float) -> str:
     """The scratch model's forward time as a multiple of nn.Transformer's."""
-    verdict = "faster" if ratio < 0.95 else "slower" if ratio > 1.05 else "about as fast"
-    return (
-        f"The scratch model takes {ratio:.2f}× the time of nn.Transformer: {verdict} at this size. Timings on a "
-        "busy CPU vary by 20% or more from one press to the next: compare again before reading much into it."
-    )
+    verdict = say("weights.faster" if ratio < 0.95 else "weights.slower" if ratio > 1.05 else "weights.as_fast")
+    return say("weights.speed", ratio=f"{ratio:.2f}", verdict=verdict)
