@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "model_zoo.commands.inspect",  # plot-attention, check-gradients
     "model_zoo.commands.finetune",  # finetune, predict
     "model_zoo.commands.classroom",  # publish, unpublish
+    "model_zoo.commands.content",  # check-content
 )
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import ast
 import importlib
-import inspect
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from model_zoo import content
+from model_zoo.commands.content import code_pointer_problems, resolves
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted((ROOT / "pages").glob("*.py"))
@@ -87,45 +87,16 @@ def test_every_help_line_a_page_uses_has_its_text(language):
     assert not missing, f"content/{language}/help.toml lacks: {', '.join(missing)}"
 
 
-def _names_in_class_init(cls: type) -> set[str]:
-    """The attributes a class's __init__ assigns on `self` (an nn.Module's sub-modules, such as
-    `Transformer.generator`, exist only on an instance)."""
-    tree = ast.parse(inspect.getsource(cls))
-    return {
-        t.attr
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Assign)
-        for t in node.targets
-        if isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self"
-    }
-
-
-def resolve(module_name: str, dotted: str) -> bool:
-    obj = importlib.import_module(module_name)
-    for part in dotted.split("."):
-        if not hasattr(obj, part):
-            return inspect.isclass(obj) and part in _names_in_class_init(obj)
-        obj = getattr(obj, part)
-    return True
-
-
 @pytest.mark.parametrize("language", list(content.LANGUAGES))
 def test_every_code_pointer_names_a_module_and_a_name_that_exist_in_model_zoo(language):
-    wrong = []
-    for key, concept in content.concepts(language).items():
-        pointers = content.code_pointers(concept.code)
-        for module_name, names in pointers:
-            if not module_name.startswith("model_zoo.") or importlib.util.find_spec(module_name) is None:
-                wrong.append(f"{key}: no module {module_name}")
-                continue
-            wrong += [f"{key}: {module_name} has no {name}" for name in names if not resolve(module_name, name)]
+    wrong = code_pointer_problems(language)  # the check `python -m model_zoo check-content` runs
     assert not wrong, "\n".join(wrong)
 
 
 def test_a_code_pointer_to_a_function_that_is_gone_is_found():
     # the check above bites: a renamed function and a moved module are both reported
-    assert not resolve("model_zoo.scratch.attention", "scaled_dot_product_attention_v2")
-    assert resolve("model_zoo.scratch.transformer", "Transformer.generator")  # a sub-module made in __init__
+    assert not resolves("model_zoo.scratch.attention", "scaled_dot_product_attention_v2")
+    assert resolves("model_zoo.scratch.transformer", "Transformer.generator")  # a sub-module made in __init__
     assert importlib.util.find_spec("model_zoo.scratch.attentions") is None
     assert content.code_pointers("model_zoo/toy/tasks.py: Vocab.decode (ids to text); model_zoo/hf/data.py: a, b") == [
         ("model_zoo.toy.tasks", ["Vocab.decode"]),
@@ -258,3 +229,39 @@ def test_an_answer_is_judged_and_counted_in_the_language_of_the_page():
     assert chinese["progress"].format(done=1, total=10) in at.get("progress")[0].proto.text
     expanders = [e.label for e in at.expander]
     assert any(content.concept("feed_forward", "zh-CN").title in label for label in expanders), expanders
+
+
+def _content_at(folder, monkeypatch):
+    """The app's content read from `folder` (a copy a test may break)."""
+    monkeypatch.setattr(content, "CONTENT_DIR", folder)
+    for reader in (content.concepts, content.help_lines, content.ui_words, content.lesson, content.captions):
+        reader.cache_clear()
+
+
+def test_check_content_reports_a_missing_translation_and_a_changed_placeholder(tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from model_zoo.cli import main
+
+    shutil.copytree(content.CONTENT_DIR, tmp_path / "content")
+    (tmp_path / "content" / "zh-CN" / "concepts" / "attention.md").unlink()
+    captions = tmp_path / "content" / "zh-CN" / "captions.toml"
+    text = captions.read_text(encoding="utf-8")
+    name = sorted(content.placeholders(text))[0]
+    captions.write_text(text.replace("{" + name + "}", "{oops}", 1), encoding="utf-8")
+    _content_at(tmp_path / "content", monkeypatch)
+    try:
+        assert main(["check-content"]) == 1
+        out = capsys.readouterr().out
+        assert "zh-CN: concepts.attention.title is missing (English has it)" in out
+        assert "'oops'" in out and "problem(s)" in out
+    finally:
+        for reader in (content.concepts, content.help_lines, content.ui_words, content.lesson, content.captions):
+            reader.cache_clear()
+
+
+def test_check_content_passes_on_the_shipped_text(capsys):
+    from model_zoo.cli import main
+
+    assert main(["check-content"]) == 0
+    assert "content is complete" in capsys.readouterr().out

@@ -111,7 +111,7 @@ def test_bert_q_and_k_shown_recompute_the_models_own_weights(bert_run):
     for layer in range(2):
         for head in range(2):
             own = attention.attention_matrix(view.attentions, "encoder_self", layer, head)
-            torch.testing.assert_close(heads.recomputed_weights(qk, "encoder_self", layer)[head].float(), own,
+            torch.testing.assert_close(recomputed_weights(qk, "encoder_self", layer)[head].float(), own,
                                        atol=1e-5, rtol=0)  # fmt: skip
             for position in range(len(tokens)):
                 vectors, scores = heads.neuron_frames(qk, "encoder_self", layer, head, position, tokens, tokens)
@@ -335,3 +335,11 @@ def test_a_fine_tuned_t5_gets_three_grids_and_no_neuron_view(weights, monkeypatc
     at.run()
     assert not at.exception, at.exception
     assert "position bias" in at.info[0].value
+
+
+def recomputed_weights(qk: heads.QueryKeys, kind: str, layer: int) -> torch.Tensor:
+    """softmax(mask(q kᵀ × scale)) of every head of one layer, from the caught vectors alone:
+    (H, Tq, Tk). Equal to the model's own attention weights (tests/test_heads.py)."""
+    q, k = qk.queries[kind][layer].double(), qk.keys[kind][layer].double()
+    scores = q @ k.transpose(-2, -1) * qk.scale_of(kind)  # (H, Tq, Tk)
+    return scores.masked_fill(~qk.allowed[kind][layer].bool(), float("-inf")).softmax(dim=-1)

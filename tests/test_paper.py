@@ -134,7 +134,7 @@ FAMILY_SETTINGS = [
 
 @pytest.mark.parametrize("cfg", FAMILY_SETTINGS, ids=["default", "tied", "paper-base"])
 def test_encoder_only_count_equals_its_built_stack_of_the_papers_encoder_blocks(cfg):
-    from model_zoo.scratch.families import EncoderOnlyTransformer, encoder_only_parameters
+    from model_zoo.scratch.families import EncoderOnlyTransformer
     from model_zoo.scratch.layers import Encoder, EncoderBlock
 
     with torch.device("meta"):
@@ -226,3 +226,12 @@ def test_families_caption_says_gpt_and_bert_blocks_weigh_the_same_and_names_the_
     assert gap > 0 and f"The encoder-only model has {gap:,} more parameters than the decoder-only" in families_caption(
         deeper
     )
+
+
+def encoder_only_parameters(cfg: TransformerConfig) -> int:
+    """How many parameters `EncoderOnlyTransformer(cfg)` should have, counted by hand from the config
+    (the test's reference) (as `TransformerConfig.n_parameters` counts the encoder-decoder)."""
+    d, f = cfg.d_model, cfg.d_ff
+    block = (4 * d * d + 4 * d) + (2 * d * f + f + d) + 2 * (2 * d)  # attention, feed-forward, two LayerNorms
+    output = cfg.src_vocab_size * (1 if cfg.output_tied else d + 1)  # tied: only its bias is new
+    return cfg.src_vocab_size * d + cfg.n_encoder_layers * block + 2 * d + output

@@ -63,15 +63,6 @@ class EncoderOnlyTransformer(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
-def encoder_only_parameters(cfg: TransformerConfig) -> int:
-    """How many parameters `EncoderOnlyTransformer(cfg)` has, counted from the config without
-    building it (as `TransformerConfig.n_parameters` counts the encoder-decoder)."""
-    d, f = cfg.d_model, cfg.d_ff
-    block = (4 * d * d + 4 * d) + (2 * d * f + f + d) + 2 * (2 * d)  # attention, feed-forward, two LayerNorms
-    output = cfg.src_vocab_size * (1 if cfg.output_tied else d + 1)  # tied: only its bias is new
-    return cfg.src_vocab_size * d + cfg.n_encoder_layers * block + 2 * d + output
-
-
 @dataclass(frozen=True)
 class Family:
     """One way to stack the paper's blocks, for the student's settings."""

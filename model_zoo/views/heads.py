@@ -654,14 +654,6 @@ def neuron_caption(vectors: pd.DataFrame, scores: pd.DataFrame, query_label: str
     return say("sentence_separator").join(sentences)
 
 
-def recomputed_weights(qk: QueryKeys, kind: str, layer: int) -> Tensor:
-    """softmax(mask(q kᵀ × scale)) of every head of one layer, from the caught vectors alone:
-    (H, Tq, Tk). Equal to the model's own attention weights (tests/test_heads.py)."""
-    q, k = qk.queries[kind][layer].double(), qk.keys[kind][layer].double()
-    scores = q @ k.transpose(-2, -1) * qk.scale_of(kind)  # (H, Tq, Tk)
-    return scores.masked_fill(~qk.allowed[kind][layer].bool(), float("-inf")).softmax(dim=-1)
-
-
 # -- catching a scratch model's q and k ------------------------------------------------------------
 def scratch_queries_keys(model, src: Sequence[int] | None, tgt_in: Sequence[int]) -> QueryKeys:
     """Run a scratch Transformer (or decoder-only model: `src` None) once on one sequence and catch
