@@ -10,7 +10,7 @@ from model_zoo import Transformer
 from model_zoo.toy.runs import AttentionSnapshots, load_attention_snapshots, save_attention_snapshots
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from model_zoo.toy.training import resume_run, train
+from model_zoo.toy.training import resumable, train
 from model_zoo.views import attention
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -147,7 +147,8 @@ def test_training_saves_the_probes_attention_at_every_evaluation_and_resume_adds
     with torch.no_grad():  # the last snapshot is the trained model's own attention on the probe
         final = model.eval()(torch.tensor([source]), torch.tensor([target]), return_attention=True).attentions
     torch.testing.assert_close(snapshots.maps[-1]["cross"], torch.cat(final["cross"]).cpu())  # (L, H, T, S)
-    resume_run(tmp_path / "rev", steps=30)
+    run, cfg = resumable(tmp_path / "rev", steps=30)
+    train(run.model, run.make_task(), cfg, checkpoint_dir=run.path, resume=True)
     assert load_attention_snapshots(tmp_path / "rev").steps == [0, 10, 20, 30]
 
 

@@ -5,8 +5,16 @@ import pytest
 import torch
 
 from model_zoo import Transformer
-from model_zoo.toy.decoding import DecodingSession, beam_search, beam_search_tree, length_normalisation, logit_lens
+from model_zoo.toy.decoding import (
+    DecodingSession,
+    _decoder_block_outputs,
+    _read_through_output_layer,
+    beam_search,
+    beam_search_tree,
+    length_normalisation,
+)
 from model_zoo.toy.tasks import BOS_ID, EOS_ID, make_task
+from model_zoo.utils import eval_mode
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -83,3 +91,15 @@ def test_length_normalisation_never_picks_a_shorter_winner_and_the_bias_table_co
     assert frame["ranking"].tolist() == ["raw log-prob", "normalised (alpha 1)"]
     assert frame["too_short"].tolist() == pytest.approx([too_short["raw"] / 6, too_short["normalised"] / 6])
     assert frame["examples"].tolist() == [6, 6]
+
+
+def logit_lens(model, src: list[int], tgt_in: list[int]) -> torch.Tensor:
+    """The logit lens (nostalgebraist 2020) of the whole sequence at once, the reference for the
+    per-step lens Step-through shows (`DecodingSession`): for one source and decoder input (ids,
+    <bos> first), the next-token logits read from every decoder block's output through the final
+    norm and output layer, (L, T, V). The last block's equal the model's own logits."""
+    src = torch.as_tensor(src, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, S)
+    tgt_in = torch.as_tensor(tgt_in, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, T)
+    with eval_mode(model), _decoder_block_outputs(model) as outputs:
+        model(src, tgt_in)
+        return torch.stack([_read_through_output_layer(model, h[0]) for h in outputs])  # (L, T, V)

@@ -11,7 +11,7 @@ from model_zoo.toy.decoding import decode_text
 from model_zoo.toy.runs import load_run, save_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from model_zoo.toy.training import resume_run, train
+from model_zoo.toy.training import resumable, train
 from model_zoo.utils import atomic_write_json
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -117,6 +117,7 @@ def test_resume_run_continues_a_checkpointed_run(tmp_path):
     torch.manual_seed(0)
     model = Transformer(task.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
     train(model, task, TrainConfig(steps=4, batch_size=8), checkpoint_dir=tmp_path / "go-on")
-    history = resume_run(tmp_path / "go-on", steps=7)
+    run, cfg = resumable(tmp_path / "go-on", steps=7)
+    history = train(run.model, run.make_task(), cfg, checkpoint_dir=run.path, resume=True)
     assert [m["step"] for m in history] == list(range(1, 8))
     assert load_run(tmp_path / "go-on").info["step"] == 7

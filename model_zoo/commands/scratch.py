@@ -99,23 +99,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, out, train_overrides: dict) -> int:
     """`cmd_train` once the run name is held."""
-    from dataclasses import replace
 
     import torch
     from tqdm import tqdm
 
     from model_zoo.run_folder import check_new_run
     from model_zoo.scratch.transformer import build_model
-    from model_zoo.toy.runs import load_run
     from model_zoo.toy.settings import settings_for
-    from model_zoo.toy.training import train
+    from model_zoo.toy.training import resumable, train
 
     if args.resume:
-        loaded = load_run(out)
-        if loaded.train_config is None:
-            raise ValueError(f"{out} has no train_config.json: it cannot be resumed.")
+        loaded, cfg = resumable(out, **train_overrides)
         model, task = loaded.model, loaded.make_task()
-        cfg = replace(loaded.train_config, **train_overrides)
     else:
         check_new_run(out, overwrite=args.overwrite)  # fail before any training
         settings = settings_for(args.task)  # the task's measured defaults, as in the app

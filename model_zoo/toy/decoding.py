@@ -299,17 +299,6 @@ def _read_through_output_layer(model, hidden: Tensor) -> Tensor:
     return model.generator(model.decoder.norm(hidden))
 
 
-def logit_lens(model, src: Tensor | list[int], tgt_in: Tensor | list[int]) -> Tensor:
-    """The logit lens (nostalgebraist 2020) of our decoder: for one source and decoder input (ids,
-    <bos> first), the next-token logits read from every decoder block's output through the final
-    norm and output layer, (L, T, V). The last block's equal the model's own logits."""
-    src = torch.as_tensor(src, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, S)
-    tgt_in = torch.as_tensor(tgt_in, dtype=torch.long, device=model.device).reshape(1, -1)  # (1, T)
-    with eval_mode(model), _decoder_block_outputs(model) as outputs:
-        model(src, tgt_in)
-        return torch.stack([_read_through_output_layer(model, h[0]) for h in outputs])  # (L, T, V)
-
-
 # -- text in, text out ----------------------------------------------------------------------------
 STRATEGIES = ("greedy", "beam", "sample")
 

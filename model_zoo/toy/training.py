@@ -451,11 +451,11 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
     return history
 
 
-def resume_run(run: str | Path, steps: int | None = None, root: str | Path | None = None, **train_kwargs) -> list[dict]:
-    """Continue a checkpointed run in place up to `steps` (default: its configured steps). Keyword
-    arguments go to `train` (on_step, should_stop). Returns the whole history."""
+def resumable(run: str | Path, root: str | Path | None = None, **overrides):
+    """A checkpointed run and the train config to continue it with (its own, with `overrides` such as
+    `steps=`): `train(run.model, run.make_task(), cfg, checkpoint_dir=run.path, resume=True)` goes on
+    from its last checkpoint (what `python -m model_zoo train --resume` does)."""
     loaded = runs.load_run(run, root)
     if loaded.train_config is None:
         raise ValueError(f"Run {loaded.name!r} has no train_config.json: it cannot be resumed.")
-    cfg = loaded.train_config if steps is None else replace(loaded.train_config, steps=steps)
-    return train(loaded.model, loaded.make_task(), cfg, checkpoint_dir=loaded.path, resume=True, **train_kwargs)
+    return loaded, replace(loaded.train_config, **overrides)
