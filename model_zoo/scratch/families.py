@@ -37,16 +37,7 @@ class EncoderOnlyTransformer(nn.Module):
         self.cfg = cfg
         self.src_embed = Embeddings(cfg.src_vocab_size, cfg.d_model)
         self.positional_encoding = PositionalEncoding(cfg.d_model, cfg.max_len, cfg.dropout)
-        self.encoder = Encoder(
-            cfg.n_encoder_layers,
-            d_model=cfg.d_model,
-            n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff,
-            dropout=cfg.dropout,
-            activation=cfg.activation,
-            norm_first=cfg.norm_first,
-            eps=cfg.layer_norm_eps,
-        )
+        self.encoder = Encoder(cfg.n_encoder_layers, **cfg.block_settings())
         self.generator = nn.Linear(cfg.d_model, cfg.src_vocab_size)
         if cfg.output_tied:
             self.generator.weight = self.src_embed.lut.weight

@@ -139,6 +139,18 @@ class TransformerConfig:
         """Whether the output layer's matrix is the target embedding's (tied, or shared three ways)."""
         return self.tie_embeddings or self.share_embeddings
 
+    def block_settings(self) -> dict:
+        """What every encoder and decoder block of this model is built with (`Encoder`, `Decoder`)."""
+        return dict(
+            d_model=self.d_model,
+            n_heads=self.n_heads,
+            d_ff=self.d_ff,
+            dropout=self.dropout,
+            activation=self.activation,
+            norm_first=self.norm_first,
+            eps=self.layer_norm_eps,
+        )
+
     def n_parameters(self) -> int:
         """How many parameters `Transformer(self)` has, counted from the config without building it."""
         d, f = self.d_model, self.d_ff
@@ -262,15 +274,7 @@ class Transformer(nn.Module):
                 "build an encoder-decoder with Transformer(cfg) (or build_model(cfg))."
             )
         self.cfg = cfg
-        block = dict(
-            d_model=cfg.d_model,
-            n_heads=cfg.n_heads,
-            d_ff=cfg.d_ff,
-            dropout=cfg.dropout,
-            activation=cfg.activation,
-            norm_first=cfg.norm_first,
-            eps=cfg.layer_norm_eps,
-        )
+        block = cfg.block_settings()
         if not cfg.decoder_only:
             self.src_embed = Embeddings(cfg.src_vocab_size, cfg.d_model)
         self.tgt_embed = Embeddings(cfg.tgt_vocab_size, cfg.d_model)

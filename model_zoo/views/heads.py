@@ -39,6 +39,7 @@ from model_zoo.views.attention import (
     token_labels,
 )
 from model_zoo.views.figures.attention import attention_pattern, kind_title
+from model_zoo.views.figures.common import _heat_color
 
 LABEL_FONT = 12
 TITLE_FONT = 14
@@ -103,19 +104,7 @@ def model_view_chart(
         .encode(
             x=alt.X("key_pos:O", axis=None),
             y=alt.Y("query_pos:O", axis=None),
-            color=alt.Color(
-                "weight:Q",
-                scale=alt.Scale(scheme="viridis", domain=[0, 1]),
-                title=say("charts.heads_legend"),
-                legend=alt.Legend(
-                    orient="bottom",
-                    direction="horizontal",
-                    gradientLength=160,
-                    titleLimit=0,
-                    labelFontSize=LABEL_FONT,
-                    titleFontSize=LABEL_FONT,
-                ),  # fmt: skip
-            ),
+            color=_heat_color("weight", say("charts.heads_legend")),
             tooltip=[
                 alt.Tooltip("layer:O"),
                 alt.Tooltip("head:O"),
