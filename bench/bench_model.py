@@ -15,6 +15,10 @@ Embedding lookups, softmax, LayerNorm and the optimizer are not counted (they ar
 causal mask is not halved (the kernels compute the full square). The peak is `torch.mm` of two
 1024 × 1024 float32 matrices on all threads (2·1024³ FLOPs; on CUDA 4096² in bf16, the dtype the
 steps run in), measured before and after the rounds in the same run; the best of the two is the peak.
+`weight_matmuls_alone` times the step's own weight products (forward and both backward products
+of every matrix, at their shapes) as bare `torch.mm`: the speed this model's matrices allow on this
+machine, and the share of a step they would take; the rest of a step is softmax, LayerNorm, GELU,
+dropout, the loss and AdamW, which move memory more than they compute.
 
     python bench/bench_model.py                       # CPU, a small size, 5 rounds
     python bench/bench_model.py --rounds 7 --iters 4  # more rounds, fewer steps each
@@ -43,6 +47,8 @@ from torch import nn  # noqa: E402
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
 from model_zoo.scratch.layers import sinusoidal_encoding  # noqa: E402
+from model_zoo.toy.train_config import TrainConfig  # noqa: E402
+from model_zoo.toy.training import make_optimizer  # noqa: E402
 
 SIZES = {
     "cpu": dict(d_model=256, n_heads=4, layers=3, d_ff=1024, batch=16, length=64),
@@ -143,8 +149,45 @@ def step_flops(model: Transformer, batch: int, src_len: int, tgt_len: int) -> di
     }
 
 
-def make_step(model, forward, src, tgt_in, tgt_out, device, bf16):
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+def weight_matmul_shapes(cfg: TransformerConfig, batch: int, src_len: int, tgt_len: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of every weight matrix product in one training step of the encoder-decoder: each
+    forward product x (m, k) @ W (k, n), then its two backward products (the input's gradient,
+    m x n @ n x k, and the weight's, k x m @ m x n). Attention's own QKᵀ and AV are left out."""
+    D, F, V = cfg.d_model, cfg.d_ff, cfg.tgt_vocab_size
+    BS, BT = batch * src_len, batch * tgt_len
+    encoder_layer = [(BS, D, 3 * D), (BS, D, D), (BS, D, F), (BS, F, D)]
+    decoder_layer = [(BT, D, 3 * D), (BT, D, D), (BT, D, D), (BS, D, 2 * D), (BT, D, D), (BT, D, F), (BT, F, D)]
+    forward = encoder_layer * cfg.n_encoder_layers + decoder_layer * cfg.n_decoder_layers + [(BT, D, V)]
+    return [shape for m, k, n in forward for shape in ((m, k, n), (m, n, k), (k, m, n))]
+
+
+def matmul_ceiling(shapes: list[tuple[int, int, int]], device: torch.device, repeats: int = 5) -> dict:
+    """The step's own weight products alone, as `torch.mm` at their shapes on all threads (best of
+    `repeats`): how fast this model's matrices can be multiplied on this machine, an upper bound
+    for the step's FLOP/s at this size."""
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    pairs = [
+        (torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype))
+        for m, k, n in shapes
+    ]
+
+    def products():
+        for a, b in pairs:
+            torch.mm(a, b)
+
+    seconds_per_call(products, device, 2)  # warm up
+    best = min(seconds_per_call(products, device, 3) for _ in range(repeats))
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+    return {"products": len(shapes), "flops": flops, "seconds": best, "flop_per_s": flops / best}
+
+
+def make_step(model, forward, src, tgt_in, tgt_out, device, bf16, as_trained=False):
+    """One training step; the models are compared under the same per-tensor AdamW, and
+    `as_trained` uses the optimizer `model_zoo.toy.training.train` builds (fused AdamW)."""
+    if as_trained:
+        opt = make_optimizer(model, TrainConfig(lr=1e-4), device)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)
     loss_fn = nn.CrossEntropyLoss()
 
     def step():
@@ -203,6 +246,7 @@ def main() -> None:
         "nn_transformer": (reference, lambda s, t: reference(s, t)),
         "scratch_fused": (ours, lambda s, t: ours(s, t).logits),
         "scratch_with_weights": (ours, lambda s, t: ours(s, t, return_attention=True).logits),
+        "scratch_as_trained": (ours, lambda s, t: ours(s, t).logits),  # with train()'s fused AdamW
     }
     if args.compile:
         compiled_ref = torch.compile(reference)
@@ -212,7 +256,7 @@ def main() -> None:
 
     peak_before = matmul_peak(device)
     steps = {
-        name: make_step(model, forward, src, tgt_in, tgt_out, device, bf16)
+        name: make_step(model, forward, src, tgt_in, tgt_out, device, bf16, as_trained=name == "scratch_as_trained")
         for name, (model, forward) in variants.items()
     }
     for step in steps.values():  # warm up each once (and compile) before any round is timed
@@ -223,6 +267,7 @@ def main() -> None:
             per_round[name].append(n_tokens / seconds_per_call(step, device, iters))
     peak_after = matmul_peak(device)
     peak = max(peak_before["flop_per_s"], peak_after["flop_per_s"])
+    ceiling = matmul_ceiling(weight_matmul_shapes(cfg, B, T, T), device)
 
     flops = step_flops(ours, B, T, T)
     tokens_per_s = {name: summarize(values) for name, values in per_round.items()}
@@ -269,6 +314,19 @@ def main() -> None:
             "threads": peak_before["threads"],
         },
         "step_flops": flops,
+        # Why a step stays far below the 1024² peak at this size: its own products alone, and the
+        # share of a step they would take at that speed (the rest is softmax, LayerNorm, GELU,
+        # dropout, the loss and AdamW, which read and write memory more than they compute).
+        "weight_matmuls_alone": {
+            "products": ceiling["products"],
+            "gflop_per_s": round(ceiling["flop_per_s"] / 1e9, 2),
+            "fraction_of_matmul_peak": round(ceiling["flop_per_s"] / peak, 3),
+            "seconds_per_step": round(ceiling["seconds"], 4),
+            "share_of_step_time": {
+                name: round(ceiling["seconds"] / (n_tokens / stats["median"]), 3)
+                for name, stats in tokens_per_s.items()
+            },
+        },
         "warnings": warnings,
         "goals": {
             "cpu_fused": ">= 1.0 at the median",

@@ -72,6 +72,20 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run with `n` torch threads, then put back the number there was. For work made of many tiny
+    operations (one token decoded, a gradcheck on a few dozen numbers), where waking a second
+    OpenMP thread for each costs more than the operation: `OMP_WAIT_POLICY=PASSIVE` (set in
+    `model_zoo/__init__.py`) puts idle threads to sleep, and waking one took ~100 µs here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def error_message(err: BaseException) -> str:
     """One line for the page or the terminal: our own errors already say what to do; others get
     their type, so a bug is never mistaken for bad input."""

@@ -137,6 +137,21 @@ def test_kv_cache_generation_equals_recomputing_the_prefix(task):
         assert cached == recomputed and len(cached) == 9
 
 
+def test_generation_decodes_on_one_thread_and_gives_the_callers_threads_back(task):
+    """Decoding one sequence is ~150 tiny operations a step: generate() runs them on one torch thread
+    (waking a second one costs more than the work) and puts the caller's setting back."""
+    model = tiny_model(task)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(torch.get_num_threads()))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        generate(model, task.vocab.encode("HAMLET\n")[0], 5, seed=0)
+        assert seen == [1] * 5 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_cache_gives_the_same_logits_as_the_full_pass(task):
     model = tiny_model(task).eval()
     ids = torch.tensor([task.vocab.encode("To be, or not")[0]])

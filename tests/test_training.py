@@ -9,7 +9,7 @@ from model_zoo import Transformer
 from model_zoo.toy.runs import load_run
 from model_zoo.toy.tasks import make_task
 from model_zoo.toy.train_config import TrainConfig
-from model_zoo.toy.training import TrainingDiverged, lr_factor, train
+from model_zoo.toy.training import TrainingDiverged, lr_factor, make_optimizer, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -53,6 +53,31 @@ def test_on_step_reports_live_metrics_per_step_and_layer():
         total = math.sqrt(sum(g**2 for g in m["grad_norm_per_layer"].values()))
         assert total == pytest.approx(m["grad_norm"], rel=1e-4)
     assert [m["step"] for m in history if "exact_match" in m] == [3, 6]  # every eval_every and at the end
+
+
+def test_the_fused_optimizer_makes_torchs_reference_adamw_update():
+    """train()'s fused AdamW against PyTorch's reference (one tensor at a time), from the same
+    weights and the same gradients, for three steps with weight decay."""
+    model, task = tiny()
+    reference = Transformer(model.cfg)
+    reference.load_state_dict(model.state_dict())
+    cfg = TrainConfig(lr=1e-2, weight_decay=0.1)
+    fused = make_optimizer(model, cfg, torch.device("cpu"))
+    assert fused.defaults["fused"]
+    plain = torch.optim.AdamW(
+        reference.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=0.1, foreach=False
+    )
+    batch = task.train_batch(8, torch.Generator().manual_seed(0))
+    for _ in range(3):  # the same gradients for both: the optimizers alone are compared
+        fused.zero_grad()
+        model(batch.src, batch.tgt_in).logits.square().mean().backward()
+        for ours, theirs in zip(model.parameters(), reference.parameters(), strict=True):
+            theirs.grad = ours.grad.clone()
+        fused.step()
+        plain.step()
+    for (name, ours), theirs in zip(model.state_dict().items(), reference.state_dict().values(), strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(model.generator.weight, Transformer(model.cfg).generator.weight)  # it did move
 
 
 def test_noam_schedule_peaks_at_the_end_of_warmup_and_cosine_ends_at_its_floor():

@@ -18,6 +18,7 @@ from torch.func import functional_call
 
 from model_zoo.scratch.attention import MultiHeadAttention, scaled_dot_product_attention
 from model_zoo.scratch.layers import DecoderBlock, EncoderBlock
+from model_zoo.utils import torch_threads
 
 # Tiny on purpose: the numerical Jacobian costs two forward passes per input number.
 B, S, T, D, H, D_FF = 2, 4, 3, 8, 2, 16
@@ -44,12 +45,8 @@ def check_gradients(seed: int = 0) -> list[GradcheckReport]:
     generator = torch.Generator().manual_seed(seed)
     # Thousands of forward passes on tensors of a few dozen numbers: a second thread only adds
     # synchronisation, and on a busy machine it made the check 30× slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         return [check_component(name, *build(generator)) for name, build in _COMPONENTS]
-    finally:
-        torch.set_num_threads(threads)
 
 
 def reports_table(reports: list[GradcheckReport]) -> list[dict]:

@@ -284,6 +284,17 @@ def train(
         distributed.leave(dist_info)
 
 
+def make_optimizer(model: nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:
+    """AdamW with the config's settings. On the CPU and CUDA it is PyTorch's fused AdamW: one kernel
+    updates every parameter, instead of a dozen small operations per tensor; the same update up to
+    rounding, and 12% more tokens per second on the Hamlet model's training step on 2 cores (one
+    run, 5 interleaved rounds)."""
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay, fused=fused
+    )
+
+
 def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overwrite, dist_info) -> list[dict]:
     if cfg.batch_size % dist_info.world_size:
         raise ValueError(f"batch_size={cfg.batch_size} must divide evenly over {dist_info.world_size} processes.")
@@ -292,9 +303,7 @@ def _train(model, task, cfg, on_step, should_stop, checkpoint_dir, resume, overw
     model.to(device)
 
     # 1) Optimizer, schedule, data stream: each process draws its own batches.
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=cfg.lr, betas=cfg.betas, eps=cfg.eps, weight_decay=cfg.weight_decay
-    )
+    optimizer = make_optimizer(model, cfg, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg))
     generator = torch.Generator().manual_seed(cfg.seed + 1_000_003 * dist_info.rank)
     torch.manual_seed(cfg.seed + dist_info.rank)  # dropout
