@@ -30,6 +30,9 @@ PAGES = [
     st.Page("pages/teacher.py", title="Teacher", icon=":material/co_present:"),
 ]
 page = st.navigation(PAGES)
+deep_link = st.session_state.pop("workbench_deep_link", None)  # pages.ui.admission.DEEP_LINK: see ensure_app()
+if deep_link is not None:  # a link to a page, the first visit to a fresh server: open that page, not Start here
+    st.switch_page(deep_link, query_params=st.query_params.to_dict())
 
 
 @st.cache_resource(show_spinner=False)

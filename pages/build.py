@@ -18,7 +18,7 @@ from pages.ui.admission import ensure_app
 from pages.ui.errors import show_error
 from pages.ui.figures import fixed_size
 
-ensure_app()
+ensure_app(__file__)
 st.title(words("page_build"))
 st.caption(
     "Figure 1 of the paper, written from scratch in `model_zoo/scratch/transformer.py`. The defaults train the toy tasks in seconds."

@@ -38,7 +38,7 @@ SUMMARY_NAMES = {
 }
 
 
-ensure_app()
+ensure_app(__file__)
 st.title(words("page_compare"))
 tabs = st.tabs(["Before vs after fine-tuning", "Two scratch runs", "Scratch vs nn.Transformer"])
 

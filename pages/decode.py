@@ -21,7 +21,7 @@ from pages.ui.widgets import default_of
 
 STATE = "decode_state"  # {"signature": ..., "session" | "steps" + "shown": ...}
 
-ensure_app()
+ensure_app(__file__)
 DECODE_VIEW = {"run": "decode_model", "text": "decode_text"}  # a link that opens the same view
 view_from_url("decode", DECODE_VIEW)
 st.title(words("page_decode"))

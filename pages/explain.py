@@ -67,7 +67,7 @@ def explain_token(path: str, _run, model_id: int, text: str, position: int):
     return attribution.scratch_attribution(_run.model, _run.vocab, text, position)
 
 
-ensure_app()
+ensure_app(__file__)
 keep_choices("explain_")
 view_from_url("explain", view("scratch"))
 if st.session_state.get("explain_mode") not in MODES:

@@ -35,7 +35,7 @@ from pages.ui.widgets import change_colour, keep_choices
 
 CUSTOM = "another model: type a hub name or a local folder"
 
-ensure_app()
+ensure_app(__file__)
 keep_choices("ft_")
 st.title(words("page_finetune"))
 st.caption(

@@ -18,7 +18,7 @@ from pages.ui.links import refuse_link, view_from_url, view_to_url
 from pages.ui.runs import load_finetuned_run, load_scratch_run, seed_example, visible_runs
 from pages.ui.widgets import keep_choices
 
-ensure_app()
+ensure_app(__file__)
 # -- the link: URL parameter -> widget key. `run` (scratch or fine-tuned) and `query` are this page's own.
 HEADS_VIEW = {
     "tab": "heads_tab",

@@ -53,7 +53,7 @@ from pages.ui.links import view_from_url, view_to_url
 from pages.ui.runs import scratch_model_picker, seed_example
 from pages.ui.widgets import default_of, keep_choices
 
-ensure_app()
+ensure_app(__file__)
 # -- a link that opens the same view: URL parameter -> widget key(s) ---------------------------------
 INSPECT_VIEW = {
     "tab": "inspect_tab",

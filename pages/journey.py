@@ -58,7 +58,7 @@ def _jump(first_of_block: dict[str, str]) -> None:
     st.session_state["journey_stage"] = first_of_block[st.session_state["journey_block"]]
 
 
-ensure_app()
+ensure_app(__file__)
 view_from_url("journey", JOURNEY_VIEW)
 _extra_from_url()
 st.title("A token's journey")

@@ -341,7 +341,7 @@ STEPS = [  # in the lesson's order; the words of each are content/<language>/les
 
 
 # -- the page ---------------------------------------------------------------------------------------
-ensure_app()
+ensure_app(__file__)
 st.title(say("title"))
 st.caption(say("intro"))
 done: dict[int, int] = st.session_state.setdefault(DONE, {})

@@ -7,7 +7,7 @@ from model_zoo.environment import PIP_COMMANDS, RECREATE_COMMANDS, environment, 
 from pages._concepts import look_for, words
 from pages.ui.admission import ensure_app
 
-ensure_app()
+ensure_app(__file__)
 st.title(words("page_setup"))
 st.caption("Read now from the installed packages (`model_zoo/environment.py`), not typed by hand.")
 

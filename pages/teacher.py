@@ -16,7 +16,7 @@ from pages.ui.links import app_url
 SIGNED_IN = "teacher_signed_in"
 CLASS_FOLDER = classroom.CLASS
 
-ensure_app()
+ensure_app(__file__)
 st.title("Teacher")
 
 if not classroom.teacher_enabled():

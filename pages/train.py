@@ -26,7 +26,7 @@ from pages.ui.live_charts import live_training_charts
 from pages.ui.runs import load_scratch_run, scratch_model_picker, seed_example
 from pages.ui.widgets import default_of, keep_choices
 
-ensure_app()
+ensure_app(__file__)
 keep_choices("train_")
 st.title(words("page_train"))
 st.caption(

@@ -13,16 +13,23 @@ from model_zoo.run_folder import weights_root
 APP_FLAG = "workbench_navigation"  # set by streamlit_app.py before it runs a page
 
 
-def ensure_app() -> None:
-    """Run this page inside `streamlit_app.py`'s navigation (sidebar, device, error guard).
+DEEP_LINK = "workbench_deep_link"  # the page a visit asked for before the navigation existed
+
+
+def ensure_app(page_file: str) -> None:
+    """Run this page (`page_file`: the page's `__file__`) inside `streamlit_app.py`'s navigation
+    (sidebar, device, error guard).
 
     Until `st.navigation` has been called once in the server process, Streamlit serves a `pages/`
-    folder the legacy way: a deep link such as `/train` on a fresh server runs the page alone.
-    Such a visit is sent through the app once; from then on the navigation owns every URL. Then
-    the class's admission has its say (`admission_notice`).
+    folder the legacy way: a deep link such as `/journey?student=…&run=…` on a fresh server runs the
+    page alone. Such a visit is sent through the app once, keeping the link's parameters (the
+    student's id among them), and the app then opens the page it asked for (streamlit_app.py);
+    from then on the navigation owns every URL. Then the class's admission has its say
+    (`admission_notice`).
     """
     if not st.session_state.get(APP_FLAG):
-        st.switch_page("streamlit_app.py")
+        st.session_state[DEEP_LINK] = f"pages/{Path(page_file).name}"
+        st.switch_page("streamlit_app.py", query_params=st.query_params.to_dict())
     speak_the_pages_language()
     admission_notice()
 
