@@ -349,7 +349,10 @@ def run(
     image: str | None = None,
     hostile_ids: int = 0,
     total_quota_mb: float | None = None,
+    limit_s: float | None = None,
 ) -> dict:
+    """One class against one server. `limit_s` bounds the whole class (a TimeoutError past it, the
+    server stopped): a test must fail in its time, not wait out each student's 15-minute waits."""
     from model_zoo.classroom.starter import make_starter_runs
 
     weights = Path(tempfile.mkdtemp(prefix="bench_classroom_"))
@@ -375,7 +378,9 @@ def run(
         threading.Thread(target=sample, args=(container_pid(name) if image else server.pid,), daemon=True).start()
         cold_start = asyncio.run(teacher_opens(url))
         hostile = {"ids": set(), "queued": 0, "refused": 0, "errors": []}
-        students = asyncio.run(classroom(url, n, stagger, steps, client, hostile_ids, hostile))
+        students = asyncio.run(
+            asyncio.wait_for(classroom(url, n, stagger, steps, client, hostile_ids, hostile), limit_s)
+        )
     finally:
         done.set()
         server.terminate()

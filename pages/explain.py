@@ -6,13 +6,14 @@ output token, with their rank correlations and a computed caption. The numbers c
 import streamlit as st
 
 from model_zoo.views import attribution
+from model_zoo.views.attention import left_out_of_window
 from pages._concepts import look_for
 from pages.ui.admission import ensure_app
 from pages.ui.errors import show_error
 from pages.ui.figures import chart_with_download
 from pages.ui.links import view_from_url, view_to_url
 from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example, visible_runs
-from pages.ui.widgets import keep_choices
+from pages.ui.widgets import keep_choices, text_box
 
 MODES = {"classifier": "a fine-tuned classifier's label", "scratch": "a scratch run's output token"}
 RUN_KEYS = {"classifier": "explain_ft_run", "scratch": "explain_scratch_run"}
@@ -110,11 +111,15 @@ else:
     seed_example(TEXT_KEY, run)
     lm = run.model.cfg.decoder_only
     source, which = type_in.columns([2, 1])
-    text = source.text_input(
+    text = text_box(
+        source,
         "prompt" if lm else "source",
         key=TEXT_KEY,
+        lines=lm,
         help="The model reads this and writes its own output (greedy); pick the token to explain below.",
     )
+    if note := left_out_of_window(run.model, run.vocab, text):
+        source.caption(note)
     try:
         choices = attribution.output_choices(run.model, run.vocab, text)
     except ValueError as err:

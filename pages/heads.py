@@ -16,7 +16,7 @@ from pages.ui.errors import show_error
 from pages.ui.figures import fixed_size
 from pages.ui.links import refuse_link, view_from_url, view_to_url
 from pages.ui.runs import load_finetuned_run, load_scratch_run, seed_example, visible_runs
-from pages.ui.widgets import keep_choices
+from pages.ui.widgets import keep_choices, text_box
 
 ensure_app(__file__)
 # -- the link: URL parameter -> widget key. `run` (scratch or fine-tuned) and `query` are this page's own.
@@ -135,8 +135,16 @@ try:
 except (ValueError, FileNotFoundError, OSError) as err:
     show_error(err, "Pick another run.")
     st.stop()
-r2.text_input("input", key="heads_text", help="The model reads this; every view shows that one pass.")
+text_box(
+    r2,
+    "input",
+    key="heads_text",
+    lines=not finetuned and run.model.cfg.decoder_only,
+    help="The model reads this; every view shows that one pass.",
+)
 text = st.session_state["heads_text"]
+if not finetuned and (note := attention.left_out_of_window(run.model, run.vocab, text)):
+    r2.caption(note)
 try:
     if finetuned:
         from model_zoo.hf.inference import attention_maps

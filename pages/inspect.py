@@ -7,7 +7,7 @@ import streamlit as st
 from model_zoo.jobs.queue import Busy
 from model_zoo.jobs.work import stability_spec
 from model_zoo.views import attention, dynamics, embeddings, positions, weights
-from model_zoo.views.attention import attention_for_text
+from model_zoo.views.attention import attention_for_text, left_out_of_window
 from model_zoo.views.figures.attention import (
     attention_caption,
     attention_heads_chart,
@@ -51,7 +51,7 @@ from pages.ui.figures import chart_with_download
 from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every
 from pages.ui.links import view_from_url, view_to_url
 from pages.ui.runs import scratch_model_picker, seed_example
-from pages.ui.widgets import default_of, keep_choices
+from pages.ui.widgets import default_of, keep_choices, text_box
 
 ensure_app(__file__)
 # -- a link that opens the same view: URL parameter -> widget key(s) ---------------------------------
@@ -110,11 +110,15 @@ if any(tabs[i].open for i in (0, 1, 2, 10)):  # the tabs that show the attention
 
 if tabs[0].open:
     with tabs[0]:
-        st.text_input(
+        text_box(
+            st,
             "input",
             key="inspect_text",
+            lines=model.cfg.decoder_only,
             help="The model reads this and writes its own output; the maps show the weights of that pass.",
         )
+        if note := left_out_of_window(model, vocab, st.session_state["inspect_text"]):
+            st.caption(note)
         if seen is None:
             show_error(attention_error)
         else:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from model_zoo.views import journey
+from model_zoo.views.attention import left_out_of_window
 from model_zoo.views.journey_charts import stage_chart
 from pages._concepts import look_for
 from pages.ui.admission import ensure_app
@@ -16,6 +17,7 @@ from pages.ui.errors import show_error
 from pages.ui.figures import chart_with_download
 from pages.ui.links import view_from_url, view_to_url
 from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
+from pages.ui.widgets import text_box
 
 SCRATCH, BERT = "scratch run", "MiniLM (BERT)"
 # a link that opens the same view: URL parameter -> widget key (stage and position: `_extra_*` below)
@@ -92,7 +94,15 @@ try:
             st.session_state["journey_text__example_of"] = str(path)
         fm = load_finetuned_run(path)
         name = path.name
-    text = top[2].text_input("input", key="journey_text", help="The model reads this; every stage below is its own.")
+    text = text_box(
+        top[2],
+        "input",
+        key="journey_text",
+        lines=family == SCRATCH and model.cfg.decoder_only,
+        help="The model reads this; every stage below is its own.",
+    )
+    if family == SCRATCH and (window := left_out_of_window(model, vocab, text)):
+        top[2].caption(window)
 except ValueError as err:
     show_error(err)
     st.stop()

@@ -257,6 +257,29 @@ def test_chart_lines_up_three_rows_over_the_same_tokens_and_the_table_has_a_row_
     assert spec["vconcat"][2]["encoding"]["y"]["scale"]["domain"] == [0.0, 0.4]  # the words' scale, not [CLS]'s
 
 
+def test_a_long_prompt_wraps_onto_lines_no_wider_than_the_page_on_the_same_scales():
+    """100 characters of a Hamlet prompt at the page's 760 px (63 fit a line at 12 px): two lines of
+    50, each with its three rows; every token once per method, each method's scale the same on both."""
+    n = 100
+    tokens = [f"{i % 10}" for i in range(n)]
+    scores = [((i * 7) % 13 - 6) / 6 for i in range(n)]
+    result = handmade(scores, [abs(x) for x in scores], [abs(x) / 2 for x in scores], tokens, [True] * n)
+    frame = attribution.attribution_frame(result)
+    width = attribution.attribution_width(n)
+    spec = attribution.attribution_chart(frame, width).to_dict()
+    rows = spec["vconcat"]
+    assert len(rows) == 6
+    assert all(row["width"] <= width for row in rows)
+    domains = [row["encoding"]["x"]["scale"]["domain"] for row in rows]
+    assert [len(d) for d in domains] == [50, 50, 50, 50, 50, 50]
+    labels = frame.drop_duplicates("position").sort_values("position")["label"].tolist()
+    assert domains[0] + domains[3] == labels  # each token once, in order
+    assert [rows[i]["encoding"]["y"]["scale"]["domain"] for i in range(3)] == [
+        rows[i + 3]["encoding"]["y"]["scale"]["domain"] for i in range(3)
+    ]
+    assert "continued" in rows[3]["title"]["text"] and "continued" not in rows[0]["title"]["text"]
+
+
 # -- the page ---------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def reverse_run(weights) -> Path:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 def test_three_students_browser_and_websocket_train_in_the_queue_without_an_error_beside_a_hostile_one():
     from bench_classroom import run
 
-    result = run(3, stagger=1.0, steps=30, starter_steps=30, workers=None, client="mixed", hostile_ids=4)
+    result = run(3, stagger=1.0, steps=30, starter_steps=30, workers=None, client="mixed", hostile_ids=4, limit_s=420)
     assert result["errors"] == []
     assert result["trained_s"]["done"] == 3 and result["runs_on_disk"] == 3
     assert result["honest_runs_removed"] == 0

@@ -202,6 +202,24 @@ def test_make_task_knows_hamlet():
     assert make_task("hamlet", block_size=8).kind == "lm"
 
 
+def test_a_text_longer_than_the_window_says_what_every_view_leaves_out(task):
+    from model_zoo.views.attention import attention_for_text, left_out_of_window
+
+    model = tiny_model(task)
+    window = model.cfg.max_len
+    text = "HAMLET\n" + "To be, or not to be, that is the question"[: window - 2]  # window + 5 characters
+    note = left_out_of_window(model, task.vocab, text)
+    seen = attention_for_text(model, task.vocab, text)
+    assert seen.target_tokens[0] == text[5] and len(seen.target_tokens) == window  # what the views read
+    assert note == (
+        f"The model reads at most {window} characters, the window it was trained on: the first 5 of this text "
+        f"are left out, so position 0 is {text[5]!r}."
+    )
+    assert left_out_of_window(model, task.vocab, text[5:]) is None  # it fits
+    copy = make_task("copy", n_symbols=6, max_len=6)
+    assert left_out_of_window(build_model(copy.model_config(d_model=16, n_heads=2)), copy.vocab, "1 2 3") is None
+
+
 # -- the app --------------------------------------------------------------------------------------
 def _saved_hamlet_run(weights_dir, name="tiny-hamlet"):
     task = HamletTask(block_size=16)  # trained a little, so it has history and attention snapshots
@@ -234,6 +252,32 @@ def test_step_through_of_a_language_model_shows_the_generation_panel(weights_dir
     at.button(key="decode_gen_generate").click().run()
     assert not at.exception, at.exception
     assert at.code[0].value.startswith("HAMLET\n")
+
+
+@pytest.mark.parametrize(
+    "page, key, before",
+    [("inspect", "inspect_text", {}), ("journey", "journey_text", {}), ("heads", "heads_text", {}),
+     ("explain", "explain_text", {"explain_mode": "scratch"})],
+)  # fmt: skip
+def test_a_language_models_input_box_keeps_its_line_breaks(weights_dir, page, key, before):
+    """A newline is a character the Hamlet model reads: its input box is a text area (a one-line
+    box drops the break the moment the student edits it), and an edited prompt keeps its breaks."""
+    _saved_hamlet_run(weights_dir)
+    at = _page(page)
+    for name, value in before.items():
+        at.session_state[name] = value
+    at.run()
+    assert key not in [box.key for box in at.text_input]  # not a one-line box
+    box = at.text_area(key=key)
+    assert box.value == "HAMLET\nTo be, or not to be"
+    box.set_value("HAMLET\nKing\nis").run()  # 14 characters: inside the 16-character window
+    assert not at.exception, at.exception
+    assert at.text_area(key=key).value == "HAMLET\nKing\nis"
+    assert not [c for c in at.caption if "left out" in c.value]
+    long = "HAMLET\n" + "To be, or not to be: " * 3
+    at.text_area(key=key).set_value(long).run()
+    assert not at.exception, at.exception
+    assert [c for c in at.caption if f"the first {len(long) - 16} of this text are left out" in c.value]
 
 
 INSPECT_TABS = ["Attention", "All heads", "Follow a token", "Positional encoding", "Embeddings", "Weights",

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from model_zoo.content import say
 from model_zoo.utils import check_index, eval_mode
 
 if TYPE_CHECKING:
@@ -213,6 +214,23 @@ class TextAttention:
     def axes(self, kind: str) -> tuple[list[str], list[str]]:
         """(query tokens, key tokens) of `kind`, for `attention_map` and friends."""
         return attention_axes(kind, self.source_tokens, self.target_tokens)
+
+
+def left_out_of_window(model: Transformer, vocab, text: str) -> str | None:
+    """A language model reads only the last `max_len` tokens of a text (the window its positions
+    cover; `attention_for_text` and the journey cut the same way): the sentence saying how many of
+    the first ones every view leaves out, or None when the text fits (or the model has an encoder)."""
+    from model_zoo.toy.decoding import encode_source
+
+    if not model.cfg.decoder_only:
+        return None
+    ids, _ = encode_source(vocab, text)
+    left_out = len(ids) - model.cfg.max_len
+    if left_out <= 0:
+        return None
+    return say(
+        "attention.window_left_out", window=model.cfg.max_len, left_out=left_out, first=repr(vocab.itos[ids[left_out]])
+    )
 
 
 def attention_for_text(

@@ -17,6 +17,7 @@ Shapes: B batch (the steps of the path), S source length, T target length, D d_m
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -359,13 +360,19 @@ def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 7
     """Three bar rows over the same tokens (Integrated Gradients, attention, rollout), one under
     the other so each token's three bars line up. Tokens the correlations leave out are faded, and
     each row's scale is that of the tokens ranked: [CLS]'s large rollout (its own residual path)
-    is cut at the top rather than flattening every word's bar (its value is in the tooltip)."""
+    is cut at the top rather than flattening every word's bar (its value is in the tooltip).
+
+    More tokens than `width` holds at 12 px each (a long prompt to the Hamlet model) wrap like text,
+    onto lines of even length: the next tokens get three rows of their own underneath, on the same
+    scales, so the chart never grows wider than the page."""
     missing = [c for c in FRAME_COLUMNS if c not in frame]
     if missing or frame.empty:
         raise ValueError(f"The table lacks columns {missing or FRAME_COLUMNS}: build it with attribution_frame.")
     order = frame.drop_duplicates("position").sort_values("position")["label"].tolist()
-    cell = max(MIN_CELL, min(MAX_CELL, width // len(order)))  # at least 12 px a token: every label drawn
-    width = cell * len(order)
+    n_lines = math.ceil(len(order) / max(1, width // MIN_CELL))
+    per_line = math.ceil(len(order) / n_lines)  # lines of even length: 64 tokens are 32 + 32, not 63 + 1
+    lines = [order[i : i + per_line] for i in range(0, len(order), per_line)]
+    cell = max(MIN_CELL, min(MAX_CELL, width // len(lines[0])))  # at least 12 px a token: every label drawn
     colour = alt.Color(
         "direction:N",
         scale=alt.Scale(domain=list(DIRECTIONS), range=[PALETTE[0], PALETTE[1], PALETTE[2]]),
@@ -377,40 +384,46 @@ def attribution_chart(frame: pd.DataFrame, width: int = 520, row_height: int = 7
             labelLimit=0,
         ),
     )
-    rows = []
     methods = [m for m in METHODS if m in set(frame["method"])]
-    for n, method in enumerate(methods):
+    domains = {}
+    for method in methods:  # one scale a method, whichever line a token is on
         part = frame[frame["method"] == method]
         ranked = part.loc[part["counted"], "score"] if part["counted"].any() else part["score"]
         low, high = min(0.0, float(ranked.min())), max(0.0, float(ranked.max()))
-        domain = [low, high] if high > low else alt.Undefined
-        last = n == len(methods) - 1
-        axis = alt.Axis(
-            title=None,
-            labelAngle=-90 if cell < 24 else -45,  # a narrow cell: labels upright, one a cell
-            labelOverlap=False,
-            labelLimit=140,
-            labelFontSize=LABEL_FONT,
-            labels=last,
-        )
-        rows.append(
-            alt.Chart(part, title=alt.TitleParams(part["title"].iloc[0], anchor="start", fontSize=LABEL_FONT, limit=0))
-            .mark_bar(clip=True)
-            .encode(
-                x=alt.X("label:N", sort=order, axis=axis, scale=alt.Scale(domain=order)),
-                y=alt.Y(
-                    "score:Q",
-                    title=None,
-                    scale=alt.Scale(domain=domain, nice=True),
-                    axis=alt.Axis(tickCount=3, labelFontSize=LABEL_FONT),
-                ),
-                color=colour,
-                opacity=alt.condition("datum.counted", alt.value(1.0), alt.value(0.3)),
-                tooltip=["token:N", "position:O", alt.Tooltip("score:Q", format=".4f"), "counted:N"],
+        domains[method] = [low, high] if high > low else alt.Undefined
+    rows = []
+    for k, line in enumerate(lines):
+        for n, method in enumerate(methods):
+            part = frame[(frame["method"] == method) & frame["label"].isin(line)]
+            title = part["title"].iloc[0] + (
+                f" (continued: tokens {k * per_line}–{k * per_line + len(line) - 1})" if k else ""
             )
-            .properties(width=width, height=row_height)
-        )
-    return alt.vconcat(*rows, spacing=6).resolve_scale(color="shared", x="shared")
+            axis = alt.Axis(
+                title=None,
+                labelAngle=-90 if cell < 24 else -45,  # a narrow cell: labels upright, one a cell
+                labelOverlap=False,
+                labelLimit=140,
+                labelFontSize=LABEL_FONT,
+                labels=n == len(methods) - 1,
+            )
+            rows.append(
+                alt.Chart(part, title=alt.TitleParams(title, anchor="start", fontSize=LABEL_FONT, limit=0))
+                .mark_bar(clip=True)
+                .encode(
+                    x=alt.X("label:N", sort=line, axis=axis, scale=alt.Scale(domain=line)),
+                    y=alt.Y(
+                        "score:Q",
+                        title=None,
+                        scale=alt.Scale(domain=domains[method], nice=True),
+                        axis=alt.Axis(tickCount=3, labelFontSize=LABEL_FONT),
+                    ),
+                    color=colour,
+                    opacity=alt.condition("datum.counted", alt.value(1.0), alt.value(0.3)),
+                    tooltip=["token:N", "position:O", alt.Tooltip("score:Q", format=".4f"), "counted:N"],
+                )
+                .properties(width=cell * len(line), height=row_height)
+            )
+    return alt.vconcat(*rows, spacing=6).resolve_scale(color="shared", x="independent" if len(lines) > 1 else "shared")
 
 
 def _top(result: TokenAttribution, scores: Sequence[float], size: bool = False) -> int:

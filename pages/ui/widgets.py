@@ -26,6 +26,15 @@ def keep_choices(prefix: str) -> None:
 _NOT_KEPT = ("_start", "_stop", "_decode", "_upload", "_button", "_png", "_svg", "_csv", "_new_name", "_was_active", "_status")  # fmt: skip
 
 
+def text_box(container, label: str, key: str, *, lines: bool, help: str) -> str:
+    """The box a model's input is typed in: one line, or with `lines` (a character-level language
+    model, whose newline is a character it reads: Hamlet's example starts "HAMLET⏎") a box that keeps
+    line breaks, which a one-line box drops as soon as the student edits it."""
+    if lines:
+        return container.text_area(label, key=key, help=help, height=80)
+    return container.text_input(label, key=key, help=help)
+
+
 def default_of(function, parameter: str):
     """The library's default for `parameter` of `function`, so a page never types it again."""
     return inspect.signature(function).parameters[parameter].default
