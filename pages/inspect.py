@@ -124,7 +124,11 @@ if tabs[0].open:
         else:
             if seen.unknown_words:
                 st.warning(f"Not in the vocabulary, read as <unk>: {', '.join(seen.unknown_words)}")
-            st.markdown(f"Output: `{seen.output_text or '(nothing)'}`")
+            if model.cfg.decoder_only:  # each position's guess at the character after it, under the text
+                st.markdown("The character the model expects after each position:")
+                st.code(seen.output_text, language=None)
+            else:
+                st.markdown(f"Output: `{seen.output_text or '(nothing)'}`")
             a1, a2, a3 = st.columns(3)
             kinds = attention.available_kinds(seen.attentions)
             kind = a1.selectbox(

@@ -202,6 +202,24 @@ def test_make_task_knows_hamlet():
     assert make_task("hamlet", block_size=8).kind == "lm"
 
 
+def test_a_language_models_predictions_read_as_text_under_the_prompt(task, weights_dir):
+    """Inspect shows what the model expects after each character as text ("AMLET⏎…" under
+    "HAMLET⏎…"), not spaced out like words: each output character is the argmax after its position."""
+    from model_zoo.views.attention import attention_for_text
+
+    model = tiny_model(task)
+    seen = attention_for_text(model, task.vocab, "HAMLET\nTo be")
+    with torch.no_grad():
+        ids = torch.tensor([task.vocab.encode("HAMLET\nTo be")[0]])
+        expected = "".join(task.vocab.itos[i] for i in model.eval()(ids).logits[0].argmax(-1).tolist())
+    assert seen.output_text == expected and len(expected) == len("HAMLET\nTo be")
+    _saved_hamlet_run(weights_dir)
+    at = _page("inspect")
+    run = load_run(weights_dir / "tiny-hamlet")
+    shown = attention_for_text(run.model, run.vocab, at.text_area(key="inspect_text").value).output_text
+    assert shown in [block.value for block in at.code]  # as text, in a block that keeps its line breaks
+
+
 def test_a_text_longer_than_the_window_says_what_every_view_leaves_out(task):
     from model_zoo.views.attention import attention_for_text, left_out_of_window
 

@@ -204,12 +204,15 @@ class TextAttention:
     target_tokens: list[str]  # the decoder's input: <bos> y1 .. yn
     output_tokens: list[str]  # what the model predicts at each decoder position: y1 .. yn <eos>
     unknown_words: list[str]
+    characters: bool = False  # a character-level language model: each token is one character of text
 
     @property
     def output_text(self) -> str:
-        """The model's output read off this pass: its predictions up to the first <eos>."""
+        """The model's output read off this pass: its predictions up to the first <eos>. A language
+        model's are the character it expects after each position, joined as text ("AMLET⏎…" under
+        "HAMLET⏎…"), not spaced out like words."""
         tokens = self.output_tokens
-        return " ".join(tokens[: tokens.index("<eos>")] if "<eos>" in tokens else tokens)
+        return ("" if self.characters else " ").join(tokens[: tokens.index("<eos>")] if "<eos>" in tokens else tokens)
 
     def axes(self, kind: str) -> tuple[list[str], list[str]]:
         """(query tokens, key tokens) of `kind`, for `attention_map` and friends."""
@@ -250,7 +253,7 @@ def attention_for_text(
         attentions = {kind: [w.detach().float().cpu() for w in layers] for kind, layers in out.attentions.items()}
         tokens = [vocab.itos[i] for i in ids]
         predicted = [vocab.itos[i] for i in out.logits[0].argmax(-1).tolist()]
-        return TextAttention(attentions, [], tokens, predicted, unknown)
+        return TextAttention(attentions, [], tokens, predicted, unknown, characters=vocab.tokenizer == "chars")
     if target is None:
         tgt_ids = decode_text(model, vocab, source, "greedy", max_new_tokens=max_new_tokens).token_ids
     else:
