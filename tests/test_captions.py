@@ -146,6 +146,32 @@ def test_follow_caption_counts_the_heads_that_agree():
     assert "In 2 of 2 layer-heads the largest weight from token 0 ('a') goes to '1: b'" in text
 
 
+def test_the_first_tokens_row_under_the_causal_mask_is_called_the_mask_not_a_choice():
+    """A decoder-only model's token 0 can see only itself: 100% on itself in every head is the mask.
+    Said for that row only; a later token's row, and token 0 of the encoder, read as usual."""
+    from model_zoo.scratch.transformer import build_model
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(src_vocab_size=8, tgt_vocab_size=8, d_model=16, n_heads=2, n_encoder_layers=0,
+                            n_decoder_layers=2, d_ff=32, max_len=8)  # fmt: skip
+    model = build_model(cfg).eval()
+    tokens = list("abcd")
+    with torch.no_grad():
+        seen = model(torch.tensor([[4, 5, 6, 7]]), return_attention=True).attentions
+    first = attention.follow_token(seen, "decoder_self", 0, tokens, tokens)
+    assert (first.loc[first["other_pos"] == 0, "weight"] == 1.0).all()  # what the caption says is so
+    assert follow_caption(first) == (
+        "Every layer-head puts all of token 0's ('a') weight on itself: under the causal mask the first token "
+        "can see only itself. That is the mask, not something the model learned: pick a later token to see what "
+        "it chooses."
+    )
+    later = follow_caption(attention.follow_token(seen, "decoder_self", 2, tokens, tokens))
+    assert later.startswith("In ") and "mask" not in later
+    weights = torch.tensor(np.stack([sharpened([0, 0, 0], 3, 1.0)] * 2), dtype=torch.float32)  # all on key 0
+    encoder = attention.follow_token({"encoder_self": [weights[None]]}, "encoder_self", 0, list("abc"), list("abc"))
+    assert "mask" not in follow_caption(encoder)  # no causal mask there: whatever it is, it was learned
+
+
 def test_a_matrix_that_is_not_2d_is_refused():
     with pytest.raises(ValueError, match="must be 2-D"):
         attention_pattern(np.ones(4))

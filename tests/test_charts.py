@@ -241,6 +241,16 @@ def hand_made_attention(n: int, kind: str = "encoder_self") -> "pd.DataFrame":
     return attention.attention_map({kind: [weights]}, kind, 0, tokens, tokens, head=0)
 
 
+@pytest.mark.parametrize("n, cell, angle", [(12, 28, -45), (40, 14, -45), (64, 11, -90)])
+def test_an_attention_map_of_the_hamlet_window_fits_the_column_with_every_key_labelled(n, cell, angle):
+    """A 64-character window (the Hamlet model's) at 11 px a cell: a 704 px plot that fits the page's
+    column at 1280 px (at 14 px it was 896 px and cut off), its key labels upright, one a cell."""
+    spec = attention_heatmap(hand_made_attention(n)).to_dict()
+    assert spec["width"] == cell * n and spec["width"] <= 704
+    axis = spec["encoding"]["x"]["axis"]
+    assert axis["labelAngle"] == angle and axis["labelOverlap"] is False  # every key named
+
+
 def every_chart(model, attentions) -> dict:
     """One spec of each chart the app draws, on small real data."""
     stats = weights.weight_stats(model)

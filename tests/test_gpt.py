@@ -317,6 +317,9 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
             assert "held-out loss" in [m.label for m in at.metric]
         if tab == "Attention":  # causal self-attention only: no encoder, no cross-attention
             assert len(at.selectbox(key="inspect_kind").options) == 1
+        if tab == "Attention over training":  # the probe is a window of the play, not a source and its answer
+            probe = [c.value for c in at.caption if c.value.startswith("The probe is")]
+            assert probe and "held-out window of the play" in probe[0] and "teacher forcing" not in probe[0]
     assert not failed, failed
 
 

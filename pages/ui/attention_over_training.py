@@ -81,7 +81,14 @@ def attention_over_training(run, key: str) -> None:
     shown = "heads averaged" if head == MEAN_OF_HEADS else f"head {head}"
     chart = attention_heatmap(frame, title=f"step {step}: {attention.KIND_TITLES[kind]}, layer {layer}, {shown}")
     chart_with_download(chart, frame, f"{run.name}-step{step}-{kind}-L{layer}-H{head}", f"{key}_map", fixed=True)
-    st.caption(
-        f"The probe is one held-out example ({' '.join(view.source_tokens)}); the decoder reads the right answer "
-        "(teacher forcing), as in training, so the map shows where the model looks, not what it wrote."
-    )
+    if lm:
+        st.caption(
+            f"The probe is the same held-out window of the play at every step ({len(view.target_tokens)} characters, "
+            f"from {''.join(view.target_tokens[:20])!r}…), read as in training: each row is where that character "
+            "looks to predict the next one, not what the model wrote."
+        )
+    else:
+        st.caption(
+            f"The probe is one held-out example ({' '.join(view.source_tokens)}); the decoder reads the right answer "
+            "(teacher forcing), as in training, so the map shows where the model looks, not what it wrote."
+        )

@@ -34,7 +34,13 @@ def _attention_encodings(frame: pd.DataFrame, axis_titles: bool = True) -> dict:
     queries = _ordered(frame, "query", "query_pos")
     keys = _ordered(frame, "key", "key_pos")
     return dict(
-        x=alt.X("key:N", sort=keys, axis=_token_axis(say("charts.key_axis") if axis_titles else None, len(keys), -45)),
+        x=alt.X(
+            "key:N",
+            sort=keys,  # past 40 keys the cells are 11 px: labels upright, one a cell, rather than slanted over each other
+            axis=_token_axis(
+                say("charts.key_axis") if axis_titles else None, len(keys), -90 if len(keys) > 40 else -45
+            ),
+        ),
         y=alt.Y(
             "query:N", sort=queries, axis=_token_axis(say("charts.query_axis") if axis_titles else None, len(queries))
         ),
@@ -577,6 +583,10 @@ def follow_caption(frame: pd.DataFrame) -> str:
     """What to look for when one token is followed through every layer and head (a table from
     `attention.follow_token` or `attention.step_tables`)."""
     token, pos = frame["token"].iloc[0], int(frame["token_pos"].iloc[0])
+    seen = frame.groupby("other_pos")["weight"].max()
+    if pos == 0 and frame["kind"].iloc[0] == "decoder_self" and [int(p) for p in seen.index[seen > 0]] == [0]:
+        # the first token's row under the causal mask: itself is all it can see
+        return say("attention.follow_only_itself", pos=pos, token=repr(token))
     rows = frame.loc[frame.groupby("layer_head")["weight"].idxmax()]
     favourite = rows["other"].value_counts()
     label, count = favourite.index[0], int(favourite.iloc[0])

@@ -48,9 +48,12 @@ def _token_axis(title: str | None, n: int, angle: int = 0) -> alt.Axis:
 
 def _cell_size(n: int, cell: int) -> int:
     """Pixels a cell: at least `cell`, enough for a 200 px plot, at least 14 px so labels up to
-    40 tokens fit one a cell; no more than a 560 px plot."""
-    wanted = max(cell, math.ceil(MIN_HEIGHT / max(n, 1)), 14)
-    return max(14, min(wanted, 560 // max(n, 1)))
+    40 tokens fit one a cell; no more than a 560 px plot. Past 40 tokens (the Hamlet model's 64-
+    character window) 11 px: 64 tokens make a 704 px plot, which fits the page's column at 1280 px
+    with its labels (at 14 px it was cut off); the 12 px labels still read one a row."""
+    floor = 14 if n <= 40 else 11
+    wanted = max(cell, math.ceil(MIN_HEIGHT / max(n, 1)), floor)
+    return max(floor, min(wanted, 560 // max(n, 1)))
 
 
 def _heat_color(field: str, title: str, domain=(0, 1), scheme: str = SEQUENTIAL_SCHEME) -> alt.Color:
