@@ -202,6 +202,10 @@ if tabs[2].open:
             )
             q, k = attention.attention_axes(kind_f, seen.source_tokens, seen.target_tokens)
             tokens = q if direction == "from" else k
+            if model.cfg.decoder_only and "inspect_follow_token" not in st.session_state:
+                st.session_state["inspect_follow_token"] = (
+                    len(tokens) - 1
+                )  # the last character has the most to choose from
             position = f2.selectbox(
                 "token", range(len(tokens)), format_func=lambda i: f"{i}: {tokens[i]}", key="inspect_follow_token"
             )
@@ -431,10 +435,12 @@ if tabs[8].open:
 # -- insights: attention forming during training ---------------------------------------------------------
 if tabs[9].open:
     with tabs[9]:
-        st.caption(
-            "Every evaluation during training keeps the attention of one held-out example. Move the step and watch the "
-            "cross-attention go from uniform to the task's alignment: a diagonal for copy, an anti-diagonal for reverse."
-        )
+        if not model.cfg.decoder_only:  # a language model's own description is drawn with its map
+            st.caption(
+                "Every evaluation during training keeps the attention of one held-out example. Move the step and watch "
+                "the cross-attention go from uniform to the task's alignment: a diagonal for copy, an anti-diagonal "
+                "for reverse."
+            )
         attention_over_training(run, "inspect_training")
 
 # -- insights: heads side by side and aggregated ------------------------------------------------------------

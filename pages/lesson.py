@@ -26,7 +26,7 @@ from pages._language import language
 from pages.ui.admission import ensure_app
 from pages.ui.errors import show_error
 from pages.ui.figures import fixed_size
-from pages.ui.runs import example_text, finetune_run_picker, scratch_model_picker
+from pages.ui.runs import example_text, finetune_run_picker, first_encoder_decoder, scratch_model_picker, visible_runs
 
 STEP = "lesson_step"  # the step shown
 DONE = "lesson_done"  # {step index: the index of the answer given}, the steps revealed
@@ -369,7 +369,8 @@ with body:
         if folder is None:
             st.info(say("finetune_first"))
     else:
-        run = scratch_model_picker("lesson_model", say("your_trained_model"), required=False)
+        start = first_encoder_decoder(visible_runs("scratch"))  # the lesson follows the paper's model
+        run = scratch_model_picker("lesson_model", say("your_trained_model"), required=False, start_at=start)
         if run is not None:
             run = run.run
         elif step.needs == "scratch":

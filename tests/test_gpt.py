@@ -320,6 +320,10 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
         if tab == "Attention over training":  # the probe is a window of the play, not a source and its answer
             probe = [c.value for c in at.caption if c.value.startswith("The probe is")]
             assert probe and "held-out window of the play" in probe[0] and "teacher forcing" not in probe[0]
+            assert not [c for c in at.caption if "cross-attention go from uniform" in c.value]
+        if tab == "Follow a token":  # opens on the last character, which has every earlier one to choose from
+            token = at.selectbox(key="inspect_follow_token")
+            assert token.value == len(token.options) - 1
     assert not failed, failed
 
 
@@ -393,6 +397,19 @@ def test_self_attention_cache_writes_each_step_in_place_and_keeps_every_key():
     k, v = torch.randn(2, 3, 1, 4), torch.randn(2, 3, 1, 4)
     all_k, _ = cache.update(k, v)
     assert torch.equal(all_k, torch.cat([torch.cat(keys, dim=2)[[1, 0]], k], dim=2))
+
+
+def test_the_lesson_opens_on_an_encoder_decoder_run_even_when_the_newest_is_the_language_model(weights_dir):
+    """The lesson follows the paper's model (cross-attention, the source): with a copy run and a newer
+    Hamlet run, it opens on the copy run; the pickers elsewhere still open on the newest."""
+    copy = make_task("copy", n_symbols=6, max_len=6)
+    torch.manual_seed(0)
+    model = build_model(copy.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / "tiny-copy")
+    _saved_hamlet_run(weights_dir)  # saved last: the newest
+    at = _page("lesson")
+    assert at.selectbox(key="lesson_model").value.startswith("tiny-copy")
+    assert _page("inspect").selectbox(key="inspect_model").value.startswith("tiny-hamlet")
 
 
 def test_lesson_on_a_language_model_reveals_what_applies_and_says_which_steps_need_an_encoder(weights_dir):

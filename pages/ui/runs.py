@@ -89,6 +89,15 @@ def _pick(choices: list[RunChoice], label: str, key: str, start_at: int = 0) -> 
     return shown[st.selectbox(label, list(shown), index=index, key=key)]
 
 
+def first_encoder_decoder(choices: list[RunChoice]) -> int:
+    """The position of the first run of an encoder-decoder task (copy, reverse, ...) among `choices`,
+    0 when there is none: where a view made for the paper's model (the guided lesson) should open,
+    rather than on the newest run, which may be the Hamlet language model."""
+    from model_zoo.toy.tasks import TASKS
+
+    return next((i for i, c in enumerate(choices) if c.info.task in TASKS and TASKS[c.info.task].kind == "seq2seq"), 0)
+
+
 def scratch_model_picker(
     key: str, label: str = "Model", required: bool = True, start_at: int = 0
 ) -> PickedModel | None:
