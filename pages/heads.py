@@ -19,15 +19,16 @@ from pages.ui.runs import load_finetuned_run, load_scratch_run, seed_example, vi
 from pages.ui.widgets import keep_choices, text_box
 
 ensure_app(__file__)
-# -- the link: URL parameter -> widget key. `run` (scratch or fine-tuned) and `query` are this page's own.
+# -- the link: URL parameter -> widget key. `run` (scratch or fine-tuned) is this page's own.
 HEADS_VIEW = {
     "tab": "heads_tab",
     "text": "heads_text",
     "kind": "heads_kind",
     "layer": "heads_layer",
     "head": "heads_head",
+    "query": "heads_query",
 }
-OWN_PARAMS = {"run": "heads_run", "query": "heads_query"}
+OWN_PARAMS = {"run": "heads_run"}  # a fine-tuned run too: the shared link helper opens scratch runs only
 _OWN_WRITTEN = "heads_url_own"  # what this page last wrote of its own parameters
 GRID_KEY = "grid_heads_{}"  # a model view's chart (not "heads_": a chart's selection cannot be set back)
 FINETUNED_EXAMPLE = "a gorgeous, witty, seductive movie."
@@ -43,7 +44,7 @@ def _run_choices() -> dict:
 
 
 def _own_params_from_url(choices: dict) -> None:
-    """`run` and `query` from a link, when the URL changed since this page last wrote them."""
+    """`run` from a link, when the URL changed since this page last wrote it."""
     params = {p: st.query_params[p] for p in OWN_PARAMS if p in st.query_params}
     if not params or params == st.session_state.get(_OWN_WRITTEN):
         return
@@ -60,17 +61,13 @@ def _own_params_from_url(choices: dict) -> None:
             label = next((lab for lab, c in choices.items() if c.path.resolve() == path), None)
             if label is not None:
                 st.session_state["heads_run"] = label
-    if params.get("query", "").isdigit():
-        st.session_state["heads_query"] = int(params["query"])
 
 
 def _own_params_to_url() -> str:
-    """Write `run` and `query` into the URL; returns them as a link's tail."""
+    """Write `run` into the URL; returns it as a link's tail."""
     own = {}
     if st.session_state.get("heads_run"):
         own["run"] = re.sub(r" \((yours|example|class|saved)\)$", "", st.session_state["heads_run"])
-    if st.session_state.get("heads_query") is not None:
-        own["query"] = str(st.session_state["heads_query"])
     for param, value in own.items():
         if st.query_params.get(param) != value:
             st.query_params[param] = value

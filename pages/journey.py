@@ -4,8 +4,6 @@ projection, residual + LayerNorm, feed-forward, every block, logits and softmax.
 `model_zoo.views.journey`'s (`model_zoo.hf.journey` for a fine-tuned BERT), drawn by
 `model_zoo.views.journey_charts`."""
 
-from urllib.parse import urlencode
-
 import streamlit as st
 
 from model_zoo.views import journey
@@ -20,34 +18,16 @@ from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model
 from pages.ui.widgets import text_box
 
 SCRATCH, BERT = "scratch run", "MiniLM (BERT)"
-# a link that opens the same view: URL parameter -> widget key (stage and position: `_extra_*` below)
-JOURNEY_VIEW = {"tab": "journey_family", "run": "journey_model", "text": "journey_text", "kind": "journey_side"}
-EXTRA_VIEW = {"stage": "journey_stage", "pos": "journey_pos"}
-_EXTRA_WRITTEN = "journey_url_extra"
+# a link that opens the same view: URL parameter -> widget key
+JOURNEY_VIEW = {
+    "tab": "journey_family",
+    "run": "journey_model",
+    "text": "journey_text",
+    "kind": "journey_side",
+    "stage": "journey_stage",
+    "pos": "journey_pos",
+}
 BERT_EXAMPLE = "a gorgeous, witty, seductive movie."
-
-
-def _extra_from_url() -> None:
-    """The stage and the position a link names (the shared helper knows only its own parameters)."""
-    params = {p: st.query_params[p] for p in EXTRA_VIEW if p in st.query_params}
-    if not params or params == st.session_state.get(_EXTRA_WRITTEN):
-        return
-    for param, text in params.items():
-        if param == "pos":
-            if not text.isdigit():
-                continue  # "pos=first": ignored, the picker keeps its default
-            st.session_state[EXTRA_VIEW[param]] = int(text)
-        else:
-            st.session_state[EXTRA_VIEW[param]] = text
-
-
-def _extra_to_url() -> dict[str, str]:
-    view = {p: str(st.session_state[k]) for p, k in EXTRA_VIEW.items() if st.session_state.get(k) is not None}
-    for param, value in view.items():
-        if st.query_params.get(param) != value:
-            st.query_params[param] = value
-    st.session_state[_EXTRA_WRITTEN] = view
-    return view
 
 
 def _step(keys: list[str], by: int) -> None:
@@ -62,7 +42,6 @@ def _jump(first_of_block: dict[str, str]) -> None:
 
 ensure_app(__file__)
 view_from_url("journey", JOURNEY_VIEW)
-_extra_from_url()
 st.title("A token's journey")
 st.caption(
     "One token through the whole model, stage by stage, with the model's own numbers for your input. "
@@ -212,5 +191,4 @@ with picture:
     chart_with_download(chart, frame, f"{name}-{side}-{position}-{stage.key}", "journey_dl", fixed=True)
 
 link = view_to_url("journey", JOURNEY_VIEW)
-link += ("&" if "?" in link and not link.endswith("?") else "") + urlencode(_extra_to_url())
 st.caption(f"A link to this stage (model, run, input, side, token and stage): `{link}`")

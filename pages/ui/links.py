@@ -11,7 +11,18 @@ import streamlit as st
 from pages.ui.admission import open_run
 from pages.ui.runs import visible_runs
 
-VIEW_PARAMS = ("tab", "run", "text", "kind", "layer", "head", "step")  # the only things a generated link holds
+VIEW_PARAMS = (
+    "tab",
+    "run",
+    "text",
+    "kind",
+    "layer",
+    "head",
+    "step",
+    "stage",
+    "pos",
+    "query",
+)  # all a generated link holds
 _URL_WRITTEN = "workbench_url_view"  # {page: the view parameters this session last wrote into the URL}
 _PLACE_SUFFIX = re.compile(r" \((yours|example|class|saved)\)( — unreadable)?$")  # how run pickers label runs
 MEAN_OF_HEADS = "mean of heads"  # the head pickers' option for the heads' mean
@@ -26,7 +37,7 @@ def _widget_value(param: str, text: str):
         if label is None:
             raise ValueError(f"{text!r} is not a scratch run")
         return label
-    if param in ("layer", "step"):
+    if param in ("layer", "step", "pos", "query"):  # indices: "pos=first" is a ValueError, left to the widget
         return int(text)
     if param == "head":
         return MEAN_OF_HEADS if text == "mean" else int(text)
