@@ -18,7 +18,8 @@ Three measurements:
 3. generating 256 characters with our KV cache against recomputing every step: the 64-character
    window the model trains on ("generation"), and the whole prefix in a model whose positional
    encoding covers it ("generation_whole_prefix"; goal: >= 5x), and the same at 512 characters
-   (the cache's advantage grows with the prefix).
+   (the cache's advantage grows with the prefix). `generate()` decodes on one torch thread, as the
+   app's server does, for both ways.
 
     python bench/bench_gpt.py            # the whole benchmark (a few minutes on 2 cores)
     python bench/bench_gpt.py --quick    # a smoke run: an easy target, few rounds
@@ -339,7 +340,7 @@ def main() -> None:
         "generation": generation_speed(task, chars, rounds),
         "generation_whole_prefix": generation_speed(task, chars, rounds, window=chars + 16),
         # twice as long: a cached step costs the same, a recomputed one grows with the prefix (the
-        # 96-wide model's cached step is ~70 small ops, so at 256 characters dispatch overhead dominates)
+        # 96-wide model's cached step is ~150 small ops, ~0.5 ms: at 256 characters their overhead dominates)
         "generation_whole_prefix_twice_as_long": generation_speed(task, 2 * chars, rounds, window=2 * chars + 16),
     }
     print(json.dumps(result, indent=2))
