@@ -412,6 +412,21 @@ def test_the_lesson_opens_on_an_encoder_decoder_run_even_when_the_newest_is_the_
     assert _page("inspect").selectbox(key="inspect_model").value.startswith("tiny-hamlet")
 
 
+def test_the_example_runs_are_offered_in_teaching_order(weights_dir):
+    """Starter runs are made copy first and Hamlet last (the newest): the pickers still offer copy
+    first, so a new student's first map is copy's diagonal."""
+    from model_zoo.classroom.workspace import EXAMPLES
+
+    copy = make_task("copy", n_symbols=6, max_len=6)
+    torch.manual_seed(0)
+    model = build_model(copy.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / EXAMPLES / "copy")
+    _saved_hamlet_run(weights_dir / EXAMPLES, name="hamlet")  # made last: the newest
+    at = _page("inspect")
+    assert at.selectbox(key="inspect_model").options[:2] == ["copy (example)", "hamlet (example)"]
+    assert at.selectbox(key="inspect_model").value == "copy (example)"
+
+
 def test_lesson_on_a_language_model_reveals_what_applies_and_says_which_steps_need_an_encoder(weights_dir):
     _saved_hamlet_run(weights_dir)
     at = _page("lesson")

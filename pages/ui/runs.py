@@ -49,12 +49,24 @@ class RunChoice:
 def visible_runs(kind: str | None = None) -> list[RunChoice]:
     """The runs this student may open (theirs, the examples, the class's, the command line's),
     optionally of one kind ("scratch" or "finetune"); damaged ones carry their `info.error`.
+    Theirs newest first; the examples in teaching order (copy, reverse, sort, english, hamlet, then
+    the fine-tuned MiniLM), so a new student's pickers open on copy, not on the last starter made.
     Never raises: a folder that cannot be listed is left out."""
+    from model_zoo.classroom.starter import STARTERS
+
     choices = []
     try:
         found = workspace().runs(check=_check)
     except OSError:
         return []
+    places = {label: rank for rank, label in enumerate(dict.fromkeys(place.label for place, _ in found))}
+    teaching = {name: rank for rank, name in enumerate(STARTERS)}
+
+    def order(pair) -> tuple[int, int]:  # a stable sort: within a place, newest first unless an example
+        place, info = pair
+        return places[place.label], teaching.get(info.name, len(teaching)) if place.label == "example" else 0
+
+    found.sort(key=order)
     for place, info in found:
         if kind is None or info.kind == kind:
             choices.append(RunChoice(f"{info.name} ({place.label})", place.label, info))
