@@ -245,6 +245,14 @@ def _saved_hamlet_run(weights_dir, name="tiny-hamlet"):
     return name
 
 
+def _saved_copy_run(folder):
+    """A tiny encoder-decoder run (copy), trained two steps, saved in `folder`."""
+    copy = make_task("copy", n_symbols=6, max_len=6)
+    torch.manual_seed(0)
+    model = build_model(copy.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
+    train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=folder)
+
+
 def _page(name: str):
     from pathlib import Path
 
@@ -402,10 +410,7 @@ def test_self_attention_cache_writes_each_step_in_place_and_keeps_every_key():
 def test_the_lesson_opens_on_an_encoder_decoder_run_even_when_the_newest_is_the_language_model(weights_dir):
     """The lesson follows the paper's model (cross-attention, the source): with a copy run and a newer
     Hamlet run, it opens on the copy run; the pickers elsewhere still open on the newest."""
-    copy = make_task("copy", n_symbols=6, max_len=6)
-    torch.manual_seed(0)
-    model = build_model(copy.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / "tiny-copy")
+    _saved_copy_run(weights_dir / "tiny-copy")
     _saved_hamlet_run(weights_dir)  # saved last: the newest
     at = _page("lesson")
     assert at.selectbox(key="lesson_model").value.startswith("tiny-copy")
@@ -417,10 +422,7 @@ def test_the_example_runs_are_offered_in_teaching_order(weights_dir):
     first, so a new student's first map is copy's diagonal."""
     from model_zoo.classroom.workspace import EXAMPLES
 
-    copy = make_task("copy", n_symbols=6, max_len=6)
-    torch.manual_seed(0)
-    model = build_model(copy.model_config(d_model=16, n_heads=2, n_encoder_layers=1, n_decoder_layers=1, d_ff=32))
-    train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=weights_dir / EXAMPLES / "copy")
+    _saved_copy_run(weights_dir / EXAMPLES / "copy")
     _saved_hamlet_run(weights_dir / EXAMPLES, name="hamlet")  # made last: the newest
     at = _page("inspect")
     assert at.selectbox(key="inspect_model").options[:2] == ["copy (example)", "hamlet (example)"]
