@@ -78,34 +78,38 @@ def attention_heatmap(
     return (heat + text).properties(**size)
 
 
-def attention_heads_chart(frame: pd.DataFrame, columns: int | None = None, cell: int = 18) -> alt.FacetChart:
-    """Every head of a layer (from `attention.attention_heads`) as a grid of small heatmaps, each
-    at least 200 px, every token labelled; as many columns as fit a 1280 px screen."""
-    _require(frame, ["head", "query", "key", "weight"], "attention.attention_heads")
+def _heatmap_panel(frame: pd.DataFrame, cell: int, most_columns: int) -> tuple[alt.Chart, int]:
+    """One small heatmap of a grid of heads (keys across, queries down, every token labelled, at least
+    200 px tall), and how many such panels, up to `most_columns`, fit side by side on a 1280 px screen."""
     n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
     side = _cell_size(max(n_q, n_k), cell)
-    if columns is None:
-        columns = max(1, min(4, 760 // (side * n_k + 70)))
-    title = _attention_title(frame, heads=True)
-    return (
+    panel = (
         alt.Chart(frame)
         .mark_rect()
         .encode(**_attention_encodings(frame, axis_titles=False))
         .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
-        .facet(
-            facet=alt.Facet(
-                "head:O", title=None, header=alt.Header(labelExpr="'head ' + datum.label", labelFontSize=LABEL_FONT)
-            ),
-            columns=columns,
-        )
-        .properties(
-            title=alt.TitleParams(
-                text=title,
-                subtitle="keys (attended to) across, queries (attending) down",
-                anchor="start",
-                fontSize=TITLE_FONT,
-                limit=0,
-            )
+    )
+    return panel, max(1, min(most_columns, 760 // (side * n_k + 70)))
+
+
+def attention_heads_chart(frame: pd.DataFrame, columns: int | None = None, cell: int = 18) -> alt.FacetChart:
+    """Every head of a layer (from `attention.attention_heads`) as a grid of small heatmaps, each
+    at least 200 px, every token labelled; as many columns as fit a 1280 px screen."""
+    _require(frame, ["head", "query", "key", "weight"], "attention.attention_heads")
+    panel, fitting = _heatmap_panel(frame, cell, 4)
+    title = _attention_title(frame, heads=True)
+    return panel.facet(
+        facet=alt.Facet(
+            "head:O", title=None, header=alt.Header(labelExpr="'head ' + datum.label", labelFontSize=LABEL_FONT)
+        ),
+        columns=fitting if columns is None else columns,
+    ).properties(
+        title=alt.TitleParams(
+            text=title,
+            subtitle="keys (attended to) across, queries (attending) down",
+            anchor="start",
+            fontSize=TITLE_FONT,
+            limit=0,
         )
     )
 
@@ -247,27 +251,19 @@ def selected_heads_chart(frame: pd.DataFrame, columns: int = 4, cell: int = 18) 
     """Heads picked across layers (from `attention.selected_heads`), side by side in picking order,
     each panel at least 200 px tall with every token labelled; the axes named once, in the subtitle."""
     _require(frame, ["layer_head", "query", "key", "weight"], "attention.selected_heads")
-    n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
-    side = _cell_size(max(n_q, n_k), cell)
+    panel, fitting = _heatmap_panel(frame, cell, columns)
     order = list(dict.fromkeys(frame["layer_head"]))
     kind = kind_title(frame["kind"].iloc[0])
-    return (
-        alt.Chart(frame)
-        .mark_rect()
-        .encode(**_attention_encodings(frame, axis_titles=False))
-        .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
-        .facet(
-            facet=alt.Facet("layer_head:N", sort=order, title=None, header=alt.Header(labelFontSize=LABEL_FONT)),
-            columns=max(1, min(columns, 760 // (side * n_k + 70))),
-        )
-        .properties(
-            title=alt.TitleParams(
-                text=say("charts.heads_picked", kind=kind),
-                subtitle=say("charts.heads_picked_axes"),
-                anchor="start",
-                fontSize=TITLE_FONT,
-                limit=0,
-            )
+    return panel.facet(
+        facet=alt.Facet("layer_head:N", sort=order, title=None, header=alt.Header(labelFontSize=LABEL_FONT)),
+        columns=fitting,
+    ).properties(
+        title=alt.TitleParams(
+            text=say("charts.heads_picked", kind=kind),
+            subtitle=say("charts.heads_picked_axes"),
+            anchor="start",
+            fontSize=TITLE_FONT,
+            limit=0,
         )
     )
 
