@@ -14,13 +14,10 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from app_page import TIMEOUT, open_page  # tests/app_page.py
 from streamlit.testing.v1 import AppTest
 
 from model_zoo import Transformer, TransformerConfig
-
-TIMEOUT = 120  # pages import torch, transformers and datasets on their first run
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-
 
 pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
@@ -43,19 +40,6 @@ def finetune_runs(weights) -> dict[str, Path]:
         out[kind] = weights / f"tiny-{kind}"
         finetune(tiny_config(model, epochs=1, max_steps=2), out[kind])
     return out
-
-
-def open_page(page: str | None = None, student: str | None = None) -> AppTest:
-    """A new browser session on `page`; `student` opens it with that student's link."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if student:
-        at.query_params["student"] = student
-    at.run()
-    assert not at.exception, at.exception
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-        assert not at.exception, at.exception
-    return at
 
 
 def run_until(at: AppTest, done, seconds: float = 90) -> AppTest:

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import app_page  # tests/app_page.py
 import pytest
+from app_page import APP, TIMEOUT
 from streamlit.testing.v1 import AppTest
 
 from model_zoo.classroom.workspace import MODEL_REFUSED
 
-TIMEOUT = 120
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 ME, OTHER = "s-mmmmmmmm", "s-tttttttt"
 CUSTOM = "another model: type a hub name or a local folder"
 
@@ -38,14 +38,8 @@ def runs(weights, tiny_run) -> dict[str, Path]:
 
 
 def open_page(page: str, params: dict[str, str] | None = None, student: str = ME) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["student"] = student
-    at.run()
-    for name, value in (params or {}).items():
-        at.query_params[name] = value
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
+    """`page` opened with my link (`ME`) unless another student's is given."""
+    return app_page.open_page(page, params, student=student)
 
 
 def texts(elements) -> list[str]:

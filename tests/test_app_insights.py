@@ -7,11 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from app_page import open_page  # tests/app_page.py
 from streamlit.testing.v1 import AppTest
-
-TIMEOUT = 120  # pages import torch on their first run
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
-
 
 pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in the module's `weights` folder
 
@@ -20,17 +17,6 @@ pytestmark = pytest.mark.usefixtures("app_env")  # tests/conftest.py: runs in th
 def reverse_run(weights, tiny_run) -> Path:
     """A tiny reverse run, 2+2 blocks of 2 heads, with attention snapshots at steps 0, 10, 20, 30."""
     return tiny_run(weights / "reverse-demo", "reverse", steps=30, layers=None, layer_metrics=False)
-
-
-def open_page(page: str, params: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    for name, value in (params or {}).items():
-        at.query_params[name] = value
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def url(at: AppTest, name: str) -> str | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from streamlit.testing.v1 import AppTest
+from app_page import open_page  # tests/app_page.py
 
 from model_zoo.scratch.transformer import build_model
 from model_zoo.toy.runs import load_run
@@ -24,8 +24,6 @@ from model_zoo.views.label_smoothing import (
     heldout_fit,
     pair_difference,
 )
-
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
 def _tiny_lm(task):
@@ -112,20 +110,10 @@ def test_runs_that_differ_in_more_than_label_smoothing_are_refused_with_the_reas
 
 
 # -- the app --------------------------------------------------------------------------------------
-def _open(page: str, student: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    if student:
-        at.query_params["student"] = student
-    at.run()
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_compare_shows_a_label_smoothing_pair_with_the_papers_sentence(weights_dir, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
     without, smoothed = _pair(weights_dir)
-    at = _open("compare")
+    at = open_page("compare")
     at.selectbox(key="cmp_run_a").set_value(next(o for o in at.selectbox(key="cmp_run_a").options if "ls0 " in o))
     at.selectbox(key="cmp_run_b").set_value(next(o for o in at.selectbox(key="cmp_run_b").options if "ls0.1" in o))
     at.run()
@@ -140,7 +128,7 @@ def test_compare_shows_a_label_smoothing_pair_with_the_papers_sentence(weights_d
 
 def test_train_pages_button_trains_the_pair_one_after_the_other_and_shows_both(weights_dir, monkeypatch):
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
-    at = _open("train")
+    at = open_page("train")
     at.selectbox(key="train_task").set_value("hamlet").run()
     for key, value in (("block_size", 8), ("d_model", 16), ("n_heads", 2), ("n_layers", 1), ("steps", 6),
                        ("batch_size", 8), ("eval_every", 3)):  # fmt: skip

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from app_page import open_page  # tests/app_page.py
 
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.paper import (
@@ -101,16 +102,9 @@ def test_figure_1_dot_is_one_graph_with_every_part_and_the_total():
 
 
 def test_build_page_shows_the_papers_figure_1_counts_and_table_3(monkeypatch, tmp_path):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/build.py").run()
-    assert not at.exception, at.exception
+    at = open_page("build")
     captions = " ".join(str(c.value) for c in at.caption)
     assert "**63,121,544 parameters** at a vocabulary of 37,000, against the paper's 65 M" in captions
     assert table_3_caption(table_3()) in captions
@@ -195,17 +189,11 @@ def test_encoder_only_reads_every_token_where_decoder_only_reads_only_earlier_on
 
 
 def test_build_page_shows_the_three_families_at_the_students_settings(monkeypatch, tmp_path):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
     from model_zoo.scratch.families import families
 
     monkeypatch.setenv("WORKBENCH_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
-    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "streamlit_app.py"), default_timeout=120)
-    at.run()
-    at.switch_page("pages/build.py").run()
+    at = open_page("build")
     at.number_input(key="build_n_dec").set_value(3).run()
     assert not at.exception, at.exception
     table = next(d.value for d in at.dataframe if "family" in d.value.columns)

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
+from app_page import open_page  # tests/app_page.py
 from streamlit.testing.v1 import AppTest
 
-TIMEOUT = 120
-APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 PASSPHRASE = "correct horse battery staple"
 ALICE, BOB = "s-aaaaaaaa", "s-bbbbbbbb"
 
@@ -25,16 +24,6 @@ def weights(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("WORKBENCH_RAISE", "1")
     monkeypatch.delenv("WORKBENCH_ROSTER", raising=False)
     return folder
-
-
-def open_page(page: str, student: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    if student:
-        at.query_params["student"] = student
-    at.run()
-    at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 def texts(elements) -> list[str]:
