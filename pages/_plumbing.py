@@ -252,16 +252,18 @@ def show_task_pairs(task_name: str, task_kwargs: dict) -> None:
 def show_token_input(run, source: tuple[list[int], list[str]]) -> None:
     import altair as alt
 
+    from model_zoo.views.attention import token_labels
     from model_zoo.views.positions import token_input, token_input_caption, token_input_frame
 
     ids, tokens = source
     if not ids:
         st.info("The example input is empty for this run.")
         return
+    labels = token_labels(tokens)  # "6: ↵": a character model's whitespace shows
     position = st.selectbox(
         "token",
         range(len(ids)),
-        format_func=lambda i: f"position {i}: {tokens[i]}",
+        format_func=lambda i: f"position {labels[i]}",
         key="plumbing_train_position",
     )
     parts = token_input(run.model, ids[position], position, tokens[position])

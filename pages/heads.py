@@ -167,10 +167,10 @@ _keep_in("heads_head", list(range(n_heads)))
 layer = c2.selectbox("layer", range(n_layers), key="heads_layer")
 head = c3.selectbox("head", range(n_heads), key="heads_head")
 queries, keys = attention.attention_axes(kind, source, target)
-shown_queries = heads.visible_tokens(queries)  # a character model's spaces and newlines as ␣ ↵
 _keep_in("heads_query", list(range(len(queries))))
+query_labels = attention.token_labels(queries)  # "6: ↵": a character model's newline and spaces show
 query = c4.selectbox(
-    "query token", range(len(queries)), format_func=lambda i: f"{i}: {shown_queries[i]}", key="heads_query",
+    "query token", range(len(queries)), format_func=lambda i: query_labels[i], key="heads_query",
     help="The token whose attention the neuron view takes apart.",
 )  # fmt: skip
 
@@ -225,7 +225,7 @@ if tabs[2].open:
             qk = heads.scratch_text_queries_keys(run.model, run.vocab, seen)
         if qk is not None:
             vectors, scores = heads.neuron_frames(qk, kind, layer, head, query, queries, keys)
-            query_label = f"{query}: {shown_queries[query]}"
+            query_label = query_labels[query]
             d_k = qk.d_k(kind)
             st.caption(
                 f"score(q, k) = q·k = Σ over the {d_k} dimensions of q × k;  weight = softmax(score / √{d_k}) "

@@ -207,7 +207,10 @@ if tabs[2].open:
                     len(tokens) - 1
                 )  # the last character has the most to choose from
             position = f2.selectbox(
-                "token", range(len(tokens)), format_func=lambda i: f"{i}: {tokens[i]}", key="inspect_follow_token"
+                "token",
+                range(len(tokens)),
+                format_func=attention.token_labels(tokens).__getitem__,
+                key="inspect_follow_token",
             )
             position = min(position, len(tokens) - 1)
             followed = attention.follow_token(seen.attentions, kind_f, position, q, k, direction)

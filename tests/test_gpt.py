@@ -3,6 +3,7 @@ generation one character at a time with the KV cache, temperature, top-k and top
 
 import pytest
 import torch
+from app_page import open_page  # tests/app_page.py
 
 from model_zoo.scratch.transformer import DecoderOnlyTransformer, build_model
 from model_zoo.toy.decoding import (
@@ -214,10 +215,27 @@ def test_a_language_models_predictions_read_as_text_under_the_prompt(task, weigh
         expected = "".join(task.vocab.itos[i] for i in model.eval()(ids).logits[0].argmax(-1).tolist())
     assert seen.output_text == expected and len(expected) == len("HAMLET\nTo be")
     _saved_hamlet_run(weights_dir)
-    at = _page("inspect")
+    at = open_page("inspect")
     run = load_run(weights_dir / "tiny-hamlet")
     shown = attention_for_text(run.model, run.vocab, at.text_area(key="inspect_text").value).output_text
     assert shown in [block.value for block in at.code]  # as text, in a block that keeps its line breaks
+
+
+def test_a_language_models_spaces_and_newlines_show_in_every_label(task, weights_dir):
+    """A character model reads spaces and newlines: the attention map's axes, the token pickers,
+    the journey and the sampling chart draw them as ␣ and ↵, never as a blank label."""
+    from model_zoo.views.attention import attention_for_text, attention_map
+    from model_zoo.views.journey import quote
+    from model_zoo.views.sampling import shown_token
+
+    seen = attention_for_text(tiny_model(task), task.vocab, "HAMLET\nTo be")
+    frame = attention_map(seen.attentions, "decoder_self", 0, *seen.axes("decoder_self"))
+    labels = set(frame["query"]) | set(frame["key"])
+    assert {"6: ↵", "9: ␣"} <= labels and not any(label.endswith((" ", "\n")) for label in labels)
+    assert (quote("\n"), quote(" "), shown_token("\n"), shown_token(" ")) == ("“↵”", "“␣”", "↵ newline", "␣ space")
+    _saved_hamlet_run(weights_dir)
+    options = open_page("heads").selectbox(key="heads_query").options  # the window's last 16 characters
+    assert "3: ␣" in options and not any(option.endswith((" ", "\n")) for option in options)
 
 
 def test_a_text_longer_than_the_window_says_what_every_view_leaves_out(task):
@@ -253,20 +271,9 @@ def _saved_copy_run(folder):
     train(model, copy, TrainConfig(steps=2, batch_size=4, eval_every=2), checkpoint_dir=folder)
 
 
-def _page(name: str):
-    from pathlib import Path
-
-    from streamlit.testing.v1 import AppTest
-
-    at = AppTest.from_file(Path(__file__).resolve().parent.parent / "streamlit_app.py", default_timeout=120).run()
-    at.switch_page(f"pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
 def test_step_through_of_a_language_model_shows_the_generation_panel(weights_dir):
     _saved_hamlet_run(weights_dir)
-    at = _page("decode")
+    at = open_page("decode")
     assert not at.exception, at.exception
     assert at.text_area(key="decode_gen_prompt").value == "HAMLET\n"
     at.slider(key="decode_gen_top_k").set_value(5).run()
@@ -289,7 +296,7 @@ def test_a_language_models_input_box_keeps_its_line_breaks(weights_dir, page, ke
     """A newline is a character the Hamlet model reads: its input box is a text area (a one-line
     box drops the break the moment the student edits it), and an edited prompt keeps its breaks."""
     _saved_hamlet_run(weights_dir)
-    at = _page(page)
+    at = open_page(page)
     for name, value in before.items():
         at.session_state[name] = value
     at.run()
@@ -312,7 +319,7 @@ INSPECT_TABS = ["Attention", "All heads", "Follow a token", "Positional encoding
 
 def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
     _saved_hamlet_run(weights_dir)
-    at = _page("inspect")
+    at = open_page("inspect")
     failed = {}
     for tab in INSPECT_TABS:
         at.session_state["inspect_tab"] = tab
@@ -350,7 +357,7 @@ def test_the_apps_training_job_trains_hamlet_and_reports_heldout_loss(tmp_path):
 
 def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(weights_dir):
     _saved_hamlet_run(weights_dir)
-    at = _page("compare")
+    at = open_page("compare")
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("is a language model (decoder-only): no source to decode" in i.value for i in at.info), [
@@ -359,7 +366,7 @@ def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(w
 
 
 def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):
-    at = _page("train")
+    at = open_page("train")
     at.selectbox(key="train_task").set_value("hamlet").run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert at.number_input(key="train_hamlet_block_size").value == 64
@@ -412,9 +419,9 @@ def test_the_lesson_opens_on_an_encoder_decoder_run_even_when_the_newest_is_the_
     Hamlet run, it opens on the copy run; the pickers elsewhere still open on the newest."""
     _saved_copy_run(weights_dir / "tiny-copy")
     _saved_hamlet_run(weights_dir)  # saved last: the newest
-    at = _page("lesson")
+    at = open_page("lesson")
     assert at.selectbox(key="lesson_model").value.startswith("tiny-copy")
-    assert _page("inspect").selectbox(key="inspect_model").value.startswith("tiny-hamlet")
+    assert open_page("inspect").selectbox(key="inspect_model").value.startswith("tiny-hamlet")
 
 
 def test_the_example_runs_are_offered_in_teaching_order(weights_dir):
@@ -424,14 +431,14 @@ def test_the_example_runs_are_offered_in_teaching_order(weights_dir):
 
     _saved_copy_run(weights_dir / EXAMPLES / "copy")
     _saved_hamlet_run(weights_dir / EXAMPLES, name="hamlet")  # made last: the newest
-    at = _page("inspect")
+    at = open_page("inspect")
     assert at.selectbox(key="inspect_model").options[:2] == ["copy (example)", "hamlet (example)"]
     assert at.selectbox(key="inspect_model").value == "copy (example)"
 
 
 def test_lesson_on_a_language_model_reveals_what_applies_and_says_which_steps_need_an_encoder(weights_dir):
     _saved_hamlet_run(weights_dir)
-    at = _page("lesson")
+    at = open_page("lesson")
     failed, encoder_steps = {}, {}
     for index in range(8):  # the steps that read a scratch run (9 and 10: a fine-tuning run)
         at.session_state["lesson_step"] = index

@@ -50,9 +50,19 @@ Attentions = Mapping[str, Sequence[Tensor]]
 
 
 # -- attention ----------------------------------------------------------------------------------
+WHITESPACE_SIGNS = {" ": "␣", "\n": "↵", "\t": "⇥"}  # a character model's whitespace, as labels draw it
+
+
+def visible_token(token: str) -> str:
+    """A token as a label shows it: a character model's space, newline and tab as ␣ ↵ ⇥, which
+    would otherwise be a blank label (or a line break)."""
+    return "".join(WHITESPACE_SIGNS.get(c, c) for c in str(token))
+
+
 def token_labels(tokens: Sequence[str]) -> list[str]:
-    """Axis labels that stay distinct when a token repeats ("3 3 5" -> "0: 3", "1: 3", "2: 5")."""
-    return [f"{i}: {tok}" for i, tok in enumerate(tokens)]
+    """Axis labels that stay distinct when a token repeats ("3 3 5" -> "0: 3", "1: 3", "2: 5"),
+    whitespace drawn visibly (`visible_token`: "0: H", "6: ↵", "9: ␣")."""
+    return [f"{i}: {visible_token(tok)}" for i, tok in enumerate(tokens)]
 
 
 def attention_axes(

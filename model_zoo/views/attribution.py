@@ -324,7 +324,6 @@ def agreement_word(rho: float | None) -> str:
 
 # -- the view: a table, a chart and its sentences ---------------------------------------------------
 FRAME_COLUMNS = ["method", "title", "position", "token", "label", "score", "counted", "direction"]
-VISIBLE = {" ": "␣", "\n": "↵", "\t": "⇥"}  # whitespace tokens as the axis draws them
 DIRECTIONS = {"for": "IG > 0: pushes the output up", "against": "IG < 0: pushes it down", "weight": "attention weight"}
 
 
@@ -332,7 +331,7 @@ def attribution_frame(result: TokenAttribution) -> pd.DataFrame:
     """One row per (method, token): method, title (its chart title), position, token, label
     ("3: witty"), score, counted (ranked by the correlations), direction (IG: "for"/"against" the
     output explained; attention: "weight")."""
-    labels = token_labels([VISIBLE.get(t, t) for t in result.tokens])  # a character model's " " and "\n" show
+    labels = token_labels(result.tokens)  # a character model's " " and "\n" as ␣ ↵
     rows = []
     for method in METHODS:
         scores = result.scores(method)

@@ -37,6 +37,7 @@ from model_zoo.views.attention import (
     _layer_weights,
     _layers_of,
     token_labels,
+    visible_token,
 )
 from model_zoo.views.figures.attention import attention_pattern, kind_title
 from model_zoo.views.figures.common import _heat_color
@@ -267,8 +268,8 @@ def head_view_chart(frame: pd.DataFrame, kind: str, width: int = 480) -> alt.Lay
     _require(frame, ["query_pos", "query_token", "key_pos", "key_token", "weight"], "heads.head_view_frames")
     queries = frame.drop_duplicates("query_pos")[["query_pos", "query_token"]]
     keys = frame.drop_duplicates("key_pos")[["key_pos", "key_token"]]
-    queries = queries.assign(label=token_labels(visible_tokens(queries["query_token"].tolist())), side=0)
-    keys = keys.assign(label=token_labels(visible_tokens(keys["key_token"].tolist())), side=1)
+    queries = queries.assign(label=token_labels(queries["query_token"].tolist()), side=0)
+    keys = keys.assign(label=token_labels(keys["key_token"].tolist()), side=1)
     rows = max(len(queries), len(keys))
     height = max(120, HEAD_VIEW_ROW * rows)
     y_scale = alt.Scale(domain=[-0.5, rows - 0.5], reverse=True)
@@ -441,7 +442,7 @@ def neuron_frames(
     allowed = qk.allowed[kind][layer][query_pos].bool()  # (Tk,)
     weight = scaled.masked_fill(~allowed, float("-inf")).softmax(dim=-1)
     tk, dk = k.shape
-    key_tokens = visible_tokens(key_tokens)
+    key_tokens = [visible_token(t) for t in key_tokens]  # the frame names them as the labels draw them
     labels = token_labels(key_tokens)
     key_index, dims = np.meshgrid(np.arange(tk), np.arange(dk), indexing="ij")
     vectors = pd.DataFrame(
@@ -738,15 +739,6 @@ def chart_png(chart, frame: pd.DataFrame | None = None, scale: float = 2) -> byt
     import vl_convert
 
     return vl_convert.vegalite_to_png(chart_spec(chart, frame), scale=scale)
-
-
-WHITESPACE_SIGNS = {" ": "␣", "\n": "↵", "\t": "⇥"}
-
-
-def visible_tokens(tokens: Sequence[str]) -> list[str]:
-    """Tokens as a label shows them: a character model's space, newline and tab as ␣ ↵ ⇥, which
-    would otherwise be blank labels."""
-    return ["".join(WHITESPACE_SIGNS.get(c, c) for c in str(t)) for t in tokens]
 
 
 def _js(text: str) -> str:

@@ -30,6 +30,7 @@ from model_zoo.content import ContentError, say
 from model_zoo.scratch import attention as scratch_attention
 from model_zoo.scratch import layers as scratch_layers
 from model_zoo.scratch import transformer as scratch_transformer
+from model_zoo.views.attention import visible_token
 
 SIDES = ("encoder", "decoder")  # which stack of an encoder-decoder the followed token walks
 TOP_TOKENS = 10  # how many tokens the softmax over the vocabulary shows
@@ -171,7 +172,7 @@ class StageWriter:
 
 
 def quote(token: str) -> str:
-    return "“" + _display(token) + "”"
+    return "“" + visible_token(token) + "”"
 
 
 def _norm(row: Tensor) -> float:
@@ -797,12 +798,8 @@ def top_frame(stage: Stage, k: int = TOP_TOKENS) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "rank": range(1, len(top.indices) + 1),
-            "token": [_display(stage.cols[int(i)]) for i in top.indices],
+            "token": [visible_token(stage.cols[int(i)]) for i in top.indices],
             "id": [int(i) for i in top.indices],
             "value": [float(v) for v in top.values],
         }
     )
-
-
-def _display(token: str) -> str:
-    return {"\n": "\\n", " ": "␣"}.get(token, token)

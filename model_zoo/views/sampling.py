@@ -23,6 +23,7 @@ from model_zoo.toy.decoding import (
     top_k_filter,
     top_p_filter,
 )
+from model_zoo.views.attention import visible_token
 from model_zoo.views.figures.common import FIT_WIDTH, LABEL_FONT, MIN_HEIGHT, PALETTE, TITLE_FONT
 
 __all__ = [
@@ -45,7 +46,8 @@ CUT_COLOUR = "#cccccc"
 
 def shown_token(token: str) -> str:
     """A token a student can see: newline, space and tab drawn as symbols."""
-    return {"\n": "⏎ newline", " ": "␣ space", "\t": "⇥ tab"}.get(token, token)
+    names = {" ": "space", "\n": "newline", "\t": "tab"}
+    return f"{visible_token(token)} {names[token]}" if token in names else token
 
 
 def sampling_frame(dist: NextTokenDistribution, draws: list[int] | None = None, shown: int = SHOWN) -> pd.DataFrame:
