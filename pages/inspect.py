@@ -221,7 +221,7 @@ if tabs[2].open:
                 "inspect_dl_follow",
                 fixed=True,
             )
-            look_for(follow_caption(followed))
+            look_for(follow_caption(followed, direction))
             explain("stacking")
         else:
             st.info("Type a valid input on the Attention tab.")

@@ -146,6 +146,46 @@ def test_follow_caption_counts_the_heads_that_agree():
     assert "In 2 of 2 layer-heads the largest weight from token 0 ('a') goes to '1: b'" in text
 
 
+def test_follow_caption_names_the_sharpest_and_the_most_spread_layer_from_the_weights():
+    """No rule of thumb ("the last layers decide"): the layer whose heads put the most on their
+    favourite token, and the one that puts the least, each with its average, as drawn."""
+    sharp = np.stack([sharpened([1, 2, 0], 3, 0.9), sharpened([2, 2, 0], 3, 0.8)])  # (H=2, 3, 3): 85% on average
+    spread = np.stack([sharpened([1, 1, 1], 3, 0.4), sharpened([0, 0, 0], 3, 0.5)])  # 45% on average
+    seen = {"encoder_self": [torch.tensor(w, dtype=torch.float32)[None] for w in (spread, sharp)]}
+    text = follow_caption(attention.follow_token(seen, "encoder_self", 0, list("abc"), list("abc")))
+    assert text.endswith(
+        " Layer 1 decides most sharply here (its heads give their favourite token 85% on average), "
+        "layer 0 looks around most (45%)."
+    )
+    alike = {"encoder_self": [torch.tensor(sharp, dtype=torch.float32)[None]] * 2}
+    assert "Layer" not in follow_caption(attention.follow_token(alike, "encoder_self", 0, list("abc"), list("abc")))
+
+
+def test_follow_caption_of_a_column_says_who_looks_at_the_token():
+    """Followed "to" (its column), the heads' largest weights are other tokens looking at it: the
+    caption says so, and a column's weights (not one distribution) get no sharpness sentence."""
+    weights = torch.tensor(np.stack([sharpened([1, 1, 2], 3, 0.7)] * 2), dtype=torch.float32)  # (H=2, 3, 3)
+    seen = {"encoder_self": [weights[None]] * 2}
+    text = follow_caption(attention.follow_token(seen, "encoder_self", 1, list("abc"), list("abc"), "to"), "to")
+    assert text.startswith("In 4 of 4 layer-heads the token that looks hardest at token 1 ('b') is '0: a'")
+    assert "from token" not in text and "Layer" not in text
+
+
+def test_the_last_tokens_column_under_the_causal_mask_is_called_the_mask():
+    from model_zoo.scratch.transformer import build_model
+
+    torch.manual_seed(0)
+    cfg = TransformerConfig(src_vocab_size=8, tgt_vocab_size=8, d_model=16, n_heads=2, n_encoder_layers=0,
+                            n_decoder_layers=2, d_ff=32, max_len=8)  # fmt: skip
+    with torch.no_grad():
+        seen = build_model(cfg).eval()(torch.tensor([[4, 5, 6, 7]]), return_attention=True).attentions
+    last = attention.follow_token(seen, "decoder_self", 3, list("abcd"), list("abcd"), "to")
+    assert (last.loc[last["other_pos"] != 3, "weight"] == 0).all()  # what the caption says is so
+    assert follow_caption(last, "to").startswith("In every layer-head only token 3 ('d') itself looks at it")
+    earlier = follow_caption(attention.follow_token(seen, "decoder_self", 1, list("abcd"), list("abcd"), "to"), "to")
+    assert earlier.startswith("In ") and "mask" not in earlier
+
+
 def test_the_first_tokens_row_under_the_causal_mask_is_called_the_mask_not_a_choice():
     """A decoder-only model's token 0 can see only itself: 100% on itself in every head is the mask.
     Said for that row only; a later token's row, and token 0 of the encoder, read as usual."""

@@ -339,6 +339,10 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
         if tab == "Follow a token":  # opens on the last character, which has every earlier one to choose from
             token = at.selectbox(key="inspect_follow_token")
             assert token.value == len(token.options) - 1
+            at.radio(key="inspect_follow_direction").set_value("to").run()  # the last one's column: the mask
+            assert [c for c in at.caption if "only token" in c.value and "itself looks at it" in c.value]
+            at.selectbox(key="inspect_follow_token").set_value(3).run()  # an earlier one's: who looks at it
+            assert [c for c in at.caption if "looks hardest at token 3" in c.value]
     assert not failed, failed
 
 

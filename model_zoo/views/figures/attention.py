@@ -575,20 +575,23 @@ def attention_change_caption(before: pd.DataFrame, after: pd.DataFrame, frozen: 
     )
 
 
-def follow_caption(frame: pd.DataFrame) -> str:
+def follow_caption(frame: pd.DataFrame, direction: str = "from") -> str:
     """What to look for when one token is followed through every layer and head (a table from
-    `attention.follow_token` or `attention.step_tables`)."""
+    `attention.follow_token` with the same `direction`: "from" its row, where it looks; "to" its
+    column, who looks at it)."""
     token, pos = frame["token"].iloc[0], int(frame["token_pos"].iloc[0])
     seen = frame.groupby("other_pos")["weight"].max()
-    if pos == 0 and frame["kind"].iloc[0] == "decoder_self" and [int(p) for p in seen.index[seen > 0]] == [0]:
-        # the first token's row under the causal mask: itself is all it can see
-        return say("attention.follow_only_itself", pos=pos, token=repr(token))
+    edge = 0 if direction == "from" else int(frame["other_pos"].max())  # the first row, the last column
+    if frame["kind"].iloc[0] == "decoder_self" and pos == edge and [int(p) for p in seen.index[seen > 0]] == [pos]:
+        # under the causal mask the first token sees only itself, and only the last one sees the last
+        name = "attention.follow_only_itself" if direction == "from" else "attention.follow_only_itself_to"
+        return say(name, pos=pos, token=repr(token))
     rows = frame.loc[frame.groupby("layer_head")["weight"].idxmax()]
     favourite = rows["other"].value_counts()
     label, count = favourite.index[0], int(favourite.iloc[0])
     strongest = frame.loc[frame["weight"].idxmax()]
-    return say(
-        "attention.follow",
+    text = say(
+        "attention.follow" if direction == "from" else "attention.follow_to",
         count=count,
         heads=len(rows),
         pos=pos,
@@ -597,6 +600,16 @@ def follow_caption(frame: pd.DataFrame) -> str:
         weight=f"{strongest['weight']:.0%}",
         layer_head=strongest["layer_head"],
         other=repr(strongest["other"]),
+    )
+    focus = rows.groupby("layer")["weight"].mean()  # a layer's heads' top weight, on average
+    if direction != "from" or len(focus) < 2 or focus.max() - focus.min() < 0.05:
+        return text  # a column's weights are not one distribution; one layer, or layers alike: no contrast
+    return text + say(
+        "attention.follow_layers",
+        sharp=int(focus.idxmax()),
+        sharp_share=f"{focus.max():.0%}",
+        spread=int(focus.idxmin()),
+        spread_share=f"{focus.min():.0%}",
     )
 
 
