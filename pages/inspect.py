@@ -277,7 +277,14 @@ if tabs[4].open:
             fixed=True,
         )
         look_for(embedding_caption(projection, model.cfg.d_model), e1)
-        token = e2.selectbox("nearest neighbours of", vocab.itos[4:] or vocab.itos, key="inspect_neighbour_token")
+        choices = vocab.itos[4:] or vocab.itos  # past the special tokens
+        token = e2.selectbox(
+            "nearest neighbours of",
+            choices,
+            index=next((i for i, t in enumerate(choices) if t.isalpha()), 0),  # a word or a letter, not a tab
+            format_func=attention.visible_token,
+            key="inspect_neighbour_token",
+        )
         neighbours = embeddings.nearest_neighbours(weight, token, vocab.itos, k=5)
         chart_with_download(
             neighbours_chart(neighbours, token),

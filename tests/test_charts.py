@@ -346,6 +346,16 @@ def test_embedding_scatter_names_a_readable_subset_of_a_large_vocabulary():
     assert "30 of 500 tokens named" in spec["title"]["subtitle"]
 
 
+def test_a_character_models_whitespace_is_drawn_visibly_in_the_embedding_charts():
+    frame = pd.DataFrame({"token_id": range(3), "token": [" ", "\n", "a"], "x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.0]})
+    spec = embedding_scatter(frame).to_dict()
+    assert {row["token"] for row in spec["datasets"][next(iter(spec["datasets"]))]} == {"␣", "↵", "a"}
+    table = pd.DataFrame({"token": [" ", "\n"], "cosine": [0.5, 0.2], "rank": [1, 2]})
+    bars = neighbours_chart(table, "a").to_dict()
+    assert [row["token"] for row in bars["datasets"][next(iter(bars["datasets"]))]] == ["␣", "↵"]
+    assert table["token"].tolist() == [" ", "\n"]  # the table (its CSV download) keeps the characters themselves
+
+
 def test_weight_norms_are_grouped_by_block_in_forward_order(model):
     spec = weight_norms_chart(weights.weight_stats(model)).to_dict()
     enc = _encodings(spec)

@@ -336,6 +336,9 @@ def test_every_inspect_tab_opens_on_a_language_model(weights_dir):
             probe = [c.value for c in at.caption if c.value.startswith("The probe is")]
             assert probe and "held-out window of the play" in probe[0] and "teacher forcing" not in probe[0]
             assert not [c for c in at.caption if "cross-attention go from uniform" in c.value]
+        if tab == "Embeddings":  # neighbours of a letter, not of the tab character the vocabulary starts with
+            picked = at.selectbox(key="inspect_neighbour_token")
+            assert picked.value.isalpha() and picked.options[:3] == ["⇥", "↵", "␣"]
         if tab == "Follow a token":  # opens on the last character, which has every earlier one to choose from
             token = at.selectbox(key="inspect_follow_token")
             assert token.value == len(token.options) - 1

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from model_zoo.content import say
+from model_zoo.views.attention import visible_token
 from model_zoo.views.figures.common import (
     DIVERGING_SCHEME,
     LABEL_FONT,
@@ -71,7 +72,7 @@ def embedding_scatter(
         f"PC{i + 1}" + (say("charts.of_variance", share=f"{v:.0%}") if v is not None else "")
         for i, v in enumerate(variance[:2])
     ]
-    data = frame.assign(label=_readable_subset(frame, max_labels))
+    data = frame.assign(label=_readable_subset(frame, max_labels), token=frame["token"].map(visible_token))  # ␣ ↵
     base = alt.Chart(data).encode(
         x=alt.X("x:Q", title=axis_title[0]), y=alt.Y("y:Q", title=axis_title[1]), tooltip=["token:N", "token_id:Q"]
     )
@@ -114,7 +115,7 @@ def neighbours_chart(frame: pd.DataFrame, token: str | None = None) -> alt.Chart
     """Nearest neighbours (from `embeddings.nearest_neighbours`) as bars of cosine similarity."""
     _require(frame, ["token", "cosine", "rank"], "embeddings.nearest_neighbours")
     return (
-        alt.Chart(frame)
+        alt.Chart(frame.assign(token=frame["token"].map(visible_token)))  # a character model's ␣ and ↵ show
         .mark_bar(color=PALETTE[0])
         .encode(
             x=alt.X("cosine:Q", title="cosine similarity", scale=alt.Scale(domain=[-1, 1])),
