@@ -139,6 +139,14 @@ def test_strongest_head_finds_the_diagonal_head_among_all_layers():
         strongest_head({"cross": [layer0]}, "decoder_self")
 
 
+def test_the_loss_caption_says_which_points_its_level_averages():
+    """The loss metric above the chart is the last step's; the caption's level is the mean of the
+    curve's last tenth, and says so (it read "Now 1.62" under a metric of 1.630)."""
+    history = [{"step": i, "loss": 3.0 - 0.01 * i + 0.05 * (i % 2)} for i in range(100)]
+    mean = sum(e["loss"] for e in history[-10:]) / 10
+    assert f"The last 10 points of the curve average {mean:.2f} ≈ ln {math.exp(mean):.1f}" in loss_caption(history, 20)
+
+
 def test_follow_caption_counts_the_heads_that_agree():
     weights = torch.tensor(np.stack([sharpened([1, 1, 2], 3, 0.7)] * 2), dtype=torch.float32)  # (H=2, 3, 3)
     frame = attention.follow_token({"encoder_self": [weights[None]]}, "encoder_self", 0, list("abc"), list("abc"))

@@ -283,7 +283,8 @@ def loss_caption(
     losses = [e["loss"] for e in history if _finite(e.get("loss"))]
     if not losses:
         return say("training.loss.none")
-    first, last = losses[0], _tail_mean(losses)
+    first, last = losses[0], _tail_mean(losses)  # the curve is noisy: "now" is its last tenth, averaged
+    tail = _tail_length(losses)
     guess_k = math.exp(last)
     sentences = []
     if vocab_size:
@@ -304,7 +305,7 @@ def loss_caption(
     trend = trend_points(history, "loss")
     flat = trend.judged and _is_flat(trend.values[len(trend.values) // 2 :], last)
     if last < 0.1:
-        sentences.append(say("training.loss.certain", last=f"{last:.3f}"))
+        sentences.append(say("training.loss.certain", last=f"{last:.3f}", tail=tail))
     elif n_symbols and abs(guess_k - n_symbols) / n_symbols < 0.2:
         sentences.append(
             say(
@@ -319,6 +320,7 @@ def loss_caption(
             say(
                 "training.loss.unsure_flat" if flat else "training.loss.unsure",
                 last=f"{last:.2f}",
+                tail=tail,
                 k=f"{guess_k:.1f}",
                 unit=unit_name(unit),
             )
@@ -467,8 +469,13 @@ def _finite(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _tail_length(values: Sequence[float]) -> int:
+    return max(1, len(values) // 10)
+
+
 def _tail_mean(values: Sequence[float]) -> float:
-    tail = values[-max(1, len(values) // 10) :]
+    """The mean of the last tenth of `values` (`_tail_length` of them)."""
+    tail = values[-_tail_length(values) :]
     return float(sum(tail) / len(tail))
 
 
