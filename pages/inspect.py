@@ -15,6 +15,7 @@ from model_zoo.views.figures.attention import (
     follow_caption,
     follow_token_chart,
     heads_caption,
+    heatmaps_per_row,
     selected_heads_chart,
 )
 from model_zoo.views.figures.embeddings import (
@@ -490,8 +491,11 @@ if tabs[10].open:
                 )
                 st.caption(attention.AGGREGATION_CAVEATS["heads"])
             mean_layer = st.selectbox("layer of the mean", range(n_layers_g), key="inspect_group_mean_layer")
-            m1, m2 = st.columns(2)
             mean_frame = attention.attention_map(seen.attentions, kind_g, mean_layer, q, k, head=None)
+            beside = (
+                heatmaps_per_row(mean_frame, 24, 2, labels=110) == 2
+            )  # else the second is cut off: one under the other
+            m1, m2 = st.columns(2) if beside else (st.container(), st.container())
             chart_with_download(
                 attention_heatmap(mean_frame, cell=24),
                 mean_frame,

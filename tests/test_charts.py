@@ -13,6 +13,7 @@ from model_zoo.views.figures.attention import (
     attention_heads_chart,
     attention_heatmap,
     follow_token_chart,
+    heatmaps_per_row,
     selected_heads_chart,
 )
 from model_zoo.views.figures.common import DIVERGING_SCHEME, MAX_WIDTH, MIN_HEIGHT, MIN_WIDTH, SEQUENTIAL_SCHEME
@@ -239,6 +240,16 @@ def hand_made_attention(n: int, kind: str = "encoder_self") -> "pd.DataFrame":
     tokens = [f"w{i}" for i in range(n)]
     weights = torch.softmax(torch.randn(1, 1, n, n, generator=torch.Generator().manual_seed(n)), dim=-1)
     return attention.attention_map({kind: [weights]}, kind, 0, tokens, tokens, head=0)
+
+
+@pytest.mark.parametrize("n, beside", [(7, 2), (12, 1), (26, 1)])
+def test_two_maps_go_side_by_side_only_when_both_fit_the_screen(n, beside):
+    """Heads together draws the layer's mean and the rollout side by side for a toy input, one under
+    the other for the Hamlet window (side by side, the rollout ran off a 1280 px screen)."""
+    frame = hand_made_attention(n)
+    width = attention_heatmap(frame, cell=24).to_dict()["width"]
+    assert heatmaps_per_row(frame, 24, 2, labels=110) == beside
+    assert beside * (width + 110) <= 760 < 2 * (width + 110) or beside == 2
 
 
 @pytest.mark.parametrize("n, cell, angle", [(12, 28, -45), (40, 14, -45), (64, 11, -90)])

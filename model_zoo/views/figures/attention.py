@@ -78,6 +78,16 @@ def attention_heatmap(
     return (heat + text).properties(**size)
 
 
+SCREEN_WIDTH = 760  # px of charts a 1280 px screen shows beside the sidebar
+
+
+def heatmaps_per_row(frame: pd.DataFrame, cell: int, most: int, labels: int = 70) -> int:
+    """How many heatmaps of `frame` (cells of `_cell_size(.., cell)`, `labels` px of token labels and
+    axis titles each), up to `most`, fit side by side on a 1280 px screen."""
+    n_q, n_k = frame["query"].nunique(), frame["key"].nunique()
+    return max(1, min(most, SCREEN_WIDTH // (_cell_size(max(n_q, n_k), cell) * n_k + labels)))
+
+
 def _heatmap_panel(frame: pd.DataFrame, cell: int, most_columns: int) -> tuple[alt.Chart, int]:
     """One small heatmap of a grid of heads (keys across, queries down, every token labelled, at least
     200 px tall), and how many such panels, up to `most_columns`, fit side by side on a 1280 px screen."""
@@ -89,7 +99,7 @@ def _heatmap_panel(frame: pd.DataFrame, cell: int, most_columns: int) -> tuple[a
         .encode(**_attention_encodings(frame, axis_titles=False))
         .properties(width=side * n_k, height=max(MIN_HEIGHT, side * n_q))
     )
-    return panel, max(1, min(most_columns, 760 // (side * n_k + 70)))
+    return panel, heatmaps_per_row(frame, cell, most_columns)
 
 
 def attention_heads_chart(frame: pd.DataFrame, columns: int | None = None, cell: int = 18) -> alt.FacetChart:
