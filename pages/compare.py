@@ -12,6 +12,7 @@ from model_zoo.views.figures.attention import (
     attention_change_chart,
     attention_difference_chart,
     attention_heatmap,
+    heatmaps_per_row,
 )
 from model_zoo.views.figures.finetuning import (
     before_after_caption,
@@ -154,11 +155,8 @@ with tabs[0]:
                     key="cmp_attn_head",
                     help=HELP["head"],
                 )
-                v1, v2 = st.columns(2)
-                maps = {}
-                for col, role in ((v1, "before"), (v2, "after")):
-                    view = views[role]
-                    maps[role] = attention.attention_map(
+                maps = {
+                    role: attention.attention_map(
                         view.attentions,
                         kind,
                         layer,
@@ -166,6 +164,11 @@ with tabs[0]:
                         view.source_tokens,
                         head=None if head == "mean of heads" else head,
                     )
+                    for role, view in views.items()
+                }
+                beside = heatmaps_per_row(maps["before"], 20, 2, labels=110) == 2  # else one under the other
+                v1, v2 = st.columns(2) if beside else (st.container(), st.container())
+                for col, role in ((v1, "before"), (v2, "after")):
                     chart_with_download(
                         attention_heatmap(maps[role], title=role, cell=20),
                         maps[role],
