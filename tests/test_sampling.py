@@ -112,6 +112,13 @@ def test_the_frame_greys_cut_tokens_and_counts_draws_beyond_the_shown_ones():
     spec = sampling_chart(frame, n_draws=3).to_dict()
     assert "layer" in spec  # bars and the counts above them
 
+    def legend(spec):
+        color = (spec["layer"][0] if "layer" in spec else spec)["encoding"]["color"]
+        return color["scale"]["domain"]
+
+    assert legend(spec) == ["model", "sampled from", "share of draws"]
+    assert legend(sampling_chart(frame).to_dict()) == ["model", "sampled from"]  # nothing drawn: no green in the key
+
 
 def test_the_caption_says_what_each_filter_keeps_and_what_the_top_token_holds():
     dist = distribution_from_logits(logits_of(0.6, 0.25, 0.1, 0.05), TOKENS, 1.0, 3, 0.8)

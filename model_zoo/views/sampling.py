@@ -100,7 +100,7 @@ def sampling_chart(frame: pd.DataFrame, n_draws: int = 0) -> alt.Chart:
             alt.Color(
                 "series:N",
                 sort=series,
-                scale=alt.Scale(domain=SERIES, range=COLOURS),
+                scale=alt.Scale(domain=series, range=COLOURS[: len(series)]),  # no draws yet: no legend for them
                 legend=alt.Legend(title=None, orient="top", labelFontSize=LABEL_FONT),
             ),
         ),
