@@ -9,7 +9,7 @@ import streamlit as st
 
 from model_zoo import TransformerConfig
 from model_zoo.jobs.queue import Busy
-from model_zoo.jobs.work import train_spec
+from model_zoo.jobs.work import batch_tokens, train_spec
 from model_zoo.toy.decoding import decode_text
 from model_zoo.toy.settings import SETTINGS, settings_for
 from model_zoo.toy.tasks import SPECIALS
@@ -178,7 +178,8 @@ try:
         checkpoint_every=max(100, int(eval_every)),
     )
     out = workspace().output(run_name)
-    spec = train_spec(out.name, out, task_name, task_kwargs, model_cfg, train_cfg, overwrite=overwrite)
+    tokens = batch_tokens(task, train_cfg.batch_size)  # a step's padded batch, for the estimate
+    spec = train_spec(out.name, out, task_name, task_kwargs, model_cfg, train_cfg, overwrite, tokens)
     st.caption(f"About {job_queue().estimate(spec):.0f} s on this machine now (at most {int(steps)} steps).")
 except (ValueError, FileExistsError) as err:
     show_error(err, "Change the setting above.")
@@ -203,7 +204,7 @@ if b2.button(
             name = f"{run_name.strip()}-ls{eps:g}"
             out = workspace().output(name)
             cfg = replace(train_cfg, label_smoothing=eps)
-            pair.append(train_spec(out.name, out, task_name, task_kwargs, model_cfg, cfg, overwrite=overwrite))
+            pair.append(train_spec(out.name, out, task_name, task_kwargs, model_cfg, cfg, overwrite, tokens))
         submit_job(pair[0])  # one job a student at a time: the second is queued when the first is done
         st.session_state["train_ls_pending"] = pair[1]
         st.session_state["train_ls_paths"] = [str(p.out) for p in pair]

@@ -4,6 +4,7 @@ before that the queue's recent jobs of the same kind on this machine (`model_zoo
 import time
 
 import pytest
+import torch
 
 from model_zoo.jobs.queue import DONE, QUEUED, RUNNING, Job, Reports, first_estimate
 from model_zoo.jobs.work import JobSpec
@@ -50,3 +51,30 @@ def test_the_first_estimate_scales_by_how_long_recent_jobs_of_the_kind_really_to
     assert first_estimate(spec(estimate=10.0), stale) == pytest.approx(15.0)  # only the last five count
     waiting = Job(2, "s", spec(estimate=67.0), status=QUEUED)
     assert waiting.remaining(first_estimate(waiting.spec, history)) == pytest.approx(134.0)
+
+
+def test_a_training_estimate_counts_what_a_step_computes_on():
+    """The estimate reads the task's padded batch and the parameters a step multiplies by: not the
+    length of the positional table (the Hamlet default was estimated at 12 s and took 47 s, its
+    windows twice the tokens guessed), nor an embedding table that is only looked up."""
+    from model_zoo.jobs.work import batch_tokens, train_spec
+    from model_zoo.toy.tasks import make_task
+    from model_zoo.toy.train_config import TrainConfig
+
+    task = make_task("copy", n_symbols=10, max_len=10, n_heldout=8)
+    config = TrainConfig(steps=100, batch_size=32, eval_every=50)
+    size = {"d_model": 128, "n_heads": 4, "n_encoder_layers": 2, "n_decoder_layers": 2, "d_ff": 512}
+
+    def estimate(**overrides) -> float:
+        model = task.model_config(**size, **overrides)
+        return train_spec(
+            "r", "/tmp/r", "copy", {"n_symbols": 10, "max_len": 10, "n_heldout": 8}, model, config
+        ).estimate_s
+
+    assert estimate() == pytest.approx(estimate(max_len=512))  # a longer positional table computes nothing more
+    assert estimate() == pytest.approx(estimate(src_vocab_size=5000))  # a bigger source table is only looked up
+    assert estimate(tgt_vocab_size=5000) > 1.2 * estimate()  # the output layer multiplies by the target's
+    window = make_task("hamlet", block_size=32)
+    assert batch_tokens(window, 8) == 8 * 32  # a language model's windows are all real tokens
+    pairs = task.train_batch(32, torch.Generator().manual_seed(0))
+    assert batch_tokens(task, 32) == pairs.src.numel() + pairs.tgt_in.numel()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from model_zoo.classroom.workspace import EXAMPLES
-from model_zoo.jobs.work import JobSpec, finetune_spec, run_spec, train_spec
+from model_zoo.jobs.work import JobSpec, batch_tokens, finetune_spec, run_spec, train_spec
 from model_zoo.run_folder import reserve, weights_root
 from model_zoo.toy.runs import check_run
 from model_zoo.toy.settings import SETTINGS
@@ -50,7 +50,8 @@ def starter_specs(root: str | Path | None = None, names=None, train_overrides: d
         task = settings.make_task()
         model = settings.model_config(task)
         config = settings.train_config(**(train_overrides or {}))
-        specs.append(train_spec(name, folder / name, name, settings.task_kwargs, model, config, overwrite=True))
+        tokens = batch_tokens(task, config.batch_size)
+        specs.append(train_spec(name, folder / name, name, settings.task_kwargs, model, config, True, tokens))
     return specs
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from model_zoo.scratch.transformer import TransformerConfig, build_model
-from model_zoo.toy.tasks import make_task
+from model_zoo.toy.tasks import TextBatch, make_task
 from model_zoo.toy.train_config import TrainConfig
 from model_zoo.toy.training import train
 from model_zoo.utils import error_message
@@ -42,22 +42,39 @@ class JobSpec:
 
 
 # -- building specs (in the server) ---------------------------------------------------------------
-# Seconds of a training step per parameter-token (6 multiply-adds each, forward and backward), from
-# the default copy model on one core of a 2-core machine: ~45 ms a step; an evaluation (greedy
-# decoding of the held-out split) costs about four steps.
-_SECONDS_PER_PARAMETER_TOKEN = 7.8e-12
+# Seconds of a training step per multiplying parameter (the embedding tables are only looked up) and
+# per token of its padded batch (6 multiply-adds each, forward and backward), measured with the five
+# tasks' defaults on one core of a 2-core machine: 1.9e-11 (copy: 35 ms a step) to 2.4e-11 (english:
+# 54 ms; hamlet: 99 ms, 2.3e-11); an evaluation (greedy decoding of the held-out split, or the
+# held-out loss) costs about four steps.
+_SECONDS_PER_PARAMETER_TOKEN = 2.0e-11
 # The default fine-tune (MiniLM, top 3 of 6 blocks trained, batch 16, at most 48 word pieces, batches
 # grouped by length) trains 70-80 sentences a second on 2 cores, and spends ~15 s loading and scoring.
 _FINETUNE_SAMPLES_PER_S = 75.0
 _FINETUNE_BLOCKS = 6  # MiniLM's; training all blocks costs ~1.6x training the top half
 
 
+def batch_tokens(task, batch_size: int) -> int:
+    """Tokens in one padded training batch of `task` (a `Task`): source and target, or the windows
+    of text of a language model. What a step computes on, padding included."""
+    batch = task.train_batch(batch_size, torch.Generator().manual_seed(0))
+    return batch.tokens.numel() if isinstance(batch, TextBatch) else batch.src.numel() + batch.tgt_in.numel()
+
+
 def train_spec(
-    name: str, out, task: str, task_kwargs: dict, model: TransformerConfig, config: TrainConfig, overwrite: bool = False
+    name: str,
+    out,
+    task: str,
+    task_kwargs: dict,
+    model: TransformerConfig,
+    config: TrainConfig,
+    overwrite: bool = False,
+    step_tokens: int | None = None,
 ) -> JobSpec:
-    """A scratch training of `model` on task `task`, saved in `out`."""
-    parameters = _parameter_count(model)
-    tokens = config.batch_size * 2 * model.max_len / 4  # sequences are about a quarter of max_len, both sides
+    """A scratch training of `model` on task `task`, saved in `out`. `step_tokens`: `batch_tokens` of
+    the task at this batch size, for the estimate (made from the task when not given)."""
+    parameters = _parameter_count(model) - _lookup_only(model)
+    tokens = step_tokens or batch_tokens(make_task(task, **task_kwargs), config.batch_size)
     step_s = max(0.004, _SECONDS_PER_PARAMETER_TOKEN * 6 * parameters * tokens)
     evaluations = math.ceil(config.steps / config.eval_every)
     estimate = config.steps * step_s + evaluations * 4 * step_s + 2.0
@@ -92,6 +109,15 @@ def _parameter_count(config: TransformerConfig) -> int:
     run, for every student."""
     with torch.device("meta"):
         return sum(p.numel() for p in build_model(config).parameters())
+
+
+def _lookup_only(config: TransformerConfig) -> int:
+    """Parameters of the embedding tables that are only looked up, never multiplied: the source's
+    and the target's, unless the output layer shares them."""
+    shared = config.share_embeddings or config.tie_embeddings  # the output layer multiplies the target's
+    target = 0 if shared else config.tgt_vocab_size * config.d_model
+    source = 0 if config.decoder_only or config.share_embeddings else config.src_vocab_size * config.d_model
+    return target + source
 
 
 # -- running them (in the worker process) ----------------------------------------------------------
