@@ -35,6 +35,7 @@ SUMMARY_NAMES = {
     "final_loss": "final loss",
     "max_grad_norm": "largest gradient norm",
     "exact_match": "held-out exact match",
+    "heldout_loss": "held-out loss",
     "non_finite": "NaN or inf seen",
 }
 
@@ -321,7 +322,7 @@ with tabs[1]:
             st.dataframe(rows, hide_index=True)
             present = [
                 m
-                for m in ("loss", "token_accuracy", "exact_match")
+                for m in ("loss", "token_accuracy", "exact_match", "heldout_loss")
                 if all(m in dynamics.history_frame(h) for h in histories.values())
             ]
             chart_with_download(

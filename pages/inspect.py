@@ -2,6 +2,8 @@
 positional encoding, embeddings, weights, the gradient check, training dynamics and the stable
 versus broken demonstration. Each view is a `model_zoo.views.attention` table drawn by `model_zoo.views.figures`."""
 
+import math
+
 import streamlit as st
 
 from model_zoo.jobs.queue import Busy
@@ -356,9 +358,8 @@ if tabs[7].open:
                 f"{summary['final_loss'] - summary['first_loss']:+.3f}",
                 delta_color="inverse",
             )
-            heldout_losses = [h["heldout_loss"] for h in run.history if "heldout_loss" in h]  # a language model
-            if heldout_losses:
-                s3.metric("held-out loss", f"{heldout_losses[-1]:.3f}")
+            if math.isfinite(summary["heldout_loss"]):  # a language model
+                s3.metric("held-out loss", f"{summary['heldout_loss']:.3f}")
             else:
                 s3.metric(
                     "held-out exact match",

@@ -364,12 +364,19 @@ def test_the_apps_training_job_trains_hamlet_and_reports_heldout_loss(tmp_path):
 
 def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(weights_dir):
     _saved_hamlet_run(weights_dir)
+    _saved_copy_run(weights_dir / "tiny-copy")
     at = open_page("compare")
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any("is a language model (decoder-only): no source to decode" in i.value for i in at.info), [
         i.value for i in at.info
     ]
+    # two runs side by side: the language model was evaluated, on held-out loss, and the page says so
+    heldout = [e["heldout_loss"] for e in load_run(weights_dir / "tiny-hamlet").history if "heldout_loss" in e]
+    table = next(d.value for d in at.dataframe if "run" in d.value.columns)
+    assert table.loc[table["run"].str.startswith("tiny-hamlet"), "held-out loss"].tolist() == [heldout[-1]]
+    caption = next(c.value for c in at.caption if "tiny-hamlet" in c.value and "final loss" in c.value)
+    assert f"held-out loss {heldout[-1]:.3f} at step 4" in caption and "not evaluated" not in caption
 
 
 def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):

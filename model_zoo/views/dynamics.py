@@ -69,11 +69,13 @@ def per_layer_frame(history: Sequence[Mapping], key: str = "grad_norm_per_layer"
 
 def history_summary(history: Sequence[Mapping]) -> dict:
     """Headline numbers of a run: steps, first and final loss, the largest gradient norm, the last
-    exact-match accuracy, and whether any loss or gradient norm was not finite."""
+    exact-match accuracy (a task with outputs to decode) or held-out loss (a language model), and
+    whether any loss or gradient norm was not finite."""
     wide = history_frame(history)
     loss = wide["loss"].dropna() if "loss" in wide else pd.Series(dtype=float)
     grad = wide["grad_norm"].dropna() if "grad_norm" in wide else pd.Series(dtype=float)
     em = wide["exact_match"].dropna() if "exact_match" in wide else pd.Series(dtype=float)
+    heldout = wide["heldout_loss"].dropna() if "heldout_loss" in wide else pd.Series(dtype=float)
     finite = lambda s: s[s.map(math.isfinite)]  # noqa: E731
     return {
         "steps": int(wide["step"].max()),
@@ -81,6 +83,7 @@ def history_summary(history: Sequence[Mapping]) -> dict:
         "final_loss": float(loss.iloc[-1]) if len(loss) else math.nan,
         "max_grad_norm": float(finite(grad).max()) if len(finite(grad)) else math.nan,
         "exact_match": float(em.iloc[-1]) if len(em) else math.nan,
+        "heldout_loss": float(heldout.iloc[-1]) if len(heldout) else math.nan,
         "non_finite": bool((~loss.map(math.isfinite)).any() or (~grad.map(math.isfinite)).any()),
     }
 

@@ -452,6 +452,7 @@ def runs_caption(histories: Mapping[str, Sequence[Mapping]]) -> str:
     parts = []
     for name, history in histories.items():
         ems = [(e["step"], e["exact_match"]) for e in history if _finite(e.get("exact_match"))]
+        heldout = [(e["step"], e["heldout_loss"]) for e in history if _finite(e.get("heldout_loss"))]  # an LM
         solved = next((s for s, v in ems if v >= 0.99), None)
         losses = [e["loss"] for e in history if _finite(e.get("loss"))]
         final = say("training.runs.final_loss", loss=f"{losses[-1]:.3f}") if losses else say("training.runs.no_loss")
@@ -459,6 +460,8 @@ def runs_caption(histories: Mapping[str, Sequence[Mapping]]) -> str:
             learned = say("training.runs.solved", step=solved)
         elif ems:
             learned = say("training.runs.exact_match", share=f"{ems[-1][1]:.0%}")
+        elif heldout:
+            learned = say("training.runs.heldout_loss", loss=f"{heldout[-1][1]:.3f}", step=heldout[-1][0])
         else:
             learned = say("training.runs.not_evaluated")
         parts.append(say("training.runs.run", name=name, learned=learned, final=final))
