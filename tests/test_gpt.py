@@ -1,6 +1,8 @@
 """The same blocks as GPT: a character-level language model on Hamlet, trained decoder-only, and
 generation one character at a time with the KV cache, temperature, top-k and top-p."""
 
+import json
+
 import pytest
 import torch
 from app_page import open_page  # tests/app_page.py
@@ -377,6 +379,13 @@ def test_compare_page_opens_on_a_language_model_and_says_what_it_cannot_decode(w
     assert table.loc[table["run"].str.startswith("tiny-hamlet"), "held-out loss"].tolist() == [heldout[-1]]
     caption = next(c.value for c in at.caption if "tiny-hamlet" in c.value and "final loss" in c.value)
     assert f"held-out loss {heldout[-1]:.3f} at step 4" in caption and "not evaluated" not in caption
+
+
+def test_the_sidebar_lists_a_language_model_with_its_held_out_loss(weights_dir):
+    _saved_hamlet_run(weights_dir)
+    heldout = json.loads((weights_dir / "tiny-hamlet" / "run.json").read_text())["final_metrics"]["heldout_loss"]
+    lines = " ".join(m.value for m in open_page().sidebar.markdown)
+    assert f"`tiny-hamlet` · saved · scratch · held-out loss {heldout:.2f}" in lines
 
 
 def test_train_page_offers_hamlet_with_its_settings_and_can_start_it(weights_dir):

@@ -71,5 +71,9 @@ def make_starter_runs(
             result = run_spec(spec)
         made.append(Path(spec.out))
         detail = result.get("exact_match", (result.get("after") or {}).get("accuracy"))
-        say(f"  {spec.name}: done" + (f", held-out {detail:.0%}" if isinstance(detail, int | float) else ""))
+        heldout = result.get("heldout_loss")  # a language model's
+        if isinstance(detail, int | float):
+            say(f"  {spec.name}: done, held-out {detail:.0%}")
+        else:
+            say(f"  {spec.name}: done" + (f", held-out loss {heldout:.2f}" if isinstance(heldout, int | float) else ""))
     return made

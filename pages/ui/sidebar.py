@@ -62,7 +62,13 @@ def sidebar() -> None:
             lines.append(f"- `{info.name}` · {choice.place} · **unreadable**: {info.error}")
             continue
         metric = info.metrics.get("exact_match", info.metrics.get("accuracy"))
-        detail = f"{metric:.0%}" if isinstance(metric, int | float) else (info.task or "")
+        heldout = info.metrics.get("heldout_loss")  # a language model's: it has no answers to score
+        if isinstance(metric, int | float):
+            detail = f"{metric:.0%}"
+        elif isinstance(heldout, int | float):
+            detail = f"held-out loss {heldout:.2f}"
+        else:
+            detail = info.task or ""
         lines.append(f"- `{info.name}` · {choice.place} · {info.kind} · {detail}")
     st.markdown("\n".join(lines) + ("\n- …" if len(runs) > 30 else ""))
     st.caption(f"Your workspace: `{student()}` — bookmark this page's link to come back to your runs.")
