@@ -12,7 +12,6 @@ from model_zoo.views.figures.attention import (
     attention_change_chart,
     attention_difference_chart,
     attention_heatmap,
-    heatmaps_per_row,
 )
 from model_zoo.views.figures.finetuning import (
     before_after_caption,
@@ -25,7 +24,7 @@ from model_zoo.views.figures.weights import speed_caption
 from pages._concepts import HELP, explain, look_for, words
 from pages.ui.admission import ensure_app
 from pages.ui.errors import show_error
-from pages.ui.figures import chart_with_download
+from pages.ui.figures import chart_with_download, two_maps_places
 from pages.ui.runs import finetune_run_picker, load_finetuned_run, scratch_model_picker, seed_example
 from pages.ui.widgets import change_colour
 
@@ -167,8 +166,7 @@ with tabs[0]:
                     )
                     for role, view in views.items()
                 }
-                beside = heatmaps_per_row(maps["before"], 20, 2, labels=110) == 2  # else one under the other
-                v1, v2 = st.columns(2) if beside else (st.container(), st.container())
+                v1, v2 = two_maps_places(maps["before"], 20)
                 for col, role in ((v1, "before"), (v2, "after")):
                     chart_with_download(
                         attention_heatmap(maps[role], title=role, cell=20),

@@ -17,7 +17,6 @@ from model_zoo.views.figures.attention import (
     follow_caption,
     follow_token_chart,
     heads_caption,
-    heatmaps_per_row,
     selected_heads_chart,
 )
 from model_zoo.views.figures.embeddings import (
@@ -50,7 +49,7 @@ from pages._language import speaking
 from pages.ui.admission import ensure_app, student
 from pages.ui.attention_over_training import attention_over_training
 from pages.ui.errors import show_error
-from pages.ui.figures import chart_with_download
+from pages.ui.figures import chart_with_download, two_maps_places
 from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every
 from pages.ui.links import view_from_url, view_to_url
 from pages.ui.runs import scratch_model_picker, seed_example
@@ -493,10 +492,7 @@ if tabs[10].open:
                 st.caption(attention.AGGREGATION_CAVEATS["heads"])
             mean_layer = st.selectbox("layer of the mean", range(n_layers_g), key="inspect_group_mean_layer")
             mean_frame = attention.attention_map(seen.attentions, kind_g, mean_layer, q, k, head=None)
-            beside = (
-                heatmaps_per_row(mean_frame, 24, 2, labels=110) == 2
-            )  # else the second is cut off: one under the other
-            m1, m2 = st.columns(2) if beside else (st.container(), st.container())
+            m1, m2 = two_maps_places(mean_frame, 24)
             chart_with_download(
                 attention_heatmap(mean_frame, cell=24),
                 mean_frame,

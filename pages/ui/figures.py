@@ -39,3 +39,13 @@ def chart_with_download(chart, frame, name: str, key: str, where=None, fixed: bo
     else:
         where.altair_chart(chart)
     download_figure(chart, frame, name, key, where)
+
+
+def two_maps_places(frame, cell: int):
+    """Two places for two heatmaps the size of `frame` (cells of `cell` px): side by side when both
+    fit a 1280 px screen (`heatmaps_per_row`), else one under the other, so neither runs off it."""
+    from model_zoo.views.figures.attention import heatmaps_per_row
+
+    if heatmaps_per_row(frame, cell, 2, labels=110) == 2:
+        return st.columns(2)
+    return st.container(), st.container()
