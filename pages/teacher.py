@@ -104,9 +104,20 @@ else:
 
 # -- disk use --------------------------------------------------------------------------------------------
 st.subheader("Each student's disk use")
+try:
+    roster = admission.read_roster(root)
+except ValueError as err:
+    show_error(err)
+    roster = {}
 usage = classroom.student_usage(root)
+student_mb, total_mb = classroom.quotas_mb()
+st.caption(
+    f"Each student's runs may take {student_mb:g} MB: beyond it their oldest runs are removed. All students' "
+    f"runs together may take {total_mb:g} MB."
+)
 if usage:
-    st.dataframe(pd.DataFrame([{"student": s, "MB": round(mb, 1)} for s, mb in usage.items()]), hide_index=True)
+    rows = [{"student": s, "name": roster.get(s, {}).get("label", ""), "MB": round(mb, 1)} for s, mb in usage.items()]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
 else:
     st.caption("No student has saved a run yet.")
 
@@ -117,7 +128,11 @@ names = st.text_area("names, one a line (a name or a seat number: only you see i
 if st.button("Make links", key="teacher_roster_button"):
     try:
         admission.mint_links(names.splitlines(), root)
-        st.success("Links made: give each student theirs (it opens their own workspace).")
+        roster = admission.read_roster(root)
+        st.success(
+            "Links made: give each student theirs (it opens their own workspace). Names already on the list keep "
+            "theirs."
+        )
     except (ValueError, OSError) as err:
         show_error(err)
 if admission.roster_mode(root):
@@ -131,11 +146,6 @@ else:
         "train, make each student's link below: that turns roster mode on, and a link not on the list may "
         "look around but not train."
     )
-try:
-    roster = admission.read_roster(root)
-except ValueError as err:
-    show_error(err)
-    roster = {}
 if roster:
     base = app_url()
     st.dataframe(

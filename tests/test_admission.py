@@ -80,6 +80,27 @@ def test_roster_ids_queue_and_an_unknown_id_may_look_but_not_queue(tmp_path):
     assert not [p for p in roster_path(tmp_path).parent.iterdir() if p.name.endswith(".tmp")]
 
 
+def test_making_links_again_keeps_each_names_link_and_adds_only_the_new_names(tmp_path):
+    first = mint_links(["Ada", "Grace"], tmp_path)
+    again = mint_links(["Ada", " grace ", "Linus"], tmp_path)  # the whole list pasted again, one name added
+    roster = read_roster(tmp_path)
+    assert sorted(e["label"] for e in roster.values()) == ["Ada", "Grace", "Linus"]  # no second Ada, no second Grace
+    assert again == {
+        "Ada": first["Ada"],
+        "grace": first["Grace"],
+        "Linus": again["Linus"],
+    }  # the links they already have
+    assert again["Linus"] not in first.values()
+
+
+def test_a_name_listed_twice_is_refused_and_the_roster_is_unchanged(tmp_path):
+    mint_links(["Ada"], tmp_path)
+    before = read_roster(tmp_path)
+    with pytest.raises(ValueError, match=r"'Bo' is listed twice.*tell them apart"):
+        mint_links(["Bo", "Linus", "bo "], tmp_path)
+    assert read_roster(tmp_path) == before
+
+
 def test_the_roster_env_turns_roster_mode_on_before_any_link_is_made(tmp_path, monkeypatch):
     monkeypatch.setenv("WORKBENCH_ROSTER", "1")
     assert roster_mode(tmp_path)

@@ -138,6 +138,33 @@ def test_roster_links_are_whole_and_an_id_not_on_the_roster_may_look_but_not_tra
     assert ASK_TEACHER in texts(open_page("train", student=grace).info)
 
 
+def test_making_links_twice_keeps_the_links_a_name_twice_is_refused_and_disk_use_shows_names_and_quota(
+    weights, monkeypatch
+):
+    from model_zoo.classroom.admission import read_roster
+
+    at = sign_in(monkeypatch)
+    at.text_area(key="teacher_roster_names").set_value("Ada\nGrace")
+    at.button(key="teacher_roster_button").click().run()
+    first = read_roster(weights)
+    at.text_area(key="teacher_roster_names").set_value("Ada\nGrace\nLinus")  # pasted again, one name added
+    at.button(key="teacher_roster_button").click().run()
+    roster = read_roster(weights)
+    assert len(roster) == 3 and set(first) < set(roster)  # Ada and Grace keep the links they were given
+    assert "keep theirs" in texts(at.success)[-1]
+    at.text_area(key="teacher_roster_names").set_value("Bo\nbo")
+    at.button(key="teacher_roster_button").click().run()
+    assert "listed twice" in texts(at.error)[-1] and len(read_roster(weights)) == 3
+
+    ada = next(sid for sid, e in roster.items() if e["label"] == "Ada")
+    fake_run(weights / "_students" / ada / "ada-ft")
+    monkeypatch.setenv("WORKBENCH_STUDENT_QUOTA_MB", "150")
+    at.run()
+    usage = next(df.value for df in at.dataframe if "MB" in df.value.columns)
+    assert list(usage["student"]) == [ada] and list(usage["name"]) == ["Ada"]
+    assert any("150 MB" in caption for caption in texts(at.caption))
+
+
 # -- the command line -------------------------------------------------------------------------------------
 def test_publish_and_unpublish_from_the_command_line(weights, capsys):
     from model_zoo.cli import main

@@ -79,19 +79,33 @@ _ROSTER_LOCK = threading.Lock()
 
 
 def mint_links(labels: list[str], root: str | Path | None = None, now: float | None = None) -> dict[str, str]:
-    """Add one new student id a label ("Ada", "seat 4") to the roster (created if absent, written
-    whole or not at all); returns label → id for the new ones."""
+    """Give each label ("Ada", "seat 4") a student id on the roster (created if absent, written whole
+    or not at all); returns label → id for every label given. A label already on the roster (matched
+    without case or surrounding spaces) keeps its id, so pasting the class list again with one name
+    added makes one link, not a second one for everybody. A label given twice is refused: the name is
+    the teacher's only way to tell two links apart."""
     labels = [str(label).strip()[:80] for label in labels if str(label).strip()]
     if not labels:
         raise ValueError("Give at least one name (one a line) to make links for.")
+    seen: dict[str, str] = {}
+    for label in labels:
+        if label.casefold() in seen:
+            raise ValueError(
+                f"{seen[label.casefold()]!r} is listed twice: tell them apart (e.g. 'Ada K.' and 'Ada M.', or "
+                "seat numbers), so that each student gets the right link."
+            )
+        seen[label.casefold()] = label
     with _ROSTER_LOCK:
         students = read_roster(root) if roster_path(root).is_file() else {}
+        known = {str(entry.get("label", "")).casefold(): sid for sid, entry in students.items()}
         made = {}
         for label in labels:
-            sid = new_student_id()
-            while sid in students:
+            sid = known.get(label.casefold())
+            if sid is None:
                 sid = new_student_id()
-            students[sid] = {"label": label, "created": time.time() if now is None else now}
+                while sid in students:
+                    sid = new_student_id()
+                students[sid] = {"label": label, "created": time.time() if now is None else now}
             made[label] = sid
         _write_roster(students, root)
     return made

@@ -332,8 +332,7 @@ def enforce_quotas(
     also a notice for the run's owner (`take_notices`). Sizes are measured once. Returns one
     sentence a removed run, for the page of the job that triggered it."""
     root = Path(root or weights_root())
-    student_mb = student_mb if student_mb is not None else _env_mb("WORKBENCH_STUDENT_QUOTA_MB", STUDENT_QUOTA_MB)
-    total_mb = total_mb if total_mb is not None else _env_mb("WORKBENCH_TOTAL_QUOTA_MB", TOTAL_QUOTA_MB)
+    student_mb, total_mb = quotas_mb(student_mb, total_mb)
     keep = Path(keep).resolve() if keep is not None else None
     sizes = student_run_sizes(root)  # {student: {run folder: MB}}, walked once
     usage = {owner: sum(runs.values()) for owner, runs in sizes.items()}
@@ -405,8 +404,7 @@ def check_room(
     total is full and only runs of students within their fair share could make room. Call it
     before the job is queued."""
     root = Path(root or weights_root())
-    student_mb = student_mb if student_mb is not None else _env_mb("WORKBENCH_STUDENT_QUOTA_MB", STUDENT_QUOTA_MB)
-    total_mb = total_mb if total_mb is not None else _env_mb("WORKBENCH_TOTAL_QUOTA_MB", TOTAL_QUOTA_MB)
+    student_mb, total_mb = quotas_mb(student_mb, total_mb)
     if estimate_mb > student_mb:
         raise NoRoom(
             f"This run would take about {estimate_mb:.0f} MB, more than the {student_mb:g} MB your runs may take "
@@ -520,6 +518,15 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return 0.0
+
+
+def quotas_mb(student_mb: float | None = None, total_mb: float | None = None) -> tuple[float, float]:
+    """(a student's quota, the class's total) in MB: the values given, else the server's
+    WORKBENCH_STUDENT_QUOTA_MB / WORKBENCH_TOTAL_QUOTA_MB, else STUDENT_QUOTA_MB / TOTAL_QUOTA_MB."""
+    return (
+        student_mb if student_mb is not None else _env_mb("WORKBENCH_STUDENT_QUOTA_MB", STUDENT_QUOTA_MB),
+        total_mb if total_mb is not None else _env_mb("WORKBENCH_TOTAL_QUOTA_MB", TOTAL_QUOTA_MB),
+    )
 
 
 def _env_mb(name: str, default: float) -> float:
