@@ -337,6 +337,17 @@ def test_a_new_upload_replaces_the_sessions_last_one(tmp_path):
     assert other.exists() and second.exists()  # sessions do not touch each other's files
 
 
+def test_uploads_together_have_a_ceiling_so_one_user_cannot_fill_the_servers_disk(tmp_path):
+    for session in ("a", "b"):  # two sessions (one mischievous student in two tabs) fill the room
+        store_upload("big.csv", b"x" * 600, upload_folder(session, tmp_path), total_max_bytes=1500)
+    mine = upload_folder("c", tmp_path)
+    with pytest.raises(ValueError, match=r"room for uploaded files is full.*rotten tomatoes"):
+        store_upload("mine.csv", b"y" * 400, mine, total_max_bytes=1500)
+    assert not list(mine.iterdir())  # nothing half-written
+    again = store_upload("smaller.csv", b"z" * 300, upload_folder("a", tmp_path), total_max_bytes=1500)
+    assert again.stat().st_size == 300  # a session's own earlier file does not count against its new one
+
+
 def test_old_upload_folders_are_removed_and_session_names_checked(tmp_path):
     old = upload_folder("old", tmp_path)
     store_upload("a.csv", b"a,b\n", old)

@@ -18,6 +18,7 @@ import model_zoo.hf  # noqa: F401  first, so the Hugging Face libraries are whol
 
 # isort: split
 import atexit
+import contextlib
 import csv
 import io
 import itertools
@@ -135,6 +136,9 @@ MAX_CLASSES = 100  # banking77's 77 intents fit; past ~100 the confusion matrix 
 MIN_EXAMPLES_PER_CLASS = 2  # one to train on and one to test on: the stratified split's minimum
 MAX_TEXT_CHARS = 10_000  # the models read at most 512 word pieces (~3,000 characters): the rest is cut
 UPLOADS_FOLDER = "workbench_uploads"  # under the system's temporary folder, one folder per app session
+# Every session's upload together, so that one user opening many sessions cannot fill the server's
+# disk: 20 files at the limit, hundreds of a class's usual few-MB files.
+UPLOADS_TOTAL_MB = 1000
 UPLOAD_MAX_AGE_S = 24 * 3600  # a session folder untouched for a day (its server was killed) is removed
 DELIMITERS = (",", ";", "\t", "|")  # what a CSV's header may be separated by (Excel writes ";" in Europe)
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -353,15 +357,33 @@ def upload_folder(session: str, root: str | Path | None = None, max_age_s: float
 _CREATED_FOLDERS: set[Path] = set()
 
 
+def _uploads_bytes(root: Path, but: Path) -> int:
+    """Bytes of the files in every session folder under `root` except `but` (the one being replaced)."""
+    total = 0
+    for session in root.iterdir() if root.is_dir() else ():
+        if session.is_dir() and session != but:
+            for file in session.iterdir():
+                with contextlib.suppress(OSError):  # removed meanwhile by its own session
+                    total += file.lstat().st_size
+    return total
+
+
 def _remove_created_folders() -> None:
     for folder in _CREATED_FOLDERS:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def store_upload(filename: str, data: bytes, folder: str | Path, max_bytes: int = MAX_FILE_BYTES) -> Path:
+def store_upload(
+    filename: str,
+    data: bytes,
+    folder: str | Path,
+    max_bytes: int = MAX_FILE_BYTES,
+    total_max_bytes: int = UPLOADS_TOTAL_MB * 1_000_000,
+) -> Path:
     """Write an uploaded file into `folder` (a session's `upload_folder`), replacing the upload that
     was there, under its own name made safe (`_safe_name`), and return the path the loaders read.
-    Wrong type, empty or too big is a ValueError that says what to upload instead."""
+    Wrong type, empty or too big is a ValueError that says what to upload instead; so is a file
+    that would take every session's uploads (the folders beside `folder`) past `total_max_bytes`."""
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise ValueError(f"{filename}: unknown file type {suffix or '(none)'!r}; upload a .csv or a .jsonl file.")
@@ -370,6 +392,13 @@ def store_upload(filename: str, data: bytes, folder: str | Path, max_bytes: int 
     if len(data) > max_bytes:
         raise ValueError(_too_big(filename, len(data), max_bytes))
     folder = Path(folder)
+    others = _uploads_bytes(folder.parent, but=folder)
+    if others + len(data) > total_max_bytes:
+        raise ValueError(
+            f"The server's room for uploaded files is full ({others / 1e6:.0f} MB of {total_max_bytes / 1e6:.0f} MB, "
+            "uploaded in the last day): fine-tune on the rotten tomatoes sentences for now, or ask your teacher "
+            "(restarting the server empties it)."
+        )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / _safe_name(filename)
     for old in folder.iterdir():
