@@ -327,3 +327,14 @@ def test_compare_page_shows_before_after_two_runs_and_parity(finetune_runs, copy
     at.button(key="cmp_speed").click().run()
     assert not at.exception
     assert "Parity holds" in texts(at.success)[-1]
+    at.number_input(key="cmp_batch").set_value(2)
+    at.number_input(key="cmp_length").set_value(200)  # past the default table of 128 positions
+    at.number_input(key="cmp_iters").set_value(1)
+    at.button(key="cmp_speed").click().run()
+    assert not at.exception and not at.error, texts(at.error)
+    assert "Parity holds" in texts(at.success)[-1]
+    at.number_input(key="cmp_batch").set_value(128)
+    at.number_input(key="cmp_length").set_value(256)
+    at.number_input(key="cmp_iters").set_value(100)
+    at.button(key="cmp_speed").click().run()  # hours of the class's server: refused, with what to change
+    assert not at.exception and "fewer timed passes" in texts(at.error)[-1]

@@ -5,11 +5,14 @@ import torch
 from torch import nn
 
 from model_zoo.scratch.interop import (
+    MAX_SPEED_TEST_FLOP,
     decoder_only_from_torch,
     decoder_only_parity_check,
     decoder_only_reference_logits,
+    forward_flops,
     from_torch,
     parity_check,
+    random_pair,
     speed_against_torch,
     torch_reference_logits,
 )
@@ -70,6 +73,24 @@ def test_speed_against_torch_runs_both_with_the_same_weights():
     result = speed_against_torch(d_model=16, n_heads=2, n_layers=1, d_ff=32, batch=2, length=5, iters=1)
     assert result["max_abs_diff"] < 1e-5
     assert result["torch_ms"] > 0 and result["scratch_ms"] > 0
+
+
+def test_forward_flops_equals_pytorchs_flop_counter_on_the_pair():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pair = random_pair(32, 4, 2, 64, 20)
+    src, tgt_in = torch.randint(1, 20, (3, 9)), torch.randint(1, 20, (3, 9))
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        pair.ours(src, tgt_in, return_attention=True)  # the explicit attention: its matmuls are counted too
+    assert forward_flops(32, 2, 64, 20, batch=3, length=9) == counter.get_total_flops()
+
+
+def test_a_speed_test_too_big_for_a_shared_server_is_refused_before_anything_is_built():
+    work = 204 * forward_flops(512, 6, 2048, 32, 128, 256) / 1e12  # 2 models x (parity, warm-up, 100 timed)
+    with pytest.raises(ValueError, match=rf"would compute {work:.1f} TFLOP \(204 forward passes.*fewer timed passes"):
+        speed_against_torch(d_model=512, n_heads=8, n_layers=6, d_ff=2048, batch=128, length=256, iters=100)
+    defaults = 2 * 12 * forward_flops(64, 2, 256, 32, 16, 32)  # the page's defaults: far inside the limit
+    assert defaults < MAX_SPEED_TEST_FLOP / 100
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

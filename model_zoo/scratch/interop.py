@@ -53,10 +53,15 @@ def _copy_linear_norm(dst: nn.Module, src: nn.Module) -> None:
 
 
 def from_torch(
-    core: nn.Transformer, src_embed: nn.Embedding, tgt_embed: nn.Embedding, generator: nn.Linear
+    core: nn.Transformer,
+    src_embed: nn.Embedding,
+    tgt_embed: nn.Embedding,
+    generator: nn.Linear,
+    max_len: int = TransformerConfig.max_len,
 ) -> Transformer:
     """A scratch `Transformer` computing exactly what `core` (batch_first=True) computes with these
-    embeddings and output layer. Post- or pre-norm is read from `core`."""
+    embeddings and output layer. Post- or pre-norm is read from `core`; `max_len` is the longest
+    sequence the copy will read (nn.Transformer keeps no positional table of its own)."""
     enc_layers, dec_layers = core.encoder.layers, core.decoder.layers
     first = enc_layers[0]
     if not first.self_attn.batch_first:
@@ -69,6 +74,7 @@ def from_torch(
         n_encoder_layers=len(enc_layers),
         n_decoder_layers=len(dec_layers),
         pad_id=src_embed.padding_idx if src_embed.padding_idx is not None else 0,
+        max_len=max_len,
         **_block_settings(first),
     )
     model = Transformer(cfg)
@@ -233,7 +239,14 @@ class TorchPair:
 
 
 def random_pair(
-    d_model: int, n_heads: int, n_layers: int, d_ff: int, vocab_size: int, norm_first: bool = False, seed: int = 0
+    d_model: int,
+    n_heads: int,
+    n_layers: int,
+    d_ff: int,
+    vocab_size: int,
+    norm_first: bool = False,
+    seed: int = 0,
+    max_len: int = TransformerConfig.max_len,
 ) -> TorchPair:
     """Seeded random `nn.Transformer` parts (eval mode, no dropout) and their scratch copy."""
     torch.manual_seed(seed)
@@ -242,7 +255,8 @@ def random_pair(
     ).eval()
     src_embed, tgt_embed = nn.Embedding(vocab_size, d_model), nn.Embedding(vocab_size, d_model)
     generator = nn.Linear(d_model, vocab_size)
-    return TorchPair(core, src_embed, tgt_embed, generator, from_torch(core, src_embed, tgt_embed, generator).eval())
+    ours = from_torch(core, src_embed, tgt_embed, generator, max_len).eval()
+    return TorchPair(core, src_embed, tgt_embed, generator, ours)
 
 
 def parity_check(
@@ -274,6 +288,24 @@ def parity_check(
     }
 
 
+# One press of "Compare" on a shared server: ~1.5 TFLOP is about half a minute of a 2-core machine,
+# and nothing a lesson needs comes near it (the page's defaults take 0.01 TFLOP). Its largest
+# settings would take 650 TFLOP: the whole server, for the whole class, for hours.
+MAX_SPEED_TEST_FLOP = 1.5e12
+
+
+def forward_flops(d_model: int, n_layers: int, d_ff: int, vocab_size: int, batch: int, length: int) -> int:
+    """Multiply-add FLOPs (2 a multiply-add) of one forward pass of the encoder-decoder pair that
+    `speed_against_torch` times, n_layers blocks a side, source and target both `length` long:
+    every weight matrix on every token, plus attention's QKᵀ and AV (4·B·D·Tq·Tk a layer)."""
+    D, L, tokens = d_model, n_layers, batch * length
+    encoder = L * (4 * D * D + 2 * D * d_ff)  # self-attention's Q, K, V, O; the feed-forward's two
+    decoder = L * (8 * D * D + 2 * D * d_ff)  # and cross-attention's four
+    weights = 2 * (encoder + decoder + D * vocab_size) * tokens
+    attention = 4 * batch * D * L * 3 * length * length  # encoder self; decoder self and cross
+    return weights + attention
+
+
 def speed_against_torch(
     d_model: int = 64,
     n_heads: int = 4,
@@ -291,7 +323,16 @@ def speed_against_torch(
     difference. Ratios only mean something within one call."""
     if iters < 1 or batch < 1 or length < 1:
         raise ValueError("iters, batch and length must each be at least 1.")
-    pair = random_pair(d_model, n_heads, n_layers, d_ff, vocab_size, norm_first, seed)
+    passes = 2 * (2 + iters)  # each model: the parity pass, a warm-up, the timed ones
+    work = passes * forward_flops(d_model, n_layers, d_ff, vocab_size, batch, length)
+    if work > MAX_SPEED_TEST_FLOP:
+        raise ValueError(
+            f"This comparison would compute {work / 1e12:.1f} TFLOP ({passes} forward passes on {batch}×{length} "
+            f"tokens), over the {MAX_SPEED_TEST_FLOP / 1e12:g} TFLOP one press may take on a server the class shares "
+            "(about half a minute on 2 cores): choose fewer timed passes, a smaller batch or length, fewer blocks or "
+            "a smaller d_model."
+        )
+    pair = random_pair(d_model, n_heads, n_layers, d_ff, vocab_size, norm_first, seed, max_len=max(128, length))
     src = torch.randint(1, vocab_size, (batch, length))
     tgt_in = torch.randint(1, vocab_size, (batch, length))
 
