@@ -5,11 +5,13 @@ from dataclasses import asdict
 
 import pandas as pd
 import streamlit as st
+import torch
 
 from model_zoo import Transformer, TransformerConfig
 from model_zoo.scratch.families import families, families_caption, family_dot
 from model_zoo.scratch.interop import decoder_only_parity_check, parity_check
 from model_zoo.scratch.paper import TABLE_3, figure_1_dot, figure_1_parts, table_3, table_3_caption
+from model_zoo.scratch.transformer import large_build
 from model_zoo.views.figures.weights import parameter_caption, parameter_counts_chart, shapes_caption
 from model_zoo.views.shapes import example_input, shape_trace
 from model_zoo.views.weights import parameter_counts
@@ -68,7 +70,8 @@ except ValueError as err:
 
 # The Train page offers this architecture.
 st.session_state["build_config"] = asdict(cfg)
-model = Transformer(cfg)
+with torch.device("meta"):  # counted without memory; the example below runs in a real one
+    model = Transformer(cfg)
 
 st.subheader(words("build_figure_1"))
 st.markdown(
@@ -113,7 +116,8 @@ src_len = s1.number_input("source length S", 1, cfg.max_len, 6, key="build_src_l
 tgt_len = s2.number_input("target length T", 1, cfg.max_len, 5, key="build_tgt_len", help=HELP["target_length"])
 src, tgt_in = example_input(cfg, int(src_len), int(tgt_len))
 st.caption(f"source ids {src[0].tolist()} · target input ids {tgt_in[0].tolist()}")
-trace = shape_trace(model, src, tgt_in)
+with st.spinner("Running the example through a model of these settings…"), large_build(cfg):
+    trace = shape_trace(Transformer(cfg), src, tgt_in)  # a large one: one at a time in the server
 look_for = shapes_caption(trace)
 # Shapes in letters, the attention weights' by kind: (B, H, queries, keys).
 ATTENTION_LETTERS = {"self-attention": "(B, H, S, S)", "masked self-attention": "(B, H, T, T)"}
@@ -151,7 +155,7 @@ if n_enc != n_dec:
     st.caption(f"`nn.Transformer` here uses {n_enc} blocks on both sides (the check builds equal stacks).")
 if st.button("Run the parity check", key="build_parity"):
     try:
-        with st.spinner("Comparing with nn.Transformer…"):
+        with st.spinner("Comparing with nn.Transformer…"), large_build(cfg):
             st.session_state["build_parity_result"] = (
                 asdict(cfg),
                 parity_check(

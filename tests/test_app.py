@@ -79,6 +79,13 @@ def test_build_page_counts_parameters_traces_shapes_and_checks_parity():
     assert trace["output shape"].iloc[-1] == "(1, 5, 16)"  # (B, T, V) with the default lengths
     at.number_input(key="build_n_enc").set_value(3).run()
     assert sum("encoder 2" in s for s in at.dataframe[1].value["stage"]) == 3  # attention, feed-forward, block
+    at.number_input(key="build_d_model").set_value(512)
+    at.number_input(key="build_d_ff").set_value(4096).run()  # a large model: counted on meta, run in its turn
+    large = TransformerConfig(d_model=512, d_ff=4096, n_encoder_layers=3)
+    assert not at.exception and texts(at.metric)[0] == f"{large.n_parameters():,}"
+    assert at.dataframe[1].value["output shape"].iloc[-1] == "(1, 5, 16)"
+    at.number_input(key="build_d_model").set_value(TransformerConfig().d_model)
+    at.number_input(key="build_d_ff").set_value(TransformerConfig().d_ff).run()
 
     at.button(key="build_parity").click().run()
     assert not at.exception

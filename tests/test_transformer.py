@@ -373,3 +373,50 @@ def test_each_class_refuses_the_other_familys_config_and_names_the_right_one():
         DecoderOnlyTransformer(TransformerConfig())
     with pytest.raises(ValueError, match="has no encoder"):
         DecoderOnlyTransformer(GPT_TINY).encode(torch.tensor([[3, 4]]))
+
+
+def test_large_builds_take_turns_and_small_ones_never_wait():
+    """Build makes whatever its student asks, up to 300 M parameters (1.2 GB): a large one waits
+    for the one before it, so many students at once hold one large model's memory, not many."""
+    import threading
+
+    from model_zoo.scratch.transformer import LARGE_BUILD_PARAMETERS, large_build
+
+    large = TransformerConfig(d_model=512, d_ff=4096, n_encoder_layers=4, n_decoder_layers=4)
+    small = TransformerConfig()
+    assert large.n_parameters() >= LARGE_BUILD_PARAMETERS > small.n_parameters()
+    inside, leave, second_in = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with large_build(large):
+            inside.set()
+            leave.wait(30)
+
+    def second():
+        with large_build(large):
+            second_in.set()
+
+    a = threading.Thread(target=first)
+    a.start()
+    assert inside.wait(30)
+    b = threading.Thread(target=second)
+    b.start()
+    assert not second_in.wait(0.3)  # still waiting for the first
+    with large_build(small):  # a small model goes ahead meanwhile
+        pass
+    leave.set()
+    assert second_in.wait(30)
+    a.join(30)
+    b.join(30)
+
+
+def test_counts_on_the_meta_device_equal_the_real_models():
+    from model_zoo.views.weights import parameter_counts
+
+    cfg = TransformerConfig(tie_embeddings=True)
+    with torch.device("meta"):
+        counted = Transformer(cfg)
+    real = Transformer(cfg)
+    for level in ("group", "module"):
+        assert parameter_counts(counted, level).equals(parameter_counts(real, level))
+    assert counted.num_parameters() == real.num_parameters() == cfg.n_parameters()

@@ -10,6 +10,9 @@ Masks are boolean with True = may attend (a real token), as in
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -40,6 +43,23 @@ MAX_D_FF = 16384
 MAX_VOCAB_SIZE = 100_000  # GPT-2's 50,257 and BERT's 30,522 fit twice over
 MAX_POSITIONS = 8192  # max_len: the positional-encoding table is max_len × d_model numbers
 MAX_PARAMETERS = 300_000_000  # 1.2 GB of float32 weights, ~5 GB with gradients and Adam's moments
+# A page that builds whatever its user asks (Build, up to MAX_PARAMETERS) builds a model this large
+# or larger inside `large_build`: one at a time in the server, so thirty students asking at once
+# take one model's memory (≤ 1.2 GB, 3 s to build), not thirty. Smaller ones (the toy defaults
+# are ~0.1 M) never wait.
+LARGE_BUILD_PARAMETERS = 20_000_000
+_LARGE_BUILD = threading.Lock()
+
+
+@contextmanager
+def large_build(cfg: TransformerConfig) -> Iterator[None]:
+    """Hold the server's one large-build place while building and running `cfg`'s model, when it has
+    LARGE_BUILD_PARAMETERS or more; a smaller model goes ahead at once."""
+    if cfg.n_parameters() < LARGE_BUILD_PARAMETERS:
+        yield
+        return
+    with _LARGE_BUILD:
+        yield
 
 
 @dataclass(frozen=True)
