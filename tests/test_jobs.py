@@ -250,3 +250,29 @@ def test_each_starter_run_owner_and_each_student_has_one_job_in_line(queue, tmp_
     for job in (reverse, copy):
         queue.cancel(job)
     wait(lambda: not copy.active)
+
+
+def test_a_job_past_its_turn_is_stopped_when_another_student_waits_and_keeps_what_it_learned(tmp_path):
+    q = JobQueue(workers=1, turn_s=2.0)
+    q.warm_up()
+    try:
+        alone = q.submit("s-long", spec(tmp_path, "alone", steps=100_000))
+        wait(lambda: alone.status == "running")
+        wait(lambda: time.time() - alone.started > 4.0)  # past its turn, nobody waiting: it goes on
+        assert alone.status == "running" and alone.note is None
+        other = q.submit("s-next", spec(tmp_path, "next"))
+        wait(lambda: not other.active)
+        assert alone.status == "stopped" and check_run(tmp_path / "alone") is None  # saved, usable
+        assert "others were waiting" in alone.note and "2 s" in alone.note
+        assert other.status == "done", other.error
+    finally:
+        q.shutdown()
+
+
+def test_the_turn_is_the_servers_setting_in_minutes(monkeypatch):
+    monkeypatch.setenv("WORKBENCH_JOB_TURN_MIN", "0.5")
+    q = JobQueue(workers=1)
+    try:
+        assert q.turn_s == 30.0
+    finally:
+        q.shutdown()

@@ -56,6 +56,11 @@ POLL_S = 0.1  # how often the queue reads its workers' reports
 KEEP_METRICS_S = 30 * 60.0
 KEEP_SUMMARY_S = 24 * 3600.0
 REAP_GRACE_S = 30.0  # a worker that said "done" but has not exited after this long is killed
+# A job's turn when others wait: past it, a running job is asked to stop (it keeps what it learned)
+# as soon as another student's job is waiting for a worker. The defaults train in 15-60 s and
+# fine-tune in about a minute; a student who asks for 100,000 steps of a large model would hold a
+# worker for hours and, with two of them, the whole class. Alone on a laptop, a job runs to its end.
+TURN_S = 20 * 60.0
 _PROJECT = Path(__file__).resolve().parent.parent.parent  # where `model_zoo` is importable from
 
 QUEUED, RUNNING, DONE, STOPPED, CANCELLED, FAILED = "queued", "running", "done", "stopped", "cancelled", "failed"
@@ -89,6 +94,7 @@ class Job:
     metrics: list[dict] = field(default_factory=Reports)  # what the work reported, in order, and when
     result: Any = None  # what the work returned (a small, picklable summary)
     error: str | None = None  # why it failed, for the page
+    note: str | None = None  # why the queue stopped it (its turn was over and others were waiting)
     submitted: float = field(default_factory=time.time)
     started: float | None = None
     finished: float | None = None
@@ -189,11 +195,15 @@ class JobQueue:
         per_owner: int = 1,
         keep_metrics_s: float = KEEP_METRICS_S,
         keep_summary_s: float = KEEP_SUMMARY_S,
+        turn_s: float | None = None,
     ):
         """`on_finish(job)` runs in the queue's thread, outside its lock, when a job that ran has
         ended and before the job shows as ended (to tidy up after it: disk quotas). `per_owner`:
-        how many jobs one owner may have waiting or running."""
+        how many jobs one owner may have waiting or running. `turn_s` (default TURN_S, or the
+        server's WORKBENCH_JOB_TURN_MIN in minutes): how long a job runs before it is stopped for
+        another owner's waiting job."""
         self.workers = max(1, workers or _default_workers())
+        self.turn_s = turn_s if turn_s is not None else _env_minutes("WORKBENCH_JOB_TURN_MIN", TURN_S)
         self.on_finish = on_finish
         self.max_waiting = max_waiting
         self.per_owner = max(1, per_owner)
@@ -322,6 +332,7 @@ class JobQueue:
             with self._lock:
                 for job in [j for j in self._jobs if j.status == RUNNING and j._ending is None]:
                     self._read(job)
+                self._end_long_turns()
                 self._start_waiting()
                 self._keep_spares()
                 self._reap()
@@ -348,6 +359,26 @@ class JobQueue:
             running.append(job)
             busy_owners.add(job.owner)
             self._start(job, worker, len(running))
+
+    def _end_long_turns(self) -> None:
+        """Ask each job that has run longer than its turn to stop, when another owner's job waits."""
+        waiting_owners = {j.owner for j in self._jobs if j.status == QUEUED}
+        now = time.time()
+        for job in self._jobs:
+            if (
+                job.status == RUNNING
+                and job._stop_asked is None
+                and job._ending is None
+                and now - job.started > self.turn_s
+                and waiting_owners - {job.owner}
+            ):
+                job.note = (
+                    f"Stopped after {duration(self.turn_s)}: others were waiting, and a job's turn on this "
+                    "shared server is that long. It kept what it had learned; train again to go on."
+                )
+                with contextlib.suppress(OSError):  # it is ending on its own
+                    job._worker.send("stop")
+                job._stop_asked = now
 
     def _finish(self, job: Job) -> None:
         """Run `on_finish` for a job that ran, then show it as ended."""
@@ -514,6 +545,19 @@ class _Worker:
                 conn.close()
         if not self.closed:
             self.closed, self.closed_at = True, time.time()
+
+
+def _env_minutes(name: str, default_s: float) -> float:
+    try:
+        return float(os.environ[name]) * 60.0
+    except (KeyError, ValueError):
+        return default_s
+
+
+def duration(seconds: float) -> str:
+    """'45 s', '20 min': a wait or a turn, for a sentence."""
+    seconds = max(1, round(seconds))
+    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
 
 
 def _default_workers() -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from model_zoo.jobs.queue import duration
 from model_zoo.run_folder import weights_root
 from pages.ui.admission import student
 
@@ -145,14 +146,11 @@ def job_panel(job, key: str, charts=None) -> None:
         st.error(f"**{job.name}** stopped with an error: {job.error}")
     elif job.status == "cancelled":
         st.warning(f"**{job.name}** was cancelled before it started.")
+    if job.note:  # the queue stopped it: its turn was over and others were waiting
+        st.warning(job.note)
     for note in (job.result or {}).get("notes", []) if isinstance(job.result, dict) else []:
         st.warning(note)
 
 
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def duration(seconds: float) -> str:
-    seconds = max(1, round(seconds))
-    return f"{seconds} s" if seconds < 90 else f"{round(seconds / 60)} min"
