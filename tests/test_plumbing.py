@@ -69,6 +69,19 @@ def test_padded_batch_masks_exactly_the_padding_and_maps_label_ids_to_names():
     assert f"{pads} of its {width * 3} cells" in padding_caption(batch)
 
 
+def test_the_padding_caption_names_every_sentence_tied_for_the_most_padding():
+    from model_zoo.hf.padding import PaddedBatch
+
+    def batch(masks):
+        n = len(masks)
+        return PaddedBatch(["x"] * n, [[]] * n, masks, masks, [0] * n, ["neg"] * n, "[PAD]", 0)
+
+    tied = padding_caption(batch([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]))
+    assert "(sentences 1 and 3 have the most: 2 each)" in tied and "4 of its 15 cells" in tied
+    alone = padding_caption(batch([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 0, 0, 0]]))
+    assert "(sentence 3 has the most: 3)" in alone
+
+
 def test_examples_picked_for_the_batch_cover_every_label():
     labels = [0, 0, 0, 1, 0, 2]
     picked = pick_examples(labels, 3)

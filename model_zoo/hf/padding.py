@@ -67,11 +67,17 @@ def padding_caption(batch: PaddedBatch) -> str:
     width = len(batch.attention_mask[0]) if batch.attention_mask else 0
     pads = sum(width - n for n in lengths)
     cells = width * len(lengths)
-    shortest = lengths.index(min(lengths))
+    shortest = [i + 1 for i, n in enumerate(lengths) if n == min(lengths)]  # every sentence tied for the most
+    most = width - min(lengths)
+    if len(shortest) == 1:
+        who = f"sentence {shortest[0]} has the most: {most}"
+    else:
+        numbers = ", ".join(map(str, shortest[:-1])) + f" and {shortest[-1]}"
+        who = f"sentences {numbers} have the most: {most} each"
     labels = ", ".join(f"{name} = {i}" for i, name in sorted(set(zip(batch.label_ids, batch.label_names, strict=True))))
     return (
         f"The batch is padded to its longest sentence, {width} word pieces: {pads} of its {cells} cells "
         f"({pads / cells:.0%}) are {batch.pad_token} (id {batch.pad_id}), and the attention mask is 0 exactly there, "
-        f"so no token attends to them (sentence {shortest + 1} has the most: {width - lengths[shortest]}). "
+        f"so no token attends to them ({who}). "
         f"The loss sees the labels as ids: {labels}."
     )
