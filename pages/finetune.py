@@ -27,7 +27,7 @@ from pages._concepts import HELP, explain, look_for, words
 from pages._language import speaking
 from pages.ui.admission import ensure_app, workspace
 from pages.ui.errors import show_error
-from pages.ui.figures import chart_with_download
+from pages.ui.figures import chart_with_download, two_maps_places
 from pages.ui.jobs import job_panel, job_queue, my_jobs, refresh_every, submit_job
 from pages.ui.live_charts import live_training_charts
 from pages.ui.runs import finetune_run_picker, load_finetuned_run
@@ -415,7 +415,19 @@ try:
 except ValueError as err:
     show_error(err)
     st.stop()
-t1, t2 = st.columns(2)
+kind = "encoder_self"
+a1, a2, _ = st.columns([1, 1, 2])
+layer = a1.selectbox("layer", range(attention.num_layers(view.attentions, kind)), key="ft_attn_layer")
+head = a2.selectbox("head", ["mean of heads", *range(attention.num_heads(view.attentions, kind))], key="ft_attn_head")
+frame = attention.attention_map(
+    view.attentions,
+    kind,
+    layer,
+    view.source_tokens,
+    view.source_tokens,
+    head=None if head == "mean of heads" else head,
+)
+t1, t2 = two_maps_places(frame, 22)  # the label's chart beside the map when the map fits half the screen
 with t1:
     st.metric("label", prediction.label)
     probabilities = label_probabilities_chart(prediction.probabilities)
@@ -425,20 +437,6 @@ with t1:
     if len(view.source_tokens) >= fm.max_length:
         st.warning(f"The text was cut at {fm.max_length} word pieces: the model saw only the beginning.")
 with t2:
-    kind = "encoder_self"
-    a1, a2 = st.columns(2)
-    layer = a1.selectbox("layer", range(attention.num_layers(view.attentions, kind)), key="ft_attn_layer")
-    head = a2.selectbox(
-        "head", ["mean of heads", *range(attention.num_heads(view.attentions, kind))], key="ft_attn_head"
-    )
-    frame = attention.attention_map(
-        view.attentions,
-        kind,
-        layer,
-        view.source_tokens,
-        view.source_tokens,
-        head=None if head == "mean of heads" else head,
-    )
     chart_with_download(attention_heatmap(frame, cell=22), frame, "attention", "ft_dl_attention", fixed=True)
     look_for(attention_caption(frame))
 explain("inference")

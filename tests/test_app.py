@@ -308,6 +308,12 @@ def test_finetune_page_shows_a_sample_fine_tunes_and_classifies_new_text(weights
     assert at.selectbox(key="ft_try_saved").value == "app-ft (yours)"
     assert not at.exception and not at.error
     assert texts(at.metric)[-1] in ("negative", "positive")  # the predicted label
+    at.text_area(key="ft_try_text").set_value("a fine film").run()
+    beside = len(at.columns)  # the label's chart and the attention map side by side: two columns more
+    at.text_area(key="ft_try_text").set_value(
+        "The cast fits very convincingly into the nightmarish landscape of a ravaged country."  # a long sentence
+    ).run()
+    assert not at.exception and len(at.columns) == beside - 2  # one under the other: the map would run off
     at.text_area(key="ft_try_text").set_value("  ").run()
     assert "Give some text" in texts(at.error)[0]
 

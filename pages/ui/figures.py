@@ -42,8 +42,9 @@ def chart_with_download(chart, frame, name: str, key: str, where=None, fixed: bo
 
 
 def two_maps_places(frame, cell: int):
-    """Two places for two heatmaps the size of `frame` (cells of `cell` px): side by side when both
-    fit a 1280 px screen (`heatmaps_per_row`), else one under the other, so neither runs off it."""
+    """Two places for two heatmaps the size of `frame` (cells of `cell` px), or one and a chart no
+    wider: side by side when both fit a 1280 px screen (`heatmaps_per_row`), else one under the
+    other, so neither runs off it."""
     from model_zoo.views.figures.attention import heatmaps_per_row
 
     if heatmaps_per_row(frame, cell, 2, labels=110) == 2:
