@@ -138,6 +138,25 @@ def test_too_few_steps_are_redone_with_more_until_completeness_holds(reverse):
     assert abs(result.delta) <= completeness_tolerance(result.output_move)
 
 
+def test_a_long_text_keeps_within_the_servers_work_and_batching_the_path_changes_nothing():
+    from model_zoo.views.attribution import integrated_gradients
+
+    torch.manual_seed(1)
+    inputs, baselines = torch.randn(1, 5, 16), torch.zeros(1, 5, 16)
+    weights = torch.randn(16, 3)
+
+    def forward(x):  # (B, S, D) -> (B, 3): a curved function, so 2 steps miss completeness
+        return torch.tanh(x.sum(1) @ weights).pow(3)
+
+    bounded = integrated_gradients(forward, inputs, baselines, 0, n_steps=2, max_token_steps=20)
+    assert bounded.n_steps == 4  # 20 token-steps over 5 tokens: doubled once, then it stops
+    free = integrated_gradients(forward, inputs, baselines, 0, n_steps=2)
+    assert free.n_steps > 4 and abs(free.delta) <= completeness_tolerance(free.output_move)
+    one_point_at_a_time = integrated_gradients(forward, inputs, baselines, 0, n_steps=8, max_steps=8, batch_tokens=5)
+    all_at_once = integrated_gradients(forward, inputs, baselines, 0, n_steps=8, max_steps=8)
+    assert one_point_at_a_time.per_token == pytest.approx(all_at_once.per_token, abs=1e-6)
+
+
 # -- the attention shown is the model's own ---------------------------------------------------------
 def test_classifier_attention_is_the_last_layers_cls_row_and_the_rollouts(classifier):
     from model_zoo.hf.attribution import classifier_attribution

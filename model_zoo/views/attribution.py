@@ -39,6 +39,15 @@ from model_zoo.views.figures.common import LABEL_FONT, PALETTE
 # until completeness holds.
 DEFAULT_STEPS = 16
 MAX_STEPS = 512
+# What one attribution may ask of a server a class shares, counted in path points × tokens. A text
+# at the fine-tune default of 48 word pieces may double up to 128 steps; one at the 512 a run may be
+# fine-tuned with keeps its first 16 (and the page says how far completeness is). Unbounded, that
+# text could double to 512 steps: 32 times the work of its first try, on the page's own thread.
+MAX_TOKEN_STEPS = 8192
+# Path points go through the model in batches of at most this many tokens: a 512-piece text runs 4
+# at a time, not all its steps at once (512 points: MiniLM's attention weights alone, 12 heads of
+# 512 x 512 in 6 layers kept for the backward pass, would take 38 GB).
+BATCH_TOKENS = 2048
 # Completeness holds when |sum of attributions − (F(x) − F(baseline))| is at most this much of the
 # output's move (plus a small absolute part for an output that hardly moved).
 RELATIVE_TOLERANCE = 0.005
@@ -124,11 +133,14 @@ def integrated_gradients(
     target: int,
     n_steps: int = DEFAULT_STEPS,
     max_steps: int = MAX_STEPS,
+    max_token_steps: int = MAX_TOKEN_STEPS,
+    batch_tokens: int = BATCH_TOKENS,
 ) -> PathIntegral:
     """Captum's Integrated Gradients of `forward(embeddings)[:, target]` from `baselines` to
-    `inputs` (both (1, S, D)); `forward` maps (B, S, D) to (B, C). Redone with 4× the steps while
-    completeness misses `completeness_tolerance`, up to `max_steps` (the last try is returned;
-    its delta says how far it is)."""
+    `inputs` (both (1, S, D)); `forward` maps (B, S, D) to (B, C). Redone with twice the steps while
+    completeness misses `completeness_tolerance`, up to `max_steps` and to `max_token_steps` / S (the
+    last try is returned; its delta says how far it is). The path's points go through `forward` at
+    most `batch_tokens` tokens at a time."""
     from captum.attr import IntegratedGradients
 
     if inputs.shape != baselines.shape or inputs.dim() != 3 or inputs.size(0) != 1:
@@ -141,6 +153,8 @@ def integrated_gradients(
     method = IntegratedGradients(forward)
     with torch.no_grad():
         output_move = float(forward(inputs)[0, target] - forward(baselines)[0, target])
+    length = inputs.size(1)
+    max_steps = min(max_steps, max(n_steps, max_token_steps // length))
     steps = n_steps
     while True:
         attributions, delta = method.attribute(
@@ -148,7 +162,7 @@ def integrated_gradients(
             baselines=baselines,
             target=target,
             n_steps=steps,
-            internal_batch_size=steps,
+            internal_batch_size=max(1, min(steps, batch_tokens // length)),
             return_convergence_delta=True,
         )  # attributions (1, S, D), delta (1,)
         delta = float(delta.sum())
