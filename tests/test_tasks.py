@@ -155,3 +155,22 @@ def test_english_task_reads_short_review_sentences():
     )
     ids, unknown = task.vocab.encode("The movie is zorgblatt.")
     assert unknown == ["zorgblatt"] and UNK_ID in ids
+
+
+def test_the_toy_task_concept_says_which_held_out_sequences_training_may_also_draw():
+    """The concept box once said the held-out set *never* appears in training; the shortest
+    sequences (too few to keep apart) do, and it must say so."""
+    import torch
+
+    from model_zoo.content import concept
+
+    task = make_task("copy", n_symbols=10, min_len=1, max_len=4, n_heldout=200)
+    short = {tuple(s) for s, _ in task.heldout_pairs() if len(s) <= 2}  # 10 + 100 possible: shared
+    drawn = set()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        batch = task.train_batch(64, g)
+        lengths = batch.src_mask.sum(1).tolist()
+        drawn |= {tuple(row[:n]) for row, n in zip(batch.src.tolist(), lengths, strict=True)}
+    assert short & drawn  # training does see some held-out sequences
+    assert "except the shortest" in concept("toy_data").words
