@@ -420,3 +420,20 @@ def test_counts_on_the_meta_device_equal_the_real_models():
     for level in ("group", "module"):
         assert parameter_counts(counted, level).equals(parameter_counts(real, level))
     assert counted.num_parameters() == real.num_parameters() == cfg.n_parameters()
+
+
+def test_the_feed_forward_concepts_shares_are_the_models():
+    """The concept box says the feed-forward holds two thirds of an encoder block's parameters and
+    half of a decoder block's at d_ff = 4 D (it once said 'most of the parameters')."""
+    from model_zoo.content import concept
+
+    model = Transformer(TransformerConfig(d_model=64, d_ff=256))
+
+    def share(block) -> float:
+        ff = sum(p.numel() for p in block.feed_forward.parameters())
+        return ff / sum(p.numel() for p in block.parameters())
+
+    assert share(model.encoder.layers[0]) == pytest.approx(2 / 3, abs=0.01)
+    assert share(model.decoder.layers[0]) == pytest.approx(1 / 2, abs=0.01)
+    words = concept("feed_forward").words
+    assert "two thirds of an encoder block's parameters and half" in words.replace("\n", " ")
