@@ -140,24 +140,15 @@ def reveal_first_loss(run, _) -> Reveal:
 
 def reveal_which_first(run, _) -> Reveal:
     run = need(run)
-
-    def first_step(metric: str) -> int | None:
-        return next((e["step"] for e in run.history if e.get(metric, 0) >= 0.99), None)
-
-    token, exact = first_step("token_accuracy"), first_step("exact_match")
+    token, exact, first = dynamics.first_to_reach(run.history)
     said = (
         step_says("which_first", "token_reached", step=token) if token else step_says("which_first", "token_never"),
         step_says("which_first", "exact_reached", step=exact) if exact else step_says("which_first", "exact_never"),
     )
-    if token is None and exact is None:
-        right = None
-    elif exact is None or (token is not None and token <= exact):
-        right = 0
-    else:
-        right = 1
+    verdict = {0: "exact_later", 1: "exact_first", 2: "together", None: "neither"}[first]
     return Reveal(
-        step_says("which_first", "reveal", token=said[0], exact=said[1]),
-        right,
+        step_says("which_first", "reveal", token=said[0], exact=said[1], verdict=step_says("which_first", verdict)),
+        first,
         metric_chart(dynamics.metric_frame(run.history, ["token_accuracy", "exact_match"])),
         {"tab": "Training dynamics", "run": run.name},
     )

@@ -88,6 +88,25 @@ def history_summary(history: Sequence[Mapping]) -> dict:
     }
 
 
+def first_to_reach(history: Sequence[Mapping], level: float = 0.99) -> tuple[int | None, int | None, int | None]:
+    """(the first step token accuracy reached `level`, the first step held-out exact match did, which
+    came first: 0 token accuracy, 1 exact match, 2 both at the same step, None neither). A metric
+    that never got there counts as later than one that did."""
+    _check_history(history)
+
+    def first(metric: str) -> int | None:
+        return next((e["step"] for e in history if e.get(metric, 0) >= level), None)
+
+    token, exact = first("token_accuracy"), first("exact_match")
+    if token is None and exact is None:
+        return token, exact, None
+    if token == exact:
+        return token, exact, 2
+    if exact is None or (token is not None and token < exact):
+        return token, exact, 0
+    return token, exact, 1
+
+
 def _check_history(history: Sequence[Mapping]) -> None:
     if not history:
         raise ValueError("The history is empty: train for at least one step first.")
