@@ -269,6 +269,22 @@ def test_a_job_past_its_turn_is_stopped_when_another_student_waits_and_keeps_wha
         q.shutdown()
 
 
+def test_a_job_past_its_turn_goes_on_when_a_free_worker_takes_the_waiting_job(tmp_path):
+    q = JobQueue(workers=2, turn_s=1.0)
+    q.warm_up()
+    try:
+        long = q.submit("s-long", spec(tmp_path, "long", steps=100_000))
+        wait(lambda: long.status == "running" and time.time() - long.started > 2.0)
+        other = q.submit("s-next", spec(tmp_path, "next"))
+        wait(lambda: not other.active)
+        assert other.status == "done", other.error
+        assert long.status == "running" and long.note is None  # the second worker served the other job
+        q.cancel(long)
+        wait(lambda: not long.active)
+    finally:
+        q.shutdown()
+
+
 def test_the_turn_is_the_servers_setting_in_minutes(monkeypatch):
     monkeypatch.setenv("WORKBENCH_JOB_TURN_MIN", "0.5")
     q = JobQueue(workers=1)

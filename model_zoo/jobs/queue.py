@@ -332,8 +332,8 @@ class JobQueue:
             with self._lock:
                 for job in [j for j in self._jobs if j.status == RUNNING and j._ending is None]:
                     self._read(job)
-                self._end_long_turns()
                 self._start_waiting()
+                self._end_long_turns()
                 self._keep_spares()
                 self._reap()
                 self._prune()
@@ -361,7 +361,11 @@ class JobQueue:
             self._start(job, worker, len(running))
 
     def _end_long_turns(self) -> None:
-        """Ask each job that has run longer than its turn to stop, when another owner's job waits."""
+        """Ask each job that has run longer than its turn to stop, when another owner's job waits and
+        every worker is busy (called after `_start_waiting`: a job that could start has started)."""
+        running = [j for j in self._jobs if j.status == RUNNING and j._ending is None]
+        if len(running) < self.workers:
+            return
         waiting_owners = {j.owner for j in self._jobs if j.status == QUEUED}
         now = time.time()
         for job in self._jobs:
