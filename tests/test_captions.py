@@ -41,6 +41,7 @@ from model_zoo.views.figures.weights import (
     parameter_caption,
     shapes_caption,
     speed_caption,
+    weight_norms_chart,
     weights_caption,
 )
 from model_zoo.views.shapes import example_input, shape_trace
@@ -310,6 +311,15 @@ def test_parameter_and_weight_captions_read_the_tables(model):
     assert f"Feed-forward layers hold {feed:.0%}" in text and "cross-attention" in text
     stats = weights.weight_stats(model)
     assert "LayerNorm gains average 1.00 (they start at 1)" in weights_caption(stats)
+    # the caption's first number is the chart's longest bar (a part's matrices together), then the largest matrix
+    bars = weight_norms_chart(stats).to_dict()["datasets"]
+    longest = max(next(iter(bars.values())), key=lambda row: row["norm"])
+    largest = stats.loc[stats["norm"].idxmax()]
+    assert weights_caption(stats).startswith(
+        f"The longest bar is the {longest['part']} of {longest['group']} ({longest['norm']:.2f}: its matrices and "
+        f"biases together); the largest single matrix is {largest['name']} ({largest['norm']:.2f})."
+    )
+    assert longest["norm"] > largest["norm"]  # a part of two or more matrices outgrows each of them
     hist = histogram_caption(weights.weight_histogram(model, "generator.weight"))
     assert hist.startswith(f"{16 * 16:,} values of generator.weight")
 

@@ -59,14 +59,20 @@ def weight_part(name: str) -> str:
     return next((part for key, part in WEIGHT_PARTS if key in lowered), "other")
 
 
+def part_norms(frame: pd.DataFrame) -> pd.DataFrame:
+    """The bars of `weight_norms_chart`: a row per (group, part) of `weights.weight_stats`, its norm
+    √(Σ‖W‖²) over the part's matrices and biases, and its parameters."""
+    data = frame.assign(part=frame["name"].map(weight_part), squared=frame["norm"] ** 2, count=frame.get("count", 0))
+    grouped = data.groupby(["group", "part"], sort=False).agg(squared=("squared", "sum"), parameters=("count", "sum"))
+    return grouped.reset_index().assign(norm=lambda d: np.sqrt(d["squared"]))
+
+
 def weight_norms_chart(frame: pd.DataFrame) -> alt.Chart:
     """Weight norms grouped by block (from `weights.weight_stats`): a row per block (embeddings,
     encoder.0, ..., the output layer, in forward order), a bar per part of it (self-attention,
     cross-attention, feed-forward, LayerNorm), the part's norm √(Σ‖W‖²) over its matrices and biases."""
     _require(frame, ["name", "group", "norm", "std"], "weights.weight_stats")
-    data = frame.assign(part=frame["name"].map(weight_part), squared=frame["norm"] ** 2, count=frame.get("count", 0))
-    grouped = data.groupby(["group", "part"], sort=False).agg(squared=("squared", "sum"), parameters=("count", "sum"))
-    grouped = grouped.reset_index().assign(norm=lambda d: np.sqrt(d["squared"]))
+    grouped = part_norms(frame)
     groups = list(dict.fromkeys(frame["group"]))
     parts = [p for p in dict.fromkeys(part for _, part in WEIGHT_PARTS) if p in set(grouped["part"])]
     parts += sorted(set(grouped["part"]) - set(parts))
@@ -153,7 +159,18 @@ def weights_caption(stats: pd.DataFrame) -> str:
     gains = stats[names.str.contains("norm") & names.str.endswith("weight")]
     biases = stats[names.str.endswith("bias")]
     largest = stats.loc[stats["norm"].idxmax()]
-    sentences = [say("weights.largest_norm", name=largest["name"], norm=f"{largest['norm']:.2f}")]
+    bars = part_norms(stats)
+    longest = bars.loc[bars["norm"].idxmax()]  # the chart's longest bar: a part, its matrices together
+    sentences = [
+        say(
+            "weights.longest_bar",
+            part=longest["part"],
+            group=longest["group"],
+            norm=f"{longest['norm']:.2f}",
+            name=largest["name"],
+            matrix_norm=f"{largest['norm']:.2f}",
+        )
+    ]
     if len(matrices):
         sentences.append(
             say("weights.matrix_std", low=f"{matrices['std'].min():.3f}", high=f"{matrices['std'].max():.3f}")
