@@ -2,6 +2,7 @@
 with a known shape must give the sentence that names that shape, with the right numbers."""
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -288,6 +289,22 @@ def test_positional_caption_gives_the_wavelengths():
     assert "from 6.3 positions" in text and "47,117" in text  # 2π and 2π · 10000^(62/64)
     sim = positional_similarity_caption(positions.positional_similarity_frame(64, 30))
     assert sim.startswith("A position with itself scores 32.0 (= D / 2")
+
+
+def test_the_similarity_caption_says_the_ripples_the_map_shows():
+    """It once said 'similarity falls with distance' under a map whose stripes beside the diagonal
+    are distances where the score rises again (at D = 64 over 50 positions: 17 of 49)."""
+    from model_zoo.scratch.layers import sinusoidal_encoding
+
+    pe = sinusoidal_encoding(50, 64)
+    profile = [float(pe[0] @ pe[d]) for d in range(50)]
+    rises = sum(profile[d] > profile[d - 1] for d in range(1, 50))
+    text = positional_similarity_caption(positions.positional_similarity_frame(64, 50))
+    assert f"in ripples (the stripes beside the diagonal): it rises again at {rises} of the 49 distances" in text
+    low_at, high_at = (int(x) for x in re.search(r"at distance (\d+) to [\d.]+ at distance (\d+)", text).groups())
+    assert profile[high_at] > profile[low_at]  # the example is a real climb
+    near = positional_similarity_caption(positions.positional_similarity_frame(64, 6))  # 0..5: it only falls
+    assert ": similarity falls with distance. The score" in near and "ripples" not in near
 
 
 def test_embedding_caption_explains_pca_and_the_variance_kept():

@@ -158,7 +158,27 @@ def positional_similarity_caption(frame: pd.DataFrame) -> str:
     parts = say("list_separator").join(
         say("embeddings.at_distance", value=f"{v:.1f}", distance=d) for d, v in zip(distances, by_distance, strict=True)
     )
-    return say("embeddings.similarity", self_dot=f"{self_dot:.1f}", parts=parts, spread=f"{spread:.1g}")
+    profile = [float(np.mean(np.diag(sim, k=d))) for d in range(n)]  # the mean score at each distance
+    rises = [d for d in range(1, n) if profile[d] > profile[d - 1] + 1e-6]
+    if not rises:
+        trend = say("embeddings.trend_falls")
+    else:  # the largest climb over consecutive rises: one ripple, in numbers
+        climbs, start = [], rises[0]
+        for d, after in zip(rises, [*rises[1:], None], strict=True):
+            if after != d + 1:
+                climbs.append((profile[d] - profile[start - 1], start - 1, d))
+                start = after
+        _, low_at, high_at = max(climbs)
+        trend = say(
+            "embeddings.trend_ripples",
+            rises=len(rises),
+            distances=n - 1,
+            low=f"{profile[low_at]:.1f}",
+            low_at=low_at,
+            high=f"{profile[high_at]:.1f}",
+            high_at=high_at,
+        )
+    return say("embeddings.similarity", self_dot=f"{self_dot:.1f}", parts=parts, trend=trend, spread=f"{spread:.1g}")
 
 
 def embedding_caption(frame: pd.DataFrame, d_model: int | None = None) -> str:
