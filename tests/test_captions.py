@@ -358,6 +358,18 @@ def test_gradcheck_caption_reports_the_worst_component():
     )
 
 
+@pytest.mark.parametrize(
+    "cosine, verdict",
+    [(0.9, "Here they are close"), (0.3, "only loosely alike"), (0.18, "even the nearest is nearly unrelated")],
+)
+def test_neighbours_caption_does_not_call_a_cosine_near_0_alike(cosine, verdict):
+    """The sort example's '1' has '8' nearest at cosine 0.18: the caption once left it at 'tokens the
+    model uses alike end up close', as if the two were alike."""
+    table = pd.DataFrame({"rank": [1, 2], "token": ["8", "2"], "cosine": [cosine, cosine - 0.05]})
+    text = neighbours_caption(table, "1")
+    assert f"as '8' (cosine {cosine:.2f})" in text and verdict in text
+
+
 def test_neighbours_caption_names_the_nearest(model):
     table = embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)
     assert f"points most nearly the same way as {table['token'].iloc[0]!r}" in neighbours_caption(table, "5")

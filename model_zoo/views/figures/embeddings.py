@@ -212,4 +212,14 @@ def embedding_caption(frame: pd.DataFrame, d_model: int | None = None) -> str:
 def neighbours_caption(frame: pd.DataFrame, token: str) -> str:
     """What to look for in nearest neighbours by cosine similarity (`embeddings.nearest_neighbours`)."""
     top = frame.sort_values("rank").iloc[0]
-    return say("embeddings.neighbours", token=repr(token), nearest=repr(top["token"]), cosine=f"{top['cosine']:.2f}")
+    cosine = float(top["cosine"])
+    # What the nearest one's cosine means: a trained table often has no close pair at all (each toy
+    # symbol its own role), and "used alike" must not be read into a cosine near 0.
+    how = "close" if cosine >= 0.5 else "loose" if cosine >= 0.2 else "none"
+    return say(
+        "embeddings.neighbours",
+        token=repr(token),
+        nearest=repr(top["token"]),
+        cosine=f"{cosine:.2f}",
+        verdict=say(f"embeddings.neighbours_{how}", token=repr(token)),
+    )
