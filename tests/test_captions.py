@@ -370,6 +370,20 @@ def test_neighbours_caption_does_not_call_a_cosine_near_0_alike(cosine, verdict)
     assert f"as '8' (cosine {cosine:.2f})" in text and verdict in text
 
 
+def test_a_layernorm_gains_histogram_is_read_against_its_start_at_1(model):
+    """An untouched LayerNorm gain (all 1) was said to be 'centred at 1.00, away from 0', as if it had moved."""
+    gain = histogram_caption(weights.weight_histogram(model, "encoder.layers.0.norm1.weight"))
+    assert "centred near 1, as initialised" in gain
+    with torch.no_grad():
+        model.encoder.layers[0].norm1.bias.add_(0.5)  # a bias far from its start
+    try:
+        bias = histogram_caption(weights.weight_histogram(model, "encoder.layers.0.norm1.bias"))
+    finally:
+        with torch.no_grad():
+            model.encoder.layers[0].norm1.bias.sub_(0.5)
+    assert re.search(r"centred at 0\.5\d, away from where it started \(0\)", bias), bias
+
+
 def test_neighbours_caption_names_the_nearest(model):
     table = embeddings.nearest_neighbours(embeddings.embedding_table(model), 5, k=3)
     assert f"points most nearly the same way as {table['token'].iloc[0]!r}" in neighbours_caption(table, "5")

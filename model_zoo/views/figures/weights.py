@@ -193,7 +193,12 @@ def histogram_caption(frame: pd.DataFrame) -> str:
     std = float(math.sqrt(max(0.0, (counts * (centres - mean) ** 2).sum() / total)))
     peak = float(centres[int(counts.argmax())])
     name = str(frame["name"].iloc[0])
-    shape = say("weights.centred_near_0") if abs(mean) < std else say("weights.centred_at", mean=f"{mean:.2f}")
+    start = 1 if "norm" in name and name.endswith("weight") else 0  # LayerNorm gains start at 1, the rest near 0
+    width = float((frame["bin_end"] - frame["bin_start"]).max())  # the mean is read from the bins: within one
+    if abs(mean - start) < max(std, width):
+        shape = say("weights.centred_near_start", start=start)
+    else:
+        shape = say("weights.centred_at", mean=f"{mean:.2f}", start=start)
     return say(
         "weights.histogram",
         values=f"{int(total):,}",
