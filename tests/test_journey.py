@@ -215,6 +215,16 @@ def test_the_relu_count_in_the_caption_is_the_number_of_positive_hidden_units():
         assert total == stage.shape[1]
 
 
+def test_the_row_caption_names_the_entry_farthest_from_0_not_the_largest():
+    """It once called a negative entry (-1.99) 'the largest' beside a maximum of +1.73."""
+    model, vocab = tiny()
+    stage = journey.scratch_journey(model, vocab, "a b c d e", "encoder", 2)["embed"]
+    row = stage.tensor[2]
+    top = int(row.abs().argmax())
+    assert f"its entry farthest from 0 is dimension {top} ({float(row[top]):+.2f})" in stage.caption
+    assert "largest entry" not in stage.caption
+
+
 def test_the_softmax_caption_names_each_heads_largest_weight_and_its_share():
     model, vocab = tiny()
     stage = journey.scratch_journey(model, vocab, "a b c d e", "decoder", 2, target=TARGET)["decoder.1.self.softmax"]
