@@ -261,6 +261,20 @@ def test_every_stage_draws_a_chart_and_a_table():
         assert len(frame) > 0
 
 
+def test_scores_are_said_to_be_veiled_only_where_the_mask_removes_some():
+    """The encoder's scores (no padding: nothing masked) were titled 'veiled: the mask removes them next'."""
+    model, vocab = tiny()
+
+    def title(stage) -> str:
+        spec = stage_chart(stage)[0].to_dict()["title"]
+        return " ".join(spec["text"]) if isinstance(spec.get("text"), list) else str(spec.get("text", spec))
+
+    encoder = journey.scratch_journey(model, vocab, "a b c", "encoder", 1)["encoder.0.self.scores"]
+    decoder = journey.scratch_journey(model, vocab, "a b c", "decoder", 1, target=TARGET)["decoder.0.self.scores"]
+    assert "veiled" not in title(encoder)
+    assert "veiled: the mask removes them next" in title(decoder)  # the look-ahead mask removes later keys
+
+
 def test_a_position_outside_the_input_is_a_clear_error():
     model, vocab = tiny()
     with pytest.raises(ValueError, match="outside the input"):

@@ -128,7 +128,8 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
         .properties(width=cell_w * n_cols, height=cell_h * n_rows)
     )
     layers = [heat]
-    if "allowed" in frame:  # scores the mask will remove: veiled, still readable in the tooltip
+    veiled = "allowed" in frame and not frame["allowed"].all()  # an encoder without padding removes nothing
+    if veiled:  # scores the mask will remove: veiled, still readable in the tooltip
         veil = alt.Chart().transform_filter("!datum.allowed").mark_rect(color="white", opacity=0.7)
         layers.append(veil.encode(x=x, y=y, **x2))
     if frame["followed"].any():
@@ -150,8 +151,7 @@ def _heads_chart(stage: Stage, frame: pd.DataFrame) -> alt.FacetChart:
         )
         .properties(
             title=_title(
-                f"{stage.label} {stage.shape}"
-                + (" — veiled: the mask removes them next" if "allowed" in frame else ""),
+                f"{stage.label} {stage.shape}" + (" — veiled: the mask removes them next" if veiled else ""),
                 HEADS_WIDTH + 40,
             )
         )
