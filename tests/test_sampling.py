@@ -14,6 +14,7 @@ import torch
 from model_zoo import Transformer
 from model_zoo.toy.decoding import (
     DecodingSession,
+    _draw_one,
     distribution_from_logits,
     draw_tokens,
     source_next_token_distribution,
@@ -324,3 +325,15 @@ def test_step_through_of_a_t5_run_shows_the_sampling_panel(app_weights, monkeypa
     at.button(key="decode_t5_sample20").click().run()
     assert not at.exception, at.exception
     assert int(drawn_table(at)["times drawn"].sum()) == 20
+
+
+def test_generations_draw_is_torch_multinomials_and_never_a_cut_token():
+    """`_draw_one` skips torch.multinomial's checks, not its race: the same ids from the same seed,
+    and a token the filters cut (probability 0) is never drawn."""
+    logits = torch.randn(50, generator=torch.Generator().manual_seed(0))
+    probs = top_k_filter(logits, 5).softmax(-1)
+    ours, theirs = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    drawn = [_draw_one(probs, ours) for _ in range(300)]
+    assert drawn == [int(torch.multinomial(probs, 1, generator=theirs)) for _ in range(300)]
+    assert set(drawn) <= set(probs.nonzero().flatten().tolist())
+    assert len(set(drawn)) == 5  # each of the five kept tokens drawn in 300 tries

@@ -1,5 +1,6 @@
 """The scratch Transformer: shapes, masks, learning, the safetensors round trip and clear errors."""
 
+import dataclasses
 import json
 
 import pytest
@@ -437,3 +438,30 @@ def test_the_feed_forward_concepts_shares_are_the_models():
     assert share(model.decoder.layers[0]) == pytest.approx(1 / 2, abs=0.01)
     words = concept("feed_forward").words
     assert "two thirds of an encoder block's parameters and half" in words.replace("\n", " ")
+
+
+def test_every_dropout_acts_in_training_and_none_is_called_in_evaluation():
+    """Dropout sites: the positional encoding (source, target), each encoder block's two and its
+    feed-forward's one, each decoder block's three and its feed-forward's one. In evaluation they are
+    the identity, skipped (a decoding step would make ten calls that return their input)."""
+    cfg = dataclasses.replace(TINY, dropout=0.5)
+    torch.manual_seed(0)
+    model = Transformer(cfg)
+    calls = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.register_forward_hook(lambda m, i, o: calls.append(m))
+    src, tgt_in = _batch()
+    model.train()
+    torch.manual_seed(1)
+    first = model(src, tgt_in).logits
+    assert len(calls) == 2 + 2 * (2 + 1) + 2 * (3 + 1)
+    torch.manual_seed(2)
+    assert not torch.allclose(first, model(src, tgt_in).logits)  # different units dropped
+    calls.clear()
+    model.eval()
+    evaluated = model(src, tgt_in).logits
+    assert calls == []
+    quiet = Transformer(dataclasses.replace(TINY, dropout=0.0)).eval()  # the same weights, no dropout
+    quiet.load_state_dict(model.state_dict())
+    torch.testing.assert_close(evaluated, quiet(src, tgt_in).logits)

@@ -17,6 +17,12 @@ from model_zoo.scratch.attention import AttentionCache, MultiHeadAttention
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def dropout(module: nn.Dropout, x: Tensor) -> Tensor:
+    """`module(x)`, or x itself where dropout does nothing (evaluation, or p = 0) without the call:
+    a decoding step would otherwise make ten calls that return their input."""
+    return module(x) if module.training and module.p > 0 else x
+
+
 class FeedForward(nn.Module):
     """Implements Section 3.3: FFN(x) = W2 act(W1 x + b1) + b2, the same at every position."""
 
@@ -29,7 +35,7 @@ class FeedForward(nn.Module):
         self.activation = ACTIVATIONS[activation]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.linear2(self.dropout(self.activation(self.linear1(x))))  # (B, T, D)
+        return self.linear2(dropout(self.dropout, self.activation(self.linear1(x))))  # (B, T, D)
 
 
 class Embeddings(nn.Module):
@@ -66,7 +72,7 @@ class PositionalEncoding(nn.Module):
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         """x (B, T, D); `offset` is the position of x's first token (decoding one step at a time)."""
-        return self.dropout(x + self.pe[offset : offset + x.size(1)])
+        return dropout(self.dropout, x + self.pe[offset : offset + x.size(1)])
 
 
 class EncoderBlock(nn.Module):
@@ -91,12 +97,12 @@ class EncoderBlock(nn.Module):
         if self.norm_first:
             h = self.norm1(x)
             attn, weights = self.self_attn(h, h, h, mask, need_weights)
-            x = x + self.dropout1(attn)
-            x = x + self.dropout2(self.feed_forward(self.norm2(x)))
+            x = x + dropout(self.dropout1, attn)
+            x = x + dropout(self.dropout2, self.feed_forward(self.norm2(x)))
         else:
             attn, weights = self.self_attn(x, x, x, mask, need_weights)
-            x = self.norm1(x + self.dropout1(attn))
-            x = self.norm2(x + self.dropout2(self.feed_forward(x)))
+            x = self.norm1(x + dropout(self.dropout1, attn))
+            x = self.norm2(x + dropout(self.dropout2, self.feed_forward(x)))
         return x, weights
 
 
@@ -158,19 +164,19 @@ class DecoderBlock(nn.Module):
         if self.norm_first:
             h = self.norm1(x)
             attn, self_w = self.self_attn(h, h, h, self_mask, need_weights, is_causal=True, cache=self_cache)
-            x = x + self.dropout1(attn)
+            x = x + dropout(self.dropout1, attn)
             if self.cross_attn is not None:
                 h = self.norm2(x)
                 attn, cross_w = self.cross_attn(h, memory, memory, memory_mask, need_weights, cache=cross_cache)
-                x = x + self.dropout2(attn)
-            x = x + self.dropout3(self.feed_forward(self.norm3(x)))
+                x = x + dropout(self.dropout2, attn)
+            x = x + dropout(self.dropout3, self.feed_forward(self.norm3(x)))
         else:
             attn, self_w = self.self_attn(x, x, x, self_mask, need_weights, is_causal=True, cache=self_cache)
-            x = self.norm1(x + self.dropout1(attn))
+            x = self.norm1(x + dropout(self.dropout1, attn))
             if self.cross_attn is not None:
                 attn, cross_w = self.cross_attn(x, memory, memory, memory_mask, need_weights, cache=cross_cache)
-                x = self.norm2(x + self.dropout2(attn))
-            x = self.norm3(x + self.dropout3(self.feed_forward(x)))
+                x = self.norm2(x + dropout(self.dropout2, attn))
+            x = self.norm3(x + dropout(self.dropout3, self.feed_forward(x)))
         return x, self_w, cross_w
 
 

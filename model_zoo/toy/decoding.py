@@ -608,6 +608,13 @@ def next_token_distribution(
     return NextTokenDistribution(list(vocab.itos), before, after, _entropy(before), _entropy(after))
 
 
+def _draw_one(probs: Tensor, generator: torch.Generator) -> int:
+    """One token id drawn from `probs` (V,): argmax of p / E with E exponential, the race by which
+    `torch.multinomial(probs, 1)` draws one sample (the same id from the same generator), without the
+    four checks of `probs` it makes on each call, which cost it twice the draw (~7 µs a step here)."""
+    return int((probs / torch.empty_like(probs).exponential_(generator=generator)).argmax())
+
+
 def generate(
     model,
     prompt_ids: list[int],
@@ -650,8 +657,9 @@ def generate(
                 else:
                     fed = ids[-1:]  # only the newest token: the keys and values before it are cached
                 logits = model(torch.tensor([fed], device=model.device), cache=cache).logits[0, -1]
-            probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
-            ids.append(int(torch.multinomial(probs, 1, generator=generator)))
+            # The filters were checked once above; each step applies them without checking again.
+            probs = top_p_filter(top_k_filter(temperature_scale(logits, temperature), top_k), top_p).softmax(-1)
+            ids.append(_draw_one(probs, generator))
     return ids[len(prompt_ids) :]
 
 

@@ -469,7 +469,7 @@ def _scratch_code() -> dict[str, CodeLine]:
         "pe": code_line(L.sinusoidal_encoding, "torch.sin(position * div_term)"),
         "sum": code_line(L.PositionalEncoding.forward, "x + self.pe["),
         "q": code_line(mha._project, "self._linear(query, 0, 3 * D)"),
-        "cross_q": code_line(mha._project, "q, k, v = self._linear(query, 0, D)"),
+        "cross_q": code_line(mha._project, "(q,) = self._split_heads(self._linear(query, 0, D))"),
         "cross_kv": code_line(mha._project, "self._linear(key, D, 3 * D)"),
         "scores": code_line(A.scaled_dot_product_attention, "query @ key.transpose(-2, -1)"),
         "mask": code_line(A.scaled_dot_product_attention, "masked_fill(~mask"),
@@ -479,19 +479,27 @@ def _scratch_code() -> dict[str, CodeLine]:
         "concat": code_line(mha.forward, "out.transpose(1, 2).reshape"),
         "output": code_line(mha.forward, "return self.out_proj(out)"),
         "ffn": code_line(L.FeedForward.forward, "self.activation(self.linear1(x))"),
-        "enc_norm1": code_line(L.EncoderBlock.forward, "x = self.norm1(x + self.dropout1(attn))"),
-        "enc_norm2": code_line(L.EncoderBlock.forward, "x = self.norm2(x + self.dropout2(self.feed_forward(x)))"),
+        "enc_norm1": code_line(L.EncoderBlock.forward, "x = self.norm1(x + dropout(self.dropout1, attn))"),
+        "enc_norm2": code_line(
+            L.EncoderBlock.forward, "x = self.norm2(x + dropout(self.dropout2, self.feed_forward(x)))"
+        ),
         "enc_pre1": code_line(L.EncoderBlock.forward, "h = self.norm1(x)"),
-        "enc_res1": code_line(L.EncoderBlock.forward, "x = x + self.dropout1(attn)"),
-        "enc_res2": code_line(L.EncoderBlock.forward, "x = x + self.dropout2(self.feed_forward(self.norm2(x)))"),
-        "dec_norm1": code_line(L.DecoderBlock.forward, "x = self.norm1(x + self.dropout1(attn))"),
-        "dec_norm2": code_line(L.DecoderBlock.forward, "x = self.norm2(x + self.dropout2(attn))"),
-        "dec_norm3": code_line(L.DecoderBlock.forward, "x = self.norm3(x + self.dropout3(self.feed_forward(x)))"),
+        "enc_res1": code_line(L.EncoderBlock.forward, "x = x + dropout(self.dropout1, attn)"),
+        "enc_res2": code_line(
+            L.EncoderBlock.forward, "x = x + dropout(self.dropout2, self.feed_forward(self.norm2(x)))"
+        ),
+        "dec_norm1": code_line(L.DecoderBlock.forward, "x = self.norm1(x + dropout(self.dropout1, attn))"),
+        "dec_norm2": code_line(L.DecoderBlock.forward, "x = self.norm2(x + dropout(self.dropout2, attn))"),
+        "dec_norm3": code_line(
+            L.DecoderBlock.forward, "x = self.norm3(x + dropout(self.dropout3, self.feed_forward(x)))"
+        ),
         "dec_pre1": code_line(L.DecoderBlock.forward, "h = self.norm1(x)"),
         "dec_pre2": code_line(L.DecoderBlock.forward, "h = self.norm2(x)"),
-        "dec_res1": code_line(L.DecoderBlock.forward, "x = x + self.dropout1(attn)"),
-        "dec_res2": code_line(L.DecoderBlock.forward, "x = x + self.dropout2(attn)"),
-        "dec_res3": code_line(L.DecoderBlock.forward, "x = x + self.dropout3(self.feed_forward(self.norm3(x)))"),
+        "dec_res1": code_line(L.DecoderBlock.forward, "x = x + dropout(self.dropout1, attn)"),
+        "dec_res2": code_line(L.DecoderBlock.forward, "x = x + dropout(self.dropout2, attn)"),
+        "dec_res3": code_line(
+            L.DecoderBlock.forward, "x = x + dropout(self.dropout3, self.feed_forward(self.norm3(x)))"
+        ),
         "enc_final": code_line(L.Encoder.forward, "return self.norm(x)"),
         "dec_final": code_line(L.Decoder.forward, "return self.norm(x)"),
         "logits": code_line(T.Transformer.decode, "self.generator(h)"),
