@@ -151,6 +151,12 @@ def test_generation_decodes_on_one_thread_and_gives_the_callers_threads_back(tas
     try:
         generate(model, task.vocab.encode("HAMLET\n")[0], 5, seed=0)
         assert seen == [1] * 5 and torch.get_num_threads() == 2
+        torch.set_num_threads(1)
+        generate(model, task.vocab.encode("HAMLET\n")[0], 3, seed=0, use_cache=False, threads=2)
+        assert seen[5:] == [2] * 3 and torch.get_num_threads() == 1
+        for bad in (0, 1.5, True):
+            with pytest.raises(ValueError, match="threads"):
+                generate(model, [1], 2, threads=bad)
     finally:
         torch.set_num_threads(before)
 

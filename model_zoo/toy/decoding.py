@@ -626,6 +626,7 @@ def generate(
     seed: int = 0,
     use_cache: bool = True,
     context: int | None = None,
+    threads: int = 1,
 ) -> list[int]:
     """Continue `prompt_ids` by `n_new` tokens, one at a time, each drawn from the filtered
     next-token distribution (`filter_logits`); returns the new ids.
@@ -634,19 +635,22 @@ def generate(
     tokens (default its `max_len`): when the cache is full it starts a new one from the last half of
     the text (one pass), so positions stay within what it was trained on. `use_cache=False`
     recomputes the whole window every step: the same tokens while the text fits in the window, slower.
+    `threads`: the torch threads the model runs on (one suits one token a step; see below).
     """
     _check_filters(temperature, top_k, top_p)
     if not prompt_ids:
         raise ValueError("The prompt is empty: give at least one token.")
     if not isinstance(n_new, int) or n_new < 0:
         raise ValueError(f"n_new={n_new!r} must be a whole number, 0 or more.")
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"threads={threads!r} must be a whole number of at least 1.")
     window = _context(model, context)
     generator = torch.Generator(device=model.device).manual_seed(seed)
     ids = list(prompt_ids)
     cache = None
     # One sequence, one token at a time: ~150 small operations a step, each too small to share out.
     # One thread: 256 characters of the Hamlet model in 0.16 s, against 0.54 s on two (2 cores).
-    with eval_mode(model), torch.inference_mode(), torch_threads(1):
+    with eval_mode(model), torch.inference_mode(), torch_threads(threads):
         for _ in range(n_new):
             if not use_cache:
                 logits = model(torch.tensor([ids[-window:]], device=model.device)).logits[0, -1]  # (V,)
