@@ -170,16 +170,14 @@ class MultiHeadAttention(nn.Module):
         """Q, K, V split into heads, each (B, H, T, dk); K and V are None when not given."""
         D = self.d_model
         if query is key and key is value:  # self-attention: one matmul for Q, K and V
-            return self._split_heads(self._linear(query, 0, 3 * D))
-        (q,) = self._split_heads(self._linear(query, 0, D))
-        if key is None:
-            return q, None, None
-        if key is value:  # cross-attention: K and V rows are adjacent
-            k, v = self._split_heads(self._linear(key, D, 3 * D))
+            q, k, v = self._linear(query, 0, 3 * D).split(D, dim=-1)
         else:
-            (k,) = self._split_heads(self._linear(key, D, 2 * D))
-            (v,) = self._split_heads(self._linear(value, 2 * D, 3 * D))
-        return q, k, v
+            q, k, v = self._linear(query, 0, D), None, None
+            if key is not None and key is value:  # cross-attention: K and V rows are adjacent
+                k, v = self._linear(key, D, 3 * D).split(D, dim=-1)
+            elif key is not None:
+                k, v = self._linear(key, D, 2 * D), self._linear(value, 2 * D, 3 * D)
+        return tuple(None if t is None else self._split_heads(t) for t in (q, k, v))
 
     def _linear(self, x: Tensor, start: int, stop: int) -> Tensor:
         """x projected by rows start:stop of the stacked W_Q, W_K, W_V (a view: no copy)."""
@@ -188,7 +186,6 @@ class MultiHeadAttention(nn.Module):
         b = self.in_proj.bias
         return F.linear(x, self.in_proj.weight[start:stop], None if b is None else b[start:stop])
 
-    def _split_heads(self, x: Tensor) -> tuple[Tensor, ...]:
-        """x (B, T, n·D), n of Q, K, V side by side -> n tensors (B, H, T, dk), views of x."""
-        B, T, nD = x.shape
-        return x.view(B, T, nD // self.d_model, self.n_heads, self.d_k).permute(2, 0, 3, 1, 4).unbind(0)
+    def _split_heads(self, x: Tensor) -> Tensor:
+        B, T, _ = x.shape
+        return x.view(B, T, self.n_heads, self.d_k).transpose(1, 2)  # (B, H, T, dk)

@@ -469,7 +469,7 @@ def _scratch_code() -> dict[str, CodeLine]:
         "pe": code_line(L.sinusoidal_encoding, "torch.sin(position * div_term)"),
         "sum": code_line(L.PositionalEncoding.forward, "x + self.pe["),
         "q": code_line(mha._project, "self._linear(query, 0, 3 * D)"),
-        "cross_q": code_line(mha._project, "(q,) = self._split_heads(self._linear(query, 0, D))"),
+        "cross_q": code_line(mha._project, "q, k, v = self._linear(query, 0, D)"),
         "cross_kv": code_line(mha._project, "self._linear(key, D, 3 * D)"),
         "scores": code_line(A.scaled_dot_product_attention, "query @ key.transpose(-2, -1)"),
         "mask": code_line(A.scaled_dot_product_attention, "masked_fill(~mask"),
