@@ -348,7 +348,7 @@ def main() -> None:
         "generation": generation_speed(task, chars, rounds),
         "generation_whole_prefix": generation_speed(task, chars, rounds, window=chars + 16),
         # twice as long: a cached step costs the same, a recomputed one grows with the prefix (the
-        # 96-wide model's cached step is ~90 small ops, ~0.5 ms: at 256 characters their overhead dominates)
+        # 96-wide model's cached step is ~100 small ops, ~0.5 ms: at 256 characters their overhead dominates)
         "generation_whole_prefix_twice_as_long": generation_speed(task, 2 * chars, rounds, window=2 * chars + 16),
     }
     print(json.dumps(result, indent=2))

@@ -141,7 +141,7 @@ def test_kv_cache_generation_equals_recomputing_the_prefix(task):
 
 
 def test_generation_decodes_on_one_thread_and_gives_the_callers_threads_back(task):
-    """Decoding one sequence is ~90 tiny operations a step: generate() runs them on one torch thread
+    """Decoding one sequence is ~100 tiny operations a step: generate() runs them on one torch thread
     (waking a second one costs more than the work) and puts the caller's setting back."""
     model = tiny_model(task)
     seen = []
