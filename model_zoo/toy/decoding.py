@@ -661,8 +661,7 @@ def generate(
                 else:
                     fed = ids[-1:]  # only the newest token: the keys and values before it are cached
                 logits = model(torch.tensor([fed], device=model.device), cache=cache).logits[0, -1]
-            # The filters were checked once above; each step applies them without checking again.
-            probs = top_p_filter(top_k_filter(temperature_scale(logits, temperature), top_k), top_p).softmax(-1)
+            probs = filter_logits(logits, temperature, top_k, top_p).softmax(-1)
             ids.append(_draw_one(probs, generator))
     return ids[len(prompt_ids) :]
 
