@@ -2,6 +2,7 @@
 generation one character at a time with the KV cache, temperature, top-k and top-p."""
 
 import json
+import threading
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from model_zoo.toy.settings import settings_for
 from model_zoo.toy.tasks import HamletTask, TextBatch, make_task, task_from_dict
 from model_zoo.toy.train_config import TrainConfig
 from model_zoo.toy.training import train
+from model_zoo.utils import without_onednn
 
 
 @pytest.fixture(scope="module")
@@ -159,6 +161,62 @@ def test_generation_decodes_on_one_thread_and_gives_the_callers_threads_back(tas
                 generate(model, [1], 2, threads=bad)
     finally:
         torch.set_num_threads(before)
+
+
+def test_generation_runs_without_onednn_and_puts_the_setting_back(task):
+    """oneDNN sets up its GELU anew on each call, which costs a one-token step more than the work:
+    generate() runs on PyTorch's own kernels and leaves the switch as the caller had it."""
+    model = tiny_model(task)
+    seen = []
+    model.register_forward_pre_hook(lambda module, args: seen.append(torch.backends.mkldnn.enabled))
+    assert torch.backends.mkldnn.enabled
+    generate(model, task.vocab.encode("HAMLET\n")[0], 4, seed=0)
+    generate(model, task.vocab.encode("HAMLET\n")[0], 2, seed=0, use_cache=False)
+    assert seen == [False] * 6 and torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        generate(model, [1], 2, seed=0)
+        assert not torch.backends.mkldnn.enabled  # off before, off after
+    finally:
+        torch.backends.mkldnn.enabled = True
+
+
+def test_without_onednn_computes_the_same_gelu_model_to_rounding(task):
+    torch.manual_seed(0)
+    model = build_model(task.model_config(d_model=32, n_heads=2, n_decoder_layers=2, d_ff=64, activation="gelu"))
+    ids = torch.tensor([task.vocab.encode("To be, or not to")[0]])  # 16: the window
+    with torch.no_grad():
+        with_onednn = model.eval()(ids).logits
+        with without_onednn():
+            assert not torch.backends.mkldnn.enabled
+            without = model(ids).logits
+    assert torch.backends.mkldnn.enabled
+    torch.testing.assert_close(without, with_onednn, atol=1e-6, rtol=1e-6)
+
+
+def test_overlapping_callers_leave_onednn_off_until_the_last_one_leaves():
+    """The switch is process-wide: a page decoding in one thread must not turn it back on under
+    another thread still decoding, nor leave it off after both."""
+    entered, release, states = threading.Event(), threading.Event(), []
+
+    def other():
+        with without_onednn():
+            entered.set()
+            release.wait(timeout=30)
+            states.append(torch.backends.mkldnn.enabled)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert entered.wait(timeout=30)
+    with without_onednn():
+        states.append(torch.backends.mkldnn.enabled)
+    states.append(torch.backends.mkldnn.enabled)  # the other thread is still inside
+    release.set()
+    thread.join(timeout=30)
+    assert states == [False, False, False] and torch.backends.mkldnn.enabled
+    with pytest.raises(RuntimeError), without_onednn():
+        raise RuntimeError("a failed step")
+    assert torch.backends.mkldnn.enabled
 
 
 def test_cache_gives_the_same_logits_as_the_full_pass(task):

@@ -15,7 +15,7 @@ from torch import Tensor
 from model_zoo.decode_step import DecodeStep
 from model_zoo.scratch.transformer import DecoderCache, EncoderOutput
 from model_zoo.toy.tasks import BOS_ID, EOS_ID, Vocab
-from model_zoo.utils import eval_mode, torch_threads
+from model_zoo.utils import eval_mode, torch_threads, without_onednn
 
 
 # -- shared helpers -----------------------------------------------------------------------------
@@ -648,9 +648,9 @@ def generate(
     generator = torch.Generator(device=model.device).manual_seed(seed)
     ids = list(prompt_ids)
     cache = None
-    # One sequence, one token at a time: ~100 small operations a step, each too small to share out.
-    # One thread: 256 characters of the Hamlet model in 0.16 s, against 0.54 s on two (2 cores).
-    with eval_mode(model), torch.inference_mode(), torch_threads(threads):
+    # One sequence, one token at a time: ~100 small operations a step, each too small to share out
+    # between threads, or to gain from oneDNN's kernels (see `without_onednn`).
+    with eval_mode(model), torch.inference_mode(), torch_threads(threads), without_onednn():
         for _ in range(n_new):
             if not use_cache:
                 logits = model(torch.tensor([ids[-window:]], device=model.device)).logits[0, -1]  # (V,)
