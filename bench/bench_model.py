@@ -2,7 +2,8 @@
 and how close each training step comes to the machine's own matrix-multiply peak. Prints JSON.
 
 Machines are noisy (other work, turbo, thermal): each variant is timed in `--rounds` interleaved
-rounds (round 1: every variant, round 2: every variant, ...), so drift hits them all alike. The JSON
+rounds (round 1: every variant, round 2: every variant, ...), so drift hits them all alike; each
+round starts one variant later than the one before, so none is always timed first or last. The JSON
 gives each variant's median tokens/s and spread (min-max as a share of the median, and the IQR),
 the ratio to nn.Transformer taken round by round (median and min-max), and a `warnings` list when a
 spread exceeds 10%: then the figures did not hold still and the run should be repeated on a quieter
@@ -262,9 +263,10 @@ def main() -> None:
     for step in steps.values():  # warm up each once (and compile) before any round is timed
         seconds_per_call(step, device, args.warmup)
     per_round: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(args.rounds):  # interleaved: every variant once a round
-        for name, step in steps.items():
-            per_round[name].append(n_tokens / seconds_per_call(step, device, iters))
+    names = list(steps)
+    for r in range(args.rounds):  # interleaved: every variant once a round
+        for name in names[r % len(names) :] + names[: r % len(names)]:  # each round starts one later
+            per_round[name].append(n_tokens / seconds_per_call(steps[name], device, iters))
     peak_after = matmul_peak(device)
     peak = max(peak_before["flop_per_s"], peak_after["flop_per_s"])
     ceiling = matmul_ceiling(weight_matmul_shapes(cfg, B, T, T), device)
