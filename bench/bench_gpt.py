@@ -222,14 +222,20 @@ def nanogpt_optimizer(model: nn.Module) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=RECIPE["lr"], betas=RECIPE_TRAIN["betas"])
 
 
+def rotated(names: list[str], r: int) -> list[str]:
+    """The order of round `r`: each round starts one later, so no variant is always timed first."""
+    return names[r % len(names) :] + names[: r % len(names)]
+
+
 def interleaved(timers: dict, rounds: int) -> dict:
     """Tokens per second of each timer, rounds interleaved (a load spike hits both), and the ratio
     ours / baseline per round."""
     samples: dict[str, list[float]] = {name: [] for name in timers}
     ratios = []
-    for _ in range(rounds):
-        for name, run in timers.items():
-            samples[name].append(run())
+    names = list(timers)
+    for r in range(rounds):
+        for name in rotated(names, r):
+            samples[name].append(timers[name]())
         ratios.append(samples["ours"][-1] / samples["baseline"][-1])
     return {
         "tokens_per_s": {name: spread(values) for name, values in samples.items()},
@@ -301,8 +307,9 @@ def generation_speed(task: HamletTask, n_chars: int, rounds: int, window: int | 
     all_threads = torch.get_num_threads()
     ways = {"cache": (True, 1), "recompute": (False, 1), "recompute_all_threads": (False, all_threads)}
     times: dict[str, list[float]] = {name: [] for name in ways}
-    for _ in range(rounds):
-        for name, (use_cache, threads) in ways.items():
+    for r in range(rounds):
+        for name in rotated(list(ways), r):
+            use_cache, threads = ways[name]
             start = time.perf_counter()
             generate(model, prompt, n_chars, 0.8, 20, seed=0, use_cache=use_cache, threads=threads)
             times[name].append(time.perf_counter() - start)
