@@ -43,7 +43,7 @@ import model_zoo  # noqa: E402, F401  (first: it sets OMP_WAIT_POLICY before tor
 # isort: split
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
+from machine import machine_info, rotated  # noqa: E402  (bench/machine.py, beside this script)
 from torch import nn  # noqa: E402
 
 from model_zoo.scratch.transformer import build_model  # noqa: E402
@@ -220,11 +220,6 @@ def nanogpt_optimizer(model: nn.Module) -> torch.optim.AdamW:
         {"params": others, "weight_decay": 0.0},
     ]
     return torch.optim.AdamW(groups, lr=RECIPE["lr"], betas=RECIPE_TRAIN["betas"])
-
-
-def rotated(names: list[str], r: int) -> list[str]:
-    """The order of round `r`: each round starts one later, so no variant is always timed first."""
-    return names[r % len(names) :] + names[: r % len(names)]
 
 
 def interleaved(timers: dict, rounds: int) -> dict:

@@ -43,7 +43,7 @@ import model_zoo  # noqa: E402, F401  (first: it sets OMP_WAIT_POLICY before tor
 
 # isort: split
 import torch  # noqa: E402
-from machine import machine_info  # noqa: E402  (bench/machine.py, beside this script)
+from machine import machine_info, rotated  # noqa: E402  (bench/machine.py, beside this script)
 from torch import nn  # noqa: E402
 
 from model_zoo import Transformer, TransformerConfig  # noqa: E402
@@ -265,7 +265,7 @@ def main() -> None:
     per_round: dict[str, list[float]] = {name: [] for name in steps}
     names = list(steps)
     for r in range(args.rounds):  # interleaved: every variant once a round
-        for name in names[r % len(names) :] + names[: r % len(names)]:  # each round starts one later
+        for name in rotated(names, r):  # each round starts one variant later
             per_round[name].append(n_tokens / seconds_per_call(steps[name], device, iters))
     peak_after = matmul_peak(device)
     peak = max(peak_before["flop_per_s"], peak_after["flop_per_s"])

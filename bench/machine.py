@@ -1,5 +1,5 @@
 """What every benchmark reports about the machine it ran on, so figures from different runs and
-cards are never compared blindly."""
+cards are never compared blindly; and the order of interleaved rounds the timing benchmarks share."""
 
 from __future__ import annotations
 
@@ -23,3 +23,9 @@ def machine_info(**extra) -> dict:
         "load_average_at_start": os.getloadavg(),
         **extra,
     }
+
+
+def rotated(names: list[str], r: int) -> list[str]:
+    """The order of round `r` of interleaved timings: each round starts one variant later, so no
+    variant is always timed first (or last) while the machine drifts."""
+    return names[r % len(names) :] + names[: r % len(names)]
